@@ -1,0 +1,68 @@
+# Order system: Azure Functions custom handler + local Functions host + Service Bus emulator.
+# `make` (or `make help`) lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+GOARCH    ?= amd64
+APP_DIR   ?= dist/app
+BIN_DIR   ?= dist/bin
+PORT      ?= 7071
+INSTANCES ?= 1
+# Standalone emulator (make emulator): Config.json path and ports.
+EMULATOR_CONFIG    ?= shared/topology/emulator-config.json
+EMULATOR_AMQP_PORT ?= 5673
+EMULATOR_HTTP_PORT ?= 5300
+# Test flags: the whole suite runs with the race detector.
+TEST_FLAGS ?= -race -count=1 -timeout 8m
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: package tools ## Run the app locally: Functions host + handler + embedded Service Bus emulator (PostgreSQL is created and migrated if missing)
+	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
+	cp local.settings.json $(APP_DIR)/local.settings.json
+	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) -servicebus-emulator $(EMULATOR_CONFIG)
+
+.PHONY: test
+test: lint-deps ## Run every test (needs PostgreSQL and RabbitMQ on 127.0.0.1; .ci/run starts them)
+	$(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: lint
+lint: lint-deps ## gofmt, go vet and the Bicep syntax check
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	node infra/lint/parse.js $$(git ls-files 'infra/*.bicep' 'infra/**/*.bicep' 'infra/*.bicepparam')
+
+.PHONY: lint-deps
+lint-deps:
+	@if [ -f infra/lint/package-lock.json ] && [ ! -d infra/lint/node_modules ]; then npm ci --prefix infra/lint --no-audit --no-fund >/dev/null; fi
+
+.PHONY: package
+package: ## Stage a deployable app folder in dist/app (host.json, function folders, linux handler; GOARCH=arm64 selectable) and dist/app.zip
+	rm -rf $(APP_DIR) && mkdir -p $(APP_DIR)
+	cp host.json $(APP_DIR)/
+	for f in functions/*/function.json; do d=$$(dirname $$f); mkdir -p $(APP_DIR)/$$(basename $$d); cp $$f $(APP_DIR)/$$(basename $$d)/; done
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -o $(APP_DIR)/handler ./functions/cmd/handler
+	cd $(APP_DIR) && rm -f ../app.zip && zip -qr -X ../app.zip . -x local.settings.json
+	@echo "app folder: $(APP_DIR)  zip: dist/app.zip"
+
+.PHONY: tools
+tools: ## Build the local Functions host and the Service Bus emulator into dist/bin
+	$(GO) build -o $(BIN_DIR)/funchost ./emulator/cmd/funchost
+	$(GO) build -o $(BIN_DIR)/sbemulator ./emulator/cmd/sbemulator
+
+.PHONY: emulator
+emulator: ## Run the Service Bus emulator alone in the foreground (EMULATOR_CONFIG, EMULATOR_AMQP_PORT, EMULATOR_HTTP_PORT)
+	$(GO) run ./emulator/cmd/sbemulator -config $(EMULATOR_CONFIG) -amqp-port $(EMULATOR_AMQP_PORT) -http-port $(EMULATOR_HTTP_PORT)
+
+.PHONY: fuzz
+fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)
+	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "== $$p $$f"; $(GO) test $$p -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} || exit 1; done; done
+
+.PHONY: deploy
+deploy: package ## Deploy to Azure with infra/ (needs az and a subscription; see infra/DEPLOY.md)
+	bash infra/deploy.sh
