@@ -1,0 +1,72 @@
+// Command sbemulator runs the Service Bus emulator standalone in the foreground.
+//
+//	sbemulator [-config Config.json] [-amqp-port 5673] [-http-port 5300] [-accept-any-token] [-log-level info]
+//
+// Flags default to the environment variables EMULATOR_CONFIG, EMULATOR_AMQP_PORT and
+// EMULATOR_HTTP_PORT. The AMQP default is 5673 because RabbitMQ holds 5672.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "sbemulator:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", os.Getenv("EMULATOR_CONFIG"), "Config.json in the official emulator's schema (env EMULATOR_CONFIG)")
+	amqpPort := flag.Int("amqp-port", envInt("EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
+	httpPort := flag.Int("http-port", envInt("EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
+	host := flag.String("host", "127.0.0.1", "listen address")
+	anyToken := flag.Bool("accept-any-token", false, "accept every CBS token")
+	level := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("parsing -log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := servicebus.Start(ctx, servicebus.Config{
+		AMQPAddr:       net.JoinHostPort(*host, strconv.Itoa(*amqpPort)),
+		HTTPAddr:       net.JoinHostPort(*host, strconv.Itoa(*httpPort)),
+		ConfigPath:     *configPath,
+		AcceptAnyToken: *anyToken,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(srv.ConnectionString())
+	log.Info("ready", "amqp", srv.AMQPAddr(), "http", srv.HTTPAddr())
+	<-ctx.Done()
+	log.Info("stopping")
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Stop(stopCtx)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}

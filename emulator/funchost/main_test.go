@@ -1,0 +1,31 @@
+package funchost
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// handlerBin is the test handler (testdata/testhandler), built once per test binary.
+var handlerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "funchost-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	handlerBin = filepath.Join(dir, "testhandler")
+	build := exec.Command("go", "build", "-o", handlerBin, "./testdata/testhandler")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building test handler:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

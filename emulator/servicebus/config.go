@@ -1,0 +1,72 @@
+package servicebus
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of Config. The AMQP port is 5673, not the standard 5672, because RabbitMQ holds 5672
+// on the development machines; the HTTP port is the official emulator's 5300.
+const (
+	DefaultAMQPAddr       = "127.0.0.1:5673"
+	DefaultHTTPAddr       = "127.0.0.1:5300"
+	DefaultKeyName        = "RootManageSharedAccessKey"
+	DefaultKey            = "SAS_KEY_VALUE"
+	DefaultMaxFrameSize   = 65536
+	DefaultMaxMessageSize = 262144
+	DefaultIdleTimeout    = 60 * time.Second
+)
+
+// Config configures a Server. The zero value is valid and means every default.
+type Config struct {
+	// AMQPAddr is the AMQP 1.0 listen address. Default "127.0.0.1:5673"; use "127.0.0.1:0" in tests.
+	AMQPAddr string
+	// HTTPAddr is the listen address of the health endpoint. Default "127.0.0.1:5300"; "-" disables it.
+	HTTPAddr string
+	// ConfigPath is a Config.json in the official emulator's schema whose entities are created at
+	// start. Default "": start without entities.
+	ConfigPath string
+	// Keys maps SAS key names to keys used to verify CBS tokens and SASL PLAIN.
+	// Default {"RootManageSharedAccessKey": "SAS_KEY_VALUE"}, as in the official emulator's sample.
+	Keys map[string]string
+	// AcceptAnyToken accepts every CBS token (SAS with any signature, and jwt). Default false.
+	AcceptAnyToken bool
+	// MaxFrameSize is the largest frame the server accepts, announced in open. Default 65536.
+	MaxFrameSize uint32
+	// MaxMessageSize is the largest message a client may send, announced on attach; larger
+	// deliveries end the link with amqp:link:message-size-exceeded. Default 262144 (256 KiB).
+	MaxMessageSize uint32
+	// IdleTimeout is announced in open: a connection silent for that long is closed. Default 60 s.
+	IdleTimeout time.Duration
+	// Logger receives connection and entity lines at debug level and failures at warn level.
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.AMQPAddr == "" {
+		c.AMQPAddr = DefaultAMQPAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if len(c.Keys) == 0 {
+		c.Keys = map[string]string{DefaultKeyName: DefaultKey}
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.MaxFrameSize < 512 {
+		c.MaxFrameSize = 512
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

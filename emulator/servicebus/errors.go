@@ -1,0 +1,95 @@
+package servicebus
+
+import (
+	"errors"
+	"fmt"
+
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
+)
+
+// Condition is an AMQP error condition symbol.
+type Condition string
+
+// Conditions the server sends (AMQP 1.0 part 2, section 2.8.15-2.8.18, and the Service Bus vendor ones).
+const (
+	CondInternalError        Condition = "amqp:internal-error"
+	CondNotFound             Condition = "amqp:not-found"
+	CondUnauthorized         Condition = "amqp:unauthorized-access"
+	CondDecodeError          Condition = "amqp:decode-error"
+	CondResourceLimit        Condition = "amqp:resource-limit-exceeded"
+	CondNotAllowed           Condition = "amqp:not-allowed"
+	CondInvalidField         Condition = "amqp:invalid-field"
+	CondNotImplemented       Condition = "amqp:not-implemented"
+	CondFramingError         Condition = "amqp:connection:framing-error"
+	CondConnectionForced     Condition = "amqp:connection:forced"
+	CondUnattachedHandle     Condition = "amqp:session:unattached-handle"
+	CondHandleInUse          Condition = "amqp:session:handle-in-use"
+	CondWindowViolation      Condition = "amqp:session:window-violation"
+	CondDetachForced         Condition = "amqp:link:detach-forced"
+	CondMessageSizeExceeded  Condition = "amqp:link:message-size-exceeded"
+	CondTransferLimit        Condition = "amqp:link:transfer-limit-exceeded"
+	CondMessageLockLost      Condition = "com.microsoft:message-lock-lost"
+	CondMessageNotFound      Condition = "com.microsoft:message-not-found"
+	CondDeadLetter           Condition = "com.microsoft:dead-letter"
+	CondServerBusy           Condition = "com.microsoft:server-busy"
+	CondEntityNotFoundVendor Condition = "com.microsoft:entity-not-found"
+)
+
+// Sentinel errors of the server.
+var (
+	// ErrStopped is returned by operations on a stopped server.
+	ErrStopped = errors.New("servicebus emulator stopped")
+	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
+	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
+)
+
+// ConnError ends a connection: the server sends close with this condition.
+type ConnError struct {
+	Condition   Condition
+	Description string
+	Err         error
+}
+
+func (e *ConnError) Error() string {
+	return layerError("connection", e.Condition, e.Description, e.Err)
+}
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// SessionError ends one session with this condition; the connection survives.
+type SessionError struct {
+	Condition   Condition
+	Description string
+	Err         error
+}
+
+func (e *SessionError) Error() string {
+	return layerError("session", e.Condition, e.Description, e.Err)
+}
+func (e *SessionError) Unwrap() error { return e.Err }
+
+// LinkError detaches one link (closed=true) with this condition; the session survives.
+type LinkError struct {
+	Condition   Condition
+	Description string
+	Err         error
+}
+
+func (e *LinkError) Error() string { return layerError("link", e.Condition, e.Description, e.Err) }
+func (e *LinkError) Unwrap() error { return e.Err }
+
+func layerError(layer string, c Condition, desc string, err error) string {
+	s := fmt.Sprintf("%s error %s", layer, c)
+	if desc != "" {
+		s += ": " + desc
+	}
+	if err != nil {
+		s += ": " + err.Error()
+	}
+	return s
+}
+
+// amqpError builds the wire error of a condition.
+func amqpError(c Condition, desc string) *frames.Error {
+	return &frames.Error{Condition: enc.Symbol(c), Description: desc}
+}

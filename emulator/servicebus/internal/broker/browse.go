@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// ReceiveBySequenceNumber receives deferred messages by number. In PeekLock
+// mode each is locked (it stays Deferred; settle it by its new LockToken);
+// in ReceiveAndDelete mode each is removed. All or nothing: if any number
+// does not name a deferred, unlocked message of the address, nothing
+// happens and the error wraps ErrMessageNotFound. Duplicates count once.
+func (b *Broker) ReceiveBySequenceNumber(address string, seqs []int64, mode ReceiveMode) ([]*Message, error) {
+	tg, err := b.receivable(address)
+	if err != nil {
+		return nil, err
+	}
+	if err := tg.lock(); err != nil {
+		return nil, err
+	}
+	defer tg.ent.mu.Unlock()
+	s := tg.s
+	entries := make([]*entry, 0, len(seqs))
+	seen := make(map[int64]bool, len(seqs))
+	for _, seq := range seqs {
+		if seen[seq] {
+			continue
+		}
+		seen[seq] = true
+		e := s.all.get(seq)
+		if e == nil || e.msg.State != StateDeferred || e.msg.LockToken != uuid.Nil {
+			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, tg.addr.Path, ErrMessageNotFound)
+		}
+		entries = append(entries, e)
+	}
+	now := b.now()
+	out := make([]*Message, len(entries))
+	for i, e := range entries {
+		out[i] = s.deliver(e, mode, now)
+	}
+	return out, nil
+}
+
+// Peek returns copies of up to count messages with sequence number ≥ from,
+// in order, whatever their state (locked, deferred and scheduled included),
+// without locking them and without their lock tokens.
+func (b *Broker) Peek(address string, from int64, count int) ([]*Message, error) {
+	tg, err := b.receivable(address)
+	if err != nil {
+		return nil, err
+	}
+	if count <= 0 {
+		return nil, nil
+	}
+	if err := tg.lock(); err != nil {
+		return nil, err
+	}
+	defer tg.ent.mu.Unlock()
+	return tg.s.peek(from, count), nil
+}
+
+// Stats are the message counts of a receivable address.
+type Stats struct {
+	// Active counts available (unlocked, Active) messages.
+	Active int
+	// Locked counts messages under a PeekLock lock, whatever their state.
+	Locked    int
+	Deferred  int
+	Scheduled int
+	// DeadLetter is the count in the entity's dead-letter queue (0 when the
+	// address is itself a dead-letter queue).
+	DeadLetter int
+}
+
+// Total is the number of messages counted in the address itself.
+func (s Stats) Total() int { return s.Active + s.Locked + s.Deferred + s.Scheduled }
+
+// Stats counts the messages of a queue, subscription or DLQ. It walks every
+// message: meant for tests and the admin API, not the message path.
+func (b *Broker) Stats(address string) (Stats, error) {
+	tg, err := b.receivable(address)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := tg.lock(); err != nil {
+		return Stats{}, err
+	}
+	defer tg.ent.mu.Unlock()
+	st := tg.s.stats()
+	if !tg.addr.DeadLetter {
+		st.DeadLetter = tg.ent.dlq.all.len()
+	}
+	return st, nil
+}

@@ -1,0 +1,142 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults applied to zero-valued configuration fields. They are Azure
+// Service Bus's defaults, except the TTL, which follows the official
+// emulator (Azure's own default is "forever").
+const (
+	DefaultLockDuration             = time.Minute
+	DefaultMaxDeliveryCount         = 10
+	DefaultMessageTimeToLive        = time.Hour
+	DefaultDuplicateDetectionWindow = 20 * time.Second
+)
+
+// Config configures a Broker. The zero value is valid.
+type Config struct {
+	// Now is the clock. Default time.Now. Tests inject a fake clock and call
+	// Broker.RunTimers after advancing it.
+	Now func() time.Time
+	// Logger receives debug lines for entity changes. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// QueueConfig describes a queue. Zero-valued fields take the documented
+// defaults.
+type QueueConfig struct {
+	// Name of the queue (case-insensitive, unique among queues and topics).
+	// Required.
+	Name string
+	// LockDuration of a PeekLock delivery. Default 1 min.
+	LockDuration time.Duration
+	// MaxDeliveryCount: a message is delivered at most this many times;
+	// when a delivery that reaches the limit is abandoned or its lock
+	// expires, the message is dead-lettered with reason
+	// MaxDeliveryCountExceeded. Default 10.
+	MaxDeliveryCount int
+	// DefaultMessageTimeToLive, and the maximum effective TTL of a message.
+	// Default 1 h.
+	DefaultMessageTimeToLive time.Duration
+	// DeadLetteringOnMessageExpiration moves expired messages to the DLQ
+	// (reason TTLExpiredException) instead of dropping them. Default false.
+	DeadLetteringOnMessageExpiration bool
+
+	// Reserved for the next issue; New entities with these set are refused
+	// with ErrNotSupported rather than half-applied.
+	RequiresSession            bool
+	RequiresDuplicateDetection bool
+	ForwardTo                  string
+	ForwardDeadLetteredTo      string
+}
+
+// TopicConfig describes a topic. Subscriptions are created separately.
+type TopicConfig struct {
+	// Name of the topic (case-insensitive, unique among queues and topics).
+	// Required.
+	Name string
+	// DefaultMessageTimeToLive caps the TTL of messages sent to the topic.
+	// Default 1 h.
+	DefaultMessageTimeToLive time.Duration
+
+	// Reserved for the next issue; refused with ErrNotSupported when true.
+	RequiresDuplicateDetection bool
+}
+
+// SubscriptionConfig describes a subscription of a topic.
+type SubscriptionConfig struct {
+	// Name of the subscription (case-insensitive, unique in its topic).
+	// Required.
+	Name string
+	// LockDuration, MaxDeliveryCount, DefaultMessageTimeToLive and
+	// DeadLetteringOnMessageExpiration: as in QueueConfig, same defaults.
+	// The effective TTL of a copy is also capped by the topic's default.
+	LockDuration                     time.Duration
+	MaxDeliveryCount                 int
+	DefaultMessageTimeToLive         time.Duration
+	DeadLetteringOnMessageExpiration bool
+	// Rules select the messages the subscription receives: a message is
+	// copied once if any rule matches. No rules means the default rule
+	// "$Default" with a match-all filter.
+	Rules []Rule
+
+	// Reserved for the next issue; refused with ErrNotSupported when set.
+	RequiresSession       bool
+	ForwardTo             string
+	ForwardDeadLetteredTo string
+}
+
+// Rule is a named filter of a subscription. (SQL rule actions come later.)
+type Rule struct {
+	// Name of the rule, unique in its subscription. Required.
+	Name string
+	// Filter decides which messages match. Required.
+	Filter Filter
+}
+
+// DefaultRuleName is the name of the match-all rule a subscription gets when
+// it is created without rules.
+const DefaultRuleName = "$Default"
+
+// entityLimits is the validated, defaulted per-entity settings shared by
+// queues and subscriptions.
+type entityLimits struct {
+	lockDuration     time.Duration
+	maxDeliveryCount int
+	ttl              time.Duration
+	dlqOnExpiration  bool
+}
+
+func newLimits(name string, lock time.Duration, maxDelivery int, ttl time.Duration, dlqOnExp bool) (entityLimits, error) {
+	switch {
+	case lock < 0:
+		return entityLimits{}, fmt.Errorf("%s: LockDuration %v is negative: %w", name, lock, ErrInvalid)
+	case maxDelivery < 0:
+		return entityLimits{}, fmt.Errorf("%s: MaxDeliveryCount %d is negative: %w", name, maxDelivery, ErrInvalid)
+	case ttl < 0:
+		return entityLimits{}, fmt.Errorf("%s: DefaultMessageTimeToLive %v is negative: %w", name, ttl, ErrInvalid)
+	}
+	if lock == 0 {
+		lock = DefaultLockDuration
+	}
+	if maxDelivery == 0 {
+		maxDelivery = DefaultMaxDeliveryCount
+	}
+	if ttl == 0 {
+		ttl = DefaultMessageTimeToLive
+	}
+	return entityLimits{lockDuration: lock, maxDeliveryCount: maxDelivery, ttl: ttl, dlqOnExpiration: dlqOnExp}, nil
+}

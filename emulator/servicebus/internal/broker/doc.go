@@ -1,0 +1,77 @@
+// Package broker is the core of the Service Bus emulator: queues, topics,
+// subscriptions with rules, and the life of each message (locks,
+// settlement, delivery counting, dead-lettering, time to live, scheduling,
+// deferral). It does no I/O and knows nothing of AMQP: the wire layer
+// decodes transfers into Message values, calls Send, drives a Receiver with
+// its link credit, and maps the sentinel errors of errors.go to AMQP
+// conditions and $management status codes.
+//
+// # Addresses
+//
+// "queue", "topic" (send only), "topic/Subscriptions/sub", and the
+// dead-letter queue of a queue or subscription, "<path>/$DeadLetterQueue".
+// Matching is case-insensitive. Sequence numbers are per queue or per topic
+// (all subscription copies of a topic message share it), start at 1, and a
+// dead-lettered message keeps its number in the DLQ.
+//
+// # Message states
+//
+// A message is scheduled, available, locked or deferred (State plus whether
+// LockToken is set), or gone. The transitions:
+//
+//	Send                   ──▶ available, or scheduled if ScheduledEnqueueTime is in the future
+//	scheduled  ──time──────▶ available                 CancelScheduled ──▶ gone
+//	available  ──TryReceive▶ locked (PeekLock: fresh LockToken, LockedUntil = now + LockDuration)
+//	available  ──TryReceive▶ gone   (ReceiveAndDelete)
+//	available  ──TTL───────▶ gone, or DLQ "TTLExpiredException" (DeadLetteringOnMessageExpiration)
+//	locked     ──Complete──▶ gone
+//	locked     ──Release───▶ available, DeliveryCount unchanged
+//	locked     ──Abandon───▶ available, DeliveryCount+1, or DLQ "MaxDeliveryCountExceeded"
+//	locked     ──lock expiry▶ same as Abandon
+//	locked     ──Defer─────▶ deferred
+//	locked     ──DeadLetter▶ DLQ with DeadLetterReason/DeadLetterErrorDescription
+//	deferred   ──ReceiveBySequenceNumber▶ locked (still Deferred) or gone (ReceiveAndDelete)
+//
+// A locked deferred message goes back to deferred (not available) when it
+// is abandoned, released or its lock expires. Deferred messages never
+// expire. Peek sees every state and changes nothing.
+//
+// DeliveryCount is the number of previous deliveries (header.delivery-count
+// on the wire; the SDK shows it plus one). Only Abandon and lock expiry
+// count a delivery, so with MaxDeliveryCount = 3 a message is delivered at
+// most three times before it is dead-lettered; the DLQ copy carries
+// DeliveryCount 2 (the SDK shows 3, the number of deliveries made).
+//
+// In a dead-letter queue messages never expire, nothing is counted, and
+// DeadLetter is refused (ErrNotAllowed); Complete, Abandon, Defer, Release,
+// RenewLock, Peek and ReceiveBySequenceNumber work as on the main entity.
+//
+// Locks belong to the entity, not to a Receiver: a lock token stays valid
+// until it expires or the message is settled, whichever link, connection or
+// $management request settles it. An unknown or expired token gives
+// ErrLockLost; an expired lock is also processed on the spot, so outcomes
+// never depend on timer latency.
+//
+// # Time
+//
+// The effective TTL is the message's header TTL capped by the entity's
+// DefaultMessageTimeToLive (and, for subscriptions, the topic's), or that
+// default when the message has none; ExpiresAt = EnqueuedTime + TTL, where
+// EnqueuedTime of a scheduled message is its ScheduledEnqueueTime. Each
+// queue/subscription store keeps a min-heap of its entries' next deadline
+// (lock expiry, expiry or activation) and one real timer for the earliest;
+// Broker.RunTimers processes everything due at Config.Now, which is how tests
+// drive a fake clock.
+//
+// # Cost
+//
+// Send, receive and settlement are O(log n) in the entity's message count
+// (heaps for availability and deadlines, a skip list by sequence number for
+// Peek and lookups, a map by lock token). Entities are independent: each
+// queue or subscription has its own mutex, shared with its DLQ; the
+// registry lock is only read-locked to resolve an address.
+//
+// Not yet supported (refused with ErrNotSupported, never half-applied):
+// sessions, duplicate detection, auto-forwarding; SQL filters and actions
+// will be further Filter implementations.
+package broker

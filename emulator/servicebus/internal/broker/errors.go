@@ -1,0 +1,45 @@
+package broker
+
+import "errors"
+
+// Sentinel errors. Every error the broker returns wraps one of these, so the
+// wire layer can map them with errors.Is to AMQP conditions and $management
+// status codes (suggested mapping in each comment).
+var (
+	// ErrNotFound: the address names no queue, topic, subscription or
+	// dead-letter queue. Wire: status 404 / amqp:not-found.
+	ErrNotFound = errors.New("messaging entity not found")
+
+	// ErrMessageNotFound: a sequence number given to ReceiveBySequenceNumber
+	// or CancelScheduled names no message in the required state.
+	// Wire: status 404 / com.microsoft:message-not-found.
+	ErrMessageNotFound = errors.New("message not found")
+
+	// ErrLockLost: the lock token is unknown on the entity or its lock has
+	// expired. Wire: status 410 / com.microsoft:message-lock-lost.
+	ErrLockLost = errors.New("the lock supplied is invalid: it has expired or is unknown")
+
+	// ErrExists: an entity of that name already exists. Wire (admin API): 409.
+	ErrExists = errors.New("messaging entity already exists")
+
+	// ErrNotAllowed: the operation is not valid for this kind of entity, e.g.
+	// sending to a subscription or dead-letter queue, receiving from a
+	// topic, dead-lettering a message that is already in a dead-letter queue.
+	// Wire: amqp:not-allowed.
+	ErrNotAllowed = errors.New("operation not allowed on this entity")
+
+	// ErrNotSupported: a feature that this broker does not implement yet
+	// (sessions, SQL filters, duplicate detection, auto-forwarding).
+	// Wire: amqp:not-implemented.
+	ErrNotSupported = errors.New("feature not supported yet")
+
+	// ErrInvalid: an argument is malformed (empty name, negative duration...).
+	// Wire: amqp:invalid-field / status 400.
+	ErrInvalid = errors.New("invalid argument")
+
+	// ErrStopped: the broker has been stopped; blocking calls return it.
+	ErrStopped = errors.New("broker stopped")
+
+	// ErrClosed: the Receiver has been closed.
+	ErrClosed = errors.New("receiver closed")
+)

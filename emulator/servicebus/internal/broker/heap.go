@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"container/heap"
+	"time"
+)
+
+// entry is a message stored in a queue, subscription or DLQ, plus its
+// positions in the store's indexes (-1 when not in them).
+type entry struct {
+	msg      *Message
+	seq      int64     // msg.SequenceNumber, kept here for cache-friendly heaps
+	availIdx int       // index in store.avail
+	timerIdx int       // index in store.timers
+	deadline time.Time // key in store.timers
+}
+
+func newEntry(m *Message) *entry {
+	return &entry{msg: m, seq: m.SequenceNumber, availIdx: -1, timerIdx: -1}
+}
+
+// availHeap orders receivable entries by sequence number (FIFO).
+type availHeap []*entry
+
+func (h availHeap) Len() int           { return len(h) }
+func (h availHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
+func (h availHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].availIdx = i
+	h[j].availIdx = j
+}
+func (h *availHeap) Push(x any) {
+	e := x.(*entry)
+	e.availIdx = len(*h)
+	*h = append(*h, e)
+}
+func (h *availHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.availIdx = -1
+	return e
+}
+
+func (h *availHeap) add(e *entry) {
+	if e.availIdx < 0 {
+		heap.Push(h, e)
+	}
+}
+
+func (h *availHeap) remove(e *entry) {
+	if e.availIdx >= 0 {
+		heap.Remove(h, e.availIdx)
+	}
+}
+
+func (h *availHeap) peek() *entry {
+	if len(*h) == 0 {
+		return nil
+	}
+	return (*h)[0]
+}
+
+// timerHeap orders entries by their next deadline (lock expiry, TTL expiry
+// or scheduled activation, whichever applies to the entry's state).
+type timerHeap []*entry
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].deadline.Equal(h[j].deadline) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].deadline.Before(h[j].deadline)
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].timerIdx = i
+	h[j].timerIdx = j
+}
+func (h *timerHeap) Push(x any) {
+	e := x.(*entry)
+	e.timerIdx = len(*h)
+	*h = append(*h, e)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.timerIdx = -1
+	return e
+}
+
+// set places e at deadline d, or removes it when d is zero.
+func (h *timerHeap) set(e *entry, d time.Time) {
+	switch {
+	case d.IsZero():
+		if e.timerIdx >= 0 {
+			heap.Remove(h, e.timerIdx)
+		}
+		e.deadline = time.Time{}
+	case e.timerIdx >= 0:
+		if !e.deadline.Equal(d) {
+			e.deadline = d
+			heap.Fix(h, e.timerIdx)
+		}
+	default:
+		e.deadline = d
+		heap.Push(h, e)
+	}
+}
+
+// peek returns the entry with the earliest deadline, or nil.
+func (h timerHeap) peek() *entry {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
+}
+
+// next returns the earliest deadline, or zero when empty.
+func (h timerHeap) next() time.Time {
+	if len(h) == 0 {
+		return time.Time{}
+	}
+	return h[0].deadline
+}

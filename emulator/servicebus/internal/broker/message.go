@@ -1,0 +1,177 @@
+package broker
+
+import (
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// State is the Service Bus message state, as sent in the x-opt-message-state
+// annotation.
+type State int32
+
+// Message states; the numeric values are the wire values.
+const (
+	// StateActive: receivable in sequence-number order (unless locked).
+	StateActive State = 0
+	// StateDeferred: set aside by Defer; receivable only by sequence number.
+	StateDeferred State = 1
+	// StateScheduled: becomes Active at ScheduledEnqueueTime.
+	StateScheduled State = 2
+)
+
+// String returns the SDK's name of the state.
+func (s State) String() string {
+	switch s {
+	case StateActive:
+		return "Active"
+	case StateDeferred:
+		return "Deferred"
+	case StateScheduled:
+		return "Scheduled"
+	default:
+		return "Unknown"
+	}
+}
+
+// Header is the client-supplied part of the AMQP header section. The
+// delivery-count field is broker-owned (Message.DeliveryCount).
+type Header struct {
+	Durable  bool
+	Priority uint8
+	// TTL is header.ttl; 0 means the client did not set one and the entity's
+	// DefaultMessageTimeToLive applies. See Message.TimeToLive for the
+	// effective value.
+	TTL time.Duration
+}
+
+// PropertyField is one bit of Properties.Present.
+type PropertyField uint16
+
+// The properties-section fields, in AMQP order. A field whose bit is not set
+// in Properties.Present is absent on the wire, whatever its Go value.
+const (
+	PropMessageID PropertyField = 1 << iota
+	PropUserID
+	PropTo
+	PropSubject
+	PropReplyTo
+	PropCorrelationID
+	PropContentType
+	PropContentEncoding
+	PropAbsoluteExpiryTime
+	PropCreationTime
+	PropGroupID
+	PropGroupSequence
+	PropReplyToGroupID
+)
+
+// Properties is the AMQP properties section. Present records which fields
+// were on the wire so that re-encoding reproduces the sender's section
+// exactly (an absent string and an empty one are different on the wire).
+type Properties struct {
+	// Present has one PropertyField bit per field that is present.
+	Present PropertyField
+
+	// MessageID and CorrelationID hold the codec's value (string, uint64,
+	// uuid, []byte).
+	MessageID          any
+	UserID             []byte
+	To                 string
+	Subject            string
+	ReplyTo            string
+	CorrelationID      any
+	ContentType        string
+	ContentEncoding    string
+	AbsoluteExpiryTime time.Time
+	CreationTime       time.Time
+	// GroupID is the Service Bus SessionId.
+	GroupID       string
+	GroupSequence uint32
+	// ReplyToGroupID is the Service Bus ReplyToSessionId.
+	ReplyToGroupID string
+}
+
+// Has reports whether field f is present.
+func (p *Properties) Has(f PropertyField) bool { return p.Present&f != 0 }
+
+// Message is one Service Bus message as stored by the broker. The first group
+// of fields is supplied by the client (the wire layer fills it from the
+// decoded transfer); the second group is owned by the broker and ignored on
+// Send.
+//
+// Map values are the wire codec's Go representation of AMQP values; the
+// broker treats them as opaque except in correlation-filter equality.
+//
+// Ownership: Send copies what it is given, and every message the broker
+// returns is a fresh copy, so neither side shares maps with the other. Body
+// is the one exception: it is shared and must be treated as read-only by
+// both sides (the broker never modifies it), which saves a copy per delivery.
+type Message struct {
+	// Client-supplied.
+
+	Header Header
+	// DeliveryAnnotations are the client's delivery annotations (string keys).
+	DeliveryAnnotations map[string]any
+	// Annotations are the client's message annotations minus the
+	// broker-owned x-opt-* keys, which the wire layer strips and re-adds.
+	Annotations map[string]any
+	Properties  Properties
+	// ApplicationProperties (string keys). DeadLetter sets DeadLetterReason
+	// and DeadLetterErrorDescription here; Abandon/Defer/DeadLetter merge
+	// their properties-to-modify here.
+	ApplicationProperties map[string]any
+	// Body is the encoded body sections and footer exactly as received;
+	// opaque to the broker and read-only.
+	Body []byte
+	// ScheduledEnqueueTime, when in the future at Send, makes the message
+	// Scheduled until then (x-opt-scheduled-enqueue-time).
+	ScheduledEnqueueTime time.Time
+	// PartitionKey is x-opt-partition-key; "" means absent.
+	PartitionKey string
+
+	// Broker-owned.
+
+	// SequenceNumber is unique and monotonic (from 1) per queue or topic;
+	// all subscription copies of a topic message share the topic's number,
+	// and a dead-lettered message keeps its number in the DLQ.
+	SequenceNumber int64
+	// EnqueuedTime is when the message became (or becomes, if scheduled)
+	// part of the entity: max(send time, ScheduledEnqueueTime).
+	EnqueuedTime time.Time
+	// EnqueueSequenceNumber equals SequenceNumber (no auto-forwarding yet).
+	EnqueueSequenceNumber int64
+	// DeliveryCount is the number of previous deliveries: it goes on the
+	// wire as header.delivery-count, and the SDK shows it plus one.
+	DeliveryCount uint32
+	// LockToken is the current lock (RFC 4122 byte order); zero when not
+	// locked. The wire layer does the .NET byte swap for delivery tags.
+	LockToken uuid.UUID
+	// LockedUntil is the lock's expiry; zero when not locked.
+	LockedUntil time.Time
+	// State is Active, Deferred or Scheduled.
+	State State
+	// DeadLetterSource is the path of the entity a dead-lettered message
+	// came from ("" elsewhere).
+	DeadLetterSource string
+	// TimeToLive is the effective TTL: Header.TTL capped by the entity's
+	// DefaultMessageTimeToLive (the entity default when Header.TTL is 0).
+	TimeToLive time.Duration
+	// ExpiresAt is EnqueuedTime + TimeToLive (saturating).
+	ExpiresAt time.Time
+}
+
+// Clone returns a copy that shares nothing mutable with m except Body (which
+// is read-only by contract). Map values themselves are copied shallowly:
+// they are immutable codec values.
+func (m *Message) Clone() *Message {
+	c := *m
+	c.DeliveryAnnotations = maps.Clone(m.DeliveryAnnotations)
+	c.Annotations = maps.Clone(m.Annotations)
+	c.ApplicationProperties = maps.Clone(m.ApplicationProperties)
+	if m.Properties.UserID != nil {
+		c.Properties.UserID = append([]byte(nil), m.Properties.UserID...)
+	}
+	return &c
+}

@@ -1,0 +1,319 @@
+package broker
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Dead-letter reasons set by the broker itself.
+const (
+	ReasonMaxDeliveryCountExceeded = "MaxDeliveryCountExceeded"
+	ReasonTTLExpired               = "TTLExpiredException"
+)
+
+// Application-property keys for the dead-letter reason and description.
+const (
+	PropDeadLetterReason           = "DeadLetterReason"
+	PropDeadLetterErrorDescription = "DeadLetterErrorDescription"
+)
+
+// store holds the messages of one queue, subscription or dead-letter queue
+// and implements the message state machine (see doc.go). Every method
+// requires the owning entity's mu to be held.
+//
+// Indexes, so that no operation scans all messages:
+//   - all:    every message by sequence number (Peek, receive by number);
+//   - avail:  Active, unlocked messages, min-heap by sequence number;
+//   - timers: min-heap of each entry's next deadline (lock expiry, TTL
+//     expiry or scheduled activation);
+//   - locks:  locked entries by lock token.
+type store struct {
+	ent     *entity
+	dlq     bool
+	path    string
+	all     *skiplist
+	avail   availHeap
+	timers  timerHeap
+	locks   map[uuid.UUID]*entry
+	waiters []*Receiver
+	alarm   alarm
+}
+
+func newStore(ent *entity, dlq bool, path string) *store {
+	s := &store{ent: ent, dlq: dlq, path: path, all: newSkiplist(), locks: make(map[uuid.UUID]*entry)}
+	s.alarm.fire = ent.runTimers
+	s.alarm.halt = &ent.b.stopped
+	return s
+}
+
+func (s *store) now() time.Time { return s.ent.b.now() }
+
+// deadlineOf is the next time something happens to e by itself.
+func (s *store) deadlineOf(e *entry) time.Time {
+	m := e.msg
+	switch {
+	case m.LockToken != uuid.Nil:
+		return m.LockedUntil
+	case m.State == StateScheduled:
+		return m.ScheduledEnqueueTime
+	case m.State == StateActive && !s.dlq:
+		return m.ExpiresAt
+	}
+	// Deferred messages and DLQ messages never expire.
+	return time.Time{}
+}
+
+// retime recomputes e's deadline and arms the alarm if it got earlier.
+func (s *store) retime(e *entry, now time.Time) {
+	d := s.deadlineOf(e)
+	s.timers.set(e, d)
+	if !d.IsZero() {
+		s.alarm.arm(s.timers.next(), now)
+	}
+}
+
+// add stores a new entry (fresh send, dead-letter arrival, scheduled
+// message, or a message given back by Unreceive).
+func (s *store) add(e *entry, now time.Time) {
+	s.all.insert(e.msg.SequenceNumber, e)
+	s.ready(e, now)
+}
+
+// ready files an unlocked entry under its state: available, scheduled
+// (timer only) or deferred (by number only). Expired messages are expired.
+func (s *store) ready(e *entry, now time.Time) {
+	m := e.msg
+	if m.State == StateActive {
+		if s.expired(m, now) {
+			s.expire(e, now)
+			return
+		}
+		s.avail.add(e)
+		s.wake()
+	}
+	s.retime(e, now)
+}
+
+func (s *store) expired(m *Message, now time.Time) bool {
+	return !s.dlq && m.State == StateActive && !m.ExpiresAt.After(now)
+}
+
+// wake signals the receivers waiting for messages.
+func (s *store) wake() {
+	if len(s.waiters) == 0 {
+		return
+	}
+	for i, r := range s.waiters {
+		r.waiting = false
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+		s.waiters[i] = nil
+	}
+	s.waiters = s.waiters[:0]
+}
+
+// drop removes e from every index.
+func (s *store) drop(e *entry) {
+	s.all.remove(e.msg.SequenceNumber)
+	s.avail.remove(e)
+	s.timers.set(e, time.Time{})
+	s.unlock(e)
+}
+
+func (s *store) unlock(e *entry) {
+	if e.msg.LockToken != uuid.Nil {
+		delete(s.locks, e.msg.LockToken)
+		e.msg.LockToken = uuid.Nil
+		e.msg.LockedUntil = time.Time{}
+	}
+}
+
+// take removes up to max available messages in sequence order and returns
+// copies: locked ones in PeekLock mode, deleted ones in ReceiveAndDelete.
+func (s *store) take(max int, mode ReceiveMode, now time.Time) []*Message {
+	var out []*Message
+	for len(out) < max {
+		e := s.avail.peek()
+		if e == nil {
+			break
+		}
+		s.avail.remove(e)
+		if s.expired(e.msg, now) {
+			s.expire(e, now)
+			continue
+		}
+		out = append(out, s.deliver(e, mode, now))
+	}
+	return out
+}
+
+// deliver locks or deletes e and returns the delivered copy.
+func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) *Message {
+	if mode == ReceiveAndDelete {
+		s.drop(e)
+		return e.msg // e is gone: no copy needed, nothing shares it.
+	}
+	s.lock(e, now)
+	return e.msg.Clone()
+}
+
+func (s *store) lock(e *entry, now time.Time) {
+	tok := uuid.New()
+	e.msg.LockToken = tok
+	e.msg.LockedUntil = now.Add(s.ent.limits.lockDuration)
+	s.locks[tok] = e
+	s.retime(e, now)
+}
+
+// locked returns the entry locked by tok. An expired lock is processed on
+// the spot (so the answer does not depend on timer latency) and reported
+// as lost.
+func (s *store) locked(tok uuid.UUID, now time.Time) (*entry, error) {
+	e := s.locks[tok]
+	if e == nil {
+		return nil, fmt.Errorf("lock token %s on %s: %w", tok, s.path, ErrLockLost)
+	}
+	if !e.msg.LockedUntil.After(now) {
+		s.lockExpired(e, now)
+		return nil, fmt.Errorf("lock token %s on %s expired: %w", tok, s.path, ErrLockLost)
+	}
+	return e, nil
+}
+
+func (s *store) complete(e *entry) { s.drop(e) }
+
+// abandon ends a delivery that counts: the message goes back (Active or
+// still Deferred) with DeliveryCount+1, or to the DLQ when that delivery
+// was the MaxDeliveryCount-th. In a DLQ nothing is counted.
+func (s *store) abandon(e *entry, props map[string]any, now time.Time) {
+	merge(e.msg, props)
+	s.unlock(e)
+	if !s.dlq {
+		if int(e.msg.DeliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
+			s.deadLetter(e, ReasonMaxDeliveryCountExceeded,
+				fmt.Sprintf("Message could not be consumed after %d delivery attempts.", s.ent.limits.maxDeliveryCount), nil, now)
+			return
+		}
+		e.msg.DeliveryCount++
+	}
+	s.ready(e, now)
+}
+
+func (s *store) lockExpired(e *entry, now time.Time) { s.abandon(e, nil, now) }
+
+// release ends a delivery that does not count (the SDK's releaser).
+func (s *store) release(e *entry, now time.Time) {
+	s.unlock(e)
+	s.ready(e, now)
+}
+
+// deferMsg sets the message aside; only ReceiveBySequenceNumber gets it.
+func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
+	merge(e.msg, props)
+	s.unlock(e)
+	e.msg.State = StateDeferred
+	s.retime(e, now)
+}
+
+// deadLetter moves e to the entity's DLQ. DeliveryCount is unchanged.
+func (s *store) deadLetter(e *entry, reason, description string, props map[string]any, now time.Time) {
+	s.drop(e)
+	m := e.msg
+	merge(m, props)
+	if m.ApplicationProperties == nil {
+		m.ApplicationProperties = make(map[string]any, 2)
+	}
+	m.ApplicationProperties[PropDeadLetterReason] = reason
+	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
+	m.DeadLetterSource = s.path
+	m.State = StateActive
+	s.ent.dlq.add(newEntry(m), now)
+}
+
+// expire removes an expired message or dead-letters it.
+func (s *store) expire(e *entry, now time.Time) {
+	if s.ent.limits.dlqOnExpiration {
+		s.deadLetter(e, ReasonTTLExpired, "The message expired and was dead lettered.", nil, now)
+		return
+	}
+	s.drop(e)
+}
+
+func (s *store) renew(e *entry, now time.Time) time.Time {
+	e.msg.LockedUntil = now.Add(s.ent.limits.lockDuration)
+	s.retime(e, now)
+	return e.msg.LockedUntil
+}
+
+// runTimers processes every deadline ≤ now, then re-arms the alarm.
+func (s *store) runTimers(now time.Time) {
+	for {
+		e := s.timers.peek()
+		if e == nil || e.deadline.After(now) {
+			break
+		}
+		s.timers.set(e, time.Time{})
+		m := e.msg
+		switch {
+		case m.LockToken != uuid.Nil:
+			s.lockExpired(e, now)
+		case m.State == StateScheduled:
+			m.State = StateActive
+			s.ready(e, now)
+		case s.expired(m, now):
+			s.avail.remove(e)
+			s.expire(e, now)
+		}
+	}
+	s.alarm.arm(s.timers.next(), now)
+}
+
+// peek returns copies of up to count messages with seq ≥ from, whatever
+// their state, without lock tokens.
+func (s *store) peek(from int64, count int) []*Message {
+	var out []*Message
+	s.all.ascend(from, func(e *entry) bool {
+		if len(out) >= count {
+			return false
+		}
+		c := e.msg.Clone()
+		c.LockToken = uuid.Nil
+		out = append(out, c)
+		return true
+	})
+	return out
+}
+
+func (s *store) stats() Stats {
+	var st Stats
+	s.all.ascend(0, func(e *entry) bool {
+		switch {
+		case e.msg.LockToken != uuid.Nil:
+			st.Locked++
+		case e.msg.State == StateActive:
+			st.Active++
+		case e.msg.State == StateDeferred:
+			st.Deferred++
+		case e.msg.State == StateScheduled:
+			st.Scheduled++
+		}
+		return true
+	})
+	return st
+}
+
+// merge applies properties-to-modify to the application properties.
+func merge(m *Message, props map[string]any) {
+	if len(props) == 0 {
+		return
+	}
+	if m.ApplicationProperties == nil {
+		m.ApplicationProperties = make(map[string]any, len(props))
+	}
+	maps.Copy(m.ApplicationProperties, props)
+}

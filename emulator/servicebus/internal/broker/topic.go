@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// topic numbers messages and copies each to the subscriptions whose rules
+// match. Scheduled messages wait at the topic (so that one cancel removes
+// every future copy) and fan out when they become due.
+//
+// Lock order: topic.mu before a subscription's entity.mu, never the reverse.
+type topic struct {
+	b    *Broker
+	name string
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	seq     int64
+	subs    map[string]*entity // by lower-case name
+	subList []*entity          // copy-on-write snapshot for Send
+	deleted bool
+
+	scheduled *skiplist // by sequence number
+	timers    timerHeap
+	alarm     alarm
+}
+
+func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
+	t := &topic{b: b, name: cfg.Name, ttl: ttl, subs: make(map[string]*entity), scheduled: newSkiplist()}
+	t.alarm.fire = t.runTimers
+	t.alarm.halt = &b.stopped
+	return t
+}
+
+func (t *topic) addSub(sub *entity, name string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deleted {
+		return fmt.Errorf("topic %s: %w", t.name, ErrNotFound)
+	}
+	key := strings.ToLower(name)
+	if _, ok := t.subs[key]; ok {
+		return fmt.Errorf("subscription %s/Subscriptions/%s: %w", t.name, name, ErrExists)
+	}
+	t.subs[key] = sub
+	t.subList = append(slices.Clip(t.subList), sub)
+	return nil
+}
+
+func (t *topic) removeSub(name string) (*entity, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := strings.ToLower(name)
+	sub, ok := t.subs[key]
+	if !ok {
+		return nil, fmt.Errorf("subscription %s/Subscriptions/%s: %w", t.name, name, ErrNotFound)
+	}
+	delete(t.subs, key)
+	t.subList = slices.DeleteFunc(slices.Clone(t.subList), func(e *entity) bool { return e == sub })
+	return sub, nil
+}
+
+func (t *topic) sub(name string) *entity {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.subs[strings.ToLower(name)]
+}
+
+// send numbers msgs (copies), keeps the scheduled ones and fans out the rest.
+func (t *topic) send(msgs []*Message, now time.Time) ([]int64, error) {
+	seqs := make([]int64, len(msgs))
+	var due []*Message
+	t.mu.Lock()
+	if t.deleted {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("topic %s: %w", t.name, ErrNotFound)
+	}
+	subs := t.subList
+	for i, m := range msgs {
+		t.seq++
+		c := m.Clone()
+		stamp(c, t.seq, now, t.ttl)
+		seqs[i] = c.SequenceNumber
+		if c.State == StateScheduled {
+			e := newEntry(c)
+			t.scheduled.insert(c.SequenceNumber, e)
+			t.timers.set(e, c.ScheduledEnqueueTime)
+			continue
+		}
+		due = append(due, c)
+	}
+	t.alarm.arm(t.timers.next(), now)
+	t.mu.Unlock()
+	fanOut(subs, due, now)
+	return seqs, nil
+}
+
+// fanOut copies each message to every subscription with a matching rule.
+// The messages are the topic's own (already stamped) copies.
+func fanOut(subs []*entity, msgs []*Message, now time.Time) {
+	if len(msgs) == 0 {
+		return
+	}
+	for _, sub := range subs {
+		var picked []*Message
+		for _, m := range msgs {
+			if sub.matches(m) {
+				picked = append(picked, m)
+			}
+		}
+		if len(picked) == 0 {
+			continue
+		}
+		sub.mu.Lock()
+		if !sub.deleted {
+			for _, m := range picked {
+				c := m.Clone()
+				c.TimeToLive = min(c.TimeToLive, sub.limits.ttl)
+				c.ExpiresAt = c.EnqueuedTime.Add(c.TimeToLive)
+				sub.main.add(newEntry(c), now)
+			}
+		}
+		sub.mu.Unlock()
+	}
+}
+
+func (t *topic) cancel(seqs []int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, seq := range seqs {
+		if t.scheduled.get(seq) == nil {
+			return fmt.Errorf("scheduled message %d on topic %s: %w", seq, t.name, ErrMessageNotFound)
+		}
+	}
+	for _, seq := range seqs {
+		if e := t.scheduled.get(seq); e != nil {
+			t.scheduled.remove(seq)
+			t.timers.set(e, time.Time{})
+		}
+	}
+	return nil
+}
+
+// runTimers fans out the scheduled messages that are due.
+func (t *topic) runTimers() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deleted {
+		return
+	}
+	now := t.b.now()
+	var due []*Message
+	for {
+		e := t.timers.peek()
+		if e == nil || e.deadline.After(now) {
+			break
+		}
+		t.timers.set(e, time.Time{})
+		t.scheduled.remove(e.msg.SequenceNumber)
+		e.msg.State = StateActive
+		due = append(due, e.msg)
+	}
+	// Holding t.mu keeps a concurrent cancel from racing the fan-out.
+	fanOut(t.subList, due, now)
+	t.alarm.arm(t.timers.next(), now)
+}
+
+func (t *topic) kill() []*entity {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deleted = true
+	t.alarm.stop()
+	return t.subList
+}
+
+// stamp sets the broker-owned fields of a message being sent.
+func stamp(m *Message, seq int64, now time.Time, entityTTL time.Duration) {
+	m.SequenceNumber = seq
+	m.EnqueueSequenceNumber = seq
+	m.DeliveryCount = 0
+	m.LockToken = [16]byte{}
+	m.LockedUntil = time.Time{}
+	m.DeadLetterSource = ""
+	m.State = StateActive
+	m.EnqueuedTime = now
+	if m.ScheduledEnqueueTime.After(now) {
+		m.State = StateScheduled
+		m.EnqueuedTime = m.ScheduledEnqueueTime
+	}
+	m.TimeToLive = entityTTL
+	if m.Header.TTL > 0 && m.Header.TTL < entityTTL {
+		m.TimeToLive = m.Header.TTL
+	}
+	m.ExpiresAt = m.EnqueuedTime.Add(m.TimeToLive)
+}

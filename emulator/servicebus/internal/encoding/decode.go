@@ -1,0 +1,579 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxDepth = 64
+
+// Decoder reads AMQP values from a byte slice. It never panics and never allocates more than the
+// remaining input can justify: every count is checked against the bytes left before allocating.
+// Returned []byte values are copies; the input may be reused after decoding.
+type Decoder struct {
+	b     []byte
+	off   int
+	depth int
+}
+
+// NewDecoder returns a decoder over b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// Reset points the decoder at b.
+func (d *Decoder) Reset(b []byte) { d.b, d.off, d.depth = b, 0, 0 }
+
+// Offset is the number of bytes consumed so far.
+func (d *Decoder) Offset() int { return d.off }
+
+// Len is the number of bytes left.
+func (d *Decoder) Len() int { return len(d.b) - d.off }
+
+// Rest returns the unread bytes (not copied).
+func (d *Decoder) Rest() []byte { return d.b[d.off:] }
+
+// Decode decodes one value from b and reports how many bytes it used.
+func Decode(b []byte) (any, int, error) {
+	d := Decoder{b: b}
+	v, err := d.Value()
+	return v, d.off, err
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrMalformed)
+}
+
+func (d *Decoder) need(n int) ([]byte, error) {
+	if n < 0 || d.Len() < n {
+		return nil, malformed("need %d bytes at offset %d, have %d", n, d.off, d.Len())
+	}
+	s := d.b[d.off : d.off+n]
+	d.off += n
+	return s, nil
+}
+
+func (d *Decoder) byte1() (byte, error) {
+	if d.off >= len(d.b) {
+		return 0, malformed("unexpected end of input at offset %d", d.off)
+	}
+	c := d.b[d.off]
+	d.off++
+	return c, nil
+}
+
+// PeekCode returns the next format code without consuming it.
+func (d *Decoder) PeekCode() (byte, error) {
+	if d.off >= len(d.b) {
+		return 0, malformed("unexpected end of input at offset %d", d.off)
+	}
+	return d.b[d.off], nil
+}
+
+// Value decodes the next value into its Go representation.
+func (d *Decoder) Value() (any, error) {
+	code, err := d.byte1()
+	if err != nil {
+		return nil, err
+	}
+	if code == TypeDescribed {
+		d.depth++
+		defer func() { d.depth-- }()
+		if d.depth > maxDepth {
+			return nil, malformed("nesting deeper than %d", maxDepth)
+		}
+		desc, err := d.Value()
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.Value()
+		if err != nil {
+			return nil, err
+		}
+		return Described{Descriptor: desc, Value: v}, nil
+	}
+	return d.body(code)
+}
+
+// body decodes the value that follows constructor code.
+func (d *Decoder) body(code byte) (any, error) {
+	switch code {
+	case TypeNull:
+		return nil, nil
+	case TypeBoolTrue:
+		return true, nil
+	case TypeBoolFalse:
+		return false, nil
+	case TypeBool:
+		c, err := d.byte1()
+		if err != nil {
+			return nil, err
+		}
+		if c > 1 {
+			return nil, malformed("boolean byte %#x", c)
+		}
+		return c == 1, nil
+	case TypeUbyte:
+		c, err := d.byte1()
+		return c, err
+	case TypeByte:
+		c, err := d.byte1()
+		return int8(c), err
+	case TypeUshort:
+		s, err := d.need(2)
+		if err != nil {
+			return nil, err
+		}
+		return binary.BigEndian.Uint16(s), nil
+	case TypeShort:
+		s, err := d.need(2)
+		if err != nil {
+			return nil, err
+		}
+		return int16(binary.BigEndian.Uint16(s)), nil
+	case TypeUint0:
+		return uint32(0), nil
+	case TypeSmallUint:
+		c, err := d.byte1()
+		return uint32(c), err
+	case TypeUint:
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		return binary.BigEndian.Uint32(s), nil
+	case TypeUlong0:
+		return uint64(0), nil
+	case TypeSmallUlong:
+		c, err := d.byte1()
+		return uint64(c), err
+	case TypeUlong:
+		s, err := d.need(8)
+		if err != nil {
+			return nil, err
+		}
+		return binary.BigEndian.Uint64(s), nil
+	case TypeSmallInt:
+		c, err := d.byte1()
+		return int32(int8(c)), err
+	case TypeInt:
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		return int32(binary.BigEndian.Uint32(s)), nil
+	case TypeSmallLong:
+		c, err := d.byte1()
+		return int64(int8(c)), err
+	case TypeLong:
+		s, err := d.need(8)
+		if err != nil {
+			return nil, err
+		}
+		return int64(binary.BigEndian.Uint64(s)), nil
+	case TypeFloat:
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		return math.Float32frombits(binary.BigEndian.Uint32(s)), nil
+	case TypeDouble:
+		s, err := d.need(8)
+		if err != nil {
+			return nil, err
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(s)), nil
+	case TypeDecimal32:
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		return Decimal32(s), nil
+	case TypeDecimal64:
+		s, err := d.need(8)
+		if err != nil {
+			return nil, err
+		}
+		return Decimal64(s), nil
+	case TypeDecimal128:
+		s, err := d.need(16)
+		if err != nil {
+			return nil, err
+		}
+		return Decimal128(s), nil
+	case TypeChar:
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		return Char(binary.BigEndian.Uint32(s)), nil
+	case TypeTimestamp:
+		s, err := d.need(8)
+		if err != nil {
+			return nil, err
+		}
+		return TimeFromMillis(int64(binary.BigEndian.Uint64(s))), nil
+	case TypeUUID:
+		s, err := d.need(16)
+		if err != nil {
+			return nil, err
+		}
+		return UUID(s), nil
+	case TypeVbin8, TypeVbin32:
+		s, err := d.variable(code == TypeVbin32)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(s))
+		copy(out, s)
+		return out, nil
+	case TypeStr8, TypeStr32:
+		s, err := d.variable(code == TypeStr32)
+		if err != nil {
+			return nil, err
+		}
+		return string(s), nil
+	case TypeSym8, TypeSym32:
+		s, err := d.variable(code == TypeSym32)
+		if err != nil {
+			return nil, err
+		}
+		return Symbol(s), nil
+	case TypeList0, TypeList8, TypeList32:
+		return d.list(code)
+	case TypeMap8, TypeMap32:
+		return d.mapValue(code)
+	case TypeArray8, TypeArray32:
+		return d.array(code)
+	}
+	return nil, malformed("unknown format code %#x at offset %d", code, d.off-1)
+}
+
+// variable reads a vbin/str/sym payload (not copied).
+func (d *Decoder) variable(wide bool) ([]byte, error) {
+	var n int
+	if wide {
+		s, err := d.need(4)
+		if err != nil {
+			return nil, err
+		}
+		n = int(binary.BigEndian.Uint32(s))
+	} else {
+		c, err := d.byte1()
+		if err != nil {
+			return nil, err
+		}
+		n = int(c)
+	}
+	return d.need(n)
+}
+
+// compound reads the size and count of a list, map or array and returns a decoder restricted to
+// its payload; the outer decoder skips past it.
+func (d *Decoder) compound(wide bool) (*Decoder, int, error) {
+	return d.compoundCounted(wide, true)
+}
+
+// maxZeroWidth bounds arrays whose elements occupy no bytes (null, true, uint0...), the only
+// case where a count is not bounded by the input length.
+const maxZeroWidth = 1 << 16
+
+func (d *Decoder) compoundCounted(wide, checkCount bool) (*Decoder, int, error) {
+	var size, count int
+	if wide {
+		s, err := d.need(8)
+		if err != nil {
+			return nil, 0, err
+		}
+		size, count = int(binary.BigEndian.Uint32(s)), int(binary.BigEndian.Uint32(s[4:]))
+		if size < 4 {
+			return nil, 0, malformed("compound size %d too small", size)
+		}
+		size -= 4
+	} else {
+		s, err := d.need(2)
+		if err != nil {
+			return nil, 0, err
+		}
+		size, count = int(s[0]), int(s[1])
+		if size < 1 {
+			return nil, 0, malformed("compound size %d too small", size)
+		}
+		size--
+	}
+	payload, err := d.need(size)
+	if err != nil {
+		return nil, 0, err
+	}
+	if checkCount && count > len(payload) {
+		// Every list or map element needs at least one byte.
+		return nil, 0, malformed("count %d exceeds %d payload bytes", count, len(payload))
+	}
+	if d.depth+1 > maxDepth {
+		return nil, 0, malformed("nesting deeper than %d", maxDepth)
+	}
+	return &Decoder{b: payload, depth: d.depth + 1}, count, nil
+}
+
+// ListHeader reads a list constructor and returns its element count and a decoder over its
+// elements. A null is accepted as an empty list.
+func (d *Decoder) ListHeader() (*Decoder, int, error) {
+	code, err := d.byte1()
+	if err != nil {
+		return nil, 0, err
+	}
+	switch code {
+	case TypeNull, TypeList0:
+		return &Decoder{}, 0, nil
+	case TypeList8, TypeList32:
+		return d.compound(code == TypeList32)
+	}
+	return nil, 0, fmt.Errorf("list expected, found %#x: %w", code, ErrType)
+}
+
+func (d *Decoder) list(code byte) (any, error) {
+	if code == TypeList0 {
+		return []any{}, nil
+	}
+	sub, count, err := d.compound(code == TypeList32)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, count)
+	for i := range out {
+		if out[i], err = sub.Value(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *Decoder) mapValue(code byte) (any, error) {
+	sub, count, err := d.compound(code == TypeMap32)
+	if err != nil {
+		return nil, err
+	}
+	if count%2 != 0 {
+		return nil, malformed("map with odd element count %d", count)
+	}
+	out := make(Map, count/2)
+	for i := range out {
+		if out[i].Key, err = sub.Value(); err != nil {
+			return nil, err
+		}
+		if out[i].Value, err = sub.Value(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *Decoder) array(code byte) (any, error) {
+	sub, count, err := d.compoundCounted(code == TypeArray32, false)
+	if err != nil {
+		return nil, err
+	}
+	var a Array
+	elem, err := sub.byte1()
+	if err != nil {
+		return nil, err
+	}
+	if elem == TypeDescribed {
+		if a.Descriptor, err = sub.Value(); err != nil {
+			return nil, err
+		}
+		if elem, err = sub.byte1(); err != nil {
+			return nil, err
+		}
+		if elem == TypeDescribed {
+			return nil, malformed("nested descriptor in array constructor")
+		}
+	}
+	switch elem {
+	case TypeNull, TypeBoolTrue, TypeBoolFalse, TypeUint0, TypeUlong0, TypeList0:
+		if count > maxZeroWidth {
+			return nil, malformed("array of %d zero-width elements", count)
+		}
+	default:
+		if count > sub.Len() {
+			return nil, malformed("array count %d exceeds %d payload bytes", count, sub.Len())
+		}
+	}
+	a.Code = wideCode(elem)
+	a.Values = make([]any, count)
+	for i := range a.Values {
+		if a.Values[i], err = sub.body(elem); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Skip consumes the next value.
+func (d *Decoder) Skip() error {
+	_, err := d.Value()
+	return err
+}
+
+// IsNull reports whether the next value is null or the input is exhausted (trailing list fields may be omitted).
+func (d *Decoder) IsNull() bool {
+	return d.off >= len(d.b) || d.b[d.off] == TypeNull
+}
+
+// Uint reads a uint field; present is false for null.
+func (d *Decoder) Uint() (v uint32, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return 0, false, err
+	}
+	switch t := x.(type) {
+	case uint32:
+		return t, true, nil
+	case uint8:
+		return uint32(t), true, nil
+	case uint16:
+		return uint32(t), true, nil
+	}
+	return 0, false, fmt.Errorf("uint expected, found %T: %w", x, ErrType)
+}
+
+// Ulong reads a ulong field (uint and smaller unsigned types are accepted too).
+func (d *Decoder) Ulong() (v uint64, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return 0, false, err
+	}
+	switch t := x.(type) {
+	case uint64:
+		return t, true, nil
+	case uint32:
+		return uint64(t), true, nil
+	case uint16:
+		return uint64(t), true, nil
+	case uint8:
+		return uint64(t), true, nil
+	}
+	return 0, false, fmt.Errorf("ulong expected, found %T: %w", x, ErrType)
+}
+
+// Ubyte reads a ubyte field.
+func (d *Decoder) Ubyte() (v uint8, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return 0, false, err
+	}
+	if t, ok := x.(uint8); ok {
+		return t, true, nil
+	}
+	return 0, false, fmt.Errorf("ubyte expected, found %T: %w", x, ErrType)
+}
+
+// Bool reads a boolean field.
+func (d *Decoder) Bool() (v bool, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return false, false, err
+	}
+	if t, ok := x.(bool); ok {
+		return t, true, nil
+	}
+	return false, false, fmt.Errorf("boolean expected, found %T: %w", x, ErrType)
+}
+
+// Binary reads a binary field (a copy).
+func (d *Decoder) Binary() (v []byte, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return nil, false, err
+	}
+	if t, ok := x.([]byte); ok {
+		return t, true, nil
+	}
+	return nil, false, fmt.Errorf("binary expected, found %T: %w", x, ErrType)
+}
+
+// Text reads a string or symbol field.
+func (d *Decoder) Text() (v string, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return "", false, err
+	}
+	switch t := x.(type) {
+	case string:
+		return t, true, nil
+	case Symbol:
+		return string(t), true, nil
+	}
+	return "", false, fmt.Errorf("string expected, found %T: %w", x, ErrType)
+}
+
+// Timestamp reads a timestamp field.
+func (d *Decoder) Timestamp() (v time.Time, present bool, err error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return time.Time{}, false, err
+	}
+	if t, ok := x.(time.Time); ok {
+		return t, true, nil
+	}
+	return time.Time{}, false, fmt.Errorf("timestamp expected, found %T: %w", x, ErrType)
+}
+
+// Symbols reads a "multiple symbol" field: a single symbol or an array of symbols.
+func (d *Decoder) Symbols() ([]Symbol, error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return nil, err
+	}
+	switch t := x.(type) {
+	case Symbol:
+		return []Symbol{t}, nil
+	case Array:
+		out := make([]Symbol, 0, len(t.Values))
+		for _, v := range t.Values {
+			s, ok := v.(Symbol)
+			if !ok {
+				return nil, fmt.Errorf("symbol array holds %T: %w", v, ErrType)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("symbols expected, found %T: %w", x, ErrType)
+}
+
+// Map reads a map field; null gives a nil map.
+func (d *Decoder) Map() (Map, error) {
+	x, err := d.Value()
+	if err != nil || x == nil {
+		return nil, err
+	}
+	if t, ok := x.(Map); ok {
+		return t, nil
+	}
+	return nil, fmt.Errorf("map expected, found %T: %w", x, ErrType)
+}
+
+// Descriptor reads the constructor of a described value and returns its numeric descriptor; a
+// symbolic descriptor is returned as sym with code 0.
+func (d *Decoder) Descriptor() (code uint64, sym Symbol, err error) {
+	c, err := d.byte1()
+	if err != nil {
+		return 0, "", err
+	}
+	if c != TypeDescribed {
+		return 0, "", fmt.Errorf("described type expected, found %#x: %w", c, ErrType)
+	}
+	x, err := d.Value()
+	if err != nil {
+		return 0, "", err
+	}
+	switch t := x.(type) {
+	case uint64:
+		return t, "", nil
+	case Symbol:
+		return 0, t, nil
+	}
+	return 0, "", fmt.Errorf("descriptor of type %T: %w", x, ErrType)
+}

@@ -1,0 +1,638 @@
+package servicebus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
+)
+
+// linkKind says what a link is attached to.
+type linkKind uint8
+
+const (
+	kindRefused   linkKind = iota
+	kindEntityIn           // the client sends to a queue or topic
+	kindEntityOut          // the client receives from a queue, subscription or dead-letter queue
+	kindCBS                // put-token requests to $cbs
+	kindMgmt               // requests to <entity>/$management
+	kindReply              // RPC responses to the client's reply address
+)
+
+// Link credit the server grants to client senders, topped up when half is used.
+const linkCreditIn = 1000
+
+// replyQueue bounds RPC responses waiting for credit on one reply link.
+const replyQueue = 1024
+
+var errLinkClosed = errors.New("link closed")
+
+// link is one attached link (part 2, section 2.6). Fields without a comment about locking are
+// owned by the serve goroutine.
+type link struct {
+	s           *session
+	name        string
+	peerHandle  uint32
+	handle      uint32
+	role        bool // ours
+	kind        linkKind
+	address     string         // terminus address the client named
+	entity      broker.Address // for entity and $management links
+	rcvSettle   *uint8
+	sndSettle   *uint8
+	replyTarget string // reply links: the client's reply address
+	detachSent  bool   // guarded by s.mu
+
+	// Incoming deliveries (we are the receiver).
+	credit        uint32
+	deliveryCount uint32
+	asm           []byte
+	asmActive     bool
+	asmID         uint32
+	asmFormat     uint32
+	asmSettled    bool
+
+	// Outgoing deliveries (we are the sender); guarded by mu.
+	mu          sync.Mutex
+	outCredit   uint32
+	outDelivery uint32
+	drain       bool
+	closed      bool // guarded by s.mu: no transfer may follow a detach
+	recv        *broker.Receiver
+	mode        broker.ReceiveMode
+	replies     chan []byte
+	wake        chan struct{}
+	stop        chan struct{}
+	stopOnce    sync.Once
+	tagCounter  uint64
+}
+
+func newLink(s *session, a *frames.Attach, handle uint32) *link {
+	return &link{
+		s:          s,
+		name:       a.Name,
+		peerHandle: a.Handle,
+		handle:     handle,
+		role:       !a.Role,
+		rcvSettle:  a.ReceiverSettleMode,
+		sndSettle:  a.SenderSettleMode,
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+	}
+}
+
+func (l *link) srv() *Server { return l.s.c.srv }
+
+// attach classifies the link, answers the attach and starts the link's work.
+func (l *link) attach(a *frames.Attach) error {
+	if a.Role == frames.RoleSender {
+		return l.attachIncoming(a)
+	}
+	return l.attachOutgoing(a)
+}
+
+// attachIncoming handles a client sender: to an entity, $cbs or $management.
+func (l *link) attachIncoming(a *frames.Attach) error {
+	if a.Target == nil || a.Target.Address == "" {
+		return l.refuse(a, CondInvalidField, "a sender link needs a target address")
+	}
+	l.address = a.Target.Address
+	switch {
+	case l.address == "$cbs":
+		l.kind = kindCBS
+	case hasSuffixFold(l.address, "/$management"):
+		addr, err := l.srv().broker.Resolve(l.address[:len(l.address)-len("/$management")])
+		if err != nil {
+			return l.refuseErr(a, err)
+		}
+		l.kind, l.entity = kindMgmt, addr
+	default:
+		addr, err := l.srv().broker.Resolve(l.address)
+		if err != nil {
+			return l.refuseErr(a, err)
+		}
+		if !addr.CanSend() {
+			return l.refuse(a, CondNotAllowed, fmt.Sprintf("cannot send to '%s'", addr.Path))
+		}
+		l.kind, l.entity = kindEntityIn, addr
+	}
+	if a.InitialDeliveryCount != nil {
+		l.deliveryCount = *a.InitialDeliveryCount
+	}
+	l.credit = linkCreditIn
+	maxSize := uint64(l.srv().cfg.MaxMessageSize)
+	reply := &frames.Attach{
+		Name:               l.name,
+		Handle:             l.handle,
+		Role:               frames.RoleReceiver,
+		SenderSettleMode:   a.SenderSettleMode,
+		ReceiverSettleMode: a.ReceiverSettleMode,
+		Source:             a.Source,
+		Target:             a.Target,
+		MaxMessageSize:     maxSize,
+		Properties:         enc.Map{{Key: enc.Symbol("com.microsoft:max-message-batch-size"), Value: maxSize}},
+	}
+	if reply.Source == nil {
+		reply.Source = &frames.Source{}
+	}
+	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+		return err
+	}
+	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "receiver")
+	return l.s.sendFlow(l)
+}
+
+// attachOutgoing handles a client receiver: from an entity, or the reply side of an RPC pair.
+func (l *link) attachOutgoing(a *frames.Attach) error {
+	if a.Source == nil || a.Source.Address == "" {
+		return l.refuse(a, CondInvalidField, "a receiver link needs a source address")
+	}
+	l.address = a.Source.Address
+	switch {
+	case l.address == "$cbs" || hasSuffixFold(l.address, "/$management"):
+		if a.Target == nil || a.Target.Address == "" {
+			return l.refuse(a, CondInvalidField, "an RPC reply link needs a target address")
+		}
+		l.kind, l.replyTarget = kindReply, a.Target.Address
+		l.replies = make(chan []byte, replyQueue)
+	default:
+		if _, ok := a.Source.Filter.Get("com.microsoft:session-filter"); ok {
+			return l.refuse(a, CondNotImplemented, "sessions are not supported by this emulator yet")
+		}
+		addr, err := l.srv().broker.Resolve(l.address)
+		if err != nil {
+			return l.refuseErr(a, err)
+		}
+		if !addr.CanReceive() {
+			return l.refuse(a, CondNotAllowed, fmt.Sprintf("cannot receive from '%s'", addr.Path))
+		}
+		l.mode = broker.PeekLock
+		if a.SenderSettleMode != nil && *a.SenderSettleMode == frames.SenderSettled {
+			l.mode = broker.ReceiveAndDelete
+		}
+		recv, err := l.srv().broker.NewReceiver(addr.Path, l.mode)
+		if err != nil {
+			return l.refuseErr(a, err)
+		}
+		l.kind, l.entity, l.recv = kindEntityOut, addr, recv
+	}
+	zero := uint32(0)
+	reply := &frames.Attach{
+		Name:                 l.name,
+		Handle:               l.handle,
+		Role:                 frames.RoleSender,
+		SenderSettleMode:     a.SenderSettleMode,
+		ReceiverSettleMode:   a.ReceiverSettleMode,
+		Source:               a.Source,
+		Target:               a.Target,
+		InitialDeliveryCount: &zero,
+	}
+	if reply.Target == nil {
+		reply.Target = &frames.Target{}
+	}
+	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+		l.closeReceiver()
+		return err
+	}
+	if l.kind == kindReply {
+		l.s.c.registerReply(a.Target.Address, l)
+	}
+	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "sender")
+	go l.pump()
+	return nil
+}
+
+// refuseErr refuses an attach with the condition of a broker error.
+func (l *link) refuseErr(a *frames.Attach, err error) error {
+	cond, desc := brokerCondition(err)
+	return l.refuse(a, cond, desc)
+}
+
+// refuse answers an attach with null source and target followed by a closing detach carrying
+// the reason, which is how go-amqp expects a refusal.
+func (l *link) refuse(a *frames.Attach, cond Condition, desc string) error {
+	l.kind = kindRefused
+	l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
+	reply := &frames.Attach{Name: a.Name, Handle: l.handle, Role: !a.Role, SenderSettleMode: a.SenderSettleMode, ReceiverSettleMode: a.ReceiverSettleMode}
+	if !reply.Role {
+		zero := uint32(0)
+		reply.InitialDeliveryCount = &zero
+	}
+	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+		return err
+	}
+	l.detach(&LinkError{Condition: cond, Description: desc})
+	return nil
+}
+
+// fillFlow adds this link's state to a flow frame.
+func (l *link) fillFlow(f *frames.Flow) {
+	h := l.handle
+	f.Handle = &h
+	if l.role == frames.RoleReceiver {
+		dc, cr := l.deliveryCount, l.credit
+		f.DeliveryCount, f.LinkCredit = &dc, &cr
+		return
+	}
+	l.mu.Lock()
+	dc, cr := l.outDelivery, l.outCredit
+	l.mu.Unlock()
+	f.DeliveryCount, f.LinkCredit = &dc, &cr
+}
+
+// flow applies the peer's link flow: for links we send on, the credit arithmetic of part 2,
+// section 2.6.7 (credit = peer delivery-count + peer link-credit - our delivery-count).
+func (l *link) flow(f *frames.Flow) error {
+	if l.role == frames.RoleSender && f.LinkCredit != nil {
+		l.mu.Lock()
+		peerCount := l.outDelivery
+		if f.DeliveryCount != nil {
+			peerCount = *f.DeliveryCount
+		}
+		l.outCredit = peerCount + *f.LinkCredit - l.outDelivery
+		if l.outCredit > 1<<31 { // a peer count ahead of ours would wrap: treat as no credit
+			l.outCredit = 0
+		}
+		l.drain = f.Drain
+		l.mu.Unlock()
+		l.poke()
+	}
+	if f.Echo {
+		return l.s.sendFlow(l)
+	}
+	return nil
+}
+
+func (l *link) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onTransfer assembles incoming deliveries, bounded by MaxMessageSize.
+func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
+	if l.kind == kindRefused || l.isDetached() {
+		return nil
+	}
+	if l.role != frames.RoleReceiver {
+		return &linkErrorAt{l: l, err: &LinkError{Condition: CondNotAllowed, Description: "transfer on a link where the server sends"}}
+	}
+	if !l.asmActive {
+		if t.DeliveryID == nil {
+			return &linkErrorAt{l: l, err: &LinkError{Condition: CondNotAllowed, Description: "first transfer of a delivery without delivery-id"}}
+		}
+		if l.credit == 0 {
+			return &linkErrorAt{l: l, err: &LinkError{Condition: CondTransferLimit, Description: "transfer without link credit"}}
+		}
+		l.credit--
+		l.deliveryCount++
+		l.asmActive, l.asmID, l.asmSettled, l.asmFormat = true, *t.DeliveryID, t.Settled, 0
+		if t.MessageFormat != nil {
+			l.asmFormat = *t.MessageFormat
+		}
+		l.asm = nil
+	}
+	if t.Aborted {
+		l.asmActive, l.asm = false, nil
+		return nil
+	}
+	if t.Settled {
+		l.asmSettled = true
+	}
+	if uint64(len(l.asm))+uint64(len(payload)) > uint64(l.srv().cfg.MaxMessageSize)+1024 {
+		l.asmActive, l.asm = false, nil
+		return &linkErrorAt{l: l, err: &LinkError{Condition: CondMessageSizeExceeded,
+			Description: fmt.Sprintf("message larger than the maximum of %d bytes", l.srv().cfg.MaxMessageSize)}}
+	}
+	if l.asm == nil && !t.More {
+		l.asm = append(make([]byte, 0, len(payload)), payload...)
+	} else {
+		l.asm = append(l.asm, payload...)
+	}
+	if t.More {
+		return nil
+	}
+	msg, id, settled, format := l.asm, l.asmID, l.asmSettled, l.asmFormat
+	l.asmActive, l.asm = false, nil // the broker keeps slices of msg: never reuse it
+	state := l.process(msg, format)
+	if !settled {
+		if err := l.sendDisposition(id, state); err != nil {
+			return err
+		}
+	}
+	if l.credit < linkCreditIn/2 {
+		l.credit = linkCreditIn
+		return l.s.sendFlow(l)
+	}
+	return nil
+}
+
+func (l *link) sendDisposition(id uint32, state frames.DeliveryState) error {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.s.ended {
+		return nil
+	}
+	return l.s.c.send(l.s.channel, &frames.Disposition{Role: frames.RoleReceiver, First: id, Settled: true, State: state}, nil)
+}
+
+// process handles one complete incoming message and returns its outcome.
+func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
+	switch l.kind {
+	case kindEntityIn:
+		msgs, err := decodeSent(payload, format)
+		if err != nil {
+			return &frames.Rejected{Error: amqpError(CondDecodeError, err.Error())}
+		}
+		if _, err := l.srv().broker.Send(l.entity.Path, msgs); err != nil {
+			cond, desc := brokerCondition(err)
+			return &frames.Rejected{Error: amqpError(cond, desc)}
+		}
+		return &frames.Accepted{}
+	case kindCBS, kindMgmt:
+		req, err := decodeRequest(payload)
+		if err != nil {
+			return &frames.Rejected{Error: amqpError(CondDecodeError, err.Error())}
+		}
+		var resp *response
+		if l.kind == kindCBS {
+			resp = l.s.c.putToken(req)
+		} else {
+			resp = l.s.c.manage(l.entity, req)
+		}
+		if err := l.s.c.reply(req, resp); err != nil {
+			return &frames.Rejected{Error: amqpError(CondNotFound, err.Error())}
+		}
+		return &frames.Accepted{}
+	}
+	return &frames.Rejected{Error: amqpError(CondNotAllowed, "link cannot accept messages")}
+}
+
+// enqueueReply queues an encoded response for the pump.
+func (l *link) enqueueReply(payload []byte) error {
+	select {
+	case l.replies <- payload:
+		return nil
+	default:
+		return fmt.Errorf("reply link %q has %d responses waiting", l.name, replyQueue)
+	}
+}
+
+// pump sends deliveries while the peer grants credit: broker messages on entity links, queued
+// responses on reply links.
+func (l *link) pump() {
+	defer func() {
+		if p := recover(); p != nil {
+			l.s.c.log.Error("link pump panicked", "panic", p, "stack", string(debug.Stack()))
+			l.s.c.fail(&ConnError{Condition: CondInternalError, Description: "internal error"})
+		}
+		l.closeReceiver()
+	}()
+	for {
+		l.mu.Lock()
+		credit, drain := l.outCredit, l.drain
+		l.mu.Unlock()
+		if credit == 0 {
+			select {
+			case <-l.wake:
+			case <-l.stop:
+				return
+			}
+			continue
+		}
+		if l.kind == kindReply {
+			select {
+			case p := <-l.replies:
+				if err := l.deliver(p, nil, true, nil); err != nil {
+					return
+				}
+			case <-l.wake:
+			case <-l.stop:
+				return
+			}
+			continue
+		}
+		msgs, err := l.recv.TryReceive(int(min(credit, 64)))
+		if err != nil {
+			if !errors.Is(err, broker.ErrClosed) {
+				cond, desc := brokerCondition(err)
+				l.s.c.log.Debug("receiver failed", "link", l.name, "err", err)
+				l.detach(&LinkError{Condition: cond, Description: desc})
+			}
+			return
+		}
+		if len(msgs) == 0 {
+			if drain {
+				l.finishDrain()
+				continue
+			}
+			select {
+			case <-l.recv.Notify():
+			case <-l.wake:
+			case <-l.stop:
+				return
+			}
+			continue
+		}
+		for i, m := range msgs {
+			if err := l.deliverMessage(m); err != nil {
+				l.recv.Unreceive(msgs[i:])
+				return
+			}
+		}
+	}
+}
+
+// finishDrain uses up the remaining credit and tells the peer (part 2, section 2.6.7).
+func (l *link) finishDrain() {
+	l.mu.Lock()
+	l.outDelivery += l.outCredit
+	l.outCredit = 0
+	l.drain = false
+	l.mu.Unlock()
+	_ = l.s.sendFlow(l)
+}
+
+// deliverMessage encodes a broker message and sends it.
+func (l *link) deliverMessage(m *broker.Message) error {
+	locked := l.mode == broker.PeekLock
+	payload, err := encodeDelivered(m, locked)
+	if err != nil {
+		return err
+	}
+	if !locked {
+		var tag [8]byte
+		binary.BigEndian.PutUint64(tag[:], uint64(m.SequenceNumber))
+		return l.deliver(payload, tag[:], true, nil)
+	}
+	tag := dotnetGUID(m.LockToken)
+	return l.deliver(payload, tag[:], false, &delivery{l: l, token: m.LockToken, address: l.entity.Path})
+}
+
+// deliver consumes one credit and sends the message.
+func (l *link) deliver(payload, tag []byte, settled bool, rec *delivery) error {
+	if tag == nil {
+		l.tagCounter++
+		var t [8]byte
+		binary.BigEndian.PutUint64(t[:], l.tagCounter)
+		tag = t[:]
+	}
+	l.mu.Lock()
+	l.outCredit--
+	l.outDelivery++
+	l.mu.Unlock()
+	return l.s.sendDelivery(l, tag, payload, settled, rec)
+}
+
+// settle applies the peer's outcome to a PeekLock delivery and returns the state to confirm.
+func (l *link) settle(d *delivery, state frames.DeliveryState) frames.DeliveryState {
+	b := l.srv().broker
+	var err error
+	switch st := state.(type) {
+	case *frames.Accepted:
+		err = b.Complete(d.address, d.token)
+	case *frames.Rejected:
+		reason, desc := "", ""
+		var props map[string]any
+		if st.Error != nil {
+			props = mapToProps(st.Error.Info)
+			if v, ok := props["DeadLetterReason"].(string); ok {
+				reason = v
+			}
+			if v, ok := props["DeadLetterErrorDescription"].(string); ok {
+				desc = v
+			}
+			delete(props, "DeadLetterReason")
+			delete(props, "DeadLetterErrorDescription")
+			if st.Error.Condition != enc.Symbol(CondDeadLetter) && reason == "" {
+				reason, desc = string(st.Error.Condition), st.Error.Description
+			}
+		}
+		err = b.DeadLetter(d.address, d.token, reason, desc, props)
+		state = &frames.Rejected{} // confirmed without the error: an error would fail the settlement
+	case *frames.Modified:
+		props := mapToProps(st.MessageAnnotations)
+		if st.UndeliverableHere {
+			err = b.Defer(d.address, d.token, props)
+		} else {
+			err = b.Abandon(d.address, d.token, props)
+		}
+	default: // released, or settled without an outcome
+		err = b.Release(d.address, d.token)
+		if state == nil {
+			state = &frames.Released{}
+		}
+	}
+	if err != nil {
+		cond, desc := brokerCondition(err)
+		return &frames.Rejected{Error: amqpError(cond, desc)}
+	}
+	return state
+}
+
+// detach ends the link from the server side (closed=true, as go-amqp requires). Safe from any
+// goroutine: the handle tables are cleaned when the peer's detach arrives.
+func (l *link) detach(err *LinkError) {
+	var e *frames.Error
+	if err != nil {
+		e = amqpError(err.Condition, err.Description)
+		l.s.c.log.Debug("detaching link", "name", l.name, "err", err)
+	}
+	l.sendDetach(e)
+	l.close()
+}
+
+// sendDetach sends our closing detach once.
+func (l *link) sendDetach(e *frames.Error) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.detachSent {
+		return
+	}
+	l.detachSent = true
+	l.closed = true
+	l.s.cond.Broadcast()
+	if !l.s.ended {
+		_ = l.s.c.send(l.s.channel, &frames.Detach{Handle: l.handle, Closed: true, Error: e}, nil)
+	}
+}
+
+// peerDetached answers the peer's detach unless it answers ours.
+func (l *link) peerDetached() {
+	l.sendDetach(nil)
+	l.close()
+	l.s.c.log.Debug("link detached", "name", l.name)
+}
+
+// isDetached reports whether our detach was sent.
+func (l *link) isDetached() bool {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.detachSent
+}
+
+// close stops the link's work; PeekLock locks stay with the entity until they expire.
+func (l *link) close() {
+	l.s.mu.Lock()
+	l.closed = true
+	for id, d := range l.s.unsettled {
+		if d.l == l {
+			delete(l.s.unsettled, id)
+		}
+	}
+	l.s.cond.Broadcast()
+	l.s.mu.Unlock()
+	l.stopOnce.Do(func() { close(l.stop) })
+	if l.kind == kindReply {
+		l.s.c.unregisterReply(l.replyTarget, l)
+	}
+}
+
+func (l *link) closeReceiver() {
+	if l.recv != nil {
+		l.recv.Close()
+	}
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// dotnetGUID converts an RFC 4122 UUID to .NET Guid.ToByteArray order (first three groups
+// little-endian), the delivery-tag form the SDK turns back into the lock token.
+func dotnetGUID(u uuid.UUID) [16]byte {
+	var b [16]byte = u
+	b[0], b[1], b[2], b[3] = u[3], u[2], u[1], u[0]
+	b[4], b[5] = u[5], u[4]
+	b[6], b[7] = u[7], u[6]
+	return b
+}
+
+// brokerCondition maps broker errors to AMQP conditions.
+func brokerCondition(err error) (Condition, string) {
+	switch {
+	case errors.Is(err, broker.ErrNotFound):
+		return CondNotFound, err.Error()
+	case errors.Is(err, broker.ErrLockLost):
+		return CondMessageLockLost, err.Error()
+	case errors.Is(err, broker.ErrMessageNotFound):
+		return CondMessageNotFound, err.Error()
+	case errors.Is(err, broker.ErrNotAllowed):
+		return CondNotAllowed, err.Error()
+	case errors.Is(err, broker.ErrNotSupported):
+		return CondNotImplemented, err.Error()
+	case errors.Is(err, broker.ErrInvalid):
+		return CondInvalidField, err.Error()
+	case errors.Is(err, broker.ErrStopped):
+		return CondDetachForced, err.Error()
+	}
+	return CondInternalError, err.Error()
+}

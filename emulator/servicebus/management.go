@@ -1,0 +1,244 @@
+package servicebus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+)
+
+// Management operations (the "operation" application property).
+const (
+	opRenewLock      = "com.microsoft:renew-lock"
+	opPeek           = "com.microsoft:peek-message"
+	opReceiveBySeq   = "com.microsoft:receive-by-sequence-number"
+	opUpdateDispo    = "com.microsoft:update-disposition"
+	opSchedule       = "com.microsoft:schedule-message"
+	opCancelSchedule = "com.microsoft:cancel-scheduled-message"
+)
+
+// manage answers a request on <entity>/$management. Status codes follow what the SDK expects
+// (servicebus-amqp.md §6): 200 with the documented body types, 204 for an empty peek, 410 for a
+// lost lock, 404 for unknown entities or messages. Codes other than 401/404/410 make the SDK
+// rebuild its connection, so they are kept for real faults.
+func (c *conn) manage(entity broker.Address, req *request) *response {
+	op := propString(req.props, "operation")
+	body, _ := req.value.(enc.Map)
+	args := mapToProps(body)
+	b := c.srv.broker
+	path := entity.Path
+	switch op {
+	case opRenewLock:
+		tokens, err := uuidsOf(args["lock-tokens"])
+		if err != nil {
+			return badRequest(err)
+		}
+		until, err := b.RenewLock(path, tokens)
+		if err != nil {
+			return errResponse(err)
+		}
+		vals := make([]any, len(until))
+		for i, t := range until {
+			vals[i] = t
+		}
+		return ok(enc.Map{{Key: "expirations", Value: enc.Array{Code: enc.TypeTimestamp, Values: vals}}})
+	case opPeek:
+		from, ok1 := int64Of(args["from-sequence-number"])
+		count, ok2 := int64Of(args["message-count"])
+		if !ok1 || !ok2 {
+			return badRequest(errors.New("peek needs from-sequence-number and message-count"))
+		}
+		msgs, err := b.Peek(path, from, int(max(count, 0)))
+		if err != nil {
+			return errResponse(err)
+		}
+		if len(msgs) == 0 {
+			return &response{code: 204, desc: "No messages"}
+		}
+		return messagesResponse(msgs, false)
+	case opReceiveBySeq:
+		seqs, err := int64sOf(args["sequence-numbers"])
+		if err != nil {
+			return badRequest(err)
+		}
+		mode := broker.PeekLock
+		if m, _ := int64Of(args["receiver-settle-mode"]); m == 0 {
+			mode = broker.ReceiveAndDelete
+		}
+		msgs, err := b.ReceiveBySequenceNumber(path, seqs, mode)
+		if err != nil {
+			return errResponse(err)
+		}
+		return messagesResponse(msgs, mode == broker.PeekLock)
+	case opUpdateDispo:
+		return c.updateDisposition(path, args)
+	case opSchedule:
+		list, _ := args["messages"].([]any)
+		msgs := make([]*broker.Message, 0, len(list))
+		for i, item := range list {
+			entry, _ := item.(enc.Map)
+			raw, _ := entry.Get("message")
+			data, okb := raw.([]byte)
+			if !okb {
+				return badRequest(fmt.Errorf("messages[%d] has no binary message", i))
+			}
+			p, err := parseMessage(data)
+			if err != nil {
+				return badRequest(fmt.Errorf("messages[%d]: %w", i, err))
+			}
+			msgs = append(msgs, &p.msg)
+		}
+		seqs, err := b.Send(path, msgs)
+		if err != nil {
+			return errResponse(err)
+		}
+		vals := make([]any, len(seqs))
+		for i, s := range seqs {
+			vals[i] = s
+		}
+		return ok(enc.Map{{Key: "sequence-numbers", Value: enc.Array{Code: enc.TypeLong, Values: vals}}})
+	case opCancelSchedule:
+		seqs, err := int64sOf(args["sequence-numbers"])
+		if err != nil {
+			return badRequest(err)
+		}
+		if err := b.CancelScheduled(path, seqs); err != nil {
+			return errResponse(err)
+		}
+		return &response{code: 200, desc: "OK"}
+	}
+	return &response{code: 501, desc: fmt.Sprintf("operation %q is not supported by this emulator", op)}
+}
+
+func (c *conn) updateDisposition(path string, args map[string]any) *response {
+	tokens, err := uuidsOf(args["lock-tokens"])
+	if err != nil {
+		return badRequest(err)
+	}
+	var props map[string]any
+	if m, isMap := args["properties-to-modify"].(enc.Map); isMap {
+		props = mapToProps(m)
+	}
+	status, _ := text(args["disposition-status"])
+	b := c.srv.broker
+	for _, tok := range tokens {
+		switch status {
+		case "completed":
+			err = b.Complete(path, tok)
+		case "abandoned":
+			err = b.Abandon(path, tok, props)
+		case "suspended":
+			reason, _ := text(args["deadletter-reason"])
+			desc, _ := text(args["deadletter-description"])
+			err = b.DeadLetter(path, tok, reason, desc, props)
+		case "defered", "deferred":
+			err = b.Defer(path, tok, props)
+		default:
+			return badRequest(fmt.Errorf("unknown disposition-status %q", status))
+		}
+		if err != nil {
+			return errResponse(err)
+		}
+	}
+	return &response{code: 200, desc: "OK"}
+}
+
+// messagesResponse encodes messages as the SDK reads them: a list of maps {message: binary}.
+func messagesResponse(msgs []*broker.Message, locked bool) *response {
+	list := make([]any, 0, len(msgs))
+	for _, m := range msgs {
+		raw, err := encodeDelivered(m, locked && m.LockToken != uuid.Nil)
+		if err != nil {
+			return &response{code: 500, desc: err.Error()}
+		}
+		list = append(list, enc.Map{{Key: "message", Value: raw}})
+	}
+	return ok(enc.Map{{Key: "messages", Value: list}})
+}
+
+func ok(v enc.Map) *response { return &response{code: 200, desc: "OK", value: v} }
+
+func badRequest(err error) *response { return &response{code: 400, desc: err.Error()} }
+
+// errResponse maps broker errors to the status codes the SDK understands.
+func errResponse(err error) *response {
+	switch {
+	case errors.Is(err, broker.ErrLockLost):
+		return &response{code: 410, desc: err.Error()}
+	case errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrMessageNotFound):
+		return &response{code: 404, desc: err.Error()}
+	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
+		return &response{code: 400, desc: err.Error()}
+	case errors.Is(err, broker.ErrNotSupported):
+		return &response{code: 501, desc: err.Error()}
+	}
+	return &response{code: 500, desc: err.Error()}
+}
+
+// int64Of reads any AMQP integer as int64.
+func int64Of(v any) (int64, bool) {
+	switch t := v.(type) {
+	case int64:
+		return t, true
+	case int32:
+		return int64(t), true
+	case int16:
+		return int64(t), true
+	case int8:
+		return int64(t), true
+	case uint64:
+		return int64(t), true
+	case uint32:
+		return int64(t), true
+	case uint16:
+		return int64(t), true
+	case uint8:
+		return int64(t), true
+	}
+	return 0, false
+}
+
+// elements returns the items of an AMQP array or list.
+func elements(v any) ([]any, bool) {
+	switch t := v.(type) {
+	case enc.Array:
+		return t.Values, true
+	case []any:
+		return t, true
+	}
+	return nil, false
+}
+
+func int64sOf(v any) ([]int64, error) {
+	items, isSeq := elements(v)
+	if !isSeq {
+		return nil, fmt.Errorf("sequence-numbers of type %T", v)
+	}
+	out := make([]int64, len(items))
+	for i, it := range items {
+		n, isInt := int64Of(it)
+		if !isInt {
+			return nil, fmt.Errorf("sequence number of type %T", it)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+func uuidsOf(v any) ([]uuid.UUID, error) {
+	items, isSeq := elements(v)
+	if !isSeq || len(items) == 0 {
+		return nil, fmt.Errorf("lock-tokens of type %T", v)
+	}
+	out := make([]uuid.UUID, len(items))
+	for i, it := range items {
+		u, isUUID := lockTokenOf(it)
+		if !isUUID {
+			return nil, fmt.Errorf("lock token of type %T", it)
+		}
+		out[i] = u
+	}
+	return out, nil
+}

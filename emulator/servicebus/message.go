@@ -1,0 +1,412 @@
+package servicebus
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+)
+
+// Message section descriptors (part 3, section 3.2).
+const (
+	secHeader              uint64 = 0x70
+	secDeliveryAnnotations uint64 = 0x71
+	secMessageAnnotations  uint64 = 0x72
+	secProperties          uint64 = 0x73
+	secApplicationProps    uint64 = 0x74
+	secData                uint64 = 0x75
+	secSequence            uint64 = 0x76
+	secValue               uint64 = 0x77
+	secFooter              uint64 = 0x78
+)
+
+// batchFormat is the message-format of a Service Bus batch: each data section holds a message.
+const batchFormat uint32 = 0x80013700
+
+// Service Bus annotations the broker owns (the client's values are replaced).
+const (
+	annSequenceNumber   = "x-opt-sequence-number"
+	annEnqueuedTime     = "x-opt-enqueued-time"
+	annLockedUntil      = "x-opt-locked-until"
+	annEnqueueSequence  = "x-opt-enqueue-sequence-number"
+	annMessageState     = "x-opt-message-state"
+	annLockToken        = "x-opt-lock-token"
+	annScheduled        = "x-opt-scheduled-enqueue-time"
+	annPartitionKey     = "x-opt-partition-key"
+	annDeadLetterSource = "x-opt-deadletter-source"
+)
+
+// parsedMessage is a decoded AMQP message: the sections the emulator reads, plus the body
+// sections and footer kept verbatim.
+type parsedMessage struct {
+	msg       broker.Message
+	body      []byte // body sections and footer, verbatim
+	value     any    // the amqp-value body, for RPC requests
+	data      [][]byte
+	hasHeader bool
+}
+
+// parseMessage decodes the sections of an encoded AMQP message. Slices of payload are kept.
+func parseMessage(payload []byte) (*parsedMessage, error) {
+	p := &parsedMessage{}
+	d := enc.NewDecoder(payload)
+	bodyStart := -1
+	for d.Len() > 0 {
+		start := d.Offset()
+		code, sym, err := d.Descriptor()
+		if err != nil {
+			return nil, fmt.Errorf("reading section descriptor: %w", err)
+		}
+		if sym != "" {
+			return nil, fmt.Errorf("symbolic section descriptor %q: %w", sym, enc.ErrMalformed)
+		}
+		switch code {
+		case secHeader:
+			if err := p.parseHeader(d); err != nil {
+				return nil, err
+			}
+		case secDeliveryAnnotations, secMessageAnnotations, secApplicationProps:
+			m, err := d.Map()
+			if err != nil {
+				return nil, fmt.Errorf("reading section %#x: %w", code, err)
+			}
+			switch code {
+			case secDeliveryAnnotations:
+				p.msg.DeliveryAnnotations = mapToProps(m)
+			case secMessageAnnotations:
+				p.takeAnnotations(m)
+			default:
+				p.msg.ApplicationProperties = mapToProps(m)
+			}
+		case secProperties:
+			if err := parseProperties(d, &p.msg.Properties); err != nil {
+				return nil, err
+			}
+		case secData, secSequence, secValue, secFooter:
+			if bodyStart < 0 {
+				bodyStart = start
+			}
+			v, err := d.Value()
+			if err != nil {
+				return nil, fmt.Errorf("reading body section: %w", err)
+			}
+			switch code {
+			case secData:
+				b, ok := v.([]byte)
+				if !ok {
+					return nil, fmt.Errorf("data section holds %T: %w", v, enc.ErrType)
+				}
+				p.data = append(p.data, b)
+			case secValue:
+				p.value = v
+			}
+		default:
+			return nil, fmt.Errorf("unknown section %#x: %w", code, enc.ErrMalformed)
+		}
+	}
+	if bodyStart >= 0 {
+		p.body = payload[bodyStart:]
+	}
+	p.msg.Body = p.body
+	return p, nil
+}
+
+func (p *parsedMessage) parseHeader(d *enc.Decoder) error {
+	fields, n, err := d.ListHeader()
+	if err != nil {
+		return fmt.Errorf("reading header: %w", err)
+	}
+	p.hasHeader = true
+	for i := range n {
+		v, err := fields.Value()
+		if err != nil {
+			return fmt.Errorf("reading header field %d: %w", i, err)
+		}
+		switch i {
+		case 0:
+			p.msg.Header.Durable, _ = v.(bool)
+		case 1:
+			if pr, ok := v.(uint8); ok {
+				p.msg.Header.Priority = pr
+			}
+		case 2:
+			if ttl, ok := v.(uint32); ok {
+				p.msg.Header.TTL = time.Duration(ttl) * time.Millisecond
+			}
+		}
+	}
+	return nil
+}
+
+// takeAnnotations keeps the client's message annotations, moving the ones the broker owns into
+// their fields.
+func (p *parsedMessage) takeAnnotations(m enc.Map) {
+	out := make(map[string]any, len(m))
+	for _, kv := range m {
+		key := keyString(kv.Key)
+		switch key {
+		case annSequenceNumber, annEnqueuedTime, annLockedUntil, annEnqueueSequence, annMessageState, annLockToken:
+			continue
+		case annScheduled:
+			if t, ok := kv.Value.(time.Time); ok {
+				p.msg.ScheduledEnqueueTime = t
+			}
+			continue
+		case annPartitionKey:
+			if s, ok := kv.Value.(string); ok {
+				p.msg.PartitionKey = s
+				continue
+			}
+		}
+		out[key] = kv.Value
+	}
+	p.msg.Annotations = out
+}
+
+func keyString(k any) string {
+	switch t := k.(type) {
+	case string:
+		return t
+	case enc.Symbol:
+		return string(t)
+	case uint64:
+		return strconv.FormatUint(t, 10)
+	}
+	return fmt.Sprint(k)
+}
+
+// mapToProps converts an AMQP map with string or symbol keys to a Go map.
+func mapToProps(m enc.Map) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for _, kv := range m {
+		out[keyString(kv.Key)] = kv.Value
+	}
+	return out
+}
+
+func parseProperties(d *enc.Decoder, p *broker.Properties) error {
+	fields, n, err := d.ListHeader()
+	if err != nil {
+		return fmt.Errorf("reading properties: %w", err)
+	}
+	for i := range n {
+		v, err := fields.Value()
+		if err != nil {
+			return fmt.Errorf("reading properties field %d: %w", i, err)
+		}
+		if v == nil {
+			continue
+		}
+		bit := broker.PropertyField(1 << i)
+		ok := true
+		switch i {
+		case 0:
+			p.MessageID = v
+		case 1:
+			p.UserID, ok = v.([]byte)
+		case 2:
+			p.To, ok = v.(string)
+		case 3:
+			p.Subject, ok = v.(string)
+		case 4:
+			p.ReplyTo, ok = v.(string)
+		case 5:
+			p.CorrelationID = v
+		case 6:
+			p.ContentType, ok = text(v)
+		case 7:
+			p.ContentEncoding, ok = text(v)
+		case 8:
+			p.AbsoluteExpiryTime, ok = v.(time.Time)
+		case 9:
+			p.CreationTime, ok = v.(time.Time)
+		case 10:
+			p.GroupID, ok = v.(string)
+		case 11:
+			p.GroupSequence, ok = v.(uint32)
+		case 12:
+			p.ReplyToGroupID, ok = v.(string)
+		default:
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("properties field %d holds %T: %w", i, v, enc.ErrType)
+		}
+		p.Present |= bit
+	}
+	return nil
+}
+
+func text(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case enc.Symbol:
+		return string(t), true
+	}
+	return "", false
+}
+
+// decodeSent turns one transfer into the messages to enqueue: a batch (format 0x80013700) holds
+// one encoded message per data section; anything else is a single message.
+func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
+	p, err := parseMessage(payload)
+	if err != nil {
+		return nil, err
+	}
+	if format != batchFormat {
+		return []*broker.Message{&p.msg}, nil
+	}
+	out := make([]*broker.Message, 0, len(p.data))
+	for i, inner := range p.data {
+		ip, err := parseMessage(inner)
+		if err != nil {
+			return nil, fmt.Errorf("batch message %d: %w", i, err)
+		}
+		out = append(out, &ip.msg)
+	}
+	return out, nil
+}
+
+// encodeDelivered encodes a broker message as the SDK reads it (see servicebus-amqp.md §4):
+// header with delivery-count and the effective TTL, Service Bus annotations with their exact
+// types, a properties section always, and the body verbatim. locked adds the lock annotations.
+func encodeDelivered(m *broker.Message, locked bool) ([]byte, error) {
+	b := make([]byte, 0, 256+len(m.Body))
+	b = appendHeader(b, m)
+
+	var err error
+	if len(m.DeliveryAnnotations) > 0 || locked {
+		b = enc.AppendDescriptor(b, secDeliveryAnnotations)
+		var start int
+		b, start = enc.BeginComposite(b)
+		n := 0
+		for k, v := range m.DeliveryAnnotations {
+			if k == annLockToken {
+				continue
+			}
+			b = enc.AppendSymbol(b, k)
+			if b, err = enc.Append(b, v); err != nil {
+				return nil, fmt.Errorf("delivery annotation %q: %w", k, err)
+			}
+			n++
+		}
+		if locked {
+			b = enc.AppendUUID(enc.AppendSymbol(b, annLockToken), enc.UUID(m.LockToken))
+			n++
+		}
+		b = enc.EndMap(b, start, 2*n)
+	}
+
+	b = enc.AppendDescriptor(b, secMessageAnnotations)
+	var start int
+	b, start = enc.BeginComposite(b)
+	n := 0
+	for k, v := range m.Annotations {
+		if k == annDeadLetterSource && m.DeadLetterSource != "" {
+			continue
+		}
+		b = enc.AppendSymbol(b, k)
+		if b, err = enc.Append(b, v); err != nil {
+			return nil, fmt.Errorf("message annotation %q: %w", k, err)
+		}
+		n++
+	}
+	b = enc.AppendLong(enc.AppendSymbol(b, annSequenceNumber), m.SequenceNumber)
+	b = enc.AppendTimestamp(enc.AppendSymbol(b, annEnqueuedTime), m.EnqueuedTime)
+	b = enc.AppendLong(enc.AppendSymbol(b, annEnqueueSequence), m.EnqueueSequenceNumber)
+	b = enc.AppendInt(enc.AppendSymbol(b, annMessageState), int32(m.State))
+	n += 4
+	if locked {
+		b = enc.AppendTimestamp(enc.AppendSymbol(b, annLockedUntil), m.LockedUntil)
+		n++
+	}
+	if !m.ScheduledEnqueueTime.IsZero() {
+		b = enc.AppendTimestamp(enc.AppendSymbol(b, annScheduled), m.ScheduledEnqueueTime)
+		n++
+	}
+	if m.PartitionKey != "" {
+		b = enc.AppendString(enc.AppendSymbol(b, annPartitionKey), m.PartitionKey)
+		n++
+	}
+	if m.DeadLetterSource != "" {
+		b = enc.AppendString(enc.AppendSymbol(b, annDeadLetterSource), m.DeadLetterSource)
+		n++
+	}
+	b = enc.EndMap(b, start, 2*n)
+
+	if b, err = appendProperties(b, &m.Properties); err != nil {
+		return nil, err
+	}
+	if len(m.ApplicationProperties) > 0 {
+		b = enc.AppendDescriptor(b, secApplicationProps)
+		if b, err = enc.AppendStringMap(b, m.ApplicationProperties); err != nil {
+			return nil, fmt.Errorf("application properties: %w", err)
+		}
+	}
+	if len(m.Body) == 0 {
+		// The SDK expects a body; an empty data section is what it sends for a nil body.
+		return enc.AppendBinary(enc.AppendDescriptor(b, secData), nil), nil
+	}
+	return append(b, m.Body...), nil
+}
+
+func appendHeader(b []byte, m *broker.Message) []byte {
+	b = enc.AppendDescriptor(b, secHeader)
+	b, start := enc.BeginComposite(b)
+	b = enc.AppendBool(b, m.Header.Durable)
+	if m.Header.Priority != 0 {
+		b = append(b, enc.TypeUbyte, m.Header.Priority)
+	} else {
+		b = append(b, enc.TypeNull)
+	}
+	if ms := m.TimeToLive.Milliseconds(); ms > 0 && ms <= math.MaxUint32 {
+		b = enc.AppendUint(b, uint32(ms))
+	} else {
+		b = append(b, enc.TypeNull)
+	}
+	b = append(b, enc.TypeNull) // first-acquirer
+	b = enc.AppendUint(b, m.DeliveryCount)
+	return enc.EndList(b, start, 5)
+}
+
+func appendProperties(b []byte, p *broker.Properties) ([]byte, error) {
+	b = enc.AppendDescriptor(b, secProperties)
+	b, start := enc.BeginComposite(b)
+	fields := [...]any{
+		p.MessageID, p.UserID, p.To, p.Subject, p.ReplyTo, p.CorrelationID,
+		enc.Symbol(p.ContentType), enc.Symbol(p.ContentEncoding), p.AbsoluteExpiryTime, p.CreationTime,
+		p.GroupID, p.GroupSequence, p.ReplyToGroupID,
+	}
+	keepLen, keepN := len(b), 0
+	var err error
+	for i, v := range fields {
+		if !p.Has(broker.PropertyField(1<<i)) || v == nil {
+			b = append(b, enc.TypeNull)
+			continue
+		}
+		if b, err = enc.Append(b, v); err != nil {
+			return nil, fmt.Errorf("properties field %d: %w", i, err)
+		}
+		keepLen, keepN = len(b), i+1
+	}
+	return enc.EndList(b[:keepLen], start, keepN), nil
+}
+
+// encodeMessageFor returns the encoded form of a message for $management responses.
+func encodeMessageFor(m *broker.Message, locked bool) ([]byte, error) {
+	return encodeDelivered(m, locked)
+}
+
+// lockTokenOf converts an AMQP uuid to the broker's token.
+func lockTokenOf(v any) (uuid.UUID, bool) {
+	u, ok := v.(enc.UUID)
+	return uuid.UUID(u), ok
+}

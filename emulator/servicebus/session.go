@@ -1,0 +1,339 @@
+package servicebus
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
+)
+
+// sessionWindow is the incoming window the server grants, refreshed when half is used. The Go
+// SDK uses the same figure.
+const sessionWindow = 5000
+
+// session is one AMQP session (part 2, section 2.5). Frames from the peer are handled on the
+// connection's serve goroutine; link pumps send transfers under mu.
+type session struct {
+	c             *conn
+	channel       uint16 // ours
+	remoteChannel uint16
+
+	// Owned by the serve goroutine.
+	links          map[uint32]*link // by the peer's handle
+	handles        map[uint32]*link // by our handle
+	handleMax      uint32
+	nextIncomingID uint32
+	incomingWindow uint32
+
+	mu                 sync.Mutex
+	cond               *sync.Cond
+	nextOutgoingID     uint32
+	remoteIncomingNext uint32 // peer's next-incoming-id as last announced
+	remoteIncomingWin  uint32 // peer's incoming-window as last announced
+	nextDeliveryID     uint32
+	unsettled          map[uint32]*delivery // our deliveries awaiting the peer's outcome
+	ended              bool                 // end sent or received: no more frames
+}
+
+// delivery is an unsettled PeekLock delivery sent by the server.
+type delivery struct {
+	l       *link
+	token   uuid.UUID
+	address string
+}
+
+func newSession(c *conn, local, remote uint16, b *frames.Begin) *session {
+	s := &session{
+		c:                 c,
+		channel:           local,
+		remoteChannel:     remote,
+		links:             map[uint32]*link{},
+		handles:           map[uint32]*link{},
+		handleMax:         b.HandleMax,
+		nextIncomingID:    b.NextOutgoingID,
+		incomingWindow:    sessionWindow,
+		remoteIncomingWin: b.IncomingWindow,
+		unsettled:         map[uint32]*delivery{},
+	}
+	if b.HandleMax == 0 {
+		s.handleMax = 1<<32 - 1
+	}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *session) sendBegin() error {
+	rc := s.remoteChannel
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.send(s.channel, &frames.Begin{
+		RemoteChannel:  &rc,
+		NextOutgoingID: s.nextOutgoingID,
+		IncomingWindow: s.incomingWindow,
+		OutgoingWindow: sessionWindow,
+		HandleMax:      s.handleMax,
+	}, nil)
+}
+
+// flowFrame returns the session part of a flow; callers hold mu.
+func (s *session) flowFrame() *frames.Flow {
+	next := s.nextIncomingID
+	return &frames.Flow{
+		NextIncomingID: &next,
+		IncomingWindow: s.incomingWindow,
+		NextOutgoingID: s.nextOutgoingID,
+		OutgoingWindow: sessionWindow,
+	}
+}
+
+// sendFlow sends a flow with the session state plus, for l != nil, the link state.
+func (s *session) sendFlow(l *link) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return nil
+	}
+	f := s.flowFrame()
+	if l != nil {
+		l.fillFlow(f)
+	}
+	return s.c.send(s.channel, f, nil)
+}
+
+// remoteWindow is how many more transfer frames the peer accepts; callers hold mu.
+func (s *session) remoteWindow() uint32 {
+	used := s.nextOutgoingID - s.remoteIncomingNext
+	if used >= s.remoteIncomingWin {
+		return 0
+	}
+	return s.remoteIncomingWin - used
+}
+
+func (s *session) flow(f *frames.Flow) error {
+	s.mu.Lock()
+	if f.NextIncomingID != nil {
+		s.remoteIncomingNext = *f.NextIncomingID
+	} else {
+		s.remoteIncomingNext = 0
+	}
+	s.remoteIncomingWin = f.IncomingWindow
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if f.Handle == nil {
+		if f.Echo {
+			return s.sendFlow(nil)
+		}
+		return nil
+	}
+	l, ok := s.links[*f.Handle]
+	if !ok {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("flow for handle %d", *f.Handle)}}
+	}
+	return l.flow(f)
+}
+
+func (s *session) transfer(t *frames.Transfer, payload []byte) error {
+	if s.isEnded() {
+		return nil
+	}
+	if s.incomingWindow == 0 {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondWindowViolation, Description: "transfer beyond the incoming window"}}
+	}
+	s.nextIncomingID++
+	s.incomingWindow--
+	l, ok := s.links[t.Handle]
+	if !ok {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("transfer for handle %d", t.Handle)}}
+	}
+	if err := l.onTransfer(t, payload); err != nil {
+		return err
+	}
+	if s.incomingWindow < sessionWindow/2 {
+		s.mu.Lock()
+		s.incomingWindow = sessionWindow
+		s.mu.Unlock()
+		return s.sendFlow(nil)
+	}
+	return nil
+}
+
+func (s *session) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// sendDelivery sends one message as transfer frames no larger than the peer's max-frame-size,
+// respecting the peer's incoming window. rec != nil keeps the delivery for a later outcome.
+func (s *session) sendDelivery(l *link, tag, payload []byte, settled bool, rec *delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || l.closed {
+		return errLinkClosed
+	}
+	id := s.nextDeliveryID
+	s.nextDeliveryID++
+	if rec != nil {
+		s.unsettled[id] = rec
+	}
+	format := uint32(0)
+	maxFrame := int(min(s.c.peerMaxFrame, 1<<24))
+	first := true
+	var scratch [128]byte
+	for {
+		for s.remoteWindow() == 0 && !s.ended && !l.closed {
+			s.cond.Wait()
+		}
+		if s.ended || l.closed {
+			delete(s.unsettled, id)
+			return errLinkClosed
+		}
+		t := frames.Transfer{Handle: l.handle, More: true}
+		if first {
+			t.DeliveryID, t.DeliveryTag, t.MessageFormat, t.Settled = &id, tag, &format, settled
+		}
+		perf, err := t.AppendAMQP(scratch[:0])
+		if err != nil {
+			return err
+		}
+		room := maxFrame - frames.HeaderSize - len(perf)
+		if room < 1 {
+			return fmt.Errorf("peer max-frame-size %d too small for a transfer", maxFrame)
+		}
+		chunk := min(room, len(payload))
+		t.More = chunk < len(payload)
+		if err := s.c.send(s.channel, &t, payload[:chunk]); err != nil {
+			delete(s.unsettled, id)
+			return err
+		}
+		s.nextOutgoingID++
+		payload = payload[chunk:]
+		first = false
+		if len(payload) == 0 {
+			return nil
+		}
+	}
+}
+
+func (s *session) takeUnsettled(id uint32) *delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.unsettled[id]
+	delete(s.unsettled, id)
+	return d
+}
+
+func (s *session) disposition(f *frames.Disposition) error {
+	if f.Role != frames.RoleReceiver {
+		// The peer settles deliveries it sent; the server settles those at once, so there is
+		// nothing to do.
+		return nil
+	}
+	last := f.First
+	if f.Last != nil {
+		last = *f.Last
+	}
+	if last-f.First > 1<<20 {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondInvalidField, Description: "disposition range too large"}}
+	}
+	for id := f.First; ; id++ {
+		if _, interim := f.State.(*frames.Received); !interim {
+			if d := s.takeUnsettled(id); d != nil {
+				state := d.l.settle(d, f.State)
+				if !f.Settled {
+					s.mu.Lock()
+					if !s.ended {
+						_ = s.c.send(s.channel, &frames.Disposition{Role: frames.RoleSender, First: id, Settled: true, State: state}, nil)
+					}
+					s.mu.Unlock()
+				}
+			}
+		}
+		if id == last {
+			break
+		}
+	}
+	return nil
+}
+
+// attach handles the peer's attach.
+func (s *session) attach(a *frames.Attach) error {
+	if s.isEnded() {
+		return nil
+	}
+	if _, dup := s.links[a.Handle]; dup {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondHandleInUse, Description: fmt.Sprintf("handle %d", a.Handle)}}
+	}
+	var handle uint32
+	for ; ; handle++ {
+		if _, used := s.handles[handle]; !used {
+			break
+		}
+	}
+	l := newLink(s, a, handle)
+	s.links[a.Handle] = l
+	s.handles[handle] = l
+	return l.attach(a)
+}
+
+func (s *session) detachFrom(d *frames.Detach) error {
+	l, ok := s.links[d.Handle]
+	if !ok {
+		if s.isEnded() {
+			return nil
+		}
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("detach of handle %d", d.Handle)}}
+	}
+	delete(s.links, d.Handle)
+	delete(s.handles, l.handle)
+	if d.Error != nil {
+		s.c.log.Debug("peer detached link with error", "link", l.name, "err", d.Error)
+	}
+	l.peerDetached()
+	return nil
+}
+
+// forget drops a link from the handle tables.
+func (s *session) forget(l *link) {
+	delete(s.links, l.peerHandle)
+	delete(s.handles, l.handle)
+}
+
+// peerEnded answers the peer's end.
+func (s *session) peerEnded(e *frames.End) {
+	if e.Error != nil {
+		s.c.log.Debug("peer ended session with error", "err", e.Error)
+	}
+	s.mu.Lock()
+	wasEnded := s.ended
+	s.mu.Unlock()
+	if !wasEnded {
+		s.mu.Lock()
+		_ = s.c.send(s.channel, &frames.End{}, nil)
+		s.mu.Unlock()
+	}
+	s.closeAll()
+}
+
+// end ends the session with an error; the peer's end reply is answered by peerEnded.
+func (s *session) end(err *SessionError) {
+	s.c.log.Debug("ending session", "err", err)
+	s.mu.Lock()
+	if !s.ended {
+		_ = s.c.send(s.channel, &frames.End{Error: amqpError(err.Condition, err.Description)}, nil)
+	}
+	s.mu.Unlock()
+	s.closeAll()
+}
+
+// closeAll releases every link of the session.
+func (s *session) closeAll() {
+	s.mu.Lock()
+	s.ended = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	for _, l := range s.links {
+		l.close()
+	}
+}

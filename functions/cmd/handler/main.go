@@ -1,0 +1,102 @@
+// Command handler is the Azure Functions custom handler of the order flow.
+// The Functions host (func start, Azure, or our emulator/funchost) starts it
+// with FUNCTIONS_CUSTOMHANDLER_PORT and sends every invocation to it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/orderflow/orderflow/functions/handler"
+	"github.com/orderflow/orderflow/shared/bus"
+	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
+	"github.com/orderflow/orderflow/shared/bus/servicebus"
+	"github.com/orderflow/orderflow/shared/setting"
+	"github.com/orderflow/orderflow/shared/store"
+)
+
+func main() {
+	log := handler.NewLogger(os.Stdout, os.Stderr, slog.LevelInfo)
+	slog.SetDefault(log)
+	if err := run(log); err != nil {
+		log.Error("handler stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := setting.FromEnv()
+	if err != nil {
+		return err
+	}
+	// Listen before migrating: the host's readiness probe (GET /) then
+	// connects and waits in the backlog instead of being refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port())
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 25*time.Second)
+	st, err := store.Open(openCtx, store.Config{URL: cfg.DatabaseURL, Logger: log})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer st.Close()
+	pub, err := publisher(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pub.Close(context.WithoutCancel(ctx)) }()
+	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("handler listening", "addr", ln.Addr().String(), "broker", cfg.Broker)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// port follows the host's contract: FUNCTIONS_CUSTOMHANDLER_PORT, then the
+// legacy FUNCTIONS_HTTPWORKER_PORT, then 8080 for a plain local run.
+func port() string {
+	for _, k := range []string{"FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"} {
+		if p := os.Getenv(k); p != "" {
+			return p
+		}
+	}
+	return "8080"
+}
+
+func publisher(cfg setting.Settings, log *slog.Logger) (bus.Publisher, error) {
+	if cfg.Broker == setting.BrokerRabbitMQ {
+		return rabbitmq.New(rabbitmq.Config{URL: cfg.RabbitMQConnection, Logger: log}), nil
+	}
+	return servicebus.New(servicebus.Config{
+		ConnectionString: cfg.ServiceBusConnection,
+		Namespace:        cfg.ServiceBusNamespace,
+		Credential:       cfg.ServiceBusCredential,
+		ClientID:         cfg.ServiceBusClientID,
+	})
+}

@@ -1,0 +1,177 @@
+// Package handler is the Azure Functions custom handler of the order flow:
+// one HTTP server that serves every function of the app.
+//
+// HTTP functions are served by their public route (/api/orders, ...), which
+// is how the host calls them with enableProxyingHttpRequest (host.json) and
+// with the older enableForwardingHttpRequest. The same functions also accept
+// the default payload mode (POST /<FunctionName> with {Data:{req}}), so the
+// handler keeps working on hosts that do not know the proxying flag.
+// Non-HTTP functions (OutboxRelay, the queue consumers) receive
+// POST /<FunctionName> with the {Data, Metadata} invocation payload.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/bus"
+	"github.com/orderflow/orderflow/shared/store"
+	"github.com/orderflow/orderflow/shared/topology"
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Store is the PostgreSQL adapter (required).
+	Store *store.Store
+	// Publisher publishes events (required).
+	Publisher bus.Publisher
+	// Broker names the broker in health output. Default: "broker".
+	Broker string
+	// Topology gives the event routing key. Default: topology.Default().
+	Topology *topology.Topology
+	// RoutePrefix is host.json's extensions.http.routePrefix. Default: "api".
+	// Use "/" for an empty prefix.
+	RoutePrefix string
+	// RequestTimeout bounds the database work of one request, so an outage
+	// answers 503 quickly. Default: 5s.
+	RequestTimeout time.Duration
+	// PublishTimeout bounds the publish right after CreateOrder commits;
+	// on timeout the outbox relay publishes later. Default: 3s.
+	PublishTimeout time.Duration
+	// RelayBatch is how many events one OutboxRelay run publishes at most.
+	// Default: 500.
+	RelayBatch int
+	// MaxBodyBytes limits request bodies. Default: 64 KiB.
+	MaxBodyBytes int64
+	// Logger receives request errors. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Broker == "" {
+		c.Broker = "broker"
+	}
+	if c.Topology == nil {
+		t := topology.Default()
+		c.Topology = &t
+	}
+	switch c.RoutePrefix {
+	case "":
+		c.RoutePrefix = "/api"
+	case "/":
+		c.RoutePrefix = ""
+	default:
+		c.RoutePrefix = "/" + strings.Trim(c.RoutePrefix, "/")
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = 3 * time.Second
+	}
+	if c.RelayBatch == 0 {
+		c.RelayBatch = 500
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Handler serves every function of the app.
+type Handler struct {
+	cfg Config
+	mux *http.ServeMux
+	// http is the raw-HTTP router shared by proxying/forwarding and payload modes.
+	http *http.ServeMux
+}
+
+// methods maps HTTP methods to handlers for one route.
+type methods map[string]http.HandlerFunc
+
+// New builds a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil || cfg.Publisher == nil {
+		return nil, errors.New("handler: Store and Publisher are required")
+	}
+	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), http: http.NewServeMux()}
+	p := h.cfg.RoutePrefix
+	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
+	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})
+	h.route(p+"/products", methods{http.MethodGet: h.listProducts, http.MethodPost: h.createProduct})
+	h.route(p+"/health", methods{http.MethodGet: h.health})
+	h.http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		status(w, r, http.StatusNotFound, fmt.Sprintf("no function serves %s", r.URL.Path))
+	})
+
+	// Readiness and the host's health pings: any answer will do.
+	h.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+	})
+	for _, fn := range []string{"CreateOrder", "GetOrder", "ListProducts", "CreateProduct", "Health"} {
+		h.mux.HandleFunc("/"+fn, h.httpPayload)
+	}
+	h.mux.HandleFunc("/OutboxRelay", h.invocation(h.outboxRelay))
+	h.mux.Handle("/", h.http)
+	return h, nil
+}
+
+// route registers pattern on the raw router; other methods get 405.
+func (h *Handler) route(pattern string, m methods) {
+	allowed := make([]string, 0, len(m))
+	for k := range m {
+		allowed = append(allowed, k)
+	}
+	slices.Sort(allowed)
+	h.http.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		fn, ok := m[r.Method]
+		if !ok {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			status(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allowed, " or ")))
+			return
+		}
+		fn(w, r)
+	})
+}
+
+// ServeHTTP dispatches a request and turns a panic into a logged 500.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.cfg.Logger.Error("handler panic", "path", r.URL.Path, "panic", v, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+			status(w, r, http.StatusInternalServerError, "the server failed; the error was logged")
+		}
+	}()
+	h.mux.ServeHTTP(w, r)
+}
+
+// serverError answers a failure that is not the client's: 503 when a
+// dependency is unavailable (safe to retry), else 500. Both are logged.
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	log := h.cfg.Logger.With("path", r.URL.Path, "method", r.Method, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		log.Error(what+": database unavailable", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, Problem{Type: ProblemUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the database is unavailable; nothing was changed, retry later"})
+		return
+	}
+	log.Error(what, "err", err)
+	status(w, r, http.StatusInternalServerError, "the server failed; the error was logged")
+}
+
+func (h *Handler) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+}

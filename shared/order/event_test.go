@@ -1,0 +1,45 @@
+package order_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/shared/order"
+)
+
+func TestOrderCreatedContract(t *testing.T) {
+	t.Parallel()
+	price, _ := order.ParseMoney("12.5")
+	pid := uuid.MustParse(pidA)
+	req := order.CreateRequest{CustomerName: "Ana", CustomerEmail: "ana@example.com", Items: []order.ItemRequest{{ProductID: pid, Quantity: 2}}}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	o, err := order.New(uuid.MustParse("b0000000-0000-4000-8000-000000000001"), req,
+		map[uuid.UUID]order.Product{pid: {ID: pid, Name: "Beans", Price: price}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := order.NewOrderCreated(uuid.MustParse("c0000000-0000-4000-8000-000000000001"), o)
+	b, _ := json.Marshal(ev)
+	want := `{"version":1,"eventId":"c0000000-0000-4000-8000-000000000001","type":"OrderCreated","orderId":"b0000000-0000-4000-8000-000000000001","customer":{"name":"Ana","email":"ana@example.com"},"items":[{"productId":"` + pidA + `","name":"Beans","quantity":2,"unitPrice":"12.50"}],"total":"25.00","createdAt":"2026-01-02T03:04:05Z"}`
+	if string(b) != want {
+		t.Fatalf("contract changed:\n got %s\nwant %s", b, want)
+	}
+	back, err := order.ParseOrderCreated(b)
+	if err != nil || back.EventID != ev.EventID || !back.Total.Equal(ev.Total) {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if _, err := order.ParseOrderCreated([]byte(`{"version":2,"type":"OrderCreated"}`)); !errors.Is(err, order.ErrUnsupportedEvent) {
+		t.Fatalf("version 2 accepted: %v", err)
+	}
+}
+
+func TestStatusTransitions(t *testing.T) {
+	t.Parallel()
+	if !order.StatusPending.CanMoveTo(order.StatusConfirmed) || !order.StatusPending.CanMoveTo(order.StatusRejected) ||
+		order.StatusConfirmed.CanMoveTo(order.StatusRejected) || order.StatusRejected.CanMoveTo(order.StatusPending) {
+		t.Fatal("state machine wrong")
+	}
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Event is one outbox row: an event waiting to be published.
+type Event struct {
+	// ID is the outbox sequence number; events are published in ID order.
+	ID          int64
+	EventID     uuid.UUID
+	Type        string
+	Subject     string
+	ContentType string
+	// Payload is the exact body to publish.
+	Payload []byte
+}
+
+// PublishFunc publishes one event and returns only after the broker has
+// confirmed it.
+type PublishFunc func(ctx context.Context, e Event) error
+
+// Outbox reads unpublished events and marks them published.
+type Outbox struct{ pool *pgxpool.Pool }
+
+// PublishOne publishes the outbox row id if it is still unpublished and not
+// locked by a relay, and marks it. It reports whether it published.
+func (o *Outbox) PublishOne(ctx context.Context, id int64, publish PublishFunc) (bool, error) {
+	return o.publishNext(ctx, `WHERE id = $1 AND published_at IS NULL`, id, publish)
+}
+
+// Relay publishes up to limit unpublished events in ID order, each in its
+// own transaction that holds the row lock (FOR UPDATE SKIP LOCKED) while
+// publishing, so several relays run safely side by side and each row is
+// marked only after the broker confirmed it. It stops at the first failure
+// so later events do not overtake it, and returns how many it published.
+func (o *Outbox) Relay(ctx context.Context, limit int, publish PublishFunc) (int, error) {
+	n := 0
+	for n < limit {
+		ok, err := o.publishNext(ctx, `WHERE published_at IS NULL`, nil, publish)
+		if err != nil || !ok {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Pending counts unpublished events.
+func (o *Outbox) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n)
+	return n, classify(err)
+}
+
+func (o *Outbox) publishNext(ctx context.Context, where string, arg any, publish PublishFunc) (bool, error) {
+	args := []any{}
+	if arg != nil {
+		args = append(args, arg)
+	}
+	published := false
+	var pubErr error
+	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
+		var e Event
+		err := tx.QueryRow(ctx, `SELECT id, event_id, event_type, subject, content_type, payload FROM outbox `+where+`
+			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, args...).Scan(&e.ID, &e.EventID, &e.Type, &e.Subject, &e.ContentType, &e.Payload)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("locking outbox row: %w", err)
+		}
+		if pubErr = publish(ctx, e); pubErr != nil {
+			// Record the failure and commit it; the row stays unpublished.
+			_, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, e.ID, pubErr.Error())
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, e.ID); err != nil {
+			return fmt.Errorf("marking outbox row %d published: %w", e.ID, err)
+		}
+		published = true
+		return nil
+	})
+	if err != nil {
+		return false, classify(err)
+	}
+	if pubErr != nil {
+		return false, fmt.Errorf("publishing outbox event: %w", pubErr)
+	}
+	return published, nil
+}
