@@ -19,7 +19,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 8m
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: package tools ## Run the app locally: Functions host + handler + embedded Service Bus emulator (PostgreSQL is created and migrated if missing)
@@ -58,6 +58,14 @@ tools: ## Build the local Functions host and the Service Bus emulator into dist/
 .PHONY: emulator
 emulator: ## Run the Service Bus emulator alone in the foreground (EMULATOR_CONFIG, EMULATOR_AMQP_PORT, EMULATOR_HTTP_PORT)
 	$(GO) run ./emulator/cmd/sbemulator -config $(EMULATOR_CONFIG) -amqp-port $(EMULATOR_AMQP_PORT) -http-port $(EMULATOR_HTTP_PORT)
+
+.PHONY: deadletter
+deadletter: ## Inspect, replay or purge dead letters: make deadletter ARGS="list process-order" (list|replay|purge)
+	$(GO) run ./functions/cmd/deadletter $(ARGS)
+
+.PHONY: bench
+bench: ## Run the benchmarks against same-run baselines; writes bench/results.json and BENCHMARKS.md
+	$(GO) run ./bench
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)

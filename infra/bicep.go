@@ -13,9 +13,9 @@ import (
 // reader: its top-level declarations with their decorators and value text.
 //
 // The reader is deliberately small and is not a Bicep parser: it lexes
-// strings ('…' with ${…} interpolation, '''…''') and comments exactly, counts
-// brackets, and splits the file into top-level statements at newlines outside
-// brackets. Consequences the checks live with:
+// strings (quoted with ${…} interpolation, or triple-quoted) and comments
+// exactly, counts brackets, and splits the file into top-level statements at
+// newlines outside brackets. Consequences the checks live with:
 //   - a statement must not continue on the next line outside brackets (a
 //     multi-line ternary without parentheses would be cut; the templates keep
 //     ternaries on one line);
@@ -62,6 +62,19 @@ type Decl struct {
 
 // declHead matches the part of a declaration before its value.
 var declHead = regexp.MustCompile(`^(param|var|resource|module|output|type|func|metadata)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:'([^']*)'|([A-Za-z_][A-Za-z0-9_.]*(?:\[\])?\??))?\s*(existing)?\s*(=\s*)?`)
+
+// statementKeywords start the top-level statements that declHead does not
+// match.
+var statementKeywords = map[string]bool{
+	"targetScope": true, "using": true, "import": true, "provider": true, "extension": true,
+	"assert": true, "test": true, "param": true, "var": true, "resource": true, "module": true,
+	"output": true, "type": true, "func": true, "metadata": true,
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
 
 // ReadFile reads and lexes one Bicep file.
 func ReadFile(path string) (*File, error) {
@@ -137,6 +150,9 @@ func Parse(path, src string) (*File, error) {
 			}
 		} else {
 			word, rest, _ := strings.Cut(text, " ")
+			if !statementKeywords[word] {
+				return nil, fmt.Errorf("%s:%d: %q: %w", path, d.Line, firstLine(text), ErrStatement)
+			}
 			d.Kind = word
 			d.Value = Expr(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), "=")))
 		}
@@ -257,8 +273,8 @@ func opener(c byte) byte {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // skipString returns the offset just past the string literal starting at
-// code[i] == '\''. It handles '''multi-line''' strings (no escapes, no
-// interpolation), \ escapes, and ${…} interpolation holding nested strings
+// code[i], a single quote. It handles triple-quoted multi-line strings (no
+// escapes, no interpolation), \ escapes, and ${…} interpolation holding nested strings
 // and braces.
 func skipString(code string, i int) (int, error) {
 	if strings.HasPrefix(code[i:], "'''") {

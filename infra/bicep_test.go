@@ -102,14 +102,16 @@ func TestExprNavigation(t *testing.T) {
 func TestParseRejectsBrokenLexing(t *testing.T) {
 	t.Parallel()
 	for src, want := range map[string]error{
-		"var a = 'open\n":          infra.ErrUnterminated,
-		"var a = '''never closed":  infra.ErrUnterminated,
-		"/* open comment":          infra.ErrUnterminated,
-		"var a = {\n":              infra.ErrUnbalanced,
-		"var a = ]\n":              infra.ErrUnbalanced,
-		"var a = '${b'\n":          infra.ErrUnterminated,
-		"var a = ( [ ) ]\n":        infra.ErrUnbalanced,
-		"resource r 'T@1' = {\n}}": infra.ErrUnbalanced,
+		"var a = 'open\n":           infra.ErrUnterminated,
+		"var a = '''never closed":   infra.ErrUnterminated,
+		"/* open comment":           infra.ErrUnterminated,
+		"var a = {\n":               infra.ErrUnbalanced,
+		"var a = ]\n":               infra.ErrUnbalanced,
+		"var a = '${b'\n":           infra.ErrUnterminated,
+		"var a = ( [ ) ]\n":         infra.ErrUnbalanced,
+		"resource r 'T@1' = {\n}}":  infra.ErrUnbalanced,
+		"var a = b\n  ? c\n  : d\n": infra.ErrStatement,
+		"foo bar\n":                 infra.ErrStatement,
 	} {
 		if _, err := infra.Parse("x.bicep", src); !errors.Is(err, want) {
 			t.Errorf("Parse(%q) error = %v, want %v", src, err, want)

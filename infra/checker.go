@@ -53,7 +53,7 @@ var HostSettings = []string{
 // All runs every check on the templates and joins their findings. Triggers
 // (which also needs the function folders) is separate.
 func (c Checker) All() error {
-	return errors.Join(c.APIVersions(), c.Secrets(), c.Roles(), c.TopologyDerived(), c.AppSettings())
+	return errors.Join(c.APIVersions(), c.Secrets(), c.LocalAuthDisabled(), c.Roles(), c.TopologyDerived(), c.AppSettings())
 }
 
 func (c Checker) dir() string {
@@ -98,16 +98,6 @@ func (t tree) resources(typ string) []located {
 		}
 	}
 	return out
-}
-
-// file returns the parsed file at path (compared after cleaning).
-func (t tree) file(path string) *File {
-	for _, f := range t.files {
-		if filepath.Clean(f.Path) == filepath.Clean(path) {
-			return f
-		}
-	}
-	return nil
 }
 
 // modulesOf returns the module declarations (in any file) whose path points

@@ -12,6 +12,10 @@ var (
 	// ErrUnbalanced reports a closing bracket without its opener, or the
 	// reverse, at the end of the file.
 	ErrUnbalanced = errors.New("unbalanced brackets")
+	// ErrStatement reports a top-level line that starts no known statement,
+	// typically an expression continued outside brackets, which the reader
+	// cannot follow.
+	ErrStatement = errors.New("not a statement")
 )
 
 // Finding is one violation found by a check, located in a Bicep file (or in

@@ -52,6 +52,13 @@ func TestNoSecrets(t *testing.T) {
 	}
 }
 
+func TestLocalAuthDisabled(t *testing.T) {
+	t.Parallel()
+	if err := setup(t).LocalAuthDisabled(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestIdentityRoles(t *testing.T) {
 	t.Parallel()
 	if err := setup(t).Roles(); err != nil {

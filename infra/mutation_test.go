@@ -110,6 +110,7 @@ func TestMutationsFail(t *testing.T) {
 		topo        check = infra.Checker.TopologyDerived
 		secrets     check = infra.Checker.Secrets
 		apiVersions check = infra.Checker.APIVersions
+		localAuth   check = infra.Checker.LocalAuthDisabled
 	)
 	const (
 		fa   = "modules/functionapp.bicep"
@@ -164,6 +165,11 @@ func TestMutationsFail(t *testing.T) {
 		{"secure param default", main, replace("param smtpPassword string = ''", "param smtpPassword string = 'hunter2'"), secrets, "has a default value"},
 		{"secret in bicepparam", "main.bicepparam", replace("param smtpPassword = readEnvironmentVariable('ORDERFLOW_SMTP_PASSWORD', '')", "param smtpPassword = 'hunter2'"), secrets, "must come from readEnvironmentVariable()"},
 		{"account key literal", st, appendText("var conn = 'DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc123'"), secrets, "secret material"},
+
+		{"storage shared keys on", st, replace("allowSharedKeyAccess: false", "allowSharedKeyAccess: true"), localAuth, "allowSharedKeyAccess must be false"},
+		{"app insights keys on", mon, replace("DisableLocalAuth: true", "DisableLocalAuth: false"), localAuth, "DisableLocalAuth must be true"},
+		{"postgres passwords on", "modules/postgres.bicep", replace("passwordAuth: 'Disabled'", "passwordAuth: 'Enabled'"), localAuth, "passwordAuth must be 'Disabled'"},
+		{"storage account removed", st, cutBlock("resource account "), localAuth, "no Microsoft.Storage/storageAccounts resource declared"},
 
 		{"unknown api version", sb, replace("'Microsoft.ServiceBus/namespaces@2024-01-01'", "'Microsoft.ServiceBus/namespaces@2099-01-01'"), apiVersions, "namespaces@2099-01-01 is not in api-versions.txt"},
 		{"api version missing", st, replace("'Microsoft.Storage/storageAccounts@2025-01-01'", "'Microsoft.Storage/storageAccounts'"), apiVersions, "has no @apiVersion"},

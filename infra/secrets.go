@@ -24,8 +24,8 @@ var (
 //     (connection string, password, key, SAS), or returns a @secure() param;
 //   - no secret literal (AccountKey=, Password=, amqp://user:pass@…);
 //   - no @secure() param with a non-empty default, and no secret-named
-//     .bicepparam value other than '' or one read from the environment or
-//     Key Vault.
+//     .bicepparam value other than an empty string or one read from the
+//     environment or Key Vault.
 func (c Checker) Secrets() error {
 	t, err := c.read()
 	if err != nil {
@@ -72,7 +72,7 @@ func (c Checker) Secrets() error {
 }
 
 // paramFileSecrets flags secret-named parameters given a literal value in a
-// .bicepparam file; '' and values read at deploy time are fine.
+// .bicepparam file; an empty string and values read at deploy time are fine.
 func paramFileSecrets(f *File) []error {
 	var errs []error
 	for _, d := range f.Find("param") {

@@ -37,8 +37,8 @@ func (s *syncBuffer) String() string {
 
 // appSpec describes a generated test app.
 type appSpec struct {
-	customHandler map[string]any  // extra customHandler keys
-	host          map[string]any  // extra top-level host.json keys
+	customHandler map[string]any    // extra customHandler keys
+	host          map[string]any    // extra top-level host.json keys
 	functions     map[string]string // name → function.json
 	values        map[string]string // local.settings.json Values
 	cfg           Config

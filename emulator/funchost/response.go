@@ -114,6 +114,7 @@ func parseHTTPOutput(raw json.RawMessage) (*httpOutput, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		out.Body = []byte("{}")
+		out.Header.Set("Content-Type", "application/json; charset=utf-8")
 		return out, nil
 	}
 	if raw[0] == '"' {

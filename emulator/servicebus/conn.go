@@ -55,8 +55,9 @@ type conn struct {
 	opened    bool // our open was sent: close frames are legal
 	wdone     chan struct{}
 
-	done     chan struct{} // closed when serve returns
-	doneOnce sync.Once
+	writerStarted bool          // set by serve before the writer goroutine starts
+	done          chan struct{} // closed when serve returns
+	doneOnce      sync.Once
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -94,6 +95,7 @@ func (c *conn) serve() {
 		return
 	}
 	_ = c.nc.SetWriteDeadline(time.Time{})
+	c.writerStarted = true
 	go c.writer()
 	c.log.Debug("connection open", "container", c.containerID, "max-frame", c.peerMaxFrame, "idle", c.peerIdle)
 	for {
@@ -388,9 +390,11 @@ func (c *conn) teardown() {
 	}
 	c.doneOnce.Do(func() { close(c.done) })
 	c.signal()
-	select {
-	case <-c.wdone:
-	case <-time.After(2 * time.Second):
+	if c.writerStarted {
+		select {
+		case <-c.wdone:
+		case <-time.After(2 * time.Second):
+		}
 	}
 	_ = c.nc.Close()
 	c.log.Debug("connection finished")

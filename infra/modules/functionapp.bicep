@@ -297,8 +297,8 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       // Elastic Premium scales RabbitMQ and Service Bus triggers from inside
-      // the runtime.
-      functionsRuntimeScaleMonitoringEnabled: !isFlex
+      // the runtime; Flex Consumption scales by itself (null = not sent).
+      functionsRuntimeScaleMonitoringEnabled: isFlex ? null : true
       minimumElasticInstanceCount: isFlex ? null : 1
     }
     functionAppConfig: isFlex ? flexAppConfig : null

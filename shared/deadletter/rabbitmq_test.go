@@ -22,9 +22,9 @@ type rabbitBundle struct {
 	body func(i int) []byte
 }
 
-// setup declares a private copy of the topology (unique names) with one
+// setupRabbitMQ declares a private copy of the topology (unique names) with one
 // consumer queue that dead-letters into its .dlq queue, as the app declares it.
-func setup(t *testing.T) rabbitBundle {
+func setupRabbitMQ(t *testing.T) rabbitBundle {
 	t.Helper()
 	id := uuid.NewString()[:8]
 	top := topology.Topology{
@@ -123,7 +123,7 @@ func (b rabbitBundle) waitCount(t *testing.T, queue string, want int) {
 
 func TestRabbitMQListKeepsMessages(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setupRabbitMQ(t)
 	b.deadLetter(t, 2)
 
 	got, err := b.dlq.List(b.ctx, b.sub.Name, 10)
@@ -146,7 +146,7 @@ func TestRabbitMQListKeepsMessages(t *testing.T) {
 
 func TestRabbitMQReplayMovesToLiveQueue(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setupRabbitMQ(t)
 	b.deadLetter(t, 3)
 
 	n, err := b.dlq.Replay(b.ctx, b.sub.Name, 2)
@@ -169,7 +169,7 @@ func TestRabbitMQReplayMovesToLiveQueue(t *testing.T) {
 
 func TestRabbitMQPurge(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setupRabbitMQ(t)
 	b.deadLetter(t, 2)
 
 	n, err := b.dlq.Purge(b.ctx, b.sub.Name)
@@ -181,7 +181,7 @@ func TestRabbitMQPurge(t *testing.T) {
 
 func TestRabbitMQUnknownConsumer(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setupRabbitMQ(t)
 	if _, err := b.dlq.List(b.ctx, "nope", 1); err == nil {
 		t.Fatal("List of an unknown consumer succeeded")
 	}

@@ -43,3 +43,16 @@ func TestStatusTransitions(t *testing.T) {
 		t.Fatal("state machine wrong")
 	}
 }
+
+func TestReserve(t *testing.T) {
+	t.Parallel()
+	a, b := uuid.New(), uuid.New()
+	items := []order.Item{{ProductID: a, Name: "A", Quantity: 2}, {ProductID: b, Name: "B", Quantity: 5}}
+	if d := order.Reserve(items, map[uuid.UUID]int{a: 2, b: 5}); d.Status != order.StatusConfirmed || d.Reason != "" {
+		t.Fatalf("exact stock: %+v", d)
+	}
+	d := order.Reserve(items, map[uuid.UUID]int{a: 10, b: 4})
+	if d.Status != order.StatusRejected || d.Reason != "insufficient stock: B (requested 5, available 4)" {
+		t.Fatalf("short stock: %+v", d)
+	}
+}

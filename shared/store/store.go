@@ -64,6 +64,10 @@ type Store struct {
 	Products *Products
 	// Outbox reads and marks unpublished events.
 	Outbox *Outbox
+	// Processing applies OrderCreated events (ProcessOrder).
+	Processing *Processing
+	// Emails records sent emails (SendEmail).
+	Emails *Emails
 }
 
 // Open connects, creates the database if needed and applies migrations.
@@ -82,7 +86,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating pool: %w", err)
 	}
-	s := &Store{pool: pool, config: cfg, Orders: &Orders{pool: pool}, Products: &Products{pool: pool}, Outbox: &Outbox{pool: pool}}
+	s := &Store{pool: pool, config: cfg, Orders: &Orders{pool: pool}, Products: &Products{pool: pool}, Outbox: &Outbox{pool: pool},
+		Processing: &Processing{pool: pool}, Emails: &Emails{pool: pool}}
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
 			pool.Close()

@@ -74,8 +74,8 @@ func TestMigrateConcurrentOnFreshSchema(t *testing.T) {
 	}
 	defer s.Close()
 	var n int
-	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 2", n, err)
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("schema_migrations rows = %d, %v; want 3", n, err)
 	}
 }
 

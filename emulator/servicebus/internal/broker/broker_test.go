@@ -1023,3 +1023,60 @@ func TestRealTimersExpireWithoutReceivers(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestLargeBacklogKeepsSequenceOrder(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	const n = 20000
+	batch := make([]*broker.Message, 1000)
+	for i := range batch {
+		batch[i] = msg("x")
+	}
+	for range n / len(batch) {
+		bd.send(t, "q", batch...)
+	}
+	r, err := bd.b.NewReceiver("q", broker.PeekLock)
+	must(t, err)
+	// Take the first half, give every third back: those must come out
+	// first again, in order, before the untouched second half.
+	first, err := r.TryReceive(n / 2)
+	must(t, err)
+	var back []int64
+	for i, m := range first {
+		if i%3 == 0 {
+			must(t, bd.b.Release("q", m.LockToken))
+			back = append(back, m.SequenceNumber)
+		} else {
+			must(t, bd.b.Complete("q", m.LockToken))
+		}
+	}
+	p, err := bd.b.Peek("q", n/2-10, 20)
+	must(t, err)
+	// Present from 9990 on: released ones of the first half (seq-1 divisible
+	// by 3: 9991, 9994, 9997, 10000), then everything from 10001.
+	if len(p) != 20 || p[0].SequenceNumber != 9991 || p[3].SequenceNumber != 10000 || p[19].SequenceNumber != 10016 {
+		t.Fatalf("peek around the middle: %d messages from %d", len(p), p[0].SequenceNumber)
+	}
+	var last int64
+	got := 0
+	for {
+		msgs, err := r.TryReceive(777)
+		must(t, err)
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			if m.SequenceNumber <= last {
+				t.Fatalf("seq %d after %d", m.SequenceNumber, last)
+			}
+			if got < len(back) && m.SequenceNumber != back[got] {
+				t.Fatalf("message %d: seq %d, want released %d", got, m.SequenceNumber, back[got])
+			}
+			last = m.SequenceNumber
+			got++
+		}
+	}
+	if want := len(back) + n/2; got != want {
+		t.Fatalf("received %d, want %d", got, want)
+	}
+}

@@ -5,63 +5,6 @@ import (
 	"time"
 )
 
-// entry is a message stored in a queue, subscription or DLQ, plus its
-// positions in the store's indexes (-1 when not in them).
-type entry struct {
-	msg      *Message
-	seq      int64     // msg.SequenceNumber, kept here for cache-friendly heaps
-	availIdx int       // index in store.avail
-	timerIdx int       // index in store.timers
-	deadline time.Time // key in store.timers
-}
-
-func newEntry(m *Message) *entry {
-	return &entry{msg: m, seq: m.SequenceNumber, availIdx: -1, timerIdx: -1}
-}
-
-// availHeap orders receivable entries by sequence number (FIFO).
-type availHeap []*entry
-
-func (h availHeap) Len() int           { return len(h) }
-func (h availHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
-func (h availHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].availIdx = i
-	h[j].availIdx = j
-}
-func (h *availHeap) Push(x any) {
-	e := x.(*entry)
-	e.availIdx = len(*h)
-	*h = append(*h, e)
-}
-func (h *availHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.availIdx = -1
-	return e
-}
-
-func (h *availHeap) add(e *entry) {
-	if e.availIdx < 0 {
-		heap.Push(h, e)
-	}
-}
-
-func (h *availHeap) remove(e *entry) {
-	if e.availIdx >= 0 {
-		heap.Remove(h, e.availIdx)
-	}
-}
-
-func (h *availHeap) peek() *entry {
-	if len(*h) == 0 {
-		return nil
-	}
-	return (*h)[0]
-}
-
 // timerHeap orders entries by their next deadline (lock expiry, TTL expiry
 // or scheduled activation, whichever applies to the entry's state).
 type timerHeap []*entry

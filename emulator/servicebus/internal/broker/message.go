@@ -167,11 +167,17 @@ type Message struct {
 // they are immutable codec values.
 func (m *Message) Clone() *Message {
 	c := *m
-	c.DeliveryAnnotations = maps.Clone(m.DeliveryAnnotations)
-	c.Annotations = maps.Clone(m.Annotations)
-	c.ApplicationProperties = maps.Clone(m.ApplicationProperties)
-	if m.Properties.UserID != nil {
-		c.Properties.UserID = append([]byte(nil), m.Properties.UserID...)
-	}
+	c.cloneRefs(m)
 	return &c
+}
+
+// cloneRefs gives m its own copies of src's maps and slices (m is a
+// shallow copy of src), Body excepted.
+func (m *Message) cloneRefs(src *Message) {
+	m.DeliveryAnnotations = maps.Clone(src.DeliveryAnnotations)
+	m.Annotations = maps.Clone(src.Annotations)
+	m.ApplicationProperties = maps.Clone(src.ApplicationProperties)
+	if src.Properties.UserID != nil {
+		m.Properties.UserID = append([]byte(nil), src.Properties.UserID...)
+	}
 }

@@ -33,10 +33,11 @@ func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
 	for i, m := range msgs {
 		q.seq++
-		c := m.Clone()
-		stamp(c, q.seq, now, q.limits.ttl)
-		q.main.add(newEntry(c), now)
-		seqs[i] = c.SequenceNumber
+		e := stampedEntry(m)
+		stamp(e.msg, q.seq, now, q.limits.ttl)
+		e.seq = q.seq
+		q.main.add(e, now)
+		seqs[i] = q.seq
 	}
 	return seqs, nil
 }

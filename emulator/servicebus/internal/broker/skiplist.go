@@ -16,6 +16,9 @@ type slNode struct {
 	key  int64
 	e    *entry
 	next []*slNode
+	// inline backs next for the ~94% of nodes with at most two levels, so
+	// that most inserts allocate once.
+	inline [2]*slNode
 }
 
 func newSkiplist() *skiplist {
@@ -56,7 +59,12 @@ func (l *skiplist) insert(key int64, e *entry) {
 		}
 		l.level = lvl
 	}
-	n := &slNode{key: key, e: e, next: make([]*slNode, lvl)}
+	n := &slNode{key: key, e: e}
+	if lvl <= len(n.inline) {
+		n.next = n.inline[:lvl]
+	} else {
+		n.next = make([]*slNode, lvl)
+	}
 	for i := 0; i < lvl; i++ {
 		n.next[i] = update[i].next[i]
 		update[i].next[i] = n

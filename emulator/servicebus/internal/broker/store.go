@@ -26,7 +26,7 @@ const (
 //
 // Indexes, so that no operation scans all messages:
 //   - all:    every message by sequence number (Peek, receive by number);
-//   - avail:  Active, unlocked messages, min-heap by sequence number;
+//   - avail:  Active, unlocked messages by sequence number (availQueue);
 //   - timers: min-heap of each entry's next deadline (lock expiry, TTL
 //     expiry or scheduled activation);
 //   - locks:  locked entries by lock token.
@@ -35,7 +35,7 @@ type store struct {
 	dlq     bool
 	path    string
 	all     *skiplist
-	avail   availHeap
+	avail   availQueue
 	timers  timerHeap
 	locks   map[uuid.UUID]*entry
 	waiters []*Receiver

@@ -118,10 +118,12 @@ func fanOut(subs []*entity, msgs []*Message, now time.Time) {
 		sub.mu.Lock()
 		if !sub.deleted {
 			for _, m := range picked {
-				c := m.Clone()
+				e := stampedEntry(m)
+				e.seq = m.SequenceNumber
+				c := e.msg
 				c.TimeToLive = min(c.TimeToLive, sub.limits.ttl)
 				c.ExpiresAt = c.EnqueuedTime.Add(c.TimeToLive)
-				sub.main.add(newEntry(c), now)
+				sub.main.add(e, now)
 			}
 		}
 		sub.mu.Unlock()

@@ -51,7 +51,11 @@ func (c *Config) Entities() Entities {
 					DeadLetteringOnMessageExpiration: p.DeadLetteringOnMessageExpiration,
 				}
 				for _, r := range s.Rules {
-					sc.Rules = append(sc.Rules, broker.Rule{Name: r.Name, Filter: r.Properties.CorrelationFilter.filter()})
+					rule := broker.Rule{Name: r.Name}
+					if f := r.Properties.CorrelationFilter; f != nil {
+						rule.Filter = f.filter()
+					} // else: only in a Config not made by Parse; CreateSubscription refuses it.
+					sc.Rules = append(sc.Rules, rule)
 				}
 				te.Subscriptions = append(te.Subscriptions, sc)
 			}

@@ -1,0 +1,297 @@
+package servicebus_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
+)
+
+type connBundle struct {
+	srv   *servicebus.Server
+	queue string
+	ctx   context.Context
+}
+
+// setupConn starts an emulator with one unique queue.
+func setupConn(t *testing.T) connBundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	q := uniqueName(t)
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
+		t.Fatal(err)
+	}
+	return connBundle{srv: srv, queue: q, ctx: ctx}
+}
+
+func (b connBundle) client(t *testing.T, connStr string) *azservicebus.Client {
+	t.Helper()
+	c, err := azservicebus.NewClientFromConnectionString(connStr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// roundTrip sends one message with c and receives it back.
+func (b connBundle) roundTrip(t *testing.T, c *azservicebus.Client, body string) error {
+	s, err := c.NewSender(b.queue, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close(context.Background())
+	if err := s.SendMessage(b.ctx, &azservicebus.Message{Body: []byte(body)}, nil); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	r, err := c.NewReceiverForQueue(b.queue, nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close(context.Background())
+	msgs, err := r.ReceiveMessages(b.ctx, 1, nil)
+	if err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	return r.CompleteMessage(b.ctx, msgs[0], nil)
+}
+
+func TestWrongKeyIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	connStr := strings.Replace(b.srv.ConnectionString(), "SharedAccessKey="+servicebus.DefaultKey, "SharedAccessKey=wrong", 1)
+	c := b.client(t, connStr)
+	s, err := c.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("x")}, nil)
+	if sbCode(err) != azservicebus.CodeUnauthorizedAccess {
+		t.Fatalf("send with wrong key: %v, want CodeUnauthorizedAccess", err)
+	}
+}
+
+func TestUnknownQueueIsNotFound(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	c := b.client(t, b.srv.ConnectionString())
+	s, err := c.NewSender("no-such-queue", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("x")}, nil)
+	if sbCode(err) != azservicebus.CodeNotFound {
+		t.Fatalf("send to unknown queue: %v, want CodeNotFound", err)
+	}
+}
+
+func TestTwentyConcurrentConnections(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		c := b.client(t, b.srv.ConnectionString())
+		wg.Go(func() { errs <- b.roundTrip(t, c, fmt.Sprint(i)) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// rawConn opens a TCP connection that speaks whatever the test writes.
+func (b connBundle) rawConn(t *testing.T) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", b.srv.AMQPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return nc
+}
+
+// openRaw does the AMQP header and open exchange without SASL and returns a frame reader.
+func (b connBundle) openRaw(t *testing.T, nc net.Conn) *frames.Reader {
+	t.Helper()
+	open, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "raw", MaxFrameSize: 65536}, nil)
+	if _, err := nc.Write(append(frames.ProtoAMQP[:], open...)); err != nil {
+		t.Fatal(err)
+	}
+	r := frames.NewReader(nc, 0)
+	if hdr, err := r.ReadProtoHeader(); err != nil || hdr != frames.ProtoAMQP {
+		t.Fatalf("protocol header % x, %v", hdr, err)
+	}
+	h, body, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err := frames.Parse(h.Type, body); err != nil {
+		t.Fatal(err)
+	} else if o, ok := p.(*frames.Open); !ok || o.MaxFrameSize == 0 || o.IdleTimeout == 0 {
+		t.Fatalf("server open %#v", p)
+	}
+	return r
+}
+
+// expectClose reads frames until a close and returns its condition.
+func expectClose(t *testing.T, r *frames.Reader) string {
+	t.Helper()
+	for {
+		h, body, err := r.Next()
+		if err != nil {
+			t.Fatalf("connection ended without close: %v", err)
+		}
+		p, _, err := frames.Parse(h.Type, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := p.(*frames.Close); ok {
+			if c.Error == nil {
+				return ""
+			}
+			return string(c.Error.Condition)
+		}
+	}
+}
+
+func TestMalformedConnectionsDoNotAffectHealthyOne(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	healthy := b.client(t, b.srv.ConnectionString())
+	if err := b.roundTrip(t, healthy, "before"); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		frame []byte
+		want  string
+	}{
+		"garbage body":         {[]byte{0, 0, 0, 12, 2, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc}, "amqp:decode-error"},
+		"unknown performative": {[]byte{0, 0, 0, 12, 2, 0, 0, 0, 0, 0x53, 0x99, 0x45}, "amqp:not-implemented"},
+		"oversize frame":       {[]byte{0, 0x10, 0, 0, 2, 0, 0, 0}, "amqp:connection:framing-error"},
+		"no session":           {mustFrame(t, &frames.Attach{Name: "x", Handle: 0, Role: true}), "amqp:not-allowed"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			nc := b.rawConn(t)
+			r := b.openRaw(t, nc)
+			if _, err := nc.Write(c.frame); err != nil {
+				t.Fatal(err)
+			}
+			if got := expectClose(t, r); got != c.want {
+				t.Fatalf("close condition %q, want %q", got, c.want)
+			}
+		})
+	}
+	t.Run("bad protocol header", func(t *testing.T) {
+		t.Parallel()
+		nc := b.rawConn(t)
+		if _, err := nc.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(nc); err != nil {
+			t.Fatalf("server should close the socket: %v", err)
+		}
+	})
+	t.Run("healthy still works", func(t *testing.T) {
+		t.Parallel()
+		if err := b.roundTrip(t, healthy, "after"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func mustFrame(t *testing.T, p frames.Performative) []byte {
+	t.Helper()
+	b, err := frames.Append(nil, frames.TypeAMQP, 0, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRefusedAttachThenDetach(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	nc := b.rawConn(t)
+	r := b.openRaw(t, nc)
+	begin := mustFrame(t, &frames.Begin{NextOutgoingID: 0, IncomingWindow: 100, OutgoingWindow: 100})
+	attach := mustFrame(t, &frames.Attach{Name: "l", Handle: 0, Role: frames.RoleReceiver, Source: &frames.Source{Address: "missing"}, Target: &frames.Target{}})
+	if _, err := nc.Write(append(begin, attach...)); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for len(seen) < 3 {
+		h, body, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := frames.Parse(h.Type, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := p.(type) {
+		case *frames.Begin:
+			seen = append(seen, "begin")
+		case *frames.Attach:
+			if f.Source != nil || f.Target != nil {
+				t.Fatalf("refusing attach has terminus %+v %+v", f.Source, f.Target)
+			}
+			seen = append(seen, "attach")
+		case *frames.Detach:
+			if !f.Closed || f.Error == nil || f.Error.Condition != "amqp:not-found" {
+				t.Fatalf("detach %+v", f)
+			}
+			seen = append(seen, "detach")
+		}
+	}
+}
+
+func TestHealthAndIdempotentStop(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	resp, err := http.Get("http://" + b.srv.HTTPAddr() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || body["status"] != "healthy" {
+		t.Fatalf("health: %d %v %v", resp.StatusCode, body, err)
+	}
+	if err := b.srv.Stop(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.Stop(b.ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", b.srv.AMQPAddr(), time.Second); err == nil {
+		t.Fatal("AMQP port still accepting after Stop")
+	}
+	var never *servicebus.Server
+	if err := never.Stop(b.ctx); err != nil {
+		t.Fatalf("Stop on nil server: %v", err)
+	}
+}

@@ -1,0 +1,169 @@
+package servicebus_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus"
+)
+
+type topicBundle struct {
+	client *azservicebus.Client
+	ctx    context.Context
+}
+
+// setup starts an emulator with configPath's entities ("" for none), running extra on it.
+func setupTopic(t *testing.T, configPath string, extra func(*servicebus.Server)) topicBundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: configPath, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	if extra != nil {
+		extra(srv)
+	}
+	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	return topicBundle{client: client, ctx: ctx}
+}
+
+func (b topicBundle) drain(t *testing.T, topic, sub string) []string {
+	t.Helper()
+	r, err := b.client.NewReceiverForSubscription(topic, sub, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	peeked, err := r.PeekMessages(b.ctx, 100, nil)
+	if err != nil {
+		t.Fatalf("PeekMessages %s: %v", sub, err)
+	}
+	var bodies []string
+	for _, m := range peeked {
+		bodies = append(bodies, string(m.Body))
+	}
+	return bodies
+}
+
+func TestTopicFanOutWithCorrelationFilter(t *testing.T) {
+	t.Parallel()
+	topic := uniqueName(t)
+	b := setupTopic(t, "", func(srv *servicebus.Server) {
+		if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "all"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "eu", Rules: []servicebus.Rule{{
+			Name: "eu-only", Filter: &servicebus.CorrelationFilter{Subject: "order", Properties: map[string]any{"region": "eu"}},
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sender, err := b.client.NewSender(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := "order"
+	for _, region := range []string{"eu", "us"} {
+		if err := sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte(region), Subject: &subject,
+			ApplicationProperties: map[string]any{"region": region}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.drain(t, topic, "all"); strings.Join(got, ",") != "eu,us" {
+		t.Fatalf("match-all subscription got %v", got)
+	}
+	if got := b.drain(t, topic, "eu"); strings.Join(got, ",") != "eu" {
+		t.Fatalf("filtered subscription got %v", got)
+	}
+	r, err := b.client.NewReceiverForSubscription(topic, "eu", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := r.ReceiveMessages(b.ctx, 1, nil)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "eu" {
+		t.Fatalf("receive from subscription: %v %v", msgs, err)
+	}
+	if err := r.CompleteMessage(b.ctx, msgs[0], nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// officialSample reads the official emulator sample Config.json (it has a SQL rule).
+func officialSample(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "official-emulator", "Config.json"))
+	if err != nil {
+		raw, err = os.ReadFile("/work/shared/testdata/official-emulator/Config.json")
+	}
+	if err != nil {
+		t.Skipf("official sample not available: %v", err)
+	}
+	return string(raw)
+}
+
+func TestConfigFileEntitiesWork(t *testing.T) {
+	t.Parallel()
+	doc := `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
+	  "Queues": [{"Name": "queue.1", "Properties": {"MaxDeliveryCount": 3, "LockDuration": "PT1M"}}],
+	  "Topics": [{"Name": "topic.1", "Properties": {}, "Subscriptions": [
+	     {"Name": "subscription.1", "Properties": {}, "Rules": [{"Name": "ct", "Properties": {"FilterType": "Correlation",
+	        "CorrelationFilter": {"ContentType": "application/json"}}}]},
+	     {"Name": "subscription.2", "Properties": {}}]}]}],
+	  "Logging": {"Type": "File"}}}`
+	path := filepath.Join(t.TempDir(), "Config.json")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := setupTopic(t, path, nil)
+	sender, err := b.client.NewSender("topic.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := "application/json"
+	if err := sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("{}"), ContentType: &ct}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("text")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.drain(t, "topic.1", "subscription.1"); strings.Join(got, ",") != "{}" {
+		t.Fatalf("subscription.1 got %v", got)
+	}
+	if got := b.drain(t, "topic.1", "subscription.2"); len(got) != 2 {
+		t.Fatalf("subscription.2 got %v", got)
+	}
+	q, err := b.client.NewSender("queue.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("q")}, nil); err != nil {
+		t.Fatalf("send to queue.1: %v", err)
+	}
+}
+
+func TestOfficialSampleRefusedNamingSQLRule(t *testing.T) {
+	t.Parallel()
+	raw := officialSample(t)
+	path := filepath.Join(t.TempDir(), "Config.json")
+	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := servicebus.Start(context.Background(), servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: path})
+	if err == nil || !strings.Contains(err.Error(), "sql-filter-1") {
+		t.Fatalf("Start with the official sample: %v, want a refusal naming the SQL rule", err)
+	}
+}
