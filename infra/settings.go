@@ -111,8 +111,14 @@ func checkSettingValues(site located, byName map[string]appSetting) []error {
 	bad := func(s appSetting, format string, args ...any) {
 		errs = append(errs, &Finding{File: site.f.Path, Line: s.line, Msg: fmt.Sprintf("app setting %s: ", s.name) + fmt.Sprintf(format, args...)})
 	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	clientID := ""
-	for name, s := range byName {
+	for _, name := range names {
+		s := byName[name]
 		switch {
 		case strings.HasSuffix(name, "__credential"):
 			if lit, _ := s.value.Lit(); lit != "managedidentity" {

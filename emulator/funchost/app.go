@@ -168,6 +168,24 @@ func LoadApp(dir string, overrides map[string]string) (*App, error) {
 	return app, nil
 }
 
+// Setting returns an app setting as the host sees it (environment, then
+// local.settings.json, then overrides; see LoadApp).
+func (app *App) Setting(name string) (string, bool) { return app.settings.get(name) }
+
+// LocalSettingNames lists the settings that came from local.settings.json or
+// the overrides, sorted.
+func (app *App) LocalSettingNames() []string { return sortedKeys(app.settings.local) }
+
+// function returns the function named name, nil if none.
+func (app *App) function(name string) *Function {
+	for _, fn := range app.Functions {
+		if fn.Name == name {
+			return fn
+		}
+	}
+	return nil
+}
+
 // jobj is a JSON object read case-insensitively, as .NET configuration binds host.json.
 type jobj map[string]json.RawMessage
 

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// setup writes an app folder with the given files (path → content).
+// setupAppDir writes an app folder with the given files (path → content).
 func setupAppDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()

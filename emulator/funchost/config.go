@@ -37,7 +37,8 @@ type Config struct {
 	// 30s, the real host's InitializationTimeout (§1.2).
 	ReadyTimeout time.Duration
 	// RestartWindow is the window in which 3 handler failures make the host
-	// give up (§1.2). Default 1 minute.
+	// give up (§1.2). Default 30 minutes, the real host's
+	// WorkerRestartErrorIntervalThresholdInMinutes.
 	RestartWindow time.Duration
 	// DrainTimeout bounds Stop when its context has no deadline: in-flight
 	// invocations get this long before the handler is terminated. Default 10s.
@@ -81,7 +82,7 @@ func (c Config) withDefaults() Config {
 		c.ReadyTimeout = 30 * time.Second
 	}
 	if c.RestartWindow <= 0 {
-		c.RestartWindow = time.Minute
+		c.RestartWindow = 30 * time.Minute
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second

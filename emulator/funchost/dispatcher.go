@@ -40,6 +40,7 @@ type Dispatcher interface {
 type dispatcher struct {
 	app    *App
 	sup    *supervisor
+	out    *binder
 	log    *slog.Logger
 	client *http.Client
 	now    func() time.Time
@@ -54,6 +55,7 @@ func newDispatcher(app *App, sup *supervisor, log *slog.Logger) *dispatcher {
 	return &dispatcher{
 		app: app,
 		sup: sup,
+		out: newBinder(app, log),
 		log: log,
 		// No client timeout: functionTimeout bounds each call via its context.
 		client: &http.Client{
@@ -203,6 +205,10 @@ func (d *dispatcher) Invoke(ctx context.Context, inv Invocation) (*Result, error
 	}
 	if err != nil {
 		err = l.fail(err)
+	} else if fn := d.app.function(inv.Function); fn != nil {
+		if berr := d.out.bind(l.ctx, fn, res); berr != nil {
+			err = &InvocationError{Function: inv.Function, InvocationID: l.id, Instance: l.proc.instance, Err: berr}
+		}
 	}
 	l.release(err)
 	if err != nil {

@@ -3,12 +3,34 @@
 //
 // It reads an app folder (host.json, <Function>/function.json, local.settings.json),
 // supervises the handler process with the environment the real host gives it, and
-// drives it over the custom-handler HTTP protocol: HTTP triggers (payload,
-// forwarding and proxying modes), timer triggers and manual runs through
-// POST /admin/functions/{name}. Queue triggers plug in through the Trigger
-// interface.
+// drives it over the custom-handler HTTP protocol. Protocol behaviour follows
+// shared/docs/functions-protocol.md; section numbers in comments (§2.3, …) refer to
+// that note. The package imports nothing from the app it runs.
 //
-// The package imports nothing from the app it runs: it works for any custom
-// handler. Protocol behaviour follows shared/docs/functions-protocol.md; section
-// numbers in comments (§2.3, …) refer to that note.
+// # What it does
+//
+//   - Settings: process environment, then local.settings.json Values (a non-empty
+//     environment variable wins, as in Core Tools), then Config.Settings (win over
+//     both). They become the handler's environment and resolve %Setting% in binding
+//     properties. AzureWebJobs.<Function>.Disabled (true/1) disables a function.
+//   - Handler: Config.Instances processes on free loopback ports with
+//     FUNCTIONS_CUSTOMHANDLER_PORT, FUNCTIONS_HTTPWORKER_PORT, the worker id
+//     variables and FUNCTIONS_APP_ROOT_PATH; GET / readiness polled every 25 ms
+//     (30 s); output streamed line by line as "[app#instance] line"; restarted when
+//     it exits; after 3 failures within Config.RestartWindow the host gives up
+//     (Host.Done, Host.Err), as the real host stops the app.
+//   - Invocations: POST /<Function> with {Data, Metadata} (payload.go holds every
+//     encoding rule), responses checked as the real host does (response.go). An
+//     empty or null 2xx body fails at once instead of hanging until functionTimeout.
+//     functionTimeout fails the invocation (HTTP 500) and restarts the instance.
+//   - Triggers: httpTrigger (payload, forwarding and proxying modes; ASP.NET route
+//     templates; a method mismatch is a 404 like the real host), timerTrigger
+//     (NCRONTAB with seconds in local time, TimeSpan, runOnStartup),
+//     rabbitMQTrigger (amqp091-go) and serviceBusTrigger (azservicebus). A function
+//     with an unknown trigger or output binding type is logged and not loaded.
+//   - Output bindings rabbitMQ and serviceBus, with the host's value conversions.
+//   - POST /admin/functions/{name} {"input": "…"} runs a non-HTTP function (202).
+//   - Config.EnforceAuth checks authLevel keys from the settings MasterKeySetting,
+//     HostKeySetting and FunctionKeySettingPrefix+<Function>, given in the
+//     x-functions-key header or the code query parameter.
 package funchost

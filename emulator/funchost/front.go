@@ -20,8 +20,8 @@ const (
 
 // front is the host's HTTP listener: it routes requests to HTTP triggers by
 // route template and serves the admin API. A path that matches a route but
-// not its methods gets 404, as the real host's route constraints do (the
-// method is a route constraint there, not an endpoint policy — INFERRED).
+// not its methods gets 404, as the real host does (Azure/azure-functions-host
+// #10098; HEAD on a GET-only route is a 404 too, #11625).
 type front struct {
 	host *Host
 	log  *slog.Logger

@@ -62,6 +62,10 @@ func New(cfg Config) (*Host, error) {
 			h.log.Info("function is disabled", "function", fn.Name)
 			continue
 		}
+		if err := checkOutputs(fn); err != nil {
+			h.log.Warn("function not loaded", "function", fn.Name, "err", err)
+			continue
+		}
 		b := fn.Trigger()
 		factory, ok := lookupTrigger(b.Type)
 		if !ok {
@@ -214,6 +218,7 @@ func (h *Host) stop(ctx context.Context) error {
 		h.log.Warn("drain timeout: abandoning in-flight invocations", "count", n)
 		errs = append(errs, fmt.Errorf("%d invocations still running at the drain deadline", n))
 	}
+	h.disp.out.close(ctx)
 	if started {
 		killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.KillTimeout)
 		defer cancel()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,6 +58,7 @@ type testApp struct {
 // handlerRecord is one request the test handler saw.
 type handlerRecord struct {
 	WorkerID string              `json:"workerId"`
+	PID      int                 `json:"pid"`
 	Method   string              `json:"method"`
 	Path     string              `json:"path"`
 	RawQuery string              `json:"rawQuery"`
@@ -68,7 +70,7 @@ type handlerRecord struct {
 	Args     []string            `json:"args"`
 }
 
-func setup(t *testing.T, spec appSpec) *testApp {
+func setup(t testing.TB, spec appSpec) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	a := &testApp{dir: dir, record: filepath.Join(dir, "requests.jsonl"), logs: &syncBuffer{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
@@ -122,7 +124,7 @@ func setup(t *testing.T, spec appSpec) *testApp {
 	return a
 }
 
-func writeJSON(t *testing.T, path string, v any) {
+func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -177,7 +179,19 @@ func (a *testApp) waitRecords(t *testing.T, n int, pred func(handlerRecord) bool
 	}
 }
 
-func (a *testApp) do(t *testing.T, method, path string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {
+// waitLog polls the host log until msg appears n times.
+func (a *testApp) waitLog(t *testing.T, msg string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(a.logs.String(), msg) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q seen %d times, want %d", msg, strings.Count(a.logs.String(), msg), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (a *testApp) do(t testing.TB, method, path string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, a.host.URL()+path, body)
 	if err != nil {
@@ -351,8 +365,9 @@ func TestRestartOnCrash(t *testing.T) {
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("crash: status %d, want 500", resp.StatusCode)
 	}
-	first := a.waitRecords(t, 1, func(r handlerRecord) bool { return r.RawQuery == "" && r.Path == "/Ret" })
-	_ = first
+	// A request racing the crash fails like in the real host; wait for the
+	// restarted instance instead.
+	a.waitLog(t, "handler instance ready", 2)
 	resp, body := a.do(t, http.MethodGet, "/api/ret", nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("after restart: status %d %s", resp.StatusCode, body)
@@ -443,6 +458,27 @@ func TestGracefulStopDrainsInFlight(t *testing.T) {
 	}
 	if err := a.host.Stop(ctx); err != nil {
 		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func TestStopKillsHandlerIgnoringSIGTERM(t *testing.T) {
+	t.Parallel()
+	a := setup(t, appSpec{functions: map[string]string{"Ret": fnReturn}, values: map[string]string{"TESTHANDLER_IGNORE_SIGTERM": "1"},
+		cfg: Config{KillTimeout: 300 * time.Millisecond}})
+	if resp, _ := a.do(t, http.MethodGet, "/api/ret", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	pid := a.waitRecords(t, 1, func(r handlerRecord) bool { return r.Path == "/Ret" })[0].PID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.host.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("handler pid %d still exists after Stop (kill -0: %v)", pid, err)
+	}
+	if !strings.Contains(a.logs.String(), "did not exit after SIGTERM; killing it") {
+		t.Error("SIGKILL escalation not logged")
 	}
 }
 

@@ -158,3 +158,21 @@ func TestSysUtcNowFormat(t *testing.T) {
 		t.Fatalf("got %s", b)
 	}
 }
+
+// FuzzSpillJSON checks the JSON-body spill: no panic, and the metadata it
+// builds is always valid JSON.
+func FuzzSpillJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":{"c":[1]},"d":null}`, `{"a":true,"a":false}`, `[1,2]`, `{"x":1e400}`, ` {"s":"\u00e9"} `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		p := stringTriggerPayload("msg", body, "")
+		b, err := p.Body("F", goldenNow, goldenGUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(b) {
+			t.Fatalf("invalid JSON for body %q: %s", body, b)
+		}
+	})
+}

@@ -220,32 +220,39 @@ func indentJSON(raw []byte) []byte {
 // looks like JSON) becomes one message per element; objects are re-serialised
 // indented; other strings and numbers become one message.
 func OutputMessages(raw json.RawMessage, dataType string) ([][]byte, error) {
+	msgs, _, err := outputMessages(raw, dataType)
+	return msgs, err
+}
+
+// outputMessages is OutputMessages that also reports whether the value was a
+// base64 string decoded to bytes.
+func outputMessages(raw json.RawMessage, dataType string) ([][]byte, bool, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return nil, false, nil
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("decoding output string: %w", err)
+			return nil, false, fmt.Errorf("decoding output string: %w", err)
 		}
 		if !strings.EqualFold(dataType, "binary") {
 			if b, ok := dotnetBase64(s); ok {
-				return [][]byte{b}, nil
+				return [][]byte{b}, true, nil
 			}
 		}
 		t := strings.TrimSpace(s)
 		if (strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}")) || (strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]")) {
 			if json.Valid([]byte(t)) {
-				return OutputMessages(json.RawMessage(t), dataType)
+				return outputMessages(json.RawMessage(t), dataType)
 			}
 		}
-		return [][]byte{[]byte(s)}, nil
+		return [][]byte{[]byte(s)}, false, nil
 	}
 	if raw[0] == '[' {
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("decoding output array: %w", err)
+			return nil, false, fmt.Errorf("decoding output array: %w", err)
 		}
 		msgs := make([][]byte, 0, len(items))
 		for _, it := range items {
@@ -261,12 +268,12 @@ func OutputMessages(raw json.RawMessage, dataType string) ([][]byte, error) {
 				msgs = append(msgs, []byte(it))
 			}
 		}
-		return msgs, nil
+		return msgs, false, nil
 	}
 	if raw[0] == '{' {
-		return [][]byte{indentJSON(raw)}, nil
+		return [][]byte{indentJSON(raw)}, false, nil
 	}
-	return [][]byte{[]byte(raw)}, nil
+	return [][]byte{[]byte(raw)}, false, nil
 }
 
 // dotnetBase64 is Convert.TryFromBase64String: whitespace ignored, length a

@@ -129,3 +129,18 @@ func TestOutputMessages(t *testing.T) {
 		})
 	}
 }
+
+// FuzzHTTPOutput feeds arbitrary handler output values to the converters:
+// they must never panic, and an accepted value has a sane status.
+func FuzzHTTPOutput(f *testing.F) {
+	for _, s := range []string{`{"statusCode":"201","body":{"a":1},"headers":{"X":"y"}}`, `"{\"statusCode\":404}"`, `["a",{"b":1}]`, `"ping"`, `{"body":null,"status":3}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if out, err := parseHTTPOutput(json.RawMessage(raw)); err == nil && (out.Status < 100 || out.Status > 999) {
+			t.Fatalf("accepted status %d", out.Status)
+		}
+		_, _ = OutputMessages(json.RawMessage(raw), "")
+		_, _ = OutputMessages(json.RawMessage(raw), "binary")
+	})
+}

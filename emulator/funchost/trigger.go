@@ -30,8 +30,10 @@ type triggerFactory func(h *Host, fn *Function, b *Binding) (Trigger, error)
 // triggerTypes maps a lower-case binding type to its factory. A function whose
 // trigger type is missing is logged and skipped, like a missing extension.
 var triggerTypes = map[string]triggerFactory{
-	"httptrigger":  newHTTPTrigger,
-	"timertrigger": newTimerTrigger,
+	"httptrigger":       newHTTPTrigger,
+	"timertrigger":      newTimerTrigger,
+	"rabbitmqtrigger":   newRabbitTrigger,
+	"servicebustrigger": newSBTrigger,
 }
 
 func lookupTrigger(bindingType string) (triggerFactory, bool) {

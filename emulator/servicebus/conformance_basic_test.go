@@ -80,8 +80,9 @@ func TestSendReceiveComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := "greeting"
+	subject, msgID, corr, ct, to, replyTo, pk := "greeting", "m-1", "c-1", "text/plain", "dest", "replies", "pk-1"
 	if err := sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("hello"), Subject: &subject,
+		MessageID: &msgID, CorrelationID: &corr, ContentType: &ct, To: &to, ReplyTo: &replyTo, PartitionKey: &pk,
 		ApplicationProperties: map[string]any{"k": "v"}}, nil); err != nil {
 		t.Fatalf("SendMessage: %v", err)
 	}
@@ -105,6 +106,17 @@ func TestSendReceiveComplete(t *testing.T) {
 	}
 	if m.LockToken == [16]byte{} {
 		t.Fatal("zero lock token")
+	}
+	if m.MessageID != msgID || m.CorrelationID == nil || *m.CorrelationID != corr || m.ContentType == nil || *m.ContentType != ct ||
+		m.To == nil || *m.To != to || m.ReplyTo == nil || *m.ReplyTo != replyTo || m.PartitionKey == nil || *m.PartitionKey != pk {
+		t.Fatalf("properties did not round-trip: %+v", m)
+	}
+	// No TTL was sent, so the entity default (1 h) applies and ExpiresAt follows from it.
+	if m.TimeToLive == nil || *m.TimeToLive != time.Hour || m.ExpiresAt == nil || !m.ExpiresAt.Equal(m.EnqueuedTime.Add(time.Hour)) {
+		t.Fatalf("TimeToLive %v ExpiresAt %v EnqueuedTime %v", m.TimeToLive, m.ExpiresAt, m.EnqueuedTime)
+	}
+	if m.EnqueuedSequenceNumber == nil || *m.EnqueuedSequenceNumber != *m.SequenceNumber || m.State != azservicebus.MessageStateActive {
+		t.Fatalf("EnqueuedSequenceNumber %v State %v", m.EnqueuedSequenceNumber, m.State)
 	}
 	if err := receiver.CompleteMessage(b.ctx, m, nil); err != nil {
 		t.Fatalf("CompleteMessage: %v", err)
@@ -493,5 +505,46 @@ func TestSettleThroughManagementFromAnotherReceiver(t *testing.T) {
 	peeked, err := r2.PeekMessages(b.ctx, 10, nil)
 	if err != nil || len(peeked) != 0 {
 		t.Fatalf("after complete: %d %v", len(peeked), err)
+	}
+}
+
+func TestManyMessagesCrossSessionWindows(t *testing.T) {
+	t.Parallel()
+	b := setup(t, servicebus.QueueConfig{})
+	sender, err := b.client.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 6000 // beyond the 5000-frame session windows of both sides
+	for sent := 0; sent < total; {
+		batch, err := sender.NewMessageBatch(b.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ; sent < total; sent++ {
+			if err := batch.AddMessage(&azservicebus.Message{Body: []byte("w")}, nil); err != nil {
+				break
+			}
+		}
+		if err := sender.SendMessageBatch(b.ctx, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3000 { // single sends use one frame each: 3000 crosses the server's refresh point
+		if err := sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("s")}, nil); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	r := b.receiver(t, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+	got := 0
+	for got < total+3000 {
+		msgs, err := r.ReceiveMessages(b.ctx, 5000, nil)
+		if err != nil {
+			t.Fatalf("after %d: %v", got, err)
+		}
+		got += len(msgs)
+	}
+	if got != total+3000 {
+		t.Fatalf("received %d", got)
 	}
 }

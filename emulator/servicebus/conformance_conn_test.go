@@ -133,8 +133,13 @@ func (b connBundle) rawConn(t *testing.T) net.Conn {
 
 // openRaw does the AMQP header and open exchange without SASL and returns a frame reader.
 func (b connBundle) openRaw(t *testing.T, nc net.Conn) *frames.Reader {
+	return b.openRawIdle(t, nc, 0)
+}
+
+// openRawIdle is openRaw announcing an idle time-out in milliseconds.
+func (b connBundle) openRawIdle(t *testing.T, nc net.Conn, idleMillis uint32) *frames.Reader {
 	t.Helper()
-	open, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "raw", MaxFrameSize: 65536}, nil)
+	open, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "raw", MaxFrameSize: 65536, IdleTimeout: idleMillis}, nil)
 	if _, err := nc.Write(append(frames.ProtoAMQP[:], open...)); err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +298,118 @@ func TestHealthAndIdempotentStop(t *testing.T) {
 	var never *servicebus.Server
 	if err := never.Stop(b.ctx); err != nil {
 		t.Fatalf("Stop on nil server: %v", err)
+	}
+}
+
+func TestKeepAliveForPeersIdleTimeout(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	nc := b.rawConn(t)
+	r := b.openRawIdle(t, nc, 400)
+	// Nothing else is pending, so the next frame can only be a keep-alive.
+	h, body, err := r.Next()
+	if err != nil {
+		t.Fatalf("waiting for a keep-alive: %v", err)
+	}
+	if len(body) != 0 || h.Type != frames.TypeAMQP {
+		t.Fatalf("expected an empty frame, got %d bytes", len(body))
+	}
+}
+
+func TestOversizeMessageEndsLink(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	nc := b.rawConn(t)
+	r := b.openRaw(t, nc)
+	out := mustFrame(t, &frames.Begin{NextOutgoingID: 0, IncomingWindow: 100, OutgoingWindow: 100})
+	mixed := frames.SenderMixed
+	out = append(out, mustFrame(t, &frames.Attach{Name: "s", Handle: 0, Role: frames.RoleSender, SenderSettleMode: &mixed,
+		Source: &frames.Source{}, Target: &frames.Target{Address: b.queue}})...)
+	id, format := uint32(0), uint32(0)
+	chunk := make([]byte, 60000)
+	for i := range 6 {
+		tr := &frames.Transfer{Handle: 0, More: true}
+		if i == 0 {
+			tr.DeliveryID, tr.DeliveryTag, tr.MessageFormat = &id, []byte{1}, &format
+		}
+		f, err := frames.Append(nil, frames.TypeAMQP, 0, tr, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f...)
+	}
+	if _, err := nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		h, body, err := r.Next()
+		if err != nil {
+			t.Fatalf("no detach: %v", err)
+		}
+		p, _, err := frames.Parse(h.Type, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := p.(*frames.Detach); ok {
+			if !d.Closed || d.Error == nil || d.Error.Condition != "amqp:link:message-size-exceeded" {
+				t.Fatalf("detach %+v %v", d, d.Error)
+			}
+			return
+		}
+		if _, ok := p.(*frames.Close); ok {
+			t.Fatal("connection closed instead of the link")
+		}
+	}
+}
+
+func TestStopWithActiveClients(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	c := b.client(t, b.srv.ConnectionString())
+	if err := b.roundTrip(t, c, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.NewReceiverForQueue(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvCtx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	received := make(chan error, 1)
+	go func() {
+		_, err := r.ReceiveMessages(recvCtx, 1, nil)
+		received <- err
+	}()
+	if n := b.srv.ConnectionCount(); n != 1 {
+		t.Fatalf("ConnectionCount = %d, want 1", n)
+	}
+	stopCtx, stopCancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer stopCancel()
+	if err := b.srv.Stop(stopCtx); err != nil {
+		t.Fatalf("Stop with an active client: %v", err)
+	}
+	cancel() // the SDK keeps retrying against a stopped server until its context ends
+	if err := <-received; err == nil {
+		t.Fatal("ReceiveMessages succeeded on a stopped server")
+	}
+}
+
+func TestSilentConnectionClosedAfterIdleTimeout(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	srv, err := servicebus.Start(b.ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	nc, err := net.Dial("tcp", srv.AMQPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := b.openRaw(t, nc)
+	if got := expectClose(t, r); got != "amqp:resource-limit-exceeded" {
+		t.Fatalf("close condition %q, want amqp:resource-limit-exceeded", got)
 	}
 }

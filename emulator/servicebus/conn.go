@@ -79,7 +79,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 // serve runs the connection to completion. It never panics: a panic in a handler is logged and
 // ends only this connection with amqp:internal-error.
 func (c *conn) serve() {
-	c.log.Debug("connection accepted")
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("connection handler panicked", "panic", p, "stack", string(debug.Stack()))
@@ -97,7 +96,7 @@ func (c *conn) serve() {
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	c.writerStarted = true
 	go c.writer()
-	c.log.Debug("connection open", "container", c.containerID, "max-frame", c.peerMaxFrame, "idle", c.peerIdle)
+	c.log.Debug("connection open", "container", c.containerID, "max-frame", c.peerMaxFrame, "idle", c.peerIdle) // one line per connection
 	for {
 		if c.srv.cfg.IdleTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))

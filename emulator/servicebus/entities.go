@@ -2,7 +2,6 @@ package servicebus
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
@@ -10,7 +9,7 @@ import (
 
 // loadEntities creates the entities of a Config.json in the official schema. Unsupported
 // features (SQL rules, sessions, ...) are refused by the loader with a message naming them.
-func loadEntities(b *broker.Broker, path string, log *slog.Logger) error {
+func loadEntities(b *broker.Broker, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
@@ -20,18 +19,15 @@ func loadEntities(b *broker.Broker, path string, log *slog.Logger) error {
 		if err := b.CreateQueue(q); err != nil {
 			return fmt.Errorf("creating queue %q: %w", q.Name, err)
 		}
-		log.Debug("entity created", "queue", q.Name)
 	}
 	for _, t := range ents.Topics {
 		if err := b.CreateTopic(t.Topic); err != nil {
 			return fmt.Errorf("creating topic %q: %w", t.Topic.Name, err)
 		}
-		log.Debug("entity created", "topic", t.Topic.Name)
 		for _, sc := range t.Subscriptions {
 			if err := b.CreateSubscription(t.Topic.Name, sc); err != nil {
 				return fmt.Errorf("creating subscription %q of %q: %w", sc.Name, t.Topic.Name, err)
 			}
-			log.Debug("entity created", "topic", t.Topic.Name, "subscription", sc.Name)
 		}
 	}
 	return nil

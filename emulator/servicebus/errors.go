@@ -13,33 +13,28 @@ type Condition string
 
 // Conditions the server sends (AMQP 1.0 part 2, section 2.8.15-2.8.18, and the Service Bus vendor ones).
 const (
-	CondInternalError        Condition = "amqp:internal-error"
-	CondNotFound             Condition = "amqp:not-found"
-	CondUnauthorized         Condition = "amqp:unauthorized-access"
-	CondDecodeError          Condition = "amqp:decode-error"
-	CondResourceLimit        Condition = "amqp:resource-limit-exceeded"
-	CondNotAllowed           Condition = "amqp:not-allowed"
-	CondInvalidField         Condition = "amqp:invalid-field"
-	CondNotImplemented       Condition = "amqp:not-implemented"
-	CondFramingError         Condition = "amqp:connection:framing-error"
-	CondConnectionForced     Condition = "amqp:connection:forced"
-	CondUnattachedHandle     Condition = "amqp:session:unattached-handle"
-	CondHandleInUse          Condition = "amqp:session:handle-in-use"
-	CondWindowViolation      Condition = "amqp:session:window-violation"
-	CondDetachForced         Condition = "amqp:link:detach-forced"
-	CondMessageSizeExceeded  Condition = "amqp:link:message-size-exceeded"
-	CondTransferLimit        Condition = "amqp:link:transfer-limit-exceeded"
-	CondMessageLockLost      Condition = "com.microsoft:message-lock-lost"
-	CondMessageNotFound      Condition = "com.microsoft:message-not-found"
-	CondDeadLetter           Condition = "com.microsoft:dead-letter"
-	CondServerBusy           Condition = "com.microsoft:server-busy"
-	CondEntityNotFoundVendor Condition = "com.microsoft:entity-not-found"
+	CondInternalError       Condition = "amqp:internal-error"
+	CondNotFound            Condition = "amqp:not-found"
+	CondDecodeError         Condition = "amqp:decode-error"
+	CondResourceLimit       Condition = "amqp:resource-limit-exceeded"
+	CondNotAllowed          Condition = "amqp:not-allowed"
+	CondInvalidField        Condition = "amqp:invalid-field"
+	CondNotImplemented      Condition = "amqp:not-implemented"
+	CondFramingError        Condition = "amqp:connection:framing-error"
+	CondConnectionForced    Condition = "amqp:connection:forced"
+	CondUnattachedHandle    Condition = "amqp:session:unattached-handle"
+	CondHandleInUse         Condition = "amqp:session:handle-in-use"
+	CondWindowViolation     Condition = "amqp:session:window-violation"
+	CondDetachForced        Condition = "amqp:link:detach-forced"
+	CondMessageSizeExceeded Condition = "amqp:link:message-size-exceeded"
+	CondTransferLimit       Condition = "amqp:link:transfer-limit-exceeded"
+	CondMessageLockLost     Condition = "com.microsoft:message-lock-lost"
+	CondMessageNotFound     Condition = "com.microsoft:message-not-found"
+	CondDeadLetter          Condition = "com.microsoft:dead-letter"
 )
 
 // Sentinel errors of the server.
 var (
-	// ErrStopped is returned by operations on a stopped server.
-	ErrStopped = errors.New("servicebus emulator stopped")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
 )

@@ -47,7 +47,7 @@ type link struct {
 	entity      broker.Address // for entity and $management links
 	rcvSettle   *uint8
 	sndSettle   *uint8
-	replyTarget string // reply links: the client's reply address
+	replyTarget string // reply links: the target address (may be empty)
 	detachSent  bool   // guarded by s.mu
 
 	// Incoming deliveries (we are the receiver).
@@ -157,10 +157,12 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 	l.address = a.Source.Address
 	switch {
 	case l.address == "$cbs" || hasSuffixFold(l.address, "/$management"):
-		if a.Target == nil || a.Target.Address == "" {
-			return l.refuse(a, CondInvalidField, "an RPC reply link needs a target address")
+		// Responses are routed by the request's reply-to: the Go SDK puts the reply link's target
+		// address there, the JavaScript SDK (rhea) the link name with no target address.
+		l.kind = kindReply
+		if a.Target != nil {
+			l.replyTarget = a.Target.Address
 		}
-		l.kind, l.replyTarget = kindReply, a.Target.Address
 		l.replies = make(chan []byte, replyQueue)
 	default:
 		if _, ok := a.Source.Filter.Get("com.microsoft:session-filter"); ok {
@@ -202,7 +204,10 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		return err
 	}
 	if l.kind == kindReply {
-		l.s.c.registerReply(a.Target.Address, l)
+		l.s.c.registerReply(l.name, l)
+		if l.replyTarget != "" {
+			l.s.c.registerReply(l.replyTarget, l)
+		}
 	}
 	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "sender")
 	go l.pump()
@@ -307,7 +312,7 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 	if t.Settled {
 		l.asmSettled = true
 	}
-	if uint64(len(l.asm))+uint64(len(payload)) > uint64(l.srv().cfg.MaxMessageSize)+1024 {
+	if uint64(len(l.asm))+uint64(len(payload)) > uint64(l.srv().cfg.MaxMessageSize) {
 		l.asmActive, l.asm = false, nil
 		return &linkErrorAt{l: l, err: &LinkError{Condition: CondMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than the maximum of %d bytes", l.srv().cfg.MaxMessageSize)}}
@@ -401,6 +406,10 @@ func (l *link) pump() {
 		credit, drain := l.outCredit, l.drain
 		l.mu.Unlock()
 		if credit == 0 {
+			if drain {
+				l.finishDrain()
+				continue
+			}
 			select {
 			case <-l.wake:
 			case <-l.stop:
@@ -458,7 +467,15 @@ func (l *link) finishDrain() {
 	l.outCredit = 0
 	l.drain = false
 	l.mu.Unlock()
-	_ = l.s.sendFlow(l)
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.s.ended {
+		return
+	}
+	f := l.s.flowFrame()
+	l.fillFlow(f)
+	f.Drain = true // echoing drain tells the receiver the drain is complete
+	_ = l.s.c.send(l.s.channel, f, nil)
 }
 
 // deliverMessage encodes a broker message and sends it.
@@ -469,8 +486,9 @@ func (l *link) deliverMessage(m *broker.Message) error {
 		return err
 	}
 	if !locked {
-		var tag [8]byte
-		binary.BigEndian.PutUint64(tag[:], uint64(m.SequenceNumber))
+		// 16 bytes like a lock token, so the SDK does not log a malformed tag; it is never used.
+		var tag [16]byte
+		binary.BigEndian.PutUint64(tag[8:], uint64(m.SequenceNumber))
 		return l.deliver(payload, tag[:], true, nil)
 	}
 	tag := dotnetGUID(m.LockToken)
@@ -592,6 +610,7 @@ func (l *link) close() {
 	l.s.mu.Unlock()
 	l.stopOnce.Do(func() { close(l.stop) })
 	if l.kind == kindReply {
+		l.s.c.unregisterReply(l.name, l)
 		l.s.c.unregisterReply(l.replyTarget, l)
 	}
 }

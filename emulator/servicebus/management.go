@@ -153,7 +153,13 @@ func messagesResponse(msgs []*broker.Message, locked bool) *response {
 		if err != nil {
 			return &response{code: 500, desc: err.Error()}
 		}
-		list = append(list, enc.Map{{Key: "message", Value: raw}})
+		entry := enc.Map{{Key: "message", Value: raw}}
+		if locked && m.LockToken != uuid.Nil {
+			// The Go SDK reads the x-opt-lock-token delivery annotation inside the message; the
+			// JavaScript SDK reads this entry, as the request-response documentation lists it.
+			entry = append(entry, enc.Pair{Key: "lock-token", Value: enc.UUID(m.LockToken)})
+		}
+		list = append(list, entry)
 	}
 	return ok(enc.Map{{Key: "messages", Value: list}})
 }

@@ -1,6 +1,7 @@
 package servicebus
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -70,17 +71,17 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 				return nil, err
 			}
 		case secDeliveryAnnotations, secMessageAnnotations, secApplicationProps:
-			m, err := d.Map()
+			m, err := d.KeyedMap()
 			if err != nil {
 				return nil, fmt.Errorf("reading section %#x: %w", code, err)
 			}
 			switch code {
 			case secDeliveryAnnotations:
-				p.msg.DeliveryAnnotations = mapToProps(m)
+				p.msg.DeliveryAnnotations = m
 			case secMessageAnnotations:
 				p.takeAnnotations(m)
 			default:
-				p.msg.ApplicationProperties = mapToProps(m)
+				p.msg.ApplicationProperties = m
 			}
 		case secProperties:
 			if err := parseProperties(d, &p.msg.Properties); err != nil {
@@ -144,27 +145,24 @@ func (p *parsedMessage) parseHeader(d *enc.Decoder) error {
 
 // takeAnnotations keeps the client's message annotations, moving the ones the broker owns into
 // their fields.
-func (p *parsedMessage) takeAnnotations(m enc.Map) {
-	out := make(map[string]any, len(m))
-	for _, kv := range m {
-		key := keyString(kv.Key)
+func (p *parsedMessage) takeAnnotations(m map[string]any) {
+	for key, v := range m {
 		switch key {
 		case annSequenceNumber, annEnqueuedTime, annLockedUntil, annEnqueueSequence, annMessageState, annLockToken:
-			continue
+			delete(m, key)
 		case annScheduled:
-			if t, ok := kv.Value.(time.Time); ok {
+			if t, ok := v.(time.Time); ok {
 				p.msg.ScheduledEnqueueTime = t
 			}
-			continue
+			delete(m, key)
 		case annPartitionKey:
-			if s, ok := kv.Value.(string); ok {
+			if s, ok := v.(string); ok {
 				p.msg.PartitionKey = s
-				continue
+				delete(m, key)
 			}
 		}
-		out[key] = kv.Value
 	}
-	p.msg.Annotations = out
+	p.msg.Annotations = m
 }
 
 func keyString(k any) string {
@@ -197,49 +195,49 @@ func parseProperties(d *enc.Decoder, p *broker.Properties) error {
 		return fmt.Errorf("reading properties: %w", err)
 	}
 	for i := range n {
-		v, err := fields.Value()
-		if err != nil {
-			return fmt.Errorf("reading properties field %d: %w", i, err)
-		}
-		if v == nil {
+		if fields.IsNull() {
+			if err := fields.Skip(); err != nil {
+				return err
+			}
 			continue
 		}
-		bit := broker.PropertyField(1 << i)
-		ok := true
+		var err error
 		switch i {
 		case 0:
-			p.MessageID = v
+			p.MessageID, err = fields.Value()
 		case 1:
-			p.UserID, ok = v.([]byte)
+			p.UserID, _, err = fields.Binary()
 		case 2:
-			p.To, ok = v.(string)
+			p.To, _, err = fields.Text()
 		case 3:
-			p.Subject, ok = v.(string)
+			p.Subject, _, err = fields.Text()
 		case 4:
-			p.ReplyTo, ok = v.(string)
+			p.ReplyTo, _, err = fields.Text()
 		case 5:
-			p.CorrelationID = v
+			p.CorrelationID, err = fields.Value()
 		case 6:
-			p.ContentType, ok = text(v)
+			p.ContentType, _, err = fields.Text()
 		case 7:
-			p.ContentEncoding, ok = text(v)
+			p.ContentEncoding, _, err = fields.Text()
 		case 8:
-			p.AbsoluteExpiryTime, ok = v.(time.Time)
+			p.AbsoluteExpiryTime, _, err = fields.Timestamp()
 		case 9:
-			p.CreationTime, ok = v.(time.Time)
+			p.CreationTime, _, err = fields.Timestamp()
 		case 10:
-			p.GroupID, ok = v.(string)
+			p.GroupID, _, err = fields.Text()
 		case 11:
-			p.GroupSequence, ok = v.(uint32)
+			p.GroupSequence, _, err = fields.Uint()
 		case 12:
-			p.ReplyToGroupID, ok = v.(string)
+			p.ReplyToGroupID, _, err = fields.Text()
 		default:
-			continue
+			err = fields.Skip()
 		}
-		if !ok {
-			return fmt.Errorf("properties field %d holds %T: %w", i, v, enc.ErrType)
+		if err != nil {
+			return fmt.Errorf("properties field %d: %w", i, err)
 		}
-		p.Present |= bit
+		if i <= 12 {
+			p.Present |= broker.PropertyField(1 << i)
+		}
 	}
 	return nil
 }
@@ -262,7 +260,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		return nil, err
 	}
 	if format != batchFormat {
-		return []*broker.Message{&p.msg}, nil
+		return []*broker.Message{withMessageID(&p.msg)}, nil
 	}
 	out := make([]*broker.Message, 0, len(p.data))
 	for i, inner := range p.data {
@@ -270,9 +268,20 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
-		out = append(out, &ip.msg)
+		out = append(out, withMessageID(&ip.msg))
 	}
 	return out, nil
+}
+
+// withMessageID gives a message without message-id one, as Service Bus does: a GUID in its
+// 32-digit form. Clients (the JavaScript SDK's lock renewal, for one) key on it.
+func withMessageID(m *broker.Message) *broker.Message {
+	if !m.Properties.Has(broker.PropMessageID) || m.Properties.MessageID == nil {
+		id := uuid.New()
+		m.Properties.MessageID = hex.EncodeToString(id[:])
+		m.Properties.Present |= broker.PropMessageID
+	}
+	return m
 }
 
 // encodeDelivered encodes a broker message as the SDK reads it (see servicebus-amqp.md §4):
@@ -398,11 +407,6 @@ func appendProperties(b []byte, p *broker.Properties) ([]byte, error) {
 		keepLen, keepN = len(b), i+1
 	}
 	return enc.EndList(b[:keepLen], start, keepN), nil
-}
-
-// encodeMessageFor returns the encoded form of a message for $management responses.
-func encodeMessageFor(m *broker.Message, locked bool) ([]byte, error) {
-	return encodeDelivered(m, locked)
 }
 
 // lockTokenOf converts an AMQP uuid to the broker's token.

@@ -44,11 +44,15 @@ func (c *conn) reply(req *request, resp *response) error {
 		return fmt.Errorf("encoding correlation-id: %w", err)
 	}
 	b = enc.EndList(b, start, 6)
+	// Both spellings: the AMQP management draft and the Go SDK read status-code, the
+	// JavaScript SDK's management client reads statusCode (as Service Bus sends it).
 	b = enc.AppendDescriptor(b, secApplicationProps)
 	b, start = enc.BeginComposite(b)
+	b = enc.AppendInt(enc.AppendString(b, "statusCode"), resp.code)
+	b = enc.AppendString(enc.AppendString(b, "statusDescription"), resp.desc)
 	b = enc.AppendInt(enc.AppendString(b, "status-code"), resp.code)
 	b = enc.AppendString(enc.AppendString(b, "status-description"), resp.desc)
-	b = enc.EndMap(b, start, 4)
+	b = enc.EndMap(b, start, 8)
 	if resp.value != nil {
 		b = enc.AppendDescriptor(b, secValue)
 		if b, err = enc.AppendMap(b, resp.value); err != nil {

@@ -46,7 +46,6 @@ func (c *conn) sasl() error {
 	if code != frames.SASLOK {
 		return fmt.Errorf("SASL %s refused", init.Mechanism)
 	}
-	c.log.Debug("sasl done", "mechanism", init.Mechanism)
 	return nil
 }
 

@@ -66,7 +66,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
 	if cfg.ConfigPath != "" {
-		if err := loadEntities(s.broker, cfg.ConfigPath, s.log); err != nil {
+		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
 			return nil, fmt.Errorf("loading %s: %w", cfg.ConfigPath, err)
 		}
@@ -203,12 +203,18 @@ func (s *Server) firstKey() (string, string) {
 	return first, s.cfg.Keys[first]
 }
 
+// ConnectionCount is the number of open AMQP connections.
+func (s *Server) ConnectionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // CreateQueue adds a queue at run time (e.g. a unique queue per test).
 func (s *Server) CreateQueue(cfg QueueConfig) error {
 	if err := s.broker.CreateQueue(cfg); err != nil {
 		return fmt.Errorf("creating queue %q: %w", cfg.Name, err)
 	}
-	s.log.Debug("entity created", "queue", cfg.Name)
 	return nil
 }
 
@@ -217,7 +223,6 @@ func (s *Server) CreateTopic(cfg TopicConfig) error {
 	if err := s.broker.CreateTopic(cfg); err != nil {
 		return fmt.Errorf("creating topic %q: %w", cfg.Name, err)
 	}
-	s.log.Debug("entity created", "topic", cfg.Name)
 	return nil
 }
 
@@ -226,7 +231,6 @@ func (s *Server) CreateSubscription(topic string, cfg SubscriptionConfig) error 
 	if err := s.broker.CreateSubscription(topic, cfg); err != nil {
 		return fmt.Errorf("creating subscription %q of %q: %w", cfg.Name, topic, err)
 	}
-	s.log.Debug("entity created", "topic", topic, "subscription", cfg.Name)
 	return nil
 }
 

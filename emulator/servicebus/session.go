@@ -20,13 +20,13 @@ type session struct {
 	remoteChannel uint16
 
 	// Owned by the serve goroutine.
-	links          map[uint32]*link // by the peer's handle
-	handles        map[uint32]*link // by our handle
-	handleMax      uint32
-	nextIncomingID uint32
-	incomingWindow uint32
+	links     map[uint32]*link // by the peer's handle
+	handles   map[uint32]*link // by our handle
+	handleMax uint32
 
 	mu                 sync.Mutex
+	nextIncomingID     uint32 // written by the serve goroutine under mu
+	incomingWindow     uint32 // frames we still accept; refreshed when half is used
 	cond               *sync.Cond
 	nextOutgoingID     uint32
 	remoteIncomingNext uint32 // peer's next-incoming-id as last announced
@@ -137,11 +137,18 @@ func (s *session) transfer(t *frames.Transfer, payload []byte) error {
 	if s.isEnded() {
 		return nil
 	}
+	s.mu.Lock()
 	if s.incomingWindow == 0 {
+		s.mu.Unlock()
 		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondWindowViolation, Description: "transfer beyond the incoming window"}}
 	}
 	s.nextIncomingID++
 	s.incomingWindow--
+	refresh := s.incomingWindow < sessionWindow/2
+	if refresh {
+		s.incomingWindow = sessionWindow
+	}
+	s.mu.Unlock()
 	l, ok := s.links[t.Handle]
 	if !ok {
 		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("transfer for handle %d", t.Handle)}}
@@ -149,10 +156,7 @@ func (s *session) transfer(t *frames.Transfer, payload []byte) error {
 	if err := l.onTransfer(t, payload); err != nil {
 		return err
 	}
-	if s.incomingWindow < sessionWindow/2 {
-		s.mu.Lock()
-		s.incomingWindow = sessionWindow
-		s.mu.Unlock()
+	if refresh {
 		return s.sendFlow(nil)
 	}
 	return nil

@@ -81,7 +81,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res, body := e.do(tc.method, tc.path, tc.contentType, tc.body, tc.header...)
+			res, body := e.sub(t).do(tc.method, tc.path, tc.contentType, tc.body, tc.header...)
 			p := checkProblem(t, res, body, tc.status, tc.field)
 			if tc.status == 405 && res.Header.Get("Allow") == "" {
 				t.Errorf("405 without Allow header")

@@ -42,7 +42,7 @@ func rabbitURL() string {
 // env is one handler wired to its own schema and its own broker names, with
 // TCP proxies in front of PostgreSQL and RabbitMQ.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	store   *store.Store
 	srv     *httptest.Server
@@ -53,7 +53,7 @@ type env struct {
 	logs    *bytes.Buffer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB, configure ...func(*handler.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
@@ -113,11 +113,15 @@ func newEnv(t *testing.T) *env {
 		_ = conn.Close()
 	})
 
-	h, err := handler.New(handler.Config{
+	cfg2 := handler.Config{
 		Store: e.store, Publisher: pub, Broker: "rabbitmq", Topology: &e.top,
 		RequestTimeout: 2 * time.Second, PublishTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg2)
+	}
+	h, err := handler.New(cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +130,28 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// sub returns the env bound to subtest t, so helpers fail the right test.
+func (e *env) sub(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // do sends a request to the handler.
 func (e *env) do(method, path, contentType, body string, header ...string) (*http.Response, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequestWithContext(e.ctx, method, e.srv.URL+path, strings.NewReader(body))
+	res, b, err := e.try(method, path, contentType, body, header...)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	return res, b
+}
+
+// try is do for goroutines: it returns the error instead of failing.
+func (e *env) try(method, path, contentType, body string, header ...string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(e.ctx, method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		return nil, nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -141,14 +161,11 @@ func (e *env) do(method, path, contentType, body string, header ...string) (*htt
 	}
 	res, err := e.srv.Client().Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return nil, nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return res, b
+	return res, b, err
 }
 
 // counts returns the row counts of the tables an order writes.

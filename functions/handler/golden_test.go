@@ -173,6 +173,7 @@ func TestGoldenForwardedCreateAndGetOrder(t *testing.T) {
 	for _, fixture := range []string{"create_order.forwarded.http", "create_order.proxied.http"} {
 		t.Run(fixture, func(t *testing.T) {
 			t.Parallel()
+			e := e.sub(t)
 			res, body := e.sendRaw(rawRequest(t, fixture, map[string]string{"key": "golden-" + fixture}))
 			if res.StatusCode != http.StatusCreated || res.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("%d %s: %s", res.StatusCode, res.Header.Get("Content-Type"), body)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/shared/bus"
+	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/shared/topology"
 )
@@ -49,6 +50,11 @@ type Config struct {
 	RelayBatch int
 	// MaxBodyBytes limits request bodies. Default: 64 KiB.
 	MaxBodyBytes int64
+	// Mailer sends confirmation emails. Default: email.NewLog(Logger),
+	// which only logs them.
+	Mailer email.Sender
+	// EmailFrom is the sender address. Default: orders@orderflow.localhost.
+	EmailFrom string
 	// Logger receives request errors. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +90,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Mailer == nil {
+		c.Mailer = email.NewLog(c.Logger)
+	}
+	if c.EmailFrom == "" {
+		c.EmailFrom = "orders@orderflow.localhost"
+	}
 	return c
 }
 
@@ -91,8 +103,8 @@ func (c Config) withDefaults() Config {
 type Handler struct {
 	cfg Config
 	mux *http.ServeMux
-	// http is the raw-HTTP router shared by proxying/forwarding and payload modes.
-	http *http.ServeMux
+	// routes is the raw-HTTP router shared by proxying/forwarding and payload modes.
+	routes *http.ServeMux
 }
 
 // methods maps HTTP methods to handlers for one route.
@@ -103,13 +115,13 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil || cfg.Publisher == nil {
 		return nil, errors.New("handler: Store and Publisher are required")
 	}
-	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), http: http.NewServeMux()}
+	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: http.NewServeMux()}
 	p := h.cfg.RoutePrefix
 	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
 	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})
 	h.route(p+"/products", methods{http.MethodGet: h.listProducts, http.MethodPost: h.createProduct})
 	h.route(p+"/health", methods{http.MethodGet: h.health})
-	h.http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	h.routes.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		status(w, r, http.StatusNotFound, fmt.Sprintf("no function serves %s", r.URL.Path))
 	})
 
@@ -121,7 +133,13 @@ func New(cfg Config) (*Handler, error) {
 		h.mux.HandleFunc("/"+fn, h.httpPayload)
 	}
 	h.mux.HandleFunc("/OutboxRelay", h.invocation(h.outboxRelay))
-	h.mux.Handle("/", h.http)
+	// One Go handler per consumer, shared by its Service Bus and RabbitMQ
+	// function.json variants.
+	h.mux.HandleFunc("/ProcessOrder", h.invocation(h.processOrder))
+	h.mux.HandleFunc("/ProcessOrderRabbitMQ", h.invocation(h.processOrder))
+	h.mux.HandleFunc("/SendEmail", h.invocation(h.sendEmail))
+	h.mux.HandleFunc("/SendEmailRabbitMQ", h.invocation(h.sendEmail))
+	h.mux.Handle("/", h.routes)
 	return h, nil
 }
 
@@ -132,7 +150,7 @@ func (h *Handler) route(pattern string, m methods) {
 		allowed = append(allowed, k)
 	}
 	slices.Sort(allowed)
-	h.http.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.routes.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		fn, ok := m[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))

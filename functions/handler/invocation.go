@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,10 +73,10 @@ func (h *Handler) httpPayload(w http.ResponseWriter, r *http.Request) {
 	for _, k := range []string{"X-Azure-Functions-InvocationId", "X-Azure-Functions-HostVersion"} {
 		inner.Header.Set(k, r.Header.Get(k))
 	}
-	rec := httptest.NewRecorder()
-	h.http.ServeHTTP(rec, inner)
-	res := HTTPResponseData{StatusCode: rec.Code, Headers: map[string]string{}, Body: rec.Body.String()}
-	for k, v := range rec.Header() {
+	rec := newRecorder()
+	h.routes.ServeHTTP(rec, inner)
+	res := HTTPResponseData{StatusCode: rec.status(), Headers: map[string]string{}, Body: rec.body.String()}
+	for k, v := range rec.header {
 		res.Headers[k] = strings.Join(v, ", ")
 	}
 	writeJSON(w, http.StatusOK, "application/json", InvocationResult{Outputs: map[string]any{httpOutputName: res}, Logs: []string{}})

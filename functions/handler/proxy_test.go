@@ -20,7 +20,7 @@ type tcpProxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, target string) *tcpProxy {
+func startProxy(t testing.TB, target string) *tcpProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -100,6 +100,13 @@ func (r *RabbitMQ) Replay(ctx context.Context, consumer string, max int) (int, e
 	if err := ch.Confirm(false); err != nil {
 		return 0, fmt.Errorf("enabling publisher confirms: %w", err)
 	}
+	// Replay only what is dead-lettered now: a replayed message that fails
+	// again joins the tail of the queue and must wait for the next replay.
+	q, err := ch.QueueDeclarePassive(dead, true, false, false, false, nil)
+	if err != nil {
+		return 0, fmt.Errorf("inspecting %s: %w", dead, err)
+	}
+	max = min(max, q.Messages)
 	n := 0
 	for n < max {
 		d, ok, err := ch.Get(dead, false)

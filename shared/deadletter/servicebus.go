@@ -103,8 +103,22 @@ func (s *ServiceBus) Replay(ctx context.Context, consumer string, max int) (int,
 		return 0, fmt.Errorf("opening sender for %s: %w", s.top.Topic, err)
 	}
 	defer sender.Close(context.WithoutCancel(ctx))
+	// Replay only what is dead-lettered now: a replayed message that fails
+	// again comes back with a higher sequence number and must wait for the
+	// next replay, or this loop would never end.
+	waiting, err := r.PeekMessages(ctx, max, nil)
+	if err != nil {
+		return 0, fmt.Errorf("peeking dead letters of %s: %w", consumer, err)
+	}
+	if len(waiting) == 0 {
+		return 0, nil
+	}
+	last := *waiting[len(waiting)-1].SequenceNumber
 	n := 0
-	err = s.drain(ctx, r, max, func(m *azservicebus.ReceivedMessage) error {
+	err = s.drain(ctx, r, len(waiting), func(m *azservicebus.ReceivedMessage) error {
+		if m.SequenceNumber != nil && *m.SequenceNumber > last {
+			return r.AbandonMessage(ctx, m, nil)
+		}
 		again := m.Message()
 		// The dead-letter bookkeeping describes the old delivery, not the copy.
 		delete(again.ApplicationProperties, "DeadLetterReason")

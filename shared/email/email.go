@@ -5,7 +5,6 @@ package email
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"mime"
 	"net/mail"
@@ -17,12 +16,6 @@ import (
 
 // KindOrderReceived is the kind of the email sent for OrderCreated.
 const KindOrderReceived = "order-received"
-
-// Sentinel errors.
-var (
-	// ErrNoRecipient is returned for a message without a valid recipient.
-	ErrNoRecipient = errors.New("email has no valid recipient")
-)
 
 // Message is one email ready to send.
 type Message struct {

@@ -5,9 +5,13 @@ package setting
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Broker names accepted in BROKER.
@@ -19,10 +23,40 @@ const (
 // Settings is everything the handler reads from its environment. The zero
 // value of a field means its default; Load fills the defaults in.
 type Settings struct {
-	// DatabaseURL (DATABASE_URL) is the PostgreSQL connection URL.
+	// DatabaseURL (DATABASE_URL) is the PostgreSQL connection URL used when
+	// PostgresAuth is "password" (the URL carries the password, if any).
 	// Default: postgres://postgres@127.0.0.1:5432/orders?sslmode=disable.
-	// The database is created if it does not exist.
+	// The database is created if it does not exist. Must be empty when
+	// PostgresAuth is "entra".
 	DatabaseURL string
+	// PostgresAuth (POSTGRES_AUTH) is "password" (connect with DatabaseURL)
+	// or "entra" (connect to PostgresHost/PostgresDatabase as PostgresUser
+	// with a Microsoft Entra ID access token as the password; the database
+	// must exist). Default: password.
+	PostgresAuth string
+	// PostgresHost (POSTGRES_HOST) is the server host name, e.g.
+	// <server>.postgres.database.azure.com. Default: empty; required when
+	// PostgresAuth is "entra", and only allowed then.
+	PostgresHost string
+	// PostgresPort (POSTGRES_PORT) is the server port. Default: 5432.
+	PostgresPort int
+	// PostgresDatabase (POSTGRES_DATABASE) is the database name. Default:
+	// empty; required when PostgresAuth is "entra", and only allowed then.
+	PostgresDatabase string
+	// PostgresUser (POSTGRES_USER) is the PostgreSQL role of the Entra
+	// principal; for a managed identity, the identity's name. Default:
+	// empty; required when PostgresAuth is "entra", and only allowed then.
+	PostgresUser string
+	// PostgresSSLMode (POSTGRES_SSLMODE) is the libpq sslmode of the Entra
+	// connection: disable, allow, prefer, require, verify-ca or verify-full.
+	// The token is a bearer secret, so only tests against a local server
+	// should lower it. Default: require.
+	PostgresSSLMode string
+	// AzureClientID (AZURE_CLIENT_ID) is the client ID of the user-assigned
+	// managed identity whose token the Entra connection uses; empty means
+	// the default Azure credential chain (developer logins, workload or
+	// system-assigned identity). Default: empty.
+	AzureClientID string
 	// Broker (BROKER) selects the message broker: "servicebus" or "rabbitmq".
 	// Default: servicebus.
 	Broker string
@@ -59,9 +93,18 @@ type Settings struct {
 	SMTPFrom string
 }
 
+// PostgreSQL authentication modes accepted in POSTGRES_AUTH.
+const (
+	PostgresAuthPassword = "password"
+	PostgresAuthEntra    = "entra"
+)
+
 // Defaults.
 const (
 	DefaultDatabaseURL        = "postgres://postgres@127.0.0.1:5432/orders?sslmode=disable"
+	DefaultPostgresAuth       = PostgresAuthPassword
+	DefaultPostgresPort       = 5432
+	DefaultPostgresSSLMode    = "require"
 	DefaultBroker             = BrokerServiceBus
 	DefaultRabbitMQConnection = "amqp://guest:guest@127.0.0.1:5672/"
 	DefaultSMTPPort           = 587
@@ -71,6 +114,13 @@ const (
 // Environment variable names, as they appear in app settings.
 const (
 	EnvDatabaseURL          = "DATABASE_URL"
+	EnvPostgresAuth         = "POSTGRES_AUTH"
+	EnvPostgresHost         = "POSTGRES_HOST"
+	EnvPostgresPort         = "POSTGRES_PORT"
+	EnvPostgresDatabase     = "POSTGRES_DATABASE"
+	EnvPostgresUser         = "POSTGRES_USER"
+	EnvPostgresSSLMode      = "POSTGRES_SSLMODE"
+	EnvAzureClientID        = "AZURE_CLIENT_ID"
 	EnvBroker               = "BROKER"
 	EnvServiceBusConnection = "ServiceBusConnection"
 	EnvServiceBusNamespace  = "ServiceBusConnection__fullyQualifiedNamespace"
@@ -88,7 +138,10 @@ const (
 // consistency checks can compare it with local.settings.json and Bicep.
 func Names() []string {
 	return []string{
-		EnvDatabaseURL, EnvBroker,
+		EnvDatabaseURL,
+		EnvPostgresAuth, EnvPostgresHost, EnvPostgresPort, EnvPostgresDatabase, EnvPostgresUser, EnvPostgresSSLMode,
+		EnvAzureClientID,
+		EnvBroker,
 		EnvServiceBusConnection, EnvServiceBusNamespace, EnvServiceBusCredential, EnvServiceBusClientID,
 		EnvRabbitMQConnection,
 		EnvSMTPHost, EnvSMTPPort, EnvSMTPUsername, EnvSMTPPassword, EnvSMTPFrom,
@@ -107,6 +160,12 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	}
 	s := Settings{
 		DatabaseURL:          get(EnvDatabaseURL),
+		PostgresAuth:         strings.ToLower(get(EnvPostgresAuth)),
+		PostgresHost:         get(EnvPostgresHost),
+		PostgresDatabase:     get(EnvPostgresDatabase),
+		PostgresUser:         get(EnvPostgresUser),
+		PostgresSSLMode:      strings.ToLower(get(EnvPostgresSSLMode)),
+		AzureClientID:        get(EnvAzureClientID),
 		Broker:               strings.ToLower(get(EnvBroker)),
 		ServiceBusConnection: get(EnvServiceBusConnection),
 		ServiceBusNamespace:  get(EnvServiceBusNamespace),
@@ -118,12 +177,17 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		SMTPPassword:         get(EnvSMTPPassword),
 		SMTPFrom:             get(EnvSMTPFrom),
 	}
-	if p := get(EnvSMTPPort); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return Settings{}, fmt.Errorf("setting %s: %q is not a port number", EnvSMTPPort, p)
-		}
-		s.SMTPPort = n
+	var err error
+	if s.SMTPPort, err = port(EnvSMTPPort, get(EnvSMTPPort)); err != nil {
+		return Settings{}, err
+	}
+	if s.PostgresPort, err = port(EnvPostgresPort, get(EnvPostgresPort)); err != nil {
+		return Settings{}, err
+	}
+	// Checked before defaults so that an explicit DATABASE_URL is told
+	// apart from the default one.
+	if err := s.validatePostgres(); err != nil {
+		return Settings{}, err
 	}
 	s = s.withDefaults()
 	if err := s.validate(); err != nil {
@@ -132,9 +196,32 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	return s, nil
 }
 
+// port parses an optional port number; empty gives 0 (the default).
+func port(name, v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("setting %s: %q is not a port number", name, v)
+	}
+	return n, nil
+}
+
 func (s Settings) withDefaults() Settings {
-	if s.DatabaseURL == "" {
+	if s.PostgresAuth == "" {
+		s.PostgresAuth = DefaultPostgresAuth
+	}
+	if s.PostgresAuth == PostgresAuthPassword && s.DatabaseURL == "" {
 		s.DatabaseURL = DefaultDatabaseURL
+	}
+	if s.PostgresAuth == PostgresAuthEntra {
+		if s.PostgresPort == 0 {
+			s.PostgresPort = DefaultPostgresPort
+		}
+		if s.PostgresSSLMode == "" {
+			s.PostgresSSLMode = DefaultPostgresSSLMode
+		}
 	}
 	if s.Broker == "" {
 		s.Broker = DefaultBroker
@@ -149,6 +236,85 @@ func (s Settings) withDefaults() Settings {
 		s.SMTPFrom = DefaultSMTPFrom
 	}
 	return s
+}
+
+// sslModes are the libpq sslmode values pgx understands.
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// validatePostgres rejects mixed or incomplete PostgreSQL settings instead
+// of silently connecting somewhere else than meant.
+func (s Settings) validatePostgres() error {
+	parts := []struct {
+		name string
+		set  bool
+	}{
+		{EnvPostgresHost, s.PostgresHost != ""}, {EnvPostgresPort, s.PostgresPort != 0},
+		{EnvPostgresDatabase, s.PostgresDatabase != ""}, {EnvPostgresUser, s.PostgresUser != ""},
+		{EnvPostgresSSLMode, s.PostgresSSLMode != ""},
+	}
+	switch s.PostgresAuth {
+	case "", PostgresAuthPassword:
+		for _, p := range parts {
+			if p.set {
+				return fmt.Errorf("setting %s is only used with %s=%s; set %s=%s or remove it and use %s",
+					p.name, EnvPostgresAuth, PostgresAuthEntra, EnvPostgresAuth, PostgresAuthEntra, EnvDatabaseURL)
+			}
+		}
+	case PostgresAuthEntra:
+		if s.DatabaseURL != "" {
+			return fmt.Errorf("setting %s must be empty with %s=%s, which connects to %s/%s as %s",
+				EnvDatabaseURL, EnvPostgresAuth, PostgresAuthEntra, EnvPostgresHost, EnvPostgresDatabase, EnvPostgresUser)
+		}
+		for _, p := range []struct{ name, v string }{
+			{EnvPostgresHost, s.PostgresHost}, {EnvPostgresDatabase, s.PostgresDatabase}, {EnvPostgresUser, s.PostgresUser},
+		} {
+			if p.v == "" {
+				return fmt.Errorf("setting %s=%s needs %s", EnvPostgresAuth, PostgresAuthEntra, p.name)
+			}
+		}
+		if !validHost(s.PostgresHost) {
+			return fmt.Errorf("setting %s: %q is not a host name or IP address", EnvPostgresHost, s.PostgresHost)
+		}
+		for _, p := range []struct{ name, v string }{{EnvPostgresDatabase, s.PostgresDatabase}, {EnvPostgresUser, s.PostgresUser}} {
+			if strings.ContainsFunc(p.v, unicode.IsControl) {
+				return fmt.Errorf("setting %s: %q contains control characters", p.name, p.v)
+			}
+		}
+		if s.PostgresSSLMode != "" && !slices.Contains(sslModes, s.PostgresSSLMode) {
+			return fmt.Errorf("setting %s: %q is not one of %s", EnvPostgresSSLMode, s.PostgresSSLMode, strings.Join(sslModes, ", "))
+		}
+	default:
+		return fmt.Errorf("setting %s: %q is neither %q nor %q", EnvPostgresAuth, s.PostgresAuth, PostgresAuthPassword, PostgresAuthEntra)
+	}
+	return nil
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, '-',
+// '_' and dots).
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	return h != "" && !strings.ContainsFunc(h, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	})
+}
+
+// PostgresURL is the connection URL to open: DatabaseURL with password
+// auth, or one built from the POSTGRES_* settings (no password: the
+// Entra token is supplied per connection) with Entra auth.
+func (s Settings) PostgresURL() string {
+	if s.PostgresAuth != PostgresAuthEntra {
+		return s.DatabaseURL
+	}
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User(s.PostgresUser),
+		Host:     net.JoinHostPort(s.PostgresHost, strconv.Itoa(s.PostgresPort)),
+		Path:     "/" + s.PostgresDatabase,
+		RawQuery: url.Values{"sslmode": {s.PostgresSSLMode}}.Encode(),
+	}
+	return u.String()
 }
 
 func (s Settings) validate() error {

@@ -20,6 +20,10 @@ var (
 	// ErrIdempotencyConflict means an Idempotency-Key was reused with a
 	// different request body.
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
+	// ErrToken means no Microsoft Entra ID access token could be had for
+	// a new PostgreSQL connection (POSTGRES_AUTH=entra). It counts as
+	// ErrUnavailable: nothing was done and a later retry may succeed.
+	ErrToken = errors.New("getting a Microsoft Entra ID token for PostgreSQL")
 )
 
 // classify wraps connectivity failures with ErrUnavailable so callers can
@@ -41,7 +45,7 @@ func unavailable(err error) bool {
 		pgErr   *pgconn.PgError
 	)
 	switch {
-	case errors.As(err, &connErr), errors.As(err, &netErr),
+	case errors.As(err, &connErr), errors.As(err, &netErr), errors.Is(err, ErrToken),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed), pgconn.Timeout(err), pgconn.SafeToRetry(err):
 		return true

@@ -2,6 +2,12 @@
 // `func start` does, without Core Tools.
 //
 //	funchost -app-dir ./app -port 7071 -instances 2 -enforce-auth -log-level debug
+//	funchost -app-dir ./app -servicebus-emulator Config.json [-servicebus-emulator-port 5673]
+//
+// With -servicebus-emulator the in-repo Service Bus emulator runs in the same
+// process, loaded with that Config.json, and every app setting holding a
+// development-emulator connection string (UseDevelopmentEmulator=true) is
+// pointed at it, for the triggers and the handler alike.
 package main
 
 import (
@@ -10,13 +16,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/funchost"
+	"github.com/orderflow/orderflow/emulator/servicebus"
 )
 
 func main() {
@@ -32,6 +41,8 @@ func run() error {
 	instances := flag.Int("instances", 1, "number of handler processes")
 	enforceAuth := flag.Bool("enforce-auth", false, "enforce authLevel keys ("+funchost.MasterKeySetting+", "+funchost.HostKeySetting+", "+funchost.FunctionKeySettingPrefix+"<Function>)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	sbConfig := flag.String("servicebus-emulator", "", "run the Service Bus emulator in-process with this Config.json and point emulator connection settings at it")
+	sbPort := flag.Int("servicebus-emulator-port", 5673, "AMQP port of the embedded Service Bus emulator (0 = any free port)")
 	flag.Parse()
 
 	var level slog.Level
@@ -39,10 +50,39 @@ func run() error {
 		return fmt.Errorf("bad -log-level %q: %w", *logLevel, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	overrides := map[string]string{}
+	if *sbConfig != "" {
+		srv, err := servicebus.Start(ctx, servicebus.Config{
+			AMQPAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbPort)),
+			HTTPAddr:   "-",
+			ConfigPath: *sbConfig,
+			Logger:     logger.With("component", "servicebus-emulator"),
+		})
+		if err != nil {
+			return fmt.Errorf("starting the embedded Service Bus emulator: %w", err)
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Stop(c)
+		}()
+		names, err := emulatorSettings(*appDir)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			overrides[n] = srv.ConnectionString()
+		}
+		logger.Info("embedded Service Bus emulator", "amqp", srv.AMQPAddr(), "settings", strings.Join(names, ","))
+	}
 
 	host, err := funchost.New(funchost.Config{
 		AppDir:      *appDir,
 		Addr:        "127.0.0.1:" + strconv.Itoa(*port),
+		Settings:    overrides,
 		Instances:   *instances,
 		EnforceAuth: *enforceAuth,
 		Logger:      logger,
@@ -50,8 +90,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := host.Start(ctx); err != nil {
 		_ = host.Stop(context.Background())
 		return err
@@ -65,4 +103,21 @@ func run() error {
 	defer cancel()
 	stopErr := host.Stop(stopCtx)
 	return errors.Join(host.Err(), stopErr)
+}
+
+// emulatorSettings names the app settings that hold a Service Bus
+// development-emulator connection string.
+func emulatorSettings(appDir string) ([]string, error) {
+	app, err := funchost.LoadApp(appDir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("loading function app %s: %w", appDir, err)
+	}
+	var names []string
+	for _, n := range app.LocalSettingNames() {
+		v, _ := app.Setting(n)
+		if strings.Contains(strings.ToLower(strings.ReplaceAll(v, " ", "")), "usedevelopmentemulator=true") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
 }

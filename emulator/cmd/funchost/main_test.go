@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,25 +16,50 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 )
 
-// setup builds funchost and the test handler and writes a one-function app.
-func setup(t *testing.T) (bin, appDir string) {
-	t.Helper()
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "funchost")
-	handler := filepath.Join(dir, "testhandler")
-	for out, pkg := range map[string]string{bin: ".", handler: "../../funchost/testdata/testhandler"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+// Binaries built once per test binary by TestMain.
+var funchostBin, handlerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "funchost-cmd-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	funchostBin, handlerBin = filepath.Join(dir, "funchost"), filepath.Join(dir, "testhandler")
+	for out, pkg := range map[string]string{funchostBin: ".", handlerBin: "../../funchost/testdata/testhandler"} {
+		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
+			os.RemoveAll(dir)
+			os.Exit(1)
 		}
 	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// setup writes a one-function app (an HTTP function "Ping" unless fn gives
+// another function.json) with the extra local settings.
+func setup(t *testing.T, fn map[string]any, values map[string]string) (bin, appDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, handler := funchostBin, handlerBin
 	appDir = filepath.Join(dir, "app")
+	if fn == nil {
+		fn = map[string]any{"bindings": []map[string]any{{"type": "httpTrigger", "direction": "in", "name": "req", "route": "ping", "methods": []string{"get"}}, {"type": "http", "direction": "out", "name": "res"}}}
+	}
+	vals := map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom", "TESTHANDLER_RECORD": filepath.Join(dir, "requests.jsonl")}
+	for k, v := range values {
+		vals[k] = v
+	}
 	files := map[string]any{
 		"host.json":           map[string]any{"version": "2.0", "customHandler": map[string]any{"description": map[string]any{"defaultExecutablePath": handler}}},
-		"Ping/function.json":  map[string]any{"bindings": []map[string]any{{"type": "httpTrigger", "direction": "in", "name": "req", "route": "ping", "methods": []string{"get"}}, {"type": "http", "direction": "out", "name": "res"}}},
-		"local.settings.json": map[string]any{"Values": map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom"}},
+		"Ping/function.json":  fn,
+		"local.settings.json": map[string]any{"Values": vals},
 	}
 	for name, v := range files {
 		p := filepath.Join(appDir, name)
@@ -60,7 +86,7 @@ func freePort(t *testing.T) int {
 
 func TestServesAndStopsOnSIGINT(t *testing.T) {
 	t.Parallel()
-	bin, appDir := setup(t)
+	bin, appDir := setup(t, nil, nil)
 	port := freePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -104,5 +130,61 @@ func TestServesAndStopsOnSIGINT(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
+	}
+}
+
+func TestEmbeddedServiceBusEmulator(t *testing.T) {
+	t.Parallel()
+	fn := map[string]any{"bindings": []map[string]any{{"type": "serviceBusTrigger", "direction": "in", "name": "msg", "queueName": "jobs", "connection": "SB"}}}
+	// Port 5672 is RabbitMQ's: the setting only works once funchost rewrites it.
+	bin, appDir := setup(t, fn, map[string]string{"SB": "Endpoint=sb://127.0.0.1;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"})
+	cfg := filepath.Join(appDir, "..", "Config.json")
+	if err := os.WriteFile(cfg, []byte(`{"UserConfig":{"Namespaces":[{"Name":"sbemulatorns","Queues":[{"Name":"jobs","Properties":{"MaxDeliveryCount":3}}],"Topics":[]}],"Logging":{"Type":"File"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sbPort := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-app-dir", appDir, "-port", strconv.Itoa(freePort(t)), "-servicebus-emulator", cfg, "-servicebus-emulator-port", strconv.Itoa(sbPort))
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+	conn := "Endpoint=sb://127.0.0.1:" + strconv.Itoa(sbPort) + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+	var client *azservicebus.Client
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := azservicebus.NewClientFromConnectionString(conn, nil)
+		if err == nil {
+			s, err := c.NewSender("jobs", nil)
+			if err == nil {
+				sendCtx, sc := context.WithTimeout(ctx, 2*time.Second)
+				err = s.SendMessage(sendCtx, &azservicebus.Message{Body: []byte(`{"job":1}`)}, nil)
+				sc()
+				_ = s.Close(ctx)
+			}
+			if err == nil {
+				client = c
+				break
+			}
+			_ = c.Close(ctx)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("embedded emulator not reachable on port %d: %v", sbPort, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer client.Close(ctx)
+	record := filepath.Join(appDir, "..", "requests.jsonl")
+	for {
+		b, _ := os.ReadFile(record)
+		if strings.Contains(string(b), `"path":"/Ping"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the serviceBusTrigger function was not invoked through the embedded emulator")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

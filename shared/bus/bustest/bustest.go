@@ -38,6 +38,12 @@ type Backend struct {
 	// Receive returns (and settles) the next message of subscription sub,
 	// waiting until ctx ends.
 	Receive func(ctx context.Context, sub string) (Received, error)
+	// Shared marks entities that every subtest uses (a Service Bus namespace
+	// provisioned by configuration cannot get unique names per test): the
+	// subtests then take turns and Purge runs before each.
+	Shared bool
+	// Purge removes leftover messages from every subscription (Shared only).
+	Purge func(ctx context.Context) error
 }
 
 // Run runs the suite. newBackend is called once per subtest and must
@@ -50,10 +56,21 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		"ConcurrentPublish": testConcurrentPublish,
 		"CheckAndClose":     testCheckAndClose,
 	}
+	var turn sync.Mutex // serialises subtests on Shared backends
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			fn(t, newBackend(t))
+			b := newBackend(t)
+			if b.Shared {
+				turn.Lock()
+				defer turn.Unlock()
+				if b.Purge != nil {
+					if err := b.Purge(ctxFor(t)); err != nil {
+						t.Fatalf("purging shared subscriptions: %v", err)
+					}
+				}
+			}
+			fn(t, b)
 		})
 	}
 }

@@ -63,31 +63,40 @@ func New(cfg Config) *Publisher {
 }
 
 // Publish sends m to the topic exchange as a persistent message and waits
-// for the publisher confirm.
+// for the publisher confirm. Concurrent calls share one confirm-mode channel.
 func (p *Publisher) Publish(ctx context.Context, m bus.Message) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	ch, err := p.channel(ctx)
+	p.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, p.top.Topic, m.Subject, false, false, Publishing(m))
 	if err != nil {
-		p.reset()
+		p.drop(ch)
 		return &bus.BrokerError{Broker: broker, Op: "publish", Err: err}
 	}
 	ok, err := dc.WaitContext(ctx)
 	if err != nil {
-		// The confirm may still arrive; drop the channel so its late
-		// confirm cannot be mistaken for the next message's.
-		p.reset()
+		// The broker did not answer in time: start over on a new connection
+		// rather than trust this one.
+		p.drop(ch)
 		return &bus.BrokerError{Broker: broker, Op: "confirm", Err: err}
 	}
 	if !ok {
-		p.reset()
+		p.drop(ch)
 		return &bus.BrokerError{Broker: broker, Op: "confirm", Err: bus.ErrNotConfirmed}
 	}
 	return nil
+}
+
+// drop closes the connection of ch unless a newer one replaced it already.
+func (p *Publisher) drop(ch *amqp.Channel) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ch == ch {
+		p.reset()
+	}
 }
 
 // Publishing maps a bus.Message to AMQP 0-9-1 properties.

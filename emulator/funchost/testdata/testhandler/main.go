@@ -4,7 +4,8 @@
 // The action comes from the "action" query parameter (raw modes), from
 // Data.req.Query.action (payload-mode HTTP) or from the "action" property of a
 // JSON string trigger value (manual runs): echo (default), crash, hang,
-// sleep (with "ms"), fail, badjson, empty, textplain, return.
+// sleep (with "ms"), fail, badjson, empty, textplain, return, outputs (answers
+// with the value's "outputs" object as Outputs).
 //
 // Environment: TESTHANDLER_RECORD (file to append one JSON line per request),
 // TESTHANDLER_CRASH_ON_START=1 (exit 3 before listening), TESTHANDLER_EXIT_AFTER_MS
@@ -18,9 +19,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -47,6 +50,9 @@ func main() {
 	if os.Getenv("TESTHANDLER_CRASH_ON_START") == "1" {
 		fmt.Fprintln(os.Stderr, "crashing on start as asked")
 		os.Exit(3)
+	}
+	if os.Getenv("TESTHANDLER_IGNORE_SIGTERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
 	}
 	port := os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT")
 	l, err := net.Listen("tcp", "127.0.0.1:"+port)
@@ -108,6 +114,11 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	case "textplain":
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, `{"Outputs":{}}`)
+		return
+	}
+	if action == "outputs" {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"Outputs": outputsOf(body), "Logs": []string{}})
 		return
 	}
 	isInvocation := r.Method == http.MethodPost && strings.Count(r.URL.Path, "/") == 1 && json.Valid(body) && strings.HasPrefix(strings.TrimSpace(string(body)), `{"Data"`)
@@ -173,6 +184,31 @@ func actionOf(r *http.Request, body []byte) (string, int) {
 		}
 	}
 	return "", 0
+}
+
+// outputsOf returns the "outputs" object of a JSON string trigger value.
+func outputsOf(body []byte) json.RawMessage {
+	var p struct {
+		Data map[string]json.RawMessage `json:"Data"`
+	}
+	_ = json.Unmarshal(body, &p)
+	for _, v := range p.Data {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			continue
+		}
+		var inner string
+		if json.Unmarshal([]byte(s), &inner) == nil {
+			s = inner
+		}
+		var d struct {
+			Outputs json.RawMessage `json:"outputs"`
+		}
+		if json.Unmarshal([]byte(s), &d) == nil && len(d.Outputs) > 0 {
+			return d.Outputs
+		}
+	}
+	return json.RawMessage(`{}`)
 }
 
 func save(rec record) {

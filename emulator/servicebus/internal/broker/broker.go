@@ -49,11 +49,14 @@ func (b *Broker) now() time.Time { return b.cfg.Now() }
 
 // Stop stops the broker's timers and makes blocked Receive calls return
 // ErrStopped. Other operations keep working (without timers). Idempotent,
-// bounded, and safe on a broker that was never used.
+// bounded (it only stops timers), and safe on a broker that was never used,
+// even a zero Broker.
 func (b *Broker) Stop() {
 	b.stopOnce.Do(func() {
 		b.stopped.Store(true)
-		close(b.done)
+		if b.done != nil { // nil only for a zero Broker not made by New
+			close(b.done)
+		}
 		for _, e := range b.snapshot() {
 			e.main.alarm.stop()
 			e.dlq.alarm.stop()

@@ -43,10 +43,10 @@ type QueueConfig struct {
 	Name string
 	// LockDuration of a PeekLock delivery. Default 1 min.
 	LockDuration time.Duration
-	// MaxDeliveryCount: a message is delivered at most this many times;
-	// when a delivery that reaches the limit is abandoned or its lock
-	// expires, the message is dead-lettered with reason
-	// MaxDeliveryCountExceeded. Default 10.
+	// MaxDeliveryCount: when Abandon or a lock expiry ends a delivery and
+	// DeliveryCount+1 reaches this limit, the message is dead-lettered with
+	// reason MaxDeliveryCountExceeded, so (without deferral, which also
+	// counts) a message is delivered at most this many times. Default 10.
 	MaxDeliveryCount int
 	// DefaultMessageTimeToLive, and the maximum effective TTL of a message.
 	// Default 1 h.

@@ -28,7 +28,7 @@
 //	locked     ──Release───▶ available, DeliveryCount unchanged
 //	locked     ──Abandon───▶ available, DeliveryCount+1, or DLQ "MaxDeliveryCountExceeded"
 //	locked     ──lock expiry▶ same as Abandon
-//	locked     ──Defer─────▶ deferred
+//	locked     ──Defer─────▶ deferred, DeliveryCount+1 (never dead-letters)
 //	locked     ──DeadLetter▶ DLQ with DeadLetterReason/DeadLetterErrorDescription
 //	deferred   ──ReceiveBySequenceNumber▶ locked (still Deferred) or gone (ReceiveAndDelete)
 //
@@ -37,9 +37,10 @@
 // expire. Peek sees every state and changes nothing.
 //
 // DeliveryCount is the number of previous deliveries (header.delivery-count
-// on the wire; the SDK shows it plus one). Only Abandon and lock expiry
-// count a delivery, so with MaxDeliveryCount = 3 a message is delivered at
-// most three times before it is dead-lettered; the DLQ copy carries
+// on the wire; the SDK shows it plus one). Abandon, lock expiry and Defer
+// count a delivery; Complete, DeadLetter and Release do not. With
+// MaxDeliveryCount = 3 a message is delivered at most three times before
+// Abandon or lock expiry dead-letters it; the DLQ copy carries
 // DeliveryCount 2 (the SDK shows 3, the number of deliveries made).
 //
 // In a dead-letter queue messages never expire, nothing is counted, and

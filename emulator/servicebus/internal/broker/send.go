@@ -21,6 +21,11 @@ func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
 	if !tg.addr.CanSend() {
 		return nil, fmt.Errorf("cannot send to %s %s: %w", tg.addr.Kind, tg.addr.Path, ErrNotAllowed)
 	}
+	for i, m := range msgs {
+		if m == nil {
+			return nil, fmt.Errorf("send to %s: message %d is nil: %w", tg.addr.Path, i, ErrInvalid)
+		}
+	}
 	now := b.now()
 	if tg.top != nil {
 		return tg.top.send(msgs, now)

@@ -52,7 +52,9 @@ func (b *Broker) Abandon(address string, tok uuid.UUID, props map[string]any) er
 }
 
 // Defer unlocks the message, merges props and makes it Deferred: from then
-// on only ReceiveBySequenceNumber returns it, and it never expires.
+// on only ReceiveBySequenceNumber returns it, and it never expires. The
+// delivery counts (DeliveryCount+1, as Azure does; not in a DLQ), but Defer
+// never dead-letters.
 func (b *Broker) Defer(address string, tok uuid.UUID, props map[string]any) error {
 	return b.settle(address, tok, func(s *store, e *entry, now time.Time) error {
 		s.deferMsg(e, props, now)

@@ -213,9 +213,15 @@ func (s *store) release(e *entry, now time.Time) {
 }
 
 // deferMsg sets the message aside; only ReceiveBySequenceNumber gets it.
+// The delivery counts, as on Azure (a deferred message received by number
+// carries header delivery-count 1 after one receive), but never
+// dead-letters: the limit applies when a deferred message is abandoned.
 func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
 	merge(e.msg, props)
 	s.unlock(e)
+	if !s.dlq {
+		e.msg.DeliveryCount++
+	}
 	e.msg.State = StateDeferred
 	s.retime(e, now)
 }

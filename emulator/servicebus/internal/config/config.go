@@ -1,6 +1,6 @@
 // Package config reads the official Azure Service Bus emulator's
-// Config.json (UserConfig.Namespaces[].Queues[] / Topics[].Subscriptions[]
-// .Rules[], Logging) and turns it into broker entities.
+// Config.json (UserConfig.Namespaces[].Queues[] and
+// .Topics[].Subscriptions[].Rules[], Logging) and turns it into broker entities.
 //
 // Compatibility notes:
 //   - // and /* */ comments are accepted outside strings, as the official

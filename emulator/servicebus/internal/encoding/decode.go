@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -421,103 +422,228 @@ func (d *Decoder) IsNull() bool {
 	return d.off >= len(d.b) || d.b[d.off] == TypeNull
 }
 
-// Uint reads a uint field; present is false for null.
+// Uint reads a uint field; present is false for null. The typed readers decode without boxing
+// values in interfaces, which keeps the per-frame path allocation-free.
 func (d *Decoder) Uint() (v uint32, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return 0, false, err
 	}
-	switch t := x.(type) {
-	case uint32:
-		return t, true, nil
-	case uint8:
-		return uint32(t), true, nil
-	case uint16:
-		return uint32(t), true, nil
+	switch code {
+	case TypeNull:
+		return 0, false, nil
+	case TypeUint0:
+		return 0, true, nil
+	case TypeSmallUint, TypeUbyte:
+		c, err := d.byte1()
+		return uint32(c), err == nil, err
+	case TypeUshort:
+		s, err := d.need(2)
+		if err != nil {
+			return 0, false, err
+		}
+		return uint32(binary.BigEndian.Uint16(s)), true, nil
+	case TypeUint:
+		s, err := d.need(4)
+		if err != nil {
+			return 0, false, err
+		}
+		return binary.BigEndian.Uint32(s), true, nil
 	}
-	return 0, false, fmt.Errorf("uint expected, found %T: %w", x, ErrType)
+	d.off--
+	return 0, false, d.typeError("uint")
+}
+
+// typeError reports the value at the current offset as the wrong type (and skips it).
+func (d *Decoder) typeError(want string) error {
+	x, err := d.Value()
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s expected, found %T: %w", want, x, ErrType)
 }
 
 // Ulong reads a ulong field (uint and smaller unsigned types are accepted too).
 func (d *Decoder) Ulong() (v uint64, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.PeekCode()
+	if err != nil {
 		return 0, false, err
 	}
-	switch t := x.(type) {
-	case uint64:
-		return t, true, nil
-	case uint32:
-		return uint64(t), true, nil
-	case uint16:
-		return uint64(t), true, nil
-	case uint8:
-		return uint64(t), true, nil
+	switch code {
+	case TypeUlong0:
+		d.off++
+		return 0, true, nil
+	case TypeSmallUlong:
+		d.off++
+		c, err := d.byte1()
+		return uint64(c), err == nil, err
+	case TypeUlong:
+		d.off++
+		s, err := d.need(8)
+		if err != nil {
+			return 0, false, err
+		}
+		return binary.BigEndian.Uint64(s), true, nil
 	}
-	return 0, false, fmt.Errorf("ulong expected, found %T: %w", x, ErrType)
+	u, present, err := d.Uint()
+	if err != nil {
+		return 0, false, fmt.Errorf("ulong: %w", err)
+	}
+	return uint64(u), present, nil
 }
 
 // Ubyte reads a ubyte field.
 func (d *Decoder) Ubyte() (v uint8, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return 0, false, err
 	}
-	if t, ok := x.(uint8); ok {
-		return t, true, nil
+	switch code {
+	case TypeNull:
+		return 0, false, nil
+	case TypeUbyte:
+		c, err := d.byte1()
+		return c, err == nil, err
 	}
-	return 0, false, fmt.Errorf("ubyte expected, found %T: %w", x, ErrType)
+	d.off--
+	return 0, false, d.typeError("ubyte")
 }
 
 // Bool reads a boolean field.
 func (d *Decoder) Bool() (v bool, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return false, false, err
 	}
-	if t, ok := x.(bool); ok {
-		return t, true, nil
+	switch code {
+	case TypeNull:
+		return false, false, nil
+	case TypeBoolTrue:
+		return true, true, nil
+	case TypeBoolFalse:
+		return false, true, nil
+	case TypeBool:
+		c, err := d.byte1()
+		if err != nil {
+			return false, false, err
+		}
+		if c > 1 {
+			return false, false, malformed("boolean byte %#x", c)
+		}
+		return c == 1, true, nil
 	}
-	return false, false, fmt.Errorf("boolean expected, found %T: %w", x, ErrType)
+	d.off--
+	return false, false, d.typeError("boolean")
 }
 
 // Binary reads a binary field (a copy).
 func (d *Decoder) Binary() (v []byte, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return nil, false, err
 	}
-	if t, ok := x.([]byte); ok {
-		return t, true, nil
+	switch code {
+	case TypeNull:
+		return nil, false, nil
+	case TypeVbin8, TypeVbin32:
+		s, err := d.variable(code == TypeVbin32)
+		if err != nil {
+			return nil, false, err
+		}
+		out := make([]byte, len(s))
+		copy(out, s)
+		return out, true, nil
 	}
-	return nil, false, fmt.Errorf("binary expected, found %T: %w", x, ErrType)
+	d.off--
+	return nil, false, d.typeError("binary")
 }
 
 // Text reads a string or symbol field.
 func (d *Decoder) Text() (v string, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return "", false, err
 	}
-	switch t := x.(type) {
-	case string:
-		return t, true, nil
-	case Symbol:
-		return string(t), true, nil
+	switch code {
+	case TypeNull:
+		return "", false, nil
+	case TypeStr8, TypeStr32, TypeSym8, TypeSym32:
+		b, err := d.variable(code == TypeStr32 || code == TypeSym32)
+		if err != nil {
+			return "", false, err
+		}
+		return string(b), true, nil
 	}
-	return "", false, fmt.Errorf("string expected, found %T: %w", x, ErrType)
+	d.off--
+	return "", false, d.typeError("string")
 }
 
 // Timestamp reads a timestamp field.
 func (d *Decoder) Timestamp() (v time.Time, present bool, err error) {
-	x, err := d.Value()
-	if err != nil || x == nil {
+	code, err := d.byte1()
+	if err != nil {
 		return time.Time{}, false, err
 	}
-	if t, ok := x.(time.Time); ok {
-		return t, true, nil
+	switch code {
+	case TypeNull:
+		return time.Time{}, false, nil
+	case TypeTimestamp:
+		b, err := d.need(8)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		return TimeFromMillis(int64(binary.BigEndian.Uint64(b))), true, nil
 	}
-	return time.Time{}, false, fmt.Errorf("timestamp expected, found %T: %w", x, ErrType)
+	d.off--
+	return time.Time{}, false, d.typeError("timestamp")
+}
+
+// KeyedMap reads a map whose keys are strings or symbols (application properties,
+// annotations) straight into a Go map; ulong keys, which annotations may use, become their
+// decimal text. Null gives a nil map.
+func (d *Decoder) KeyedMap() (map[string]any, error) {
+	code, err := d.byte1()
+	if err != nil {
+		return nil, err
+	}
+	if code == TypeNull {
+		return nil, nil
+	}
+	if code != TypeMap8 && code != TypeMap32 {
+		d.off--
+		return nil, d.typeError("map")
+	}
+	sub, count, err := d.compound(code == TypeMap32)
+	if err != nil {
+		return nil, err
+	}
+	if count%2 != 0 {
+		return nil, malformed("map with odd element count %d", count)
+	}
+	out := make(map[string]any, count/2)
+	for range count / 2 {
+		var key string
+		kc, err := sub.PeekCode()
+		if err != nil {
+			return nil, err
+		}
+		switch kc {
+		case TypeSmallUlong, TypeUlong, TypeUlong0:
+			k, _, err := sub.Ulong()
+			if err != nil {
+				return nil, err
+			}
+			key = strconv.FormatUint(k, 10)
+		default:
+			if key, _, err = sub.Text(); err != nil {
+				return nil, fmt.Errorf("map key: %w", err)
+			}
+		}
+		if out[key], err = sub.Value(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Symbols reads a "multiple symbol" field: a single symbol or an array of symbols.

@@ -224,3 +224,36 @@ func BenchmarkDecodeAnnotations(b *testing.B) {
 		}
 	}
 }
+
+// FuzzTypedReaders runs every typed field reader over arbitrary input: none may panic, and a
+// successful read must agree with the generic decoder on how many bytes it used.
+func FuzzTypedReaders(f *testing.F) {
+	for _, v := range setup(&testing.T{}).values {
+		if b, err := Append(nil, v); err == nil && len(b) < 4096 {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, want, generr := Decode(in)
+		readers := map[string]func(d *Decoder) error{
+			"Uint":      func(d *Decoder) error { _, _, err := d.Uint(); return err },
+			"Ulong":     func(d *Decoder) error { _, _, err := d.Ulong(); return err },
+			"Ubyte":     func(d *Decoder) error { _, _, err := d.Ubyte(); return err },
+			"Bool":      func(d *Decoder) error { _, _, err := d.Bool(); return err },
+			"Binary":    func(d *Decoder) error { _, _, err := d.Binary(); return err },
+			"Text":      func(d *Decoder) error { _, _, err := d.Text(); return err },
+			"Timestamp": func(d *Decoder) error { _, _, err := d.Timestamp(); return err },
+			"KeyedMap":  func(d *Decoder) error { _, err := d.KeyedMap(); return err },
+			"Symbols":   func(d *Decoder) error { _, err := d.Symbols(); return err },
+			"Map":       func(d *Decoder) error { _, err := d.Map(); return err },
+		}
+		for name, read := range readers {
+			d := NewDecoder(in)
+			if err := read(d); err == nil {
+				if generr != nil || d.Offset() != want {
+					t.Fatalf("%s consumed %d bytes; generic decode: %d, %v", name, d.Offset(), want, generr)
+				}
+			}
+		}
+	})
+}

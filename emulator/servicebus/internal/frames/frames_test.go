@@ -189,3 +189,29 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseTransfer(b *testing.B) {
+	id, format := uint32(123456), uint32(0)
+	raw, _ := Append(nil, TypeAMQP, 1, &Transfer{Handle: 3, DeliveryID: &id, DeliveryTag: make([]byte, 16), MessageFormat: &format}, make([]byte, 1024))
+	body := raw[HeaderSize:]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse(TypeAMQP, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendTransfer(b *testing.B) {
+	id, format := uint32(123456), uint32(0)
+	t := &Transfer{Handle: 3, DeliveryID: &id, DeliveryTag: make([]byte, 16), MessageFormat: &format}
+	payload := make([]byte, 1024)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = Append(buf[:0], TypeAMQP, 1, t, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

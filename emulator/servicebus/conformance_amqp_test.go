@@ -1,0 +1,132 @@
+package servicebus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/Azure/go-amqp"
+	"github.com/orderflow/orderflow/emulator/servicebus"
+)
+
+// These cases use go-amqp directly for protocol features the Service Bus SDK never exercises
+// (SASL PLAIN, drain, settle mode first).
+
+type amqpBundle struct {
+	srv   *servicebus.Server
+	queue string
+	ctx   context.Context
+}
+
+func setupAMQP(t *testing.T) amqpBundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	q := uniqueName(t)
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
+		t.Fatal(err)
+	}
+	return amqpBundle{srv: srv, queue: q, ctx: ctx}
+}
+
+func (b amqpBundle) dial(t *testing.T, sasl amqp.SASLType) (*amqp.Conn, error) {
+	t.Helper()
+	c, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{SASLType: sasl})
+	if err == nil {
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	return c, err
+}
+
+func TestSASLPlain(t *testing.T) {
+	t.Parallel()
+	b := setupAMQP(t)
+	if _, err := b.dial(t, amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)); err != nil {
+		t.Fatalf("PLAIN with the right key: %v", err)
+	}
+	if _, err := b.dial(t, amqp.SASLTypePlain(servicebus.DefaultKeyName, "wrong")); err == nil {
+		t.Fatal("PLAIN with a wrong key was accepted")
+	}
+}
+
+func TestDrainAndSettleModeFirst(t *testing.T) {
+	t.Parallel()
+	b := setupAMQP(t)
+	c, err := b.dial(t, amqp.SASLTypeAnonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s.NewSender(b.ctx, b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(b.ctx, amqp.NewMessage([]byte("one")), nil); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := s.NewReceiver(b.ctx, b.queue, &amqp.ReceiverOptions{Credit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.IssueCredit(5); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := rcv.Receive(b.ctx, nil)
+	if err != nil || string(msg.GetData()) != "one" {
+		t.Fatalf("Receive: %v", err)
+	}
+	if err := rcv.AcceptMessage(b.ctx, msg); err != nil {
+		t.Fatalf("accept (settled by the client in mode first): %v", err)
+	}
+	// Four credits remain and the queue is empty: drain must complete at once.
+	if err := rcv.DrainCredit(b.ctx, nil); err != nil {
+		t.Fatalf("DrainCredit: %v", err)
+	}
+	if p := rcv.Prefetched(); p != nil {
+		t.Fatalf("unexpected prefetched message %v", p)
+	}
+}
+
+func TestReleaseDoesNotCountDelivery(t *testing.T) {
+	t.Parallel()
+	b := setupAMQP(t)
+	c, err := b.dial(t, amqp.SASLTypeAnonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s.NewSender(b.ctx, b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(b.ctx, amqp.NewMessage([]byte("r")), nil); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := s.NewReceiver(b.ctx, b.queue, &amqp.ReceiverOptions{SettlementMode: amqp.ReceiverSettleModeSecond.Ptr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		msg, err := rcv.Receive(b.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header == nil || msg.Header.DeliveryCount != 0 {
+			t.Fatalf("delivery %d: header %+v, want delivery-count 0 after releases", i, msg.Header)
+		}
+		if err := rcv.ReleaseMessage(b.ctx, msg); err != nil {
+			t.Fatalf("ReleaseMessage: %v", err)
+		}
+	}
+}

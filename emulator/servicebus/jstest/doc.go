@@ -1,0 +1,18 @@
+// Package jstest proves the Service Bus emulator against a second, independent client: the
+// JavaScript SDK @azure/service-bus (pinned in package-lock.json), run with the machine's Node.js.
+//
+// The test starts the emulator in-process on 127.0.0.1:0, creates one set of entities per case and
+// runs conformance.mjs with the connection string (SB_CONNECTION_STRING), the entity names
+// (JSTEST_ENTITIES, JSON) and the optional features the emulator supports (EMULATOR_FEATURES,
+// e.g. "sessions,sql"). The script prints "ok <case>", "FAIL <case>: <reason>" or
+// "skip <case>: <reason>" per case and a summary line; each case becomes a subtest.
+//
+// The JavaScript SDK honours the port in the connection string's Endpoint (@azure/core-amqp 4.x
+// uses 5672 only when the endpoint has no port), so no fixed port is needed.
+//
+// Install the SDK once (CI does the same) before running the test:
+//
+//	npm ci --prefix emulator/servicebus/jstest --no-audit --no-fund
+//
+// Without node on PATH or without node_modules the test skips and says so.
+package jstest

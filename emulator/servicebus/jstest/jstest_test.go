@@ -1,0 +1,347 @@
+package jstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
+)
+
+// installCmd installs the pinned SDK; run from the repository root.
+const installCmd = "npm ci --prefix emulator/servicebus/jstest --no-audit --no-fund"
+
+// scriptTimeout bounds one run of the script (it runs its cases concurrently).
+const scriptTimeout = 50 * time.Second
+
+// Optional emulator features a case may need (values of EMULATOR_FEATURES).
+const (
+	featureSessions = "sessions"
+	featureSQL      = "sql"
+)
+
+// fixture is a running emulator with the entities of every case.
+type fixture struct {
+	node     string
+	srv      *servicebus.Server
+	entities map[string]map[string]string // case -> role -> entity name
+	features []string
+}
+
+var (
+	caseLine    = regexp.MustCompile(`^(ok|FAIL|skip) ([a-z0-9-]+)(?:: (.*))?$`)
+	summaryLine = regexp.MustCompile(`^(\d+) passed, (\d+) failed, (\d+) skipped$`)
+)
+
+// setup skips without node or the installed SDK, then starts the emulator and creates one set of
+// uniquely named entities per case. Features the emulator refuses are left out of features.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH: the JavaScript SDK conformance script needs Node.js (v18+)")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "@azure", "service-bus", "package.json")); err != nil {
+		t.Skipf("@azure/service-bus is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
+	if err != nil {
+		t.Fatalf("starting emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			t.Errorf("stopping emulator: %v", err)
+		}
+	})
+	f := &fixture{node: node, srv: srv, entities: map[string]map[string]string{}}
+	suffix := randomSuffix(t)
+	name := func(parts ...string) string { return "js-" + strings.Join(parts, "-") + "-" + suffix }
+
+	for _, c := range []string{"send-receive-complete", "send-batch", "abandon-redelivery", "dead-letter",
+		"renew-message-lock", "defer", "receive-and-delete", "peek", "schedule-cancel", "application-properties", "unauthorized"} {
+		q := name(c)
+		if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
+			t.Fatal(err)
+		}
+		f.entities[c] = map[string]string{"queue": q}
+	}
+	f.entities["entity-not-found"] = map[string]string{"missing": name("missing")}
+
+	topic := name("corr")
+	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []servicebus.SubscriptionConfig{
+		{Name: "red", Rules: []servicebus.Rule{{Name: "red", Filter: &servicebus.CorrelationFilter{Properties: map[string]any{"color": "red"}}}}},
+		{Name: "order1", Rules: []servicebus.Rule{{Name: "order1", Filter: &servicebus.CorrelationFilter{CorrelationID: "order-1"}}}},
+	} {
+		if err := srv.CreateSubscription(topic, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.entities["topic-correlation-filter"] = map[string]string{"topic": topic, "red": "red", "order1": "order1"}
+
+	sessions := true
+	for _, c := range []string{"session-accept-by-id", "session-accept-next", "session-state"} {
+		q := name(c)
+		f.entities[c] = map[string]string{"queue": q}
+		if !sessions {
+			continue
+		}
+		err := srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresSession: true})
+		switch {
+		case errors.Is(err, broker.ErrNotSupported):
+			t.Logf("sessions not supported by the emulator (%v): session cases are skipped", err)
+			sessions = false
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if sessions {
+		f.features = append(f.features, featureSessions)
+	}
+
+	sqlTopic := name("sql")
+	f.entities["topic-sql-filter"] = map[string]string{"topic": sqlTopic, "cheap": "cheap", "colors": "colors", "tagged": "tagged"}
+	if f.createSQLTopic(t, sqlTopic) {
+		f.features = append(f.features, featureSQL)
+	}
+	return f
+}
+
+// sqlConfig declares the SQL-filtered topic in the official Config.json schema, so the test does
+// not depend on the Go type of a SQL rule: the config loader builds it like any Config.json.
+const sqlConfig = `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queues": [], "Topics": [{
+  "Name": %q, "Properties": {}, "Subscriptions": [
+    {"Name": "cheap", "Properties": {}, "Rules": [{"Name": "cheap", "Properties": {
+      "FilterType": "Sql", "SqlFilter": {"SqlExpression": "price < 10 AND sys.Label = 'order'"}}}]},
+    {"Name": "colors", "Properties": {}, "Rules": [{"Name": "colors", "Properties": {
+      "FilterType": "Sql", "SqlFilter": {"SqlExpression": "color IN ('blue', 'green') OR color IS NULL"}}}]},
+    {"Name": "tagged", "Properties": {}, "Rules": [{"Name": "tagged", "Properties": {
+      "FilterType": "Sql", "SqlFilter": {"SqlExpression": "region LIKE 'eu-%%'"},
+      "Action": {"SqlExpression": "SET tag = 'seen'"}}}]}]}]}],
+  "Logging": {"Type": "Console"}}}`
+
+// createSQLTopic creates the SQL-filtered topic and reports whether the emulator supports it.
+func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
+	t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, sqlConfig, topic))
+	// Only "unsupported" alone means a missing feature; a syntax or validity error is the test's fault.
+	if errors.Is(err, config.ErrUnsupported) && !errors.Is(err, config.ErrInvalid) && !errors.Is(err, config.ErrSyntax) {
+		t.Logf("SQL filters not supported by the emulator's config loader (%v): the SQL case is skipped", err)
+		return false
+	}
+	if err != nil {
+		t.Fatalf("parsing the SQL topic config: %v", err)
+	}
+	for _, te := range cfg.Entities().Topics {
+		if err := f.srv.CreateTopic(te.Topic); err != nil {
+			t.Fatal(err)
+		}
+		for _, sc := range te.Subscriptions {
+			err := f.srv.CreateSubscription(te.Topic.Name, sc)
+			if errors.Is(err, broker.ErrNotSupported) {
+				t.Logf("SQL filters not supported by the broker (%v): the SQL case is skipped", err)
+				return false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return true
+}
+
+func randomSuffix(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// result is one case line of the script's output.
+type result struct {
+	status string // ok, FAIL or skip
+	reason string
+}
+
+// run executes the script and returns its output and exit error.
+func (f *fixture) run(t *testing.T) (string, error) {
+	t.Helper()
+	ents, err := json.Marshal(f.entities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, f.node, "conformance.mjs")
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "SB_CONNECTION_STRING=") || strings.HasPrefix(kv, "JSTEST_ENTITIES=") ||
+			strings.HasPrefix(kv, "EMULATOR_FEATURES=")
+	}),
+		"SB_CONNECTION_STRING="+f.srv.ConnectionString(),
+		"JSTEST_ENTITIES="+string(ents),
+		"EMULATOR_FEATURES="+strings.Join(f.features, ","),
+	)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("script killed after %v: %w", scriptTimeout, ctx.Err())
+	}
+	return out.String(), err
+}
+
+// parse reads the case lines and checks the summary line against them.
+func parse(out string) (map[string]result, error) {
+	res := map[string]result{}
+	counts := map[string]int{}
+	summary := false
+	for line := range strings.Lines(out) {
+		line = strings.TrimRight(line, "\r\n")
+		if m := caseLine.FindStringSubmatch(line); m != nil {
+			if _, dup := res[m[2]]; dup {
+				return nil, fmt.Errorf("case %s reported twice", m[2])
+			}
+			res[m[2]] = result{status: m[1], reason: m[3]}
+			counts[m[1]]++
+			continue
+		}
+		if m := summaryLine.FindStringSubmatch(line); m != nil {
+			summary = true
+			for i, st := range []string{"ok", "FAIL", "skip"} {
+				if n, _ := strconv.Atoi(m[i+1]); n != counts[st] {
+					return nil, fmt.Errorf("summary %q disagrees with the %d %q lines", line, counts[st], st)
+				}
+			}
+		}
+	}
+	if !summary {
+		return nil, errors.New("no summary line")
+	}
+	return res, nil
+}
+
+// TestJSConformance runs conformance.mjs once (its cases concurrently) and reports each case as a
+// subtest: ok passes, FAIL fails with the script's reason, skip (a feature the emulator lacks)
+// skips with it.
+func TestJSConformance(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	out, runErr := f.run(t)
+	res, err := parse(out)
+	if err != nil {
+		t.Fatalf("unreadable script output (%v; exit: %v):\n%s", err, runErr, out)
+	}
+	failed := false
+	for c := range f.entities {
+		if r, ok := res[c]; !ok || r.status == "FAIL" {
+			failed = true
+		}
+	}
+	if failed != (runErr != nil) {
+		t.Errorf("exit status %v does not match the case results", runErr)
+	}
+	if failed || runErr != nil {
+		t.Logf("conformance.mjs output:\n%s", out)
+	}
+	for c := range f.entities {
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			r, ok := res[c]
+			switch {
+			case !ok:
+				t.Errorf("the script did not report case %s", c)
+			case r.status == "FAIL":
+				t.Errorf("JavaScript SDK: %s", r.reason)
+			case r.status == "skip":
+				t.Skipf("JavaScript SDK: %s", r.reason)
+			}
+		})
+	}
+}
+
+// TestParse checks that the output reader refuses inconsistent output, so a broken script can
+// never pass as green.
+func TestParse(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, out string
+		ok        bool
+	}{
+		{"good", "ok a\nFAIL b: x y\nskip c: no sql\n1 passed, 1 failed, 1 skipped\n", true},
+		{"no summary", "ok a\n", false},
+		{"summary mismatch", "ok a\nok b\n1 passed, 0 failed, 0 skipped\n", false},
+		{"duplicate", "ok a\nok a\n2 passed, 0 failed, 0 skipped\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := parse(tc.out)
+			if (err == nil) != tc.ok {
+				t.Fatalf("parse error %v, want ok=%v", err, tc.ok)
+			}
+			if tc.ok && (res["b"] != result{status: "FAIL", reason: "x y"}) {
+				t.Errorf("case b = %+v", res["b"])
+			}
+		})
+	}
+}
+
+// FuzzParse checks that parse never panics and that whatever it accepts is self-consistent:
+// rendering the accepted results again parses to the same results.
+func FuzzParse(f *testing.F) {
+	f.Add("ok a\nFAIL b: x\nskip c: no sql\n1 passed, 1 failed, 1 skipped\n")
+	f.Add("0 passed, 0 failed, 0 skipped")
+	f.Fuzz(func(t *testing.T, out string) {
+		res, err := parse(out)
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		n := map[string]int{}
+		for c, r := range res {
+			n[r.status]++
+			if r.reason == "" {
+				fmt.Fprintf(&b, "%s %s\n", r.status, c)
+			} else {
+				fmt.Fprintf(&b, "%s %s: %s\n", r.status, c, r.reason)
+			}
+		}
+		fmt.Fprintf(&b, "%d passed, %d failed, %d skipped\n", n["ok"], n["FAIL"], n["skip"])
+		again, err := parse(b.String())
+		if err != nil {
+			t.Fatalf("re-rendered output %q: %v", b.String(), err)
+		}
+		if len(again) != len(res) {
+			t.Fatalf("re-rendered %d results, had %d", len(again), len(res))
+		}
+		for c, r := range res {
+			if again[c] != r {
+				t.Fatalf("case %s: %+v after re-rendering, was %+v", c, again[c], r)
+			}
+		}
+	})
+}

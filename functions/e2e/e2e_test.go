@@ -1,0 +1,294 @@
+// Package e2e_test runs the whole order flow through the local Functions
+// host, the real handler binary, PostgreSQL, an SMTP server and each broker:
+// the in-process Service Bus emulator and RabbitMQ (a virtual host per test).
+package e2e_test
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// seededProduct is a product of the seed migration with ample stock.
+const seededProduct = "a0000000-0000-4000-8000-000000000005"
+
+// forEachBroker runs fn as a parallel subtest per broker.
+func forEachBroker(t *testing.T, fn func(t *testing.T, kind brokerKind)) {
+	for _, kind := range brokers {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, kind)
+		})
+	}
+}
+
+// placeConcurrently places n orders of one unit of product from 10 clients
+// and returns their ids.
+func placeConcurrently(t *testing.T, b *bundle, product string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				ids[i] = b.placeOrder(t, product, 1)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return ids
+}
+
+// waitProcessed waits until no order is pending and every order has its
+// email recorded.
+func (b *bundle) waitProcessed(t *testing.T, orders int, limit time.Duration) {
+	t.Helper()
+	b.waitFor(t, fmt.Sprintf("%d orders processed and emailed", orders), limit, func() (bool, string) {
+		c := b.statusCounts(t)
+		emails := b.count(t, "SELECT count(*) FROM sent_emails")
+		return c["pending"] == 0 && c["confirmed"]+c["rejected"] == orders && emails == orders,
+			fmt.Sprintf("statuses %v, emails %d", c, emails)
+	})
+}
+
+func TestPubSubEveryOrderConfirmedAndEmailedOnce(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{})
+		const n = 200
+		placeConcurrently(t, b, seededProduct, n)
+		b.waitProcessed(t, n, 2*time.Minute)
+
+		if c := b.statusCounts(t); c["confirmed"] != n {
+			t.Errorf("statuses %v, want %d confirmed", c, n)
+		}
+		if dup := b.count(t, "SELECT count(*) FROM (SELECT order_id FROM sent_emails GROUP BY order_id HAVING count(*) > 1) d"); dup != 0 {
+			t.Errorf("%d orders were emailed more than once", dup)
+		}
+		if got := len(b.smtp.Messages()); got != n {
+			t.Errorf("SMTP server received %d emails, want %d", got, n)
+		}
+		if n := b.count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL"); n != 0 {
+			t.Errorf("%d outbox rows left unpublished", n)
+		}
+	})
+}
+
+// processedLine matches the handler's log line for a real ProcessOrder
+// decision, with the host's instance prefix.
+var processedLine = regexp.MustCompile(`^\[[^\]]*#(\d+)\] .*order processed.*orderId=([0-9a-f-]{36})`)
+
+func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{instances: 2})
+		const n = 60
+		placeConcurrently(t, b, seededProduct, n)
+		b.waitProcessed(t, n, 2*time.Minute)
+
+		perInstance := map[string]int{}
+		perOrder := map[string]int{}
+		for _, line := range b.out.Lines() {
+			if m := processedLine.FindStringSubmatch(line); m != nil {
+				perInstance[m[1]]++
+				perOrder[m[2]]++
+			}
+		}
+		if len(perInstance) != 2 {
+			t.Errorf("decisions per handler instance %v, want both instances to take part", perInstance)
+		}
+		if len(perOrder) != n {
+			t.Errorf("%d orders decided, want %d", len(perOrder), n)
+		}
+		for id, k := range perOrder {
+			if k != 1 {
+				t.Errorf("order %s decided %d times", id, k)
+			}
+		}
+	})
+}
+
+func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{flaky: map[string]string{
+			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_FAIL_FIRST": "2",
+		}})
+		id := b.placeOrder(t, seededProduct, 1)
+		b.waitProcessed(t, 1, time.Minute)
+		if c := b.statusCounts(t); c["confirmed"] != 1 {
+			t.Fatalf("statuses %v, want the order %s confirmed", c, id)
+		}
+		attempts := b.flakyAttempts(t)
+		if len(attempts) != 3 {
+			t.Fatalf("ProcessOrder ran %d times, want 3: %+v", len(attempts), attempts)
+		}
+		for i, a := range attempts {
+			wantOutcome := "injected-failure"
+			if i == 2 {
+				wantOutcome = "forwarded"
+			}
+			if a.Outcome != wantOutcome || a.MessageID != attempts[0].MessageID {
+				t.Errorf("attempt %d = %+v, want %s of one message", i+1, a, wantOutcome)
+			}
+			// The delivery count the handler sees in Metadata counts up.
+			switch kind {
+			case serviceBus:
+				if a.DeliveryCount != strconv.Itoa(i+1) {
+					t.Errorf("attempt %d: Metadata.DeliveryCount %q, want %d", i+1, a.DeliveryCount, i+1)
+				}
+			case rabbitMQ:
+				got := int64(0)
+				if a.RequeueCount != nil {
+					got = *a.RequeueCount
+				}
+				if got != int64(i) {
+					t.Errorf("attempt %d: x-ms-rabbitmq-requeuecount %d, want %d", i+1, got, i)
+				}
+			}
+		}
+	})
+}
+
+func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{})
+		badJSON := "poison-json-" + uuid.NewString()[:8]
+		b.publishRaw(t, badJSON, []byte("{not json"))
+		unknownOrder := uuid.NewString()
+		event := fmt.Sprintf(`{"version":1,"eventId":%q,"type":"OrderCreated","orderId":%q,`+
+			`"customer":{"name":"Ghost","email":"ghost@example.com"},"items":[{"productId":%q,"name":"x","quantity":1,"unitPrice":"1.00"}],`+
+			`"total":"1.00","createdAt":"2026-01-01T00:00:00Z"}`, unknownOrder, uuid.NewString(), seededProduct)
+		b.publishRaw(t, unknownOrder, []byte(event))
+
+		wantReason, wantDeliveries := "MaxDeliveryCountExceeded", 3
+		if kind == rabbitMQ {
+			wantReason, wantDeliveries = "rejected", 5
+		}
+		for _, consumer := range []string{"process-order", "send-email"} {
+			var ids map[string]bool
+			b.waitFor(t, consumer+" dead letters", time.Minute, func() (bool, string) {
+				msgs, err := b.dlq.List(b.ctx, consumer, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = map[string]bool{}
+				for _, m := range msgs {
+					ids[m.ID] = true
+					if m.Reason != wantReason || m.DeliveryCount != wantDeliveries {
+						return false, fmt.Sprintf("%s: reason %q after %d deliveries", m.ID, m.Reason, m.DeliveryCount)
+					}
+				}
+				return len(msgs) == 2, fmt.Sprintf("%d dead letters %v", len(msgs), ids)
+			})
+			if !ids[badJSON] || !ids[unknownOrder] {
+				t.Errorf("%s dead letters %v, want %s and %s", consumer, ids, badJSON, unknownOrder)
+			}
+		}
+
+		// The replay command brings them back; still poisonous, they are
+		// retried and dead-lettered again.
+		n, err := b.dlq.Replay(b.ctx, "process-order", 10)
+		if err != nil || n != 2 {
+			t.Fatalf("Replay = %d, %v; want 2", n, err)
+		}
+		b.waitFor(t, "replayed messages retried and dead-lettered again", time.Minute, func() (bool, string) {
+			msgs, err := b.dlq.List(b.ctx, "process-order", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(msgs) == 2, fmt.Sprintf("%d dead letters", len(msgs))
+		})
+		if c := b.statusCounts(t); len(c) != 0 {
+			t.Errorf("poison messages changed orders: %v", c)
+		}
+	})
+}
+
+func TestStockRaceNeverOversells(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{})
+		product := b.createProduct(t, 10)
+		placeConcurrently(t, b, product, 50)
+		b.waitProcessed(t, 50, 2*time.Minute)
+
+		if c := b.statusCounts(t); c["confirmed"] != 10 || c["rejected"] != 40 {
+			t.Errorf("statuses %v, want 10 confirmed and 40 rejected", c)
+		}
+		if stock := b.count(t, "SELECT stock FROM products WHERE id = $1", product); stock != 0 {
+			t.Errorf("stock %d, want 0", stock)
+		}
+	})
+}
+
+func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		marker := t.TempDir() + "/killed"
+		b := setup(t, kind, options{flaky: map[string]string{
+			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_KILL_ONCE": marker,
+		}})
+		id := b.placeOrder(t, seededProduct, 1)
+		b.waitProcessed(t, 1, time.Minute)
+
+		// The killed invocation had already committed, so the order is final
+		// before the redelivery arrives: wait for the redelivery too.
+		var attempts []flakyAttempt
+		b.waitFor(t, "the redelivery after the kill", time.Minute, func() (bool, string) {
+			attempts = b.flakyAttempts(t)
+			return len(attempts) >= 2, fmt.Sprintf("%+v", attempts)
+		})
+		if attempts[0].Outcome != "handled-then-killed" || attempts[1].Outcome != "forwarded" || attempts[1].MessageID != attempts[0].MessageID {
+			t.Fatalf("attempts %+v, want a killed invocation followed by a redelivery", attempts)
+		}
+		if c := b.statusCounts(t); c["confirmed"] != 1 {
+			t.Errorf("statuses %v, want order %s confirmed once", c, id)
+		}
+		if n := b.count(t, "SELECT count(*) FROM sent_emails WHERE order_id = $1", id); n != 1 {
+			t.Errorf("%d emails recorded, want 1", n)
+		}
+		if got := len(b.smtp.Messages()); got != 1 {
+			t.Errorf("SMTP server received %d emails, want 1", got)
+		}
+	})
+}
+
+func TestWaitingOrdersProcessedWhenConsumersStart(t *testing.T) {
+	t.Parallel()
+	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+		b := setup(t, kind, options{consumersOff: true})
+		const n = 20
+		placeConcurrently(t, b, seededProduct, n)
+		if c := b.statusCounts(t); c["pending"] != n {
+			t.Fatalf("statuses %v with consumers stopped, want %d pending", c, n)
+		}
+		b.stopHost(t)
+
+		for _, fn := range []string{"ProcessOrder", "SendEmail"} {
+			b.settings["AzureWebJobs."+fn+".Disabled"] = fmt.Sprint(kind != serviceBus)
+			b.settings["AzureWebJobs."+fn+"RabbitMQ.Disabled"] = fmt.Sprint(kind != rabbitMQ)
+		}
+		b.startHost(t, 1)
+		b.waitProcessed(t, n, time.Minute)
+		if c := b.statusCounts(t); c["confirmed"] != n {
+			t.Errorf("statuses %v, want %d confirmed", c, n)
+		}
+	})
+}
