@@ -324,6 +324,10 @@ func TestDeferAndReceiveDeferred(t *testing.T) {
 	if len(got) != 1 || string(got[0].Body) != "later" || got[0].State != azservicebus.MessageStateDeferred || got[0].LockToken == [16]byte{} {
 		t.Fatalf("deferred: %+v", got)
 	}
+	// Deferring counts the delivery, as on Azure (header delivery-count 1, shown as 2).
+	if got[0].DeliveryCount != 2 {
+		t.Fatalf("deferred DeliveryCount %d, want 2", got[0].DeliveryCount)
+	}
 	if err := r.CompleteMessage(b.ctx, got[0], nil); err != nil {
 		t.Fatalf("complete deferred: %v", err)
 	}

@@ -215,8 +215,12 @@ func TestMalformedConnectionsDoNotAffectHealthyOne(t *testing.T) {
 		if _, err := nc.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.ReadAll(nc); err != nil {
+		got, err := io.ReadAll(nc)
+		if err != nil {
 			t.Fatalf("server should close the socket: %v", err)
+		}
+		if string(got) != string(frames.ProtoSASL[:]) {
+			t.Fatalf("server answered % x, want its own protocol header", got)
 		}
 	})
 	t.Run("healthy still works", func(t *testing.T) {

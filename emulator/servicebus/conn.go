@@ -178,6 +178,8 @@ func (c *conn) handshake() error {
 		}
 	}
 	if hdr != frames.ProtoAMQP {
+		// The spec's answer to an unsupported header: our own header, then close.
+		_, _ = c.nc.Write(frames.ProtoSASL[:])
 		return fmt.Errorf("header % x: %w", hdr[:], ErrProtocolHeader)
 	}
 	if _, err := c.nc.Write(frames.ProtoAMQP[:]); err != nil {

@@ -12,14 +12,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/orderflow/orderflow/functions/apptest"
 )
+
+func TestMain(m *testing.M) { apptest.Main(m) }
 
 // seededProduct is a product of the seed migration with ample stock.
 const seededProduct = "a0000000-0000-4000-8000-000000000005"
 
 // forEachBroker runs fn as a parallel subtest per broker.
-func forEachBroker(t *testing.T, fn func(t *testing.T, kind brokerKind)) {
-	for _, kind := range brokers {
+func forEachBroker(t *testing.T, fn func(t *testing.T, kind apptest.Broker)) {
+	for _, kind := range apptest.Brokers {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			fn(t, kind)
@@ -29,7 +33,7 @@ func forEachBroker(t *testing.T, fn func(t *testing.T, kind brokerKind)) {
 
 // placeConcurrently places n orders of one unit of product from 10 clients
 // and returns their ids.
-func placeConcurrently(t *testing.T, b *bundle, product string, n int) []string {
+func placeConcurrently(t *testing.T, a *apptest.App, product string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -39,7 +43,7 @@ func placeConcurrently(t *testing.T, b *bundle, product string, n int) []string 
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				ids[i] = b.placeOrder(t, product, 1)
+				ids[i] = a.PlaceOrder(t, product, 1)
 			}
 		}()
 	}
@@ -54,36 +58,24 @@ func placeConcurrently(t *testing.T, b *bundle, product string, n int) []string 
 	return ids
 }
 
-// waitProcessed waits until no order is pending and every order has its
-// email recorded.
-func (b *bundle) waitProcessed(t *testing.T, orders int, limit time.Duration) {
-	t.Helper()
-	b.waitFor(t, fmt.Sprintf("%d orders processed and emailed", orders), limit, func() (bool, string) {
-		c := b.statusCounts(t)
-		emails := b.count(t, "SELECT count(*) FROM sent_emails")
-		return c["pending"] == 0 && c["confirmed"]+c["rejected"] == orders && emails == orders,
-			fmt.Sprintf("statuses %v, emails %d", c, emails)
-	})
-}
-
 func TestPubSubEveryOrderConfirmedAndEmailedOnce(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{})
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{})
 		const n = 200
-		placeConcurrently(t, b, seededProduct, n)
-		b.waitProcessed(t, n, 2*time.Minute)
+		placeConcurrently(t, a, seededProduct, n)
+		a.WaitProcessed(t, n, 2*time.Minute)
 
-		if c := b.statusCounts(t); c["confirmed"] != n {
+		if c := a.StatusCounts(t); c["confirmed"] != n {
 			t.Errorf("statuses %v, want %d confirmed", c, n)
 		}
-		if dup := b.count(t, "SELECT count(*) FROM (SELECT order_id FROM sent_emails GROUP BY order_id HAVING count(*) > 1) d"); dup != 0 {
+		if dup := a.Count(t, "SELECT count(*) FROM (SELECT order_id FROM sent_emails GROUP BY order_id HAVING count(*) > 1) d"); dup != 0 {
 			t.Errorf("%d orders were emailed more than once", dup)
 		}
-		if got := len(b.smtp.Messages()); got != n {
+		if got := len(a.SMTP.Messages()); got != n {
 			t.Errorf("SMTP server received %d emails, want %d", got, n)
 		}
-		if n := b.count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL"); n != 0 {
+		if n := a.Count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL"); n != 0 {
 			t.Errorf("%d outbox rows left unpublished", n)
 		}
 	})
@@ -95,15 +87,15 @@ var processedLine = regexp.MustCompile(`^\[[^\]]*#(\d+)\] .*order processed.*ord
 
 func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{instances: 2})
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{Instances: 2})
 		const n = 60
-		placeConcurrently(t, b, seededProduct, n)
-		b.waitProcessed(t, n, 2*time.Minute)
+		placeConcurrently(t, a, seededProduct, n)
+		a.WaitProcessed(t, n, 2*time.Minute)
 
 		perInstance := map[string]int{}
 		perOrder := map[string]int{}
-		for _, line := range b.out.Lines() {
+		for _, line := range a.Output.Lines() {
 			if m := processedLine.FindStringSubmatch(line); m != nil {
 				perInstance[m[1]]++
 				perOrder[m[2]]++
@@ -125,16 +117,16 @@ func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
 
 func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{flaky: map[string]string{
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_FAIL_FIRST": "2",
 		}})
-		id := b.placeOrder(t, seededProduct, 1)
-		b.waitProcessed(t, 1, time.Minute)
-		if c := b.statusCounts(t); c["confirmed"] != 1 {
+		id := a.PlaceOrder(t, seededProduct, 1)
+		a.WaitProcessed(t, 1, time.Minute)
+		if c := a.StatusCounts(t); c["confirmed"] != 1 {
 			t.Fatalf("statuses %v, want the order %s confirmed", c, id)
 		}
-		attempts := b.flakyAttempts(t)
+		attempts := a.FlakyAttempts(t)
 		if len(attempts) != 3 {
 			t.Fatalf("ProcessOrder ran %d times, want 3: %+v", len(attempts), attempts)
 		}
@@ -148,11 +140,11 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 			}
 			// The delivery count the handler sees in Metadata counts up.
 			switch kind {
-			case serviceBus:
+			case apptest.ServiceBus:
 				if a.DeliveryCount != strconv.Itoa(i+1) {
 					t.Errorf("attempt %d: Metadata.DeliveryCount %q, want %d", i+1, a.DeliveryCount, i+1)
 				}
-			case rabbitMQ:
+			case apptest.RabbitMQ:
 				got := int64(0)
 				if a.RequeueCount != nil {
 					got = *a.RequeueCount
@@ -167,24 +159,24 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 
 func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{})
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{})
 		badJSON := "poison-json-" + uuid.NewString()[:8]
-		b.publishRaw(t, badJSON, []byte("{not json"))
+		a.PublishRaw(t, badJSON, []byte("{not json"))
 		unknownOrder := uuid.NewString()
 		event := fmt.Sprintf(`{"version":1,"eventId":%q,"type":"OrderCreated","orderId":%q,`+
 			`"customer":{"name":"Ghost","email":"ghost@example.com"},"items":[{"productId":%q,"name":"x","quantity":1,"unitPrice":"1.00"}],`+
 			`"total":"1.00","createdAt":"2026-01-01T00:00:00Z"}`, unknownOrder, uuid.NewString(), seededProduct)
-		b.publishRaw(t, unknownOrder, []byte(event))
+		a.PublishRaw(t, unknownOrder, []byte(event))
 
 		wantReason, wantDeliveries := "MaxDeliveryCountExceeded", 3
-		if kind == rabbitMQ {
+		if kind == apptest.RabbitMQ {
 			wantReason, wantDeliveries = "rejected", 5
 		}
 		for _, consumer := range []string{"process-order", "send-email"} {
 			var ids map[string]bool
-			b.waitFor(t, consumer+" dead letters", time.Minute, func() (bool, string) {
-				msgs, err := b.dlq.List(b.ctx, consumer, 10)
+			a.WaitFor(t, consumer+" dead letters", time.Minute, func() (bool, string) {
+				msgs, err := a.DeadLetters.List(a.Ctx, consumer, 10)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -204,18 +196,18 @@ func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 
 		// The replay command brings them back; still poisonous, they are
 		// retried and dead-lettered again.
-		n, err := b.dlq.Replay(b.ctx, "process-order", 10)
+		n, err := a.DeadLetters.Replay(a.Ctx, "process-order", 10)
 		if err != nil || n != 2 {
 			t.Fatalf("Replay = %d, %v; want 2", n, err)
 		}
-		b.waitFor(t, "replayed messages retried and dead-lettered again", time.Minute, func() (bool, string) {
-			msgs, err := b.dlq.List(b.ctx, "process-order", 10)
+		a.WaitFor(t, "replayed messages retried and dead-lettered again", time.Minute, func() (bool, string) {
+			msgs, err := a.DeadLetters.List(a.Ctx, "process-order", 10)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return len(msgs) == 2, fmt.Sprintf("%d dead letters", len(msgs))
 		})
-		if c := b.statusCounts(t); len(c) != 0 {
+		if c := a.StatusCounts(t); len(c) != 0 {
 			t.Errorf("poison messages changed orders: %v", c)
 		}
 	})
@@ -223,16 +215,16 @@ func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 
 func TestStockRaceNeverOversells(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{})
-		product := b.createProduct(t, 10)
-		placeConcurrently(t, b, product, 50)
-		b.waitProcessed(t, 50, 2*time.Minute)
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{})
+		product := a.CreateProduct(t, 10)
+		placeConcurrently(t, a, product, 50)
+		a.WaitProcessed(t, 50, 2*time.Minute)
 
-		if c := b.statusCounts(t); c["confirmed"] != 10 || c["rejected"] != 40 {
+		if c := a.StatusCounts(t); c["confirmed"] != 10 || c["rejected"] != 40 {
 			t.Errorf("statuses %v, want 10 confirmed and 40 rejected", c)
 		}
-		if stock := b.count(t, "SELECT stock FROM products WHERE id = $1", product); stock != 0 {
+		if stock := a.Count(t, "SELECT stock FROM products WHERE id = $1", product); stock != 0 {
 			t.Errorf("stock %d, want 0", stock)
 		}
 	})
@@ -240,31 +232,31 @@ func TestStockRaceNeverOversells(t *testing.T) {
 
 func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
 		marker := t.TempDir() + "/killed"
-		b := setup(t, kind, options{flaky: map[string]string{
+		a := apptest.Start(t, kind, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_KILL_ONCE": marker,
 		}})
-		id := b.placeOrder(t, seededProduct, 1)
-		b.waitProcessed(t, 1, time.Minute)
+		id := a.PlaceOrder(t, seededProduct, 1)
+		a.WaitProcessed(t, 1, time.Minute)
 
 		// The killed invocation had already committed, so the order is final
 		// before the redelivery arrives: wait for the redelivery too.
-		var attempts []flakyAttempt
-		b.waitFor(t, "the redelivery after the kill", time.Minute, func() (bool, string) {
-			attempts = b.flakyAttempts(t)
+		var attempts []apptest.FlakyAttempt
+		a.WaitFor(t, "the redelivery after the kill", time.Minute, func() (bool, string) {
+			attempts = a.FlakyAttempts(t)
 			return len(attempts) >= 2, fmt.Sprintf("%+v", attempts)
 		})
 		if attempts[0].Outcome != "handled-then-killed" || attempts[1].Outcome != "forwarded" || attempts[1].MessageID != attempts[0].MessageID {
 			t.Fatalf("attempts %+v, want a killed invocation followed by a redelivery", attempts)
 		}
-		if c := b.statusCounts(t); c["confirmed"] != 1 {
+		if c := a.StatusCounts(t); c["confirmed"] != 1 {
 			t.Errorf("statuses %v, want order %s confirmed once", c, id)
 		}
-		if n := b.count(t, "SELECT count(*) FROM sent_emails WHERE order_id = $1", id); n != 1 {
+		if n := a.Count(t, "SELECT count(*) FROM sent_emails WHERE order_id = $1", id); n != 1 {
 			t.Errorf("%d emails recorded, want 1", n)
 		}
-		if got := len(b.smtp.Messages()); got != 1 {
+		if got := len(a.SMTP.Messages()); got != 1 {
 			t.Errorf("SMTP server received %d emails, want 1", got)
 		}
 	})
@@ -272,22 +264,19 @@ func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 
 func TestWaitingOrdersProcessedWhenConsumersStart(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind brokerKind) {
-		b := setup(t, kind, options{consumersOff: true})
+	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+		a := apptest.Start(t, kind, apptest.Options{ConsumersOff: true})
 		const n = 20
-		placeConcurrently(t, b, seededProduct, n)
-		if c := b.statusCounts(t); c["pending"] != n {
+		placeConcurrently(t, a, seededProduct, n)
+		if c := a.StatusCounts(t); c["pending"] != n {
 			t.Fatalf("statuses %v with consumers stopped, want %d pending", c, n)
 		}
-		b.stopHost(t)
+		a.StopHost(t)
 
-		for _, fn := range []string{"ProcessOrder", "SendEmail"} {
-			b.settings["AzureWebJobs."+fn+".Disabled"] = fmt.Sprint(kind != serviceBus)
-			b.settings["AzureWebJobs."+fn+"RabbitMQ.Disabled"] = fmt.Sprint(kind != rabbitMQ)
-		}
-		b.startHost(t, 1)
-		b.waitProcessed(t, n, time.Minute)
-		if c := b.statusCounts(t); c["confirmed"] != n {
+		a.SetConsumers(true)
+		a.StartHost(t, 1)
+		a.WaitProcessed(t, n, time.Minute)
+		if c := a.StatusCounts(t); c["confirmed"] != n {
 			t.Errorf("statuses %v, want %d confirmed", c, n)
 		}
 	})

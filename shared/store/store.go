@@ -30,9 +30,12 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// BeforeConnect runs before every new connection and may change its
 	// config, e.g. set Password to a fresh Entra ID token for password-less
-	// Azure Database for PostgreSQL. Default: nil (nothing changed).
+	// Azure Database for PostgreSQL (TokenPassword.BeforeConnect).
+	// Default: nil (nothing changed).
 	BeforeConnect func(ctx context.Context, cfg *pgx.ConnConfig) error
-	// SkipCreateDatabase turns off creating the database. Default: false.
+	// SkipCreateDatabase turns off creating the database, for roles that
+	// may not (an Entra identity on Azure, where the deployment creates
+	// it). Default: false.
 	SkipCreateDatabase bool
 	// SkipMigrate turns off applying migrations in Open. Default: false.
 	SkipMigrate bool

@@ -1,0 +1,60 @@
+package apptest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// bins holds what Main prepares for the whole test binary.
+var bins struct {
+	root    string // repository root
+	handler string // the real custom handler
+	flaky   string // testdata/flaky: fault-injecting wrapper around it
+}
+
+// Main builds the handler and the fault-injecting wrapper once, runs the
+// tests and removes the binaries. Call it from TestMain.
+func Main(m *testing.M) {
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apptest:", err)
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "apptest-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apptest:", err)
+		os.Exit(1)
+	}
+	bins.root = root
+	bins.handler = filepath.Join(dir, "handler")
+	bins.flaky = filepath.Join(dir, "flaky")
+	for out, pkg := range map[string]string{bins.handler: "./functions/cmd/handler", bins.flaky: "./functions/apptest/testdata/flaky"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "apptest: building %s: %v\n%s", pkg, err, b)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is the directory of the main module's go.mod.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
