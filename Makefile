@@ -10,6 +10,10 @@ APP_DIR   ?= dist/app
 BIN_DIR   ?= dist/bin
 PORT      ?= 7071
 INSTANCES ?= 1
+# Broker for make run: servicebus (the embedded emulator) or rabbitmq (127.0.0.1:5672). It also switches the
+# inactive broker's trigger variants off with AzureWebJobs.<Function>.Disabled, as a deployment does.
+BROKER    ?= servicebus
+CONSUMERS := ProcessOrder SendEmail
 # Standalone emulator (make emulator): Config.json path and ports.
 EMULATOR_CONFIG    ?= shared/topology/emulator-config.json
 EMULATOR_AMQP_PORT ?= 5673
@@ -22,10 +26,18 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: package tools ## Run the app locally: Functions host + handler + embedded Service Bus emulator (PostgreSQL is created and migrated if missing)
+run: package tools ## Run the app locally (BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
-	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) -servicebus-emulator $(EMULATOR_CONFIG)
+	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
+
+ifeq ($(BROKER),rabbitmq)
+RUN_FLAGS = -set BROKER=rabbitmq $(foreach f,$(CONSUMERS),-set AzureWebJobs.$(f).Disabled=true -set AzureWebJobs.$(f)RabbitMQ.Disabled=false)
+else ifeq ($(BROKER),servicebus)
+RUN_FLAGS = -servicebus-emulator $(EMULATOR_CONFIG) -set BROKER=servicebus $(foreach f,$(CONSUMERS),-set AzureWebJobs.$(f).Disabled=false -set AzureWebJobs.$(f)RabbitMQ.Disabled=true)
+else
+$(error BROKER must be servicebus or rabbitmq, not $(BROKER))
+endif
 
 .PHONY: test
 test: lint-deps ## Run every test (needs PostgreSQL and RabbitMQ on 127.0.0.1; .ci/run starts them)

@@ -15,8 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +63,10 @@ type Options struct {
 	ConsumersOff bool
 	// Timeout bounds the whole App's life. Default 4 minutes.
 	Timeout time.Duration
+	// HostProcess runs the local Functions host as its own process
+	// (emulator/cmd/funchost, see StartHostProcess) instead of in the test
+	// process, so a test can SIGKILL it. Default false.
+	HostProcess bool
 }
 
 // App is one private copy of the running app.
@@ -82,8 +84,11 @@ type App struct {
 	Settings map[string]string
 	// URL is the host's base URL, e.g. http://127.0.0.1:41234.
 	URL string
-	// Host is the running local Functions host.
+	// Host is the running local Functions host (nil with
+	// Options.HostProcess).
 	Host *funchost.Host
+	// Process is the host's process with Options.HostProcess, else nil.
+	Process *HostProcess
 	// Output collects the host's and the handler's output.
 	Output *Output
 	// DeadLetters reads the consumers' dead-letter queues.
@@ -139,7 +144,11 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 			a.Settings[k] = v
 		}
 	}
-	a.StartHost(t, opt.Instances)
+	if opt.HostProcess {
+		a.StartHostProcess(t, opt.Instances)
+	} else {
+		a.StartHost(t, opt.Instances)
+	}
 
 	pool, err := pgxpool.New(ctx, a.Settings["DATABASE_URL"])
 	if err != nil {
@@ -155,9 +164,8 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 // with AzureWebJobs.<Function>.Disabled. It takes effect at the next
 // StartHost.
 func (a *App) SetConsumers(on bool) {
-	for _, fn := range []string{"ProcessOrder", "SendEmail"} {
-		a.Settings["AzureWebJobs."+fn+".Disabled"] = fmt.Sprint(a.Broker != ServiceBus || !on)
-		a.Settings["AzureWebJobs."+fn+"RabbitMQ.Disabled"] = fmt.Sprint(a.Broker != RabbitMQ || !on)
+	for k, v := range ConsumerSettings(a.Broker, on) {
+		a.Settings[k] = v
 	}
 }
 
@@ -236,16 +244,11 @@ func (a *App) startEmulator(t *testing.T) {
 // exchange and queue names cannot collide with other tests.
 func (a *App) makeVhost(t *testing.T, vhost string) {
 	t.Helper()
-	for _, args := range [][]string{
-		{"add_vhost", vhost},
-		{"set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"},
-	} {
-		if out, err := exec.CommandContext(a.Ctx, "rabbitmqctl", args...).CombinedOutput(); err != nil {
-			t.Fatalf("rabbitmqctl %v: %v\n%s", args, err, out)
-		}
+	url, err := CreateVhost(a.Ctx, vhost)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() })
-	url := rabbitURL + vhost
+	t.Cleanup(func() { _ = DeleteVhost(vhost) })
 	a.Settings["RabbitMQConnection"] = url
 	dlq, err := deadletter.NewRabbitMQ(deadletter.RabbitMQConfig{URL: url})
 	if err != nil {
@@ -281,45 +284,16 @@ func (a *App) PublishRaw(t *testing.T, id string, body []byte) {
 	a.publish(t, id, body)
 }
 
-// stageApp lays out the app folder as make package does: host.json, one
-// folder per function, the handler binary named in host.json. With flaky,
-// host.json names the fault-injecting wrapper instead.
+// stageApp lays out the app folder as make package does (StageApp). With
+// flaky, host.json names the fault-injecting wrapper instead.
 func stageApp(t *testing.T, flaky bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	hostJSON, err := os.ReadFile(filepath.Join(bins.root, "host.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	executable := ""
 	if flaky {
-		var doc map[string]any
-		if err := json.Unmarshal(hostJSON, &doc); err != nil {
-			t.Fatal(err)
-		}
-		doc["customHandler"].(map[string]any)["description"].(map[string]any)["defaultExecutablePath"] = bins.flaky
-		hostJSON, _ = json.Marshal(doc)
+		executable = bins.flaky
 	}
-	if err := os.WriteFile(filepath.Join(dir, "host.json"), hostJSON, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fns, err := filepath.Glob(filepath.Join(bins.root, "functions/*/function.json"))
-	if err != nil || len(fns) == 0 {
-		t.Fatalf("no function.json files: %v", err)
-	}
-	for _, f := range fns {
-		name := filepath.Base(filepath.Dir(f))
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "function.json"), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(bins.handler, filepath.Join(dir, "handler")); err != nil {
+	if err := StageApp(bins.root, dir, bins.handler, executable); err != nil {
 		t.Fatal(err)
 	}
 	return dir

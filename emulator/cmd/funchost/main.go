@@ -3,6 +3,9 @@
 //
 //	funchost -app-dir ./app -port 7071 -instances 2 -enforce-auth -log-level debug
 //	funchost -app-dir ./app -servicebus-emulator Config.json [-servicebus-emulator-port 5673]
+//	funchost -app-dir ./app -set BROKER=rabbitmq -set AzureWebJobs.ProcessOrder.Disabled=true
+//
+// -set overrides an app setting of local.settings.json (repeatable).
 //
 // With -servicebus-emulator the in-repo Service Bus emulator runs in the same
 // process, loaded with that Config.json, and every app setting holding a
@@ -43,6 +46,15 @@ func run() error {
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	sbConfig := flag.String("servicebus-emulator", "", "run the Service Bus emulator in-process with this Config.json and point emulator connection settings at it")
 	sbPort := flag.Int("servicebus-emulator-port", 5673, "AMQP port of the embedded Service Bus emulator (0 = any free port)")
+	overrides := map[string]string{}
+	flag.Func("set", "override an app setting, `NAME=VALUE` (repeatable)", func(kv string) error {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want NAME=VALUE, got %q", kv)
+		}
+		overrides[name] = value
+		return nil
+	})
 	flag.Parse()
 
 	var level slog.Level
@@ -53,7 +65,6 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	overrides := map[string]string{}
 	if *sbConfig != "" {
 		srv, err := servicebus.Start(ctx, servicebus.Config{
 			AMQPAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbPort)),
@@ -69,7 +80,7 @@ func run() error {
 			defer cancel()
 			_ = srv.Stop(c)
 		}()
-		names, err := emulatorSettings(*appDir)
+		names, err := emulatorSettings(*appDir, overrides)
 		if err != nil {
 			return err
 		}
@@ -107,8 +118,8 @@ func run() error {
 
 // emulatorSettings names the app settings that hold a Service Bus
 // development-emulator connection string.
-func emulatorSettings(appDir string) ([]string, error) {
-	app, err := funchost.LoadApp(appDir, nil)
+func emulatorSettings(appDir string, overrides map[string]string) ([]string, error) {
+	app, err := funchost.LoadApp(appDir, overrides)
 	if err != nil {
 		return nil, fmt.Errorf("loading function app %s: %w", appDir, err)
 	}
