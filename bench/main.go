@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/functions/apptest"
 )
 
 // runConfig holds the knobs shared by the benchmarks.
@@ -18,6 +21,17 @@ type runConfig struct {
 	rabbitURL string
 	messages  int // messages per throughput pass
 	footprint int // messages passed through the emulator binary before the RSS reading
+
+	root       string // repository root
+	handlerBin string // the real custom handler
+	noopBin    string // bench/testdata/noop
+	profileDir string // where CPU profiles go; "" = no profiling
+
+	clients     int           // concurrent HTTP clients (and pgbench clients)
+	intakeTime  time.Duration // measured time of each intake side
+	e2eOrders   int           // orders placed for the end-to-end saturation pass
+	e2eLoadTime time.Duration // duration of the half-load latency pass
+	dispatchN   int           // messages per dispatch throughput pass
 }
 
 type benchmark struct {
@@ -33,20 +47,53 @@ func main() {
 	flag.StringVar(&cfg.rabbitURL, "rabbitmq", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ for the baselines")
 	flag.IntVar(&cfg.messages, "messages", 20000, "messages per broker throughput pass")
 	flag.IntVar(&cfg.footprint, "footprint-messages", 100000, "messages passed through the emulator before measuring RSS")
+	flag.IntVar(&cfg.clients, "clients", 10, "concurrent clients for intake and end-to-end (pgbench -c too)")
+	flag.DurationVar(&cfg.intakeTime, "intake-time", 15*time.Second, "measured time of each intake side")
+	flag.IntVar(&cfg.e2eOrders, "e2e-orders", 2000, "orders placed for the end-to-end saturation pass")
+	flag.DurationVar(&cfg.e2eLoadTime, "e2e-load-time", 10*time.Second, "duration of the end-to-end half-load latency pass")
+	flag.IntVar(&cfg.dispatchN, "dispatch-messages", 5000, "messages per host dispatch throughput pass")
+	flag.StringVar(&cfg.profileDir, "cpuprofile", "", "write CPU profiles of the handler and of this process (host, emulator, clients) into this directory")
 	flag.Parse()
 
+	root, err := apptest.RepoRoot()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.root = root
+	if cfg.profileDir != "" {
+		if cfg.profileDir, err = filepath.Abs(cfg.profileDir); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+	}
+	binDir, err := os.MkdirTemp("", "bench-bin")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(binDir)
+
 	benchmarks := []benchmark{
+		{"intake", intake},
+		{"e2e", endToEnd},
 		{"broker", brokerThroughput},
 		{"footprint", footprint},
+		{"dispatch", dispatch},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	log.Printf("building the handler and the no-op handler")
+	if err := buildBinaries(ctx, &cfg, binDir); err != nil {
+		log.Fatal(err)
+	}
 	var results []Result
 	for _, b := range benchmarks {
 		if *only != "" && !strings.Contains(","+*only+",", ","+b.name+",") {
 			continue
 		}
 		start := time.Now()
+		log.Printf("benchmark %s", b.name)
 		rs, err := b.run(ctx, cfg)
 		if err != nil {
 			log.Fatalf("benchmark %s: %v", b.name, err)
