@@ -30,6 +30,8 @@ type appConfig struct {
 	Consumers bool
 	// Instances is the number of handler processes. Default 1.
 	Instances int
+	// Name names the app's CPU profiles (with runConfig.profileDir).
+	Name string
 }
 
 // appRun is the whole app as the tests run it (apptest), outside `go test`:
@@ -47,6 +49,7 @@ type appRun struct {
 	db    string
 	vhost string
 	dir   string
+	once  sync.Once
 }
 
 const postgresURL = "postgres://postgres@127.0.0.1:5432/%s?sslmode=disable"
@@ -72,6 +75,9 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 		"SMTP_HOST":    "127.0.0.1",
 		"SMTP_PORT":    strconv.Itoa(a.SMTP.Port),
 		"SMTP_FROM":    "orders@bench.test",
+	}
+	if p := profilePrefix(rc, cfg.Name); p != "" {
+		settings["BENCH_CPUPROFILE"] = p
 	}
 	for k, v := range apptest.ConsumerSettings(cfg.Broker, cfg.Consumers) {
 		settings[k] = v
@@ -126,7 +132,10 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 const benchProduct = "a0000000-0000-4000-8000-000000000005"
 
 // stop stops the host and drops the app's database and namespace.
-func (a *appRun) stop() {
+// Idempotent.
+func (a *appRun) stop() { a.once.Do(a.release) }
+
+func (a *appRun) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if a.host != nil {

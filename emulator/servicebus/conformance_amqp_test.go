@@ -2,6 +2,7 @@ package servicebus_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -128,5 +129,54 @@ func TestReleaseDoesNotCountDelivery(t *testing.T) {
 		if err := rcv.ReleaseMessage(b.ctx, msg); err != nil {
 			t.Fatalf("ReleaseMessage: %v", err)
 		}
+	}
+}
+
+func TestAMQPValuesRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setupAMQP(t)
+	c, err := b.dial(t, amqp.SASLTypeAnonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s.NewSender(b.ctx, b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.UnixMilli(1700000000123).UTC()
+	props := map[string]any{
+		"uuid": amqp.UUID{1, 2, 3}, "symbol": amqp.Symbol("sym"), "list": []any{int64(1), "two", nil},
+		"map": map[string]any{"nested": true}, "longs": []int64{1, 2}, "strings": []string{"a", "b"},
+		"time": ts, "null": nil, "uint64": uint64(1 << 60), "float64": 1.25,
+	}
+	msg := amqp.NewMessage([]byte("typed"))
+	msg.ApplicationProperties = props
+	msg.Annotations = amqp.Annotations{"x-custom": int32(9)}
+	if err := snd.Send(b.ctx, msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := s.NewReceiver(b.ctx, b.queue, &amqp.ReceiverOptions{SettlementMode: amqp.ReceiverSettleModeSecond.Ptr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rcv.Receive(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props["symbol"] = "sym" // go-amqp decodes every symbol as a Go string
+	for k, want := range props {
+		if g := got.ApplicationProperties[k]; fmt.Sprintf("%T %v", g, g) != fmt.Sprintf("%T %v", want, want) {
+			t.Errorf("%s: got %T %v, want %T %v", k, g, g, want, want)
+		}
+	}
+	if got.Annotations["x-custom"] != int32(9) {
+		t.Errorf("custom annotation %v", got.Annotations["x-custom"])
+	}
+	if err := rcv.AcceptMessage(b.ctx, got); err != nil {
+		t.Fatal(err)
 	}
 }

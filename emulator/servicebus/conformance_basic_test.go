@@ -552,3 +552,20 @@ func TestManyMessagesCrossSessionWindows(t *testing.T) {
 		t.Fatalf("received %d", got)
 	}
 }
+
+func TestListSessionsIsEmpty(t *testing.T) {
+	t.Parallel()
+	b := setup(t, servicebus.QueueConfig{})
+	pager := b.client.NewListSessionsForQueuePager(b.queue, nil)
+	var sessions []string
+	for pager.More() {
+		page, err := pager.NextPage(b.ctx)
+		if err != nil {
+			t.Fatalf("NextPage: %v", err)
+		}
+		sessions = append(sessions, page.Sessions...)
+	}
+	if len(sessions) != 0 {
+		t.Fatalf("sessions %v on an emulator without session support", sessions)
+	}
+}

@@ -417,3 +417,21 @@ func TestSilentConnectionClosedAfterIdleTimeout(t *testing.T) {
 		t.Fatalf("close condition %q, want amqp:resource-limit-exceeded", got)
 	}
 }
+
+func TestAcceptAnyToken(t *testing.T) {
+	t.Parallel()
+	b := setupConn(t)
+	srv, err := servicebus.Start(b.ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", AcceptAnyToken: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: b.queue}); err != nil {
+		t.Fatal(err)
+	}
+	connStr := strings.Replace(srv.ConnectionString(), "SharedAccessKey="+servicebus.DefaultKey, "SharedAccessKey=anything", 1)
+	other := connBundle{srv: srv, queue: b.queue, ctx: b.ctx}
+	if err := other.roundTrip(t, b.client(t, connStr), "any"); err != nil {
+		t.Fatalf("round trip with an arbitrary key: %v", err)
+	}
+}

@@ -102,19 +102,6 @@ func TestTopicFanOutWithCorrelationFilter(t *testing.T) {
 	}
 }
 
-// officialSample reads the official emulator sample Config.json (it has a SQL rule).
-func officialSample(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "official-emulator", "Config.json"))
-	if err != nil {
-		raw, err = os.ReadFile("/work/shared/testdata/official-emulator/Config.json")
-	}
-	if err != nil {
-		t.Skipf("official sample not available: %v", err)
-	}
-	return string(raw)
-}
-
 func TestConfigFileEntitiesWork(t *testing.T) {
 	t.Parallel()
 	doc := `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
@@ -157,11 +144,8 @@ func TestConfigFileEntitiesWork(t *testing.T) {
 
 func TestOfficialSampleLoadsOrNamesSQLRule(t *testing.T) {
 	t.Parallel()
-	raw := officialSample(t)
-	path := filepath.Join(t.TempDir(), "Config.json")
-	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// The official sample, unchanged (with its // comments and its SQL rule).
+	path := filepath.Join("internal", "config", "testdata", "official", "Config.json")
 	srv, err := servicebus.Start(context.Background(), servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: path})
 	if err != nil {
 		if !strings.Contains(err.Error(), "sql-filter-1") {
@@ -215,5 +199,42 @@ func TestSubscriptionDeadLetterQueue(t *testing.T) {
 	}
 	if err := dlq.CompleteMessage(b.ctx, got[0], nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOfficialSampleWithoutSQLRuleWorks(t *testing.T) {
+	t.Parallel()
+	b := setupTopic(t, filepath.Join("internal", "config", "testdata", "sample-no-sql.json"), nil)
+	sender, err := b.client.NewSender("topic.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := "application/json"
+	for _, m := range []*azservicebus.Message{
+		{Body: []byte("json"), ContentType: &ct},
+		{Body: []byte("prop"), ApplicationProperties: map[string]any{"prop1": "value1"}},
+		{Body: []byte("plain")},
+	} {
+		if err := sender.SendMessage(b.ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{
+		"subscription.1": "json",
+		"subscription.2": "prop",
+		"subscription.3": "json,prop,plain", // no rules: the $Default match-all rule
+		"subscription.4": "json,prop,plain",
+	}
+	for sub, bodies := range want {
+		if got := strings.Join(b.drain(t, "topic.1", sub), ","); got != bodies {
+			t.Errorf("%s got %q, want %q", sub, got, bodies)
+		}
+	}
+	q, err := b.client.NewSender("queue.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("q")}, nil); err != nil {
+		t.Fatalf("send to queue.1: %v", err)
 	}
 }

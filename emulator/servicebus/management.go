@@ -17,6 +17,7 @@ const (
 	opUpdateDispo    = "com.microsoft:update-disposition"
 	opSchedule       = "com.microsoft:schedule-message"
 	opCancelSchedule = "com.microsoft:cancel-scheduled-message"
+	opListSessions   = "com.microsoft:get-message-sessions"
 )
 
 // manage answers a request on <entity>/$management. Status codes follow what the SDK expects
@@ -108,6 +109,9 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 			return errResponse(err)
 		}
 		return &response{code: 200, desc: "OK"}
+	case opListSessions:
+		// No entity can require sessions yet, so there are none; 204 is the SDK's "empty".
+		return &response{code: 204, desc: "No sessions"}
 	}
 	return &response{code: 501, desc: fmt.Sprintf("operation %q is not supported by this emulator", op)}
 }

@@ -30,8 +30,8 @@ func main() {
 
 func run() error {
 	configPath := flag.String("config", os.Getenv("EMULATOR_CONFIG"), "Config.json in the official emulator's schema (env EMULATOR_CONFIG)")
-	amqpPort := flag.Int("amqp-port", envInt("EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
-	httpPort := flag.Int("http-port", envInt("EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
+	amqpPort := flag.Int("amqp-port", envInt(os.Getenv, "EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
+	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
 	host := flag.String("host", "127.0.0.1", "listen address")
 	anyToken := flag.Bool("accept-any-token", false, "accept every CBS token")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
@@ -64,8 +64,9 @@ func run() error {
 	return srv.Stop(stopCtx)
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+// envInt reads an integer setting from the environment, def when unset or not a number.
+func envInt(getenv func(string) string, name string, def int) int {
+	if v, err := strconv.Atoi(getenv(name)); err == nil {
 		return v
 	}
 	return def

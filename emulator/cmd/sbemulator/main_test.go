@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// setup builds the binary into a temporary directory.
+func setup(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sbemulator")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-amqp-port", "0", "-http-port", "0", "-log-level", "debug")
+	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the connection string: %v", err)
+	}
+	endpoint, ok := strings.CutPrefix(strings.SplitN(line, ";", 2)[0], "Endpoint=sb://")
+	if !ok || !strings.Contains(line, "UseDevelopmentEmulator=true;") {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	nc, err := net.Dial("tcp", endpoint)
+	if err != nil {
+		t.Fatalf("dialing %s: %v", endpoint, err)
+	}
+	_ = nc.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+func TestEnvInt(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"EMULATOR_AMQP_PORT": "6001", "EMULATOR_HTTP_PORT": "x"}
+	getenv := func(k string) string { return env[k] }
+	if got := envInt(getenv, "EMULATOR_AMQP_PORT", 5673); got != 6001 {
+		t.Fatalf("envInt = %d", got)
+	}
+	if got := envInt(getenv, "EMULATOR_HTTP_PORT", 5300); got != 5300 {
+		t.Fatalf("envInt with a bad value = %d", got)
+	}
+}
