@@ -49,9 +49,15 @@ lint: lint-deps ## gofmt, go vet and the Bicep syntax check
 	$(GO) vet ./...
 	node infra/lint/parse.js $$(git ls-files 'infra/*.bicep' 'infra/**/*.bicep' 'infra/*.bicepparam')
 
+# Node tooling used by the tests: the Bicep grammar (infra/lint) and the JavaScript Service Bus SDK
+# (emulator/servicebus/jstest), installed from their lock files when missing.
+NODE_DIRS := infra/lint emulator/servicebus/jstest
+
 .PHONY: lint-deps
 lint-deps:
-	@if [ -f infra/lint/package-lock.json ] && [ ! -d infra/lint/node_modules ]; then npm ci --prefix infra/lint --no-audit --no-fund >/dev/null; fi
+	@for d in $(NODE_DIRS); do \
+	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then \
+	    echo "npm ci --prefix $$d"; npm ci --prefix $$d --no-audit --no-fund >/dev/null || exit 1; fi; done
 
 .PHONY: package
 package: ## Stage a deployable app folder in dist/app (host.json, function folders, linux handler; GOARCH=arm64 selectable) and dist/app.zip

@@ -42,4 +42,17 @@ var (
 
 	// ErrClosed: the Receiver has been closed.
 	ErrClosed = errors.New("receiver closed")
+
+	// ErrSessionLocked: the session is locked by another session receiver.
+	// Wire: com.microsoft:session-cannot-be-locked.
+	ErrSessionLocked = errors.New("the requested session cannot be locked: it is locked by another receiver")
+
+	// ErrSessionLockLost: the session lock expired or was released (the
+	// receiver closed, or another receiver holds the session now).
+	// Wire: com.microsoft:session-lock-lost / status 410.
+	ErrSessionLockLost = errors.New("the session lock has expired or was released")
+
+	// ErrNoSession: AcceptNextSession found no unlocked session with
+	// available messages before its context ended. Wire: com.microsoft:timeout.
+	ErrNoSession = errors.New("no unlocked session with available messages")
 )

@@ -79,6 +79,10 @@ func (s *store) retime(e *entry, now time.Time) {
 // message, or a message given back by Unreceive).
 func (s *store) add(e *entry, now time.Time) {
 	s.all.insert(e.msg.SequenceNumber, e)
+	if s.sessionless(e) {
+		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
+		return
+	}
 	s.ready(e, now)
 }
 
@@ -91,8 +95,7 @@ func (s *store) ready(e *entry, now time.Time) {
 			s.expire(e, now)
 			return
 		}
-		s.avail.add(e)
-		s.wake()
+		s.makeAvailable(e)
 	}
 	s.retime(e, now)
 }
@@ -120,7 +123,7 @@ func (s *store) wake() {
 // drop removes e from every index.
 func (s *store) drop(e *entry) {
 	s.all.remove(e.msg.SequenceNumber)
-	s.avail.remove(e)
+	s.unavail(e)
 	s.timers.set(e, time.Time{})
 	s.unlock(e)
 }
@@ -136,20 +139,7 @@ func (s *store) unlock(e *entry) {
 // take removes up to max available messages in sequence order and returns
 // copies: locked ones in PeekLock mode, deleted ones in ReceiveAndDelete.
 func (s *store) take(max int, mode ReceiveMode, now time.Time) []*Message {
-	var out []*Message
-	for len(out) < max {
-		e := s.avail.peek()
-		if e == nil {
-			break
-		}
-		s.avail.remove(e)
-		if s.expired(e.msg, now) {
-			s.expire(e, now)
-			continue
-		}
-		out = append(out, s.deliver(e, mode, now))
-	}
-	return out
+	return s.takeFrom(&s.avail, max, mode, now)
 }
 
 // deliver locks or deletes e and returns the delivered copy.
@@ -272,7 +262,7 @@ func (s *store) runTimers(now time.Time) {
 			m.State = StateActive
 			s.ready(e, now)
 		case s.expired(m, now):
-			s.avail.remove(e)
+			s.unavail(e)
 			s.expire(e, now)
 		}
 	}
