@@ -85,6 +85,10 @@ deadletter: ## Inspect, replay or purge dead letters: make deadletter ARGS="list
 bench: ## Run the benchmarks against same-run baselines; writes bench/results.json and BENCHMARKS.md
 	$(GO) run ./bench
 
+.PHONY: chaos
+chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts
+	$(GO) test -tags chaos -count=1 -timeout 15m -v ./functions/chaos/
+
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "== $$p $$f"; $(GO) test $$p -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} || exit 1; done; done

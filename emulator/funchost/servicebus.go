@@ -272,7 +272,9 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 				break more
 			}
 		}
-		msgs, err := r.ReceiveMessages(ctx, n, nil)
+		// Return as soon as messages are there: the SDK's default waits 20 ms
+		// for more after the first one, which is latency on every dispatch.
+		msgs, err := r.ReceiveMessages(ctx, n, &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: time.Millisecond})
 		for range n - len(msgs) {
 			slots <- struct{}{}
 		}

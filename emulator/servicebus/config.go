@@ -15,6 +15,8 @@ const (
 	DefaultMaxFrameSize   = 65536
 	DefaultMaxMessageSize = 262144
 	DefaultIdleTimeout    = 60 * time.Second
+	// DefaultAcceptNextSessionTimeout is Service Bus's own wait for accept-next-session.
+	DefaultAcceptNextSessionTimeout = 60 * time.Second
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -38,6 +40,10 @@ type Config struct {
 	MaxMessageSize uint32
 	// IdleTimeout is announced in open: a connection silent for that long is closed. Default 60 s.
 	IdleTimeout time.Duration
+	// AcceptNextSessionTimeout is how long an accept-next-session attach waits for a free session
+	// with available messages when the client sends no com.microsoft:timeout link property; then
+	// the attach is refused with com.microsoft:timeout. Default 60 s, as on Service Bus.
+	AcceptNextSessionTimeout time.Duration
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -64,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.AcceptNextSessionTimeout <= 0 {
+		c.AcceptNextSessionTimeout = DefaultAcceptNextSessionTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -43,6 +43,10 @@ type conn struct {
 	replyMu sync.Mutex
 	replies map[string]*link
 
+	// sessionLinks holds the attached session receiver links by name, so $management requests
+	// can find the session their associated-link-name holds (session_receiver.go).
+	sessionLinks sync.Map
+
 	// Write side: frames are encoded straight into wbuf under wmu; the writer goroutine swaps
 	// the buffer out and writes it, so concurrent producers batch into few syscalls.
 	wmu       sync.Mutex

@@ -31,6 +31,11 @@ const (
 	CondMessageLockLost     Condition = "com.microsoft:message-lock-lost"
 	CondMessageNotFound     Condition = "com.microsoft:message-not-found"
 	CondDeadLetter          Condition = "com.microsoft:dead-letter"
+
+	// Session conditions: the SDKs map them to SessionCannotBeLocked / lock lost / CodeTimeout.
+	CondSessionCannotBeLocked Condition = "com.microsoft:session-cannot-be-locked"
+	CondSessionLockLost       Condition = "com.microsoft:session-lock-lost"
+	CondTimeout               Condition = "com.microsoft:timeout"
 )
 
 // Sentinel errors of the server.

@@ -49,6 +49,9 @@ type link struct {
 	sndSettle   *uint8
 	replyTarget string // reply links: the target address (may be empty)
 	detachSent  bool   // guarded by s.mu
+	// attachPending: an accept-next-session attach not answered yet (guarded by s.mu); a
+	// detach then has nothing to answer on the wire (session_receiver.go).
+	attachPending bool
 
 	// Incoming deliveries (we are the receiver).
 	credit        uint32
@@ -64,8 +67,8 @@ type link struct {
 	outCredit   uint32
 	outDelivery uint32
 	drain       bool
-	closed      bool // guarded by s.mu: no transfer may follow a detach
-	recv        *broker.Receiver
+	closed      bool          // guarded by s.mu: no transfer may follow a detach
+	recv        messageSource // *broker.Receiver or, on session links, *broker.SessionReceiver
 	mode        broker.ReceiveMode
 	replies     chan []byte
 	wake        chan struct{}
@@ -165,8 +168,8 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 		l.replies = make(chan []byte, replyQueue)
 	default:
-		if _, ok := a.Source.Filter.Get("com.microsoft:session-filter"); ok {
-			return l.refuse(a, CondNotImplemented, "sessions are not supported by this emulator yet")
+		if filter, ok := sessionFilter(a); ok {
+			return l.attachSession(a, filter)
 		}
 		addr, err := l.srv().broker.Resolve(l.address)
 		if err != nil {
@@ -410,10 +413,21 @@ func (l *link) pump() {
 				l.finishDrain()
 				continue
 			}
+			var notify <-chan struct{} // nil (never ready) on reply links
+			if l.recv != nil {
+				notify = l.recv.Notify()
+			}
 			select {
 			case <-l.wake:
 			case <-l.stop:
 				return
+			case <-notify:
+				// Without credit, only look for a failure, e.g. a session lock that expired:
+				// the link is detached at once, as Service Bus does.
+				if _, err := l.recv.TryReceive(0); err != nil {
+					l.receiveFailed(err)
+					return
+				}
 			}
 			continue
 		}
@@ -431,11 +445,7 @@ func (l *link) pump() {
 		}
 		msgs, err := l.recv.TryReceive(int(min(credit, 64)))
 		if err != nil {
-			if !errors.Is(err, broker.ErrClosed) {
-				cond, desc := brokerCondition(err)
-				l.s.c.log.Debug("receiver failed", "link", l.name, "err", err)
-				l.detach(&LinkError{Condition: cond, Description: desc})
-			}
+			l.receiveFailed(err)
 			return
 		}
 		if len(msgs) == 0 {
@@ -458,6 +468,16 @@ func (l *link) pump() {
 			}
 		}
 	}
+}
+
+// receiveFailed detaches the link with the condition of a receive error (not for a closed receiver).
+func (l *link) receiveFailed(err error) {
+	if errors.Is(err, broker.ErrClosed) {
+		return
+	}
+	cond, desc := brokerCondition(err)
+	l.s.c.log.Debug("receiver failed", "link", l.name, "err", err)
+	l.detach(&LinkError{Condition: cond, Description: desc})
 }
 
 // finishDrain uses up the remaining credit and tells the peer (part 2, section 2.6.7).
@@ -578,7 +598,7 @@ func (l *link) sendDetach(e *frames.Error) {
 	l.detachSent = true
 	l.closed = true
 	l.s.cond.Broadcast()
-	if !l.s.ended {
+	if !l.s.ended && !l.attachPending {
 		_ = l.s.c.send(l.s.channel, &frames.Detach{Handle: l.handle, Closed: true, Error: e}, nil)
 	}
 }
@@ -609,6 +629,7 @@ func (l *link) close() {
 	l.s.cond.Broadcast()
 	l.s.mu.Unlock()
 	l.stopOnce.Do(func() { close(l.stop) })
+	l.s.c.sessionLinks.CompareAndDelete(l.name, l)
 	if l.kind == kindReply {
 		l.s.c.unregisterReply(l.name, l)
 		l.s.c.unregisterReply(l.replyTarget, l)
@@ -642,6 +663,12 @@ func brokerCondition(err error) (Condition, string) {
 		return CondNotFound, err.Error()
 	case errors.Is(err, broker.ErrLockLost):
 		return CondMessageLockLost, err.Error()
+	case errors.Is(err, broker.ErrSessionLocked):
+		return CondSessionCannotBeLocked, err.Error()
+	case errors.Is(err, broker.ErrSessionLockLost):
+		return CondSessionLockLost, err.Error()
+	case errors.Is(err, broker.ErrNoSession):
+		return CondTimeout, err.Error()
 	case errors.Is(err, broker.ErrMessageNotFound):
 		return CondMessageNotFound, err.Error()
 	case errors.Is(err, broker.ErrNotAllowed):

@@ -30,6 +30,9 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 	args := mapToProps(body)
 	b := c.srv.broker
 	path := entity.Path
+	if resp := c.manageSession(op, path, req, args); resp != nil {
+		return resp
+	}
 	switch op {
 	case opRenewLock:
 		tokens, err := uuidsOf(args["lock-tokens"])
@@ -109,9 +112,6 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 			return errResponse(err)
 		}
 		return &response{code: 200, desc: "OK"}
-	case opListSessions:
-		// No entity can require sessions yet, so there are none; 204 is the SDK's "empty".
-		return &response{code: 204, desc: "No sessions"}
 	}
 	return &response{code: 501, desc: fmt.Sprintf("operation %q is not supported by this emulator", op)}
 }

@@ -11,10 +11,10 @@
 // Layers follow the spec: conn.go (connection, SASL in sasl.go), session.go, link.go, with the
 // Service Bus nodes in cbs.go and management.go and the message mapping in message.go.
 //
-// Not implemented yet, and refused rather than half-done: session receivers (attach with a
-// com.microsoft:session-filter gets amqp:not-implemented) and the session $management
-// operations (status 501). CBS tokens are verified when put, but links are not refused for a
-// missing put-token, so plain AMQP clients may attach anonymously.
+// Session receivers (an attach with a com.microsoft:session-filter) and the session $management
+// operations are in session_receiver.go and management_session.go. CBS tokens are verified when
+// put, but links are not refused for a missing put-token, so plain AMQP clients may attach
+// anonymously.
 package servicebus
 
 import (

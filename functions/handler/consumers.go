@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,7 +28,12 @@ func (h *Handler) processOrder(ctx context.Context, inv Invocation) ([]string, e
 		return nil, err
 	}
 	consumer := h.consumerName("ProcessOrder")
-	out, err := h.cfg.Store.Processing.Reserve(ctx, consumer, ev.EventID, ev.OrderID)
+	var out store.Outcome
+	err = h.waitOutOutage(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = h.cfg.Store.Processing.Reserve(ctx, consumer, ev.EventID, ev.OrderID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("processing order %s (event %s, %s): %w", ev.OrderID, ev.EventID, note, err)
 	}
@@ -51,7 +57,12 @@ func (h *Handler) sendEmail(ctx context.Context, inv Invocation) ([]string, erro
 	m := email.OrderReceived(ev, h.cfg.EmailFrom, time.Now().UTC())
 	rec := store.SentEmail{OrderID: ev.OrderID, Kind: email.KindOrderReceived, EventID: ev.EventID,
 		Recipient: m.To, MessageID: m.MessageID, Transport: h.cfg.Mailer.Transport()}
-	sent, err := h.cfg.Store.Emails.SendOnce(ctx, rec, func(ctx context.Context) error { return h.cfg.Mailer.Send(ctx, m) })
+	var sent bool
+	err = h.waitOutOutage(ctx, func(ctx context.Context) error {
+		var err error
+		sent, err = h.cfg.Store.Emails.SendOnce(ctx, rec, func(ctx context.Context) error { return h.cfg.Mailer.Send(ctx, m) })
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("emailing order %s (event %s, %s): %w", ev.OrderID, ev.EventID, note, err)
 	}
@@ -59,6 +70,34 @@ func (h *Handler) sendEmail(ctx context.Context, inv Invocation) ([]string, erro
 		return []string{fmt.Sprintf("email for order %s already sent; not sent again (%s)", ev.OrderID, note)}, nil
 	}
 	return []string{fmt.Sprintf("email %s for order %s sent to %s via %s (%s)", m.MessageID, ev.OrderID, m.To, rec.Transport, note)}, nil
+}
+
+// outageWait bounds how long one invocation waits out a database outage.
+// It stays well below the Service Bus lock (1 min, renewed anyway) and
+// functionTimeout (5 min).
+const outageWait = 30 * time.Second
+
+// waitOutOutage runs fn again, with backoff, while it fails with
+// store.ErrUnavailable, for up to outageWait. An unavailable database says
+// nothing about the message: failing at once would let the broker's
+// immediate redeliveries use up every delivery attempt within a
+// PostgreSQL restart of a second or two and dead-letter healthy events.
+func (h *Handler) waitOutOutage(ctx context.Context, fn func(context.Context) error) error {
+	deadline := time.Now().Add(outageWait)
+	delay := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		h.cfg.Logger.Warn("database unavailable; retrying within the invocation", "retryIn", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 func reasonSuffix(reason string) string {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,49 @@ func TestEnvInt(t *testing.T) {
 	}
 	if got := envInt(getenv, "EMULATOR_HTTP_PORT", 5300); got != 5300 {
 		t.Fatalf("envInt with a bad value = %d", got)
+	}
+}
+
+// TestSeparateSDKProgramSendsAndReceives runs the standalone binary with a
+// Config.json and drives it from a separate program (testdata/client) that
+// knows nothing but azservicebus and the printed connection string.
+func TestSeparateSDKProgramSendsAndReceives(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "Config.json")
+	err := os.WriteFile(config, []byte(`{
+  // a queue for the client program
+  "UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "demo", "Properties": {"MaxDeliveryCount": 3}}], "Topics": []}],
+                 "Logging": {"Type": "Console"}}
+}`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := filepath.Join(dir, "client")
+	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
+		t.Fatalf("go build client: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	conn, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the connection string: %v", err)
+	}
+	out, err := exec.CommandContext(ctx, client, "-conn", strings.TrimSpace(conn), "-queue", "demo", "-body", "order #7").CombinedOutput()
+	if err != nil {
+		t.Fatalf("client: %v\n%s", err, out)
+	}
+	if want := `received "order #7" (delivery count 1, sequence number 1)`; strings.TrimSpace(string(out)) != want {
+		t.Fatalf("client printed %q, want %q", out, want)
 	}
 }

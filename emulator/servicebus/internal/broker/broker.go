@@ -60,6 +60,7 @@ func (b *Broker) Stop() {
 		for _, e := range b.snapshot() {
 			e.main.alarm.stop()
 			e.dlq.alarm.stop()
+			e.xfer.alarm.stop()
 		}
 		b.mu.RLock()
 		for _, t := range b.topics {
@@ -116,13 +117,13 @@ func validName(kind, name string) error {
 }
 
 // CreateQueue adds a queue. ErrExists if a queue or topic has the name
-// (case-insensitive); ErrNotSupported for sessions, duplicate detection
-// and forwarding.
+// (case-insensitive); ErrInvalid for bad settings, including forwarding
+// to a missing entity or in a loop (forward.go).
 func (b *Broker) CreateQueue(cfg QueueConfig) error {
 	if err := validName("queue", cfg.Name); err != nil {
 		return err
 	}
-	if err := unsupported("queue "+cfg.Name, cfg.RequiresSession, cfg.RequiresDuplicateDetection, cfg.ForwardTo, cfg.ForwardDeadLetteredTo); err != nil {
+	if err := checkWindow("queue "+cfg.Name, cfg.DuplicateDetectionHistoryTimeWindow); err != nil {
 		return err
 	}
 	limits, err := newLimits("queue "+cfg.Name, cfg.LockDuration, cfg.MaxDeliveryCount, cfg.DefaultMessageTimeToLive, cfg.DeadLetteringOnMessageExpiration)
@@ -135,7 +136,14 @@ func (b *Broker) CreateQueue(cfg QueueConfig) error {
 	if b.queues[key] != nil || b.topics[key] != nil {
 		return fmt.Errorf("queue %s: %w", cfg.Name, ErrExists)
 	}
-	b.queues[key] = newEntity(b, KindQueue, cfg.Name, limits)
+	if err := b.checkForwardLocked("queue "+cfg.Name, cfg.Name, cfg.RequiresSession, cfg.ForwardTo, cfg.ForwardDeadLetteredTo); err != nil {
+		return err
+	}
+	q := newEntity(b, KindQueue, cfg.Name, limits)
+	q.dedup = newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)
+	q.forwardTo, q.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
+	q.enableSessions(cfg.RequiresSession)
+	b.queues[key] = q
 	b.cfg.Logger.Debug("queue created", "name", cfg.Name, "lockDuration", limits.lockDuration,
 		"maxDeliveryCount", limits.maxDeliveryCount, "ttl", limits.ttl)
 	return nil
@@ -147,8 +155,8 @@ func (b *Broker) CreateTopic(cfg TopicConfig) error {
 	if err := validName("topic", cfg.Name); err != nil {
 		return err
 	}
-	if cfg.RequiresDuplicateDetection {
-		return fmt.Errorf("topic %s: RequiresDuplicateDetection: %w", cfg.Name, ErrNotSupported)
+	if err := checkWindow("topic "+cfg.Name, cfg.DuplicateDetectionHistoryTimeWindow); err != nil {
+		return err
 	}
 	limits, err := newLimits("topic "+cfg.Name, 0, 0, cfg.DefaultMessageTimeToLive, false)
 	if err != nil {
@@ -172,9 +180,6 @@ func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) er
 	if err := validName("subscription", cfg.Name); err != nil {
 		return err
 	}
-	if err := unsupported("subscription "+path, cfg.RequiresSession, false, cfg.ForwardTo, cfg.ForwardDeadLetteredTo); err != nil {
-		return err
-	}
 	limits, err := newLimits("subscription "+path, cfg.LockDuration, cfg.MaxDeliveryCount, cfg.DefaultMessageTimeToLive, cfg.DeadLetteringOnMessageExpiration)
 	if err != nil {
 		return err
@@ -191,7 +196,9 @@ func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) er
 	}
 	sub := newEntity(b, KindSubscription, t.name+subscriptionsInfix+cfg.Name, limits)
 	sub.topic, sub.rules = t, rules
-	if err := t.addSub(sub, cfg.Name); err != nil {
+	sub.enableSessions(cfg.RequiresSession)
+	sub.forwardTo, sub.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
+	if err := b.addSubscription(t, sub, cfg); err != nil {
 		return err
 	}
 	b.cfg.Logger.Debug("subscription created", "path", sub.path, "rules", len(rules))
@@ -215,23 +222,6 @@ func checkRules(path string, rules []Rule) ([]Rule, error) {
 		seen[strings.ToLower(r.Name)] = true
 	}
 	return append([]Rule(nil), rules...), nil
-}
-
-func unsupported(what string, session, dupDetect bool, fwd, fwdDLQ string) error {
-	var feature string
-	switch {
-	case session:
-		feature = "RequiresSession"
-	case dupDetect:
-		feature = "RequiresDuplicateDetection"
-	case fwd != "":
-		feature = "ForwardTo"
-	case fwdDLQ != "":
-		feature = "ForwardDeadLetteredMessagesTo"
-	default:
-		return nil
-	}
-	return fmt.Errorf("%s: %s: %w", what, feature, ErrNotSupported)
 }
 
 // Delete removes the queue, the topic (with its subscriptions) or the

@@ -116,7 +116,9 @@ func TestResolve(t *testing.T) {
 		{in: "t/subscriptions/sub/$DEADLETTERQUEUE", want: broker.Address{Kind: broker.KindSubscription, Path: "t/Subscriptions/Sub/$DeadLetterQueue", DeadLetter: true}},
 		{in: "t/Subscriptions/nope", err: broker.ErrNotFound},
 		{in: "nope", err: broker.ErrNotFound},
-		{in: "q/$Transfer/$DeadLetterQueue", err: broker.ErrNotFound},
+		{in: "q/$transfer/$DeadLetterQueue", want: broker.Address{Kind: broker.KindQueue, Path: "q/$Transfer/$DeadLetterQueue", DeadLetter: true, Transfer: true}},
+		{in: "t/$Transfer/$DeadLetterQueue", err: broker.ErrNotFound},
+		{in: "q/$Transfer", err: broker.ErrNotFound},
 		{in: "", err: broker.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -154,16 +156,15 @@ func TestCreateErrors(t *testing.T) {
 		{"negative ttl", func(b *broker.Broker) error {
 			return b.CreateTopic(broker.TopicConfig{Name: "x", DefaultMessageTimeToLive: -time.Second})
 		}, broker.ErrInvalid},
-		{"sessions", func(b *broker.Broker) error {
-			return b.CreateQueue(broker.QueueConfig{Name: "x", RequiresSession: true})
-		}, broker.ErrNotSupported},
-		{"dup detection", func(b *broker.Broker) error {
-			return b.CreateQueue(broker.QueueConfig{Name: "x", RequiresDuplicateDetection: true})
-		}, broker.ErrNotSupported},
-		{"forward", func(b *broker.Broker) error { return b.CreateQueue(broker.QueueConfig{Name: "x", ForwardTo: "q"}) }, broker.ErrNotSupported},
-		{"topic dup detection", func(b *broker.Broker) error {
-			return b.CreateTopic(broker.TopicConfig{Name: "x", RequiresDuplicateDetection: true})
-		}, broker.ErrNotSupported},
+		{"negative dup detection window", func(b *broker.Broker) error {
+			return b.CreateQueue(broker.QueueConfig{Name: "x", RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: -time.Second})
+		}, broker.ErrInvalid},
+		{"forward to missing entity", func(b *broker.Broker) error {
+			return b.CreateQueue(broker.QueueConfig{Name: "x", ForwardTo: "nope"})
+		}, broker.ErrInvalid},
+		{"topic negative dup detection window", func(b *broker.Broker) error {
+			return b.CreateTopic(broker.TopicConfig{Name: "x", DuplicateDetectionHistoryTimeWindow: -time.Second})
+		}, broker.ErrInvalid},
 		{"subscription of unknown topic", func(b *broker.Broker) error {
 			return b.CreateSubscription("nope", broker.SubscriptionConfig{Name: "s"})
 		}, broker.ErrNotFound},
@@ -171,12 +172,13 @@ func TestCreateErrors(t *testing.T) {
 			must(t, b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s"}))
 			return b.CreateSubscription("T", broker.SubscriptionConfig{Name: "S"})
 		}, broker.ErrExists},
-		{"subscription sessions", func(b *broker.Broker) error {
-			return b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s", RequiresSession: true})
-		}, broker.ErrNotSupported},
-		{"subscription forward DLQ", func(b *broker.Broker) error {
-			return b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s", ForwardDeadLetteredTo: "q"})
-		}, broker.ErrNotSupported},
+		{"subscription forward DLQ to a subscription", func(b *broker.Broker) error {
+			must(t, b.CreateSubscription("t", broker.SubscriptionConfig{Name: "other"}))
+			return b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s", ForwardDeadLetteredTo: "t/Subscriptions/other"})
+		}, broker.ErrInvalid},
+		{"subscription forwarding to its topic", func(b *broker.Broker) error {
+			return b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s", ForwardTo: "T"})
+		}, broker.ErrInvalid},
 		{"rule without filter", func(b *broker.Broker) error {
 			return b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s", Rules: []broker.Rule{{Name: "r"}}})
 		}, broker.ErrInvalid},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/sqlfilter"
 )
 
 // Defaults applied to zero-valued configuration fields. They are Azure
@@ -55,12 +57,28 @@ type QueueConfig struct {
 	// (reason TTLExpiredException) instead of dropping them. Default false.
 	DeadLetteringOnMessageExpiration bool
 
-	// Reserved for the next issue; New entities with these set are refused
-	// with ErrNotSupported rather than half-applied.
-	RequiresSession            bool
+	// RequiresSession makes the queue session-enabled: every message needs
+	// a session id (Send refuses others with ErrNotAllowed) and only
+	// session receivers (AcceptSession, AcceptNextSession) consume it; see
+	// session.go. Default false.
+	RequiresSession bool
+	// RequiresDuplicateDetection drops (after accepting) a message whose
+	// MessageId was already accepted by the queue within
+	// DuplicateDetectionHistoryTimeWindow. Default false.
 	RequiresDuplicateDetection bool
-	ForwardTo                  string
-	ForwardDeadLetteredTo      string
+	// DuplicateDetectionHistoryTimeWindow is how long a MessageId is
+	// remembered, counted from the first accepted send. Default 20 s; only
+	// used with RequiresDuplicateDetection.
+	DuplicateDetectionHistoryTimeWindow time.Duration
+	// ForwardTo names a queue or topic (which must exist) that every
+	// message of this queue is moved to as soon as it becomes active; the
+	// queue itself then cannot be received from. Default "" (none). See
+	// forward.go for loops and the hop limit.
+	ForwardTo string
+	// ForwardDeadLetteredTo names a queue or topic (which must exist) that
+	// receives this queue's dead-lettered messages instead of its
+	// dead-letter queue. Default "" (none).
+	ForwardDeadLetteredTo string
 }
 
 // TopicConfig describes a topic. Subscriptions are created separately.
@@ -72,8 +90,11 @@ type TopicConfig struct {
 	// Default 1 h.
 	DefaultMessageTimeToLive time.Duration
 
-	// Reserved for the next issue; refused with ErrNotSupported when true.
-	RequiresDuplicateDetection bool
+	// RequiresDuplicateDetection and DuplicateDetectionHistoryTimeWindow:
+	// as in QueueConfig (default false, 20 s). Duplicates are dropped before
+	// the fan-out, so no subscription gets them.
+	RequiresDuplicateDetection          bool
+	DuplicateDetectionHistoryTimeWindow time.Duration
 }
 
 // SubscriptionConfig describes a subscription of a topic.
@@ -88,23 +109,31 @@ type SubscriptionConfig struct {
 	MaxDeliveryCount                 int
 	DefaultMessageTimeToLive         time.Duration
 	DeadLetteringOnMessageExpiration bool
-	// Rules select the messages the subscription receives: a message is
-	// copied once if any rule matches. No rules means the default rule
-	// "$Default" with a match-all filter.
+	// Rules select the messages the subscription receives: one copy if any
+	// rule without an action matches, plus one copy per matching rule with
+	// an action (see rule.go). No rules means the default rule "$Default"
+	// with a match-all filter.
 	Rules []Rule
 
-	// Reserved for the next issue; refused with ErrNotSupported when set.
-	RequiresSession       bool
+	// RequiresSession makes the subscription session-enabled: only session
+	// receivers consume it, and a topic message without session id is
+	// dead-lettered with reason "Session id is null." Default false.
+	RequiresSession bool
+	// ForwardTo and ForwardDeadLetteredTo: as in QueueConfig (default "").
 	ForwardTo             string
 	ForwardDeadLetteredTo string
 }
 
-// Rule is a named filter of a subscription. (SQL rule actions come later.)
+// Rule is a named filter of a subscription, with an optional SQL action.
 type Rule struct {
 	// Name of the rule, unique in its subscription. Required.
 	Name string
 	// Filter decides which messages match. Required.
 	Filter Filter
+	// Action, when not nil, changes the subscription's own copy of each
+	// matching message (which also gets the RuleName property). Default
+	// nil: no action.
+	Action *sqlfilter.Action
 }
 
 // DefaultRuleName is the name of the match-all rule a subscription gets when

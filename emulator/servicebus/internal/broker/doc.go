@@ -8,8 +8,10 @@
 //
 // # Addresses
 //
-// "queue", "topic" (send only), "topic/Subscriptions/sub", and the
-// dead-letter queue of a queue or subscription, "<path>/$DeadLetterQueue".
+// "queue", "topic" (send only), "topic/Subscriptions/sub", the
+// dead-letter queue of a queue or subscription, "<path>/$DeadLetterQueue",
+// and its transfer dead-letter queue, "<path>/$Transfer/$DeadLetterQueue"
+// (auto-forwarding failures; it behaves like the dead-letter queue).
 // Matching is case-insensitive. Sequence numbers are per queue or per topic
 // (all subscription copies of a topic message share it), start at 1, and a
 // dead-lettered message keeps its number in the DLQ.
@@ -72,7 +74,34 @@
 // queue or subscription has its own mutex, shared with its DLQ; the
 // registry lock is only read-locked to resolve an address.
 //
-// Not yet supported (refused with ErrNotSupported, never half-applied):
-// sessions, duplicate detection, auto-forwarding; SQL filters and actions
-// will be further Filter implementations.
+// # Sessions
+//
+// A queue or subscription with RequiresSession (session.go) keeps its
+// available messages per session id (the group-id), FIFO within each
+// session. Only SessionReceivers consume it: AcceptSession(id) locks a
+// named session (with or without messages), AcceptNextSession waits for a
+// free session with available messages and picks the one whose oldest
+// message is oldest (O(sessions)). One receiver holds a session at a time,
+// for LockDuration unless renewed; when the lock expires or the receiver
+// closes, the message locks taken under it are released without counting
+// a delivery. Send refuses a message without session id on a session
+// queue (ErrNotAllowed); a session subscription dead-letters such a topic
+// copy ("Session id is null."). Session state and ListSessions are in
+// session_state.go. The dead-letter queue is not session-enabled.
+//
+// # Rules, duplicate detection, auto-forwarding
+//
+// A subscription's rules (rule.go) have a Filter (TrueFilter,
+// CorrelationFilter or SQLFilter) and an optional SQL Action. Per Learn
+// "Topic filters and actions", all matching rules without an action give
+// one copy; each matching rule with an action gives its own copy, changed
+// by the action and carrying the application property RuleName. Extra
+// copies get new topic sequence numbers. A SQL filter or action that fails
+// for a message (type mismatch, ...) does not select it and is logged.
+//
+// Duplicate detection (dedup.go) drops, after accepting, a message whose
+// MessageId the queue or topic accepted within its window.
+//
+// Auto-forwarding (forward.go): ForwardTo and ForwardDeadLetteredTo, with
+// loops refused at creation and at most MaxForwardHops hops at run time.
 package broker

@@ -1,47 +1,45 @@
 package broker
 
-import "sync"
-
 // entity is a queue or a subscription: its main store and its dead-letter
 // store share one mutex, so moving a message to the DLQ is atomic and needs
 // no lock ordering.
 type entity struct {
 	b      *Broker
-	mu     sync.Mutex
+	mu     entityLock // Unlock also flushes the forwarding outbox (forward.go)
 	kind   EntityKind
 	path   string // canonical, e.g. "orders" or "events/Subscriptions/audit"
 	limits entityLimits
 
 	main, dlq *store
+	xfer      *store // transfer dead-letter queue (forward.go)
 	deleted   bool
 
 	// seq is the last sequence number of a queue (topics number their
 	// subscriptions' messages).
 	seq int64
 
+	// sessions is non-nil on a session-enabled entity (RequiresSession);
+	// set at creation.
+	sessions *sessionSet
+
 	// Subscriptions only. rules is immutable after creation.
 	topic *topic
 	rules []Rule
+
+	// dedup is the duplicate-detection history of a queue (nil: off).
+	dedup *dedupLog
+	// forwardTo and forwardDLQ are the auto-forwarding destinations ("":
+	// none); immutable after creation.
+	forwardTo, forwardDLQ string
 }
 
 func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits) *entity {
 	e := &entity{b: b, kind: kind, path: path, limits: limits}
 	e.main = newStore(e, false, path)
 	e.dlq = newStore(e, true, path+deadLetterSuffix)
+	e.xfer = newStore(e, true, path+transferInfix+deadLetterSuffix)
+	e.mu.flush = func(out []forwarded) { b.flushForwards(e, out) }
 	return e
-}
-
-// matches reports whether any rule of the subscription selects m.
-func (e *entity) matches(m *Message) bool {
-	if len(e.rules) == 0 {
-		return true
-	}
-	for _, r := range e.rules {
-		if r.Filter.Match(m) {
-			return true
-		}
-	}
-	return false
 }
 
 // kill marks the entity deleted, stops its timers and wakes its receivers,
@@ -50,9 +48,12 @@ func (e *entity) kill() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.deleted = true
-	for _, s := range []*store{e.main, e.dlq} {
+	for _, s := range []*store{e.main, e.dlq, e.xfer} {
 		s.alarm.stop()
 		s.wake()
+	}
+	if e.sessions != nil {
+		e.sessions.kill()
 	}
 }
 
@@ -63,6 +64,10 @@ func (e *entity) runTimers() {
 		return
 	}
 	now := e.b.now()
+	// Session locks first: messages locked under an expired session are
+	// released (not counted) rather than expired one by one.
+	e.main.runSessionTimers(now)
 	e.main.runTimers(now)
 	e.dlq.runTimers(now)
+	e.xfer.runTimers(now)
 }

@@ -28,8 +28,9 @@ var (
 	// Wire: amqp:not-allowed.
 	ErrNotAllowed = errors.New("operation not allowed on this entity")
 
-	// ErrNotSupported: a feature that this broker does not implement yet
-	// (sessions, SQL filters, duplicate detection, auto-forwarding).
+	// ErrNotSupported: a feature that this broker does not implement
+	// (kept for the wire mapping; SQL rules, duplicate detection and
+	// auto-forwarding are implemented).
 	// Wire: amqp:not-implemented.
 	ErrNotSupported = errors.New("feature not supported yet")
 

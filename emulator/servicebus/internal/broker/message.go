@@ -140,7 +140,8 @@ type Message struct {
 	// EnqueuedTime is when the message became (or becomes, if scheduled)
 	// part of the entity: max(send time, ScheduledEnqueueTime).
 	EnqueuedTime time.Time
-	// EnqueueSequenceNumber equals SequenceNumber (no auto-forwarding yet).
+	// EnqueueSequenceNumber equals SequenceNumber, except on an
+	// auto-forwarded message, where it is the number first assigned.
 	EnqueueSequenceNumber int64
 	// DeliveryCount is the number of previous deliveries: it goes on the
 	// wire as header.delivery-count, and the SDK shows it plus one.
@@ -160,6 +161,9 @@ type Message struct {
 	TimeToLive time.Duration
 	// ExpiresAt is EnqueuedTime + TimeToLive (saturating).
 	ExpiresAt time.Time
+
+	// forwardHops counts the auto-forwarding hops made so far (forward.go).
+	forwardHops int
 }
 
 // Clone returns a copy that shares nothing mutable with m except Body (which

@@ -29,10 +29,18 @@ type Receiver struct {
 }
 
 // NewReceiver returns a consumer of a queue, subscription or DLQ.
-// ErrNotFound for unknown addresses, ErrNotAllowed for topics.
+// ErrNotFound for unknown addresses, ErrNotAllowed for topics and for
+// session-enabled entities (their DLQ is fine).
 func (b *Broker) NewReceiver(address string, mode ReceiveMode) (*Receiver, error) {
 	tg, err := b.receivable(address)
 	if err != nil {
+		return nil, err
+	}
+	if tg.ent.sessions != nil && !tg.addr.DeadLetter {
+		return nil, fmt.Errorf("%s: It is not possible for an entity that requires sessions to create a non-sessionful message receiver: %w",
+			tg.addr.Path, ErrNotAllowed)
+	}
+	if err := tg.refuseForwardingReceive(); err != nil {
 		return nil, err
 	}
 	return &Receiver{b: b, tg: tg, mode: mode, notify: make(chan struct{}, 1)}, nil
@@ -103,9 +111,13 @@ func (r *Receiver) Unreceive(msgs []*Message) {
 		return
 	}
 	defer r.tg.ent.mu.Unlock()
-	s, now := r.tg.s, r.b.now()
+	r.tg.s.giveBack(msgs, r.mode, r.b.now())
+}
+
+// giveBack implements Unreceive; the entity's mu is held.
+func (s *store) giveBack(msgs []*Message, mode ReceiveMode, now time.Time) {
 	for _, m := range msgs {
-		if r.mode == PeekLock {
+		if mode == PeekLock {
 			if e := s.locks[m.LockToken]; e != nil && m.LockToken != uuid.Nil {
 				s.release(e, now)
 			}

@@ -8,12 +8,22 @@ import (
 // Send enqueues copies of msgs on a queue or topic and returns their
 // sequence numbers, in order. Only the client-supplied fields of msgs are
 // used. A message whose ScheduledEnqueueTime is in the future is Scheduled
-// until then. On a topic, each message is copied once to every subscription
-// with at least one matching rule (and dropped if there is none).
+// until then. On a topic, each subscription gets what its rules select
+// (rule.go: one copy for the matching rules without action, one more per
+// matching rule with an action); a message no rule selects is dropped.
 //
 // Errors: ErrNotFound for an unknown address; ErrNotAllowed for a
-// subscription or dead-letter queue.
+// subscription or dead-letter queue, and for a message without session id
+// sent to a session-enabled queue (nothing is enqueued then).
+//
+// With duplicate detection, a message whose MessageId the queue or topic
+// accepted within its window gets a sequence number but is dropped.
 func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
+	return b.send(address, msgs, false)
+}
+
+// send is Send; fwd marks messages being auto-forwarded (forward.go).
+func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error) {
 	tg, err := b.resolve(address)
 	if err != nil {
 		return nil, err
@@ -28,7 +38,12 @@ func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
 	}
 	now := b.now()
 	if tg.top != nil {
-		return tg.top.send(msgs, now)
+		return tg.top.send(msgs, now, fwd)
+	}
+	// An auto-forwarded message without session id is not refused: the
+	// session-enabled destination dead-letters it (store.add).
+	if err := tg.ent.requireSessionIDs(msgs); err != nil && !fwd {
+		return nil, err
 	}
 	if err := tg.lock(); err != nil {
 		return nil, err
@@ -38,11 +53,17 @@ func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
 	for i, m := range msgs {
 		q.seq++
+		seqs[i] = q.seq
+		if q.dedup.duplicate(m, now) {
+			continue
+		}
 		e := stampedEntry(m)
 		stamp(e.msg, q.seq, now, q.limits.ttl)
+		if fwd {
+			keepForwarded(e.msg, m)
+		}
 		e.seq = q.seq
 		q.main.add(e, now)
-		seqs[i] = q.seq
 	}
 	return seqs, nil
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -231,4 +232,27 @@ func (s *store) takeFrom(q *availQueue, max int, mode ReceiveMode, now time.Time
 		out = append(out, s.deliver(e, mode, now))
 	}
 	return out
+}
+
+// enableSessions makes a new entity session-enabled when on is true.
+func (e *entity) enableSessions(on bool) {
+	if on {
+		e.sessions = newSessionSet()
+	}
+}
+
+// requireSessionIDs refuses a send to a session-enabled queue when a
+// message has no session id, with Service Bus's wording.
+func (e *entity) requireSessionIDs(msgs []*Message) error {
+	if e.sessions == nil {
+		return nil
+	}
+	for i, m := range msgs {
+		if !m.Properties.Has(PropGroupID) {
+			return fmt.Errorf("send to %s: message %d: The SessionId was not set on a message, and it cannot be sent to the entity. "+
+				"Entities that have session support enabled can only receive messages that have the SessionId set to a valid value: %w",
+				e.path, i, ErrNotAllowed)
+		}
+	}
+	return nil
 }

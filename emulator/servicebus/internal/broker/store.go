@@ -26,7 +26,8 @@ const (
 //
 // Indexes, so that no operation scans all messages:
 //   - all:    every message by sequence number (Peek, receive by number);
-//   - avail:  Active, unlocked messages by sequence number (availQueue);
+//   - avail:  Active, unlocked messages by sequence number (availQueue;
+//     one per session instead on a session-enabled store, see session.go);
 //   - timers: min-heap of each entry's next deadline (lock expiry, TTL
 //     expiry or scheduled activation);
 //   - locks:  locked entries by lock token.
@@ -93,6 +94,11 @@ func (s *store) ready(e *entry, now time.Time) {
 	if m.State == StateActive {
 		if s.expired(m, now) {
 			s.expire(e, now)
+			return
+		}
+		if s.forwards() {
+			s.drop(e)
+			s.ent.queueForward(s.ent.forwardTo, m)
 			return
 		}
 		s.makeAvailable(e)
@@ -228,6 +234,10 @@ func (s *store) deadLetter(e *entry, reason, description string, props map[strin
 	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
 	m.DeadLetterSource = s.path
 	m.State = StateActive
+	if dest := s.deadLetterDest(); dest != "" {
+		s.ent.queueForward(dest, m)
+		return
+	}
 	s.ent.dlq.add(newEntry(m), now)
 }
 

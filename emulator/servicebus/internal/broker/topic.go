@@ -12,11 +12,14 @@ import (
 // match. Scheduled messages wait at the topic (so that one cancel removes
 // every future copy) and fan out when they become due.
 //
-// Lock order: topic.mu before a subscription's entity.mu, never the reverse.
+// Lock order: topic.mu before a subscription's entity.mu, never the reverse;
+// the fan-out itself runs without topic.mu, because unlocking a subscription
+// may auto-forward to another topic (forward.go).
 type topic struct {
-	b    *Broker
-	name string
-	ttl  time.Duration
+	b     *Broker
+	name  string
+	ttl   time.Duration
+	dedup *dedupLog // guarded by mu; nil when duplicate detection is off
 
 	mu      sync.Mutex
 	seq     int64
@@ -30,7 +33,8 @@ type topic struct {
 }
 
 func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
-	t := &topic{b: b, name: cfg.Name, ttl: ttl, subs: make(map[string]*entity), scheduled: newSkiplist()}
+	t := &topic{b: b, name: cfg.Name, ttl: ttl, subs: make(map[string]*entity), scheduled: newSkiplist(),
+		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
 	return t
@@ -70,8 +74,9 @@ func (t *topic) sub(name string) *entity {
 	return t.subs[strings.ToLower(name)]
 }
 
-// send numbers msgs (copies), keeps the scheduled ones and fans out the rest.
-func (t *topic) send(msgs []*Message, now time.Time) ([]int64, error) {
+// send numbers msgs (copies), drops duplicates, keeps the scheduled ones and
+// fans out the rest. fwd marks auto-forwarded messages.
+func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
 	var due []*Message
 	t.mu.Lock()
@@ -82,9 +87,15 @@ func (t *topic) send(msgs []*Message, now time.Time) ([]int64, error) {
 	subs := t.subList
 	for i, m := range msgs {
 		t.seq++
+		seqs[i] = t.seq
+		if t.dedup.duplicate(m, now) {
+			continue
+		}
 		c := m.Clone()
 		stamp(c, t.seq, now, t.ttl)
-		seqs[i] = c.SequenceNumber
+		if fwd {
+			keepForwarded(c, m)
+		}
 		if c.State == StateScheduled {
 			e := newEntry(c)
 			t.scheduled.insert(c.SequenceNumber, e)
@@ -95,21 +106,25 @@ func (t *topic) send(msgs []*Message, now time.Time) ([]int64, error) {
 	}
 	t.alarm.arm(t.timers.next(), now)
 	t.mu.Unlock()
-	fanOut(subs, due, now)
+	t.fanOut(subs, due, now)
 	return seqs, nil
 }
 
-// fanOut copies each message to every subscription with a matching rule.
-// The messages are the topic's own (already stamped) copies.
-func fanOut(subs []*entity, msgs []*Message, now time.Time) {
+// fanOut gives each subscription what its rules route to it (rule.go): the
+// first copy of a message keeps the topic's sequence number, further copies
+// (from rules with actions) get new ones. The messages are the topic's own
+// (already stamped) copies and are not modified. Called without t.mu.
+func (t *topic) fanOut(subs []*entity, msgs []*Message, now time.Time) {
 	if len(msgs) == 0 {
 		return
 	}
 	for _, sub := range subs {
 		var picked []*Message
 		for _, m := range msgs {
-			if sub.matches(m) {
-				picked = append(picked, m)
+			n := len(picked)
+			picked = sub.route(m, picked)
+			for _, c := range picked[min(n+1, len(picked)):] { // clones made by route
+				c.SequenceNumber = t.nextSeq()
 			}
 		}
 		if len(picked) == 0 {
@@ -150,8 +165,8 @@ func (t *topic) cancel(seqs []int64) error {
 // runTimers fans out the scheduled messages that are due.
 func (t *topic) runTimers() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.deleted {
+		t.mu.Unlock()
 		return
 	}
 	now := t.b.now()
@@ -166,9 +181,20 @@ func (t *topic) runTimers() {
 		e.msg.State = StateActive
 		due = append(due, e.msg)
 	}
-	// Holding t.mu keeps a concurrent cancel from racing the fan-out.
-	fanOut(t.subList, due, now)
 	t.alarm.arm(t.timers.next(), now)
+	subs := t.subList
+	t.mu.Unlock()
+	// The due messages already left t.scheduled, so a cancel from here on
+	// finds nothing to cancel, as if it came after the fan-out.
+	t.fanOut(subs, due, now)
+}
+
+// nextSeq allocates a sequence number for an extra subscription copy.
+func (t *topic) nextSeq() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	return t.seq
 }
 
 func (t *topic) kill() []*entity {
@@ -187,6 +213,7 @@ func stamp(m *Message, seq int64, now time.Time, entityTTL time.Duration) {
 	m.LockToken = [16]byte{}
 	m.LockedUntil = time.Time{}
 	m.DeadLetterSource = ""
+	m.forwardHops = 0
 	m.State = StateActive
 	m.EnqueuedTime = now
 	if m.ScheduledEnqueueTime.After(now) {

@@ -17,10 +17,12 @@
 //     (Service Bus's own maximum), MaxDeliveryCount at least 1.
 //   - Unknown JSON fields are errors, so a misspelt setting is never
 //     silently ignored.
-//   - Features this emulator does not implement yet are refused with an
-//     error naming the entity, rule and feature: SQL filters, SQL rule
-//     actions, RequiresSession, RequiresDuplicateDetection, ForwardTo and
-//     ForwardDeadLetteredMessagesTo.
+//   - SQL filters and actions are parsed here: one that does not parse is
+//     refused with its line and column. An empty Action is no action.
+//   - ForwardTo / ForwardDeadLetteredMessagesTo must name a queue or topic
+//     of the file; chains that loop, and forwarding from session-enabled
+//     entities, are refused (forward.go). Entities are created
+//     destinations first, whatever the file order.
 package config
 
 import (
@@ -33,6 +35,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/sqlfilter"
 )
 
 // Config is a parsed Config.json.
@@ -232,6 +237,7 @@ func (c *Config) validate() error {
 		v.fail(ErrInvalid, "UserConfig.Logging.Type %q: want File, Console, File,Console or Console,File", u.Logging.Type)
 	}
 	entities := map[string]string{} // lower-case name -> where it was defined
+	fwd := &forwardGraph{}
 	for i, ns := range u.Namespaces {
 		nsWhere := fmt.Sprintf("namespace %d", i)
 		if strings.TrimSpace(ns.Name) == "" {
@@ -244,13 +250,12 @@ func (c *Config) validate() error {
 			p := q.Properties
 			v.entityLimits(where, p.LockDuration, p.MaxDeliveryCount, p.DefaultMessageTimeToLive)
 			v.duration(where, "DuplicateDetectionHistoryTimeWindow", p.DuplicateDetectionHistoryTimeWindow)
-			v.unsupported(where, p.RequiresSession, p.RequiresDuplicateDetection, p.ForwardTo, p.ForwardDeadLetteredMessagesTo)
+			fwd.add(q.Name, q.Name, where, p.RequiresSession, p.ForwardTo, p.ForwardDeadLetteredMessagesTo)
 		}
 		for j, t := range ns.Topics {
 			where := v.entityName(fmt.Sprintf("%s: topic %d", nsWhere, j), "topic", t.Name, entities)
 			v.duration(where, "DefaultMessageTimeToLive", t.Properties.DefaultMessageTimeToLive)
 			v.duration(where, "DuplicateDetectionHistoryTimeWindow", t.Properties.DuplicateDetectionHistoryTimeWindow)
-			v.unsupported(where, false, t.Properties.RequiresDuplicateDetection, "", "")
 			subs := map[string]bool{}
 			for k, s := range t.Subscriptions {
 				sw := v.entityName(fmt.Sprintf("%s: subscription %d", where, k), "subscription "+t.Name+"/Subscriptions/", s.Name, nil)
@@ -261,11 +266,12 @@ func (c *Config) validate() error {
 				}
 				p := s.Properties
 				v.entityLimits(sw, p.LockDuration, p.MaxDeliveryCount, p.DefaultMessageTimeToLive)
-				v.unsupported(sw, p.RequiresSession, false, p.ForwardTo, p.ForwardDeadLetteredMessagesTo)
+				fwd.add(t.Name, t.Name+"/Subscriptions/"+s.Name, sw, p.RequiresSession, p.ForwardTo, p.ForwardDeadLetteredMessagesTo)
 				v.rules(sw, s.Rules)
 			}
 		}
 	}
+	fwd.check(v, entities)
 	return errors.Join(v.errs...)
 }
 
@@ -321,21 +327,6 @@ func (v *validator) entityLimits(where string, lock Duration, maxDelivery *int, 
 	v.duration(where, "DefaultMessageTimeToLive", ttl)
 }
 
-func (v *validator) unsupported(where string, session, dupDetect bool, fwd, fwdDLQ string) {
-	if session {
-		v.fail(ErrUnsupported, "%s: RequiresSession=true (sessions)", where)
-	}
-	if dupDetect {
-		v.fail(ErrUnsupported, "%s: RequiresDuplicateDetection=true (duplicate detection)", where)
-	}
-	if fwd != "" {
-		v.fail(ErrUnsupported, "%s: ForwardTo %q (auto-forwarding)", where, fwd)
-	}
-	if fwdDLQ != "" {
-		v.fail(ErrUnsupported, "%s: ForwardDeadLetteredMessagesTo %q (auto-forwarding)", where, fwdDLQ)
-	}
-}
-
 func (v *validator) rules(where string, rules []Rule) {
 	names := map[string]bool{}
 	for i, r := range rules {
@@ -351,9 +342,21 @@ func (v *validator) rules(where string, rules []Rule) {
 		}
 		p := r.Properties
 		switch {
-		case strings.EqualFold(p.FilterType, "Sql") || p.SqlFilter != nil:
-			v.fail(ErrUnsupported, "%s: SQL filter (FilterType Sql; only Correlation filters work for now)", rw)
+		case strings.EqualFold(p.FilterType, "Sql"):
+			switch {
+			case p.SqlFilter == nil:
+				v.fail(ErrInvalid, "%s: FilterType Sql needs a SqlFilter", rw)
+			case p.CorrelationFilter != nil:
+				v.fail(ErrInvalid, "%s: FilterType Sql with a CorrelationFilter", rw)
+			default:
+				if _, err := sqlfilter.ParseFilter(p.SqlFilter.SqlExpression); err != nil {
+					v.fail(ErrInvalid, "%s: SqlFilter.SqlExpression %q: %v", rw, p.SqlFilter.SqlExpression, err)
+				}
+			}
 		case strings.EqualFold(p.FilterType, "Correlation"):
+			if p.SqlFilter != nil {
+				v.fail(ErrInvalid, "%s: FilterType Correlation with a SqlFilter", rw)
+			}
 			if p.CorrelationFilter == nil {
 				v.fail(ErrInvalid, "%s: FilterType Correlation needs a CorrelationFilter", rw)
 			} else if err := p.CorrelationFilter.check(); err != nil {
@@ -363,7 +366,13 @@ func (v *validator) rules(where string, rules []Rule) {
 			v.fail(ErrInvalid, "%s: FilterType %q: want Correlation or Sql", rw, p.FilterType)
 		}
 		if p.Action != nil {
-			v.fail(ErrUnsupported, "%s: SQL rule action (Action)", rw)
+			if _, err := broker.NewSQLAction(p.Action.SqlExpression); err != nil {
+				var syn *sqlfilter.SyntaxError
+				if errors.As(err, &syn) {
+					err = syn
+				}
+				v.fail(ErrInvalid, "%s: Action.SqlExpression %q: %v", rw, p.Action.SqlExpression, err)
+			}
 		}
 	}
 }

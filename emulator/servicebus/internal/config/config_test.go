@@ -21,16 +21,70 @@ func setup(t *testing.T, queueProps string) (*config.Config, error) {
 	return config.Parse([]byte(doc))
 }
 
-func TestOfficialSampleIsRefusedNamingTheSQLRule(t *testing.T) {
+func TestOfficialSampleLoadsWithItsSQLRule(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(filepath.Join("testdata", "official", "Config.json"))
-	if !errors.Is(err, config.ErrUnsupported) {
-		t.Fatalf("error = %v, want ErrUnsupported", err)
+	c, err := config.Load(filepath.Join("testdata", "official", "Config.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"topic.1/Subscriptions/subscription.4", `rule "sql-filter-1"`, "SQL filter", "SQL rule action", "not supported yet"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
+	subs := c.Entities().Topics[0].Subscriptions
+	r := subs[3].Rules[0]
+	f, ok := r.Filter.(*broker.SQLFilter)
+	if !ok || r.Name != "sql-filter-1" || r.Action == nil || f.Expression() != "sys.MessageId = '123456' AND userProp1 = 'value1'" {
+		t.Fatalf("subscription.4 rule = %+v", r)
+	}
+	b := broker.New(broker.Config{})
+	t.Cleanup(b.Stop)
+	if err := c.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	hit := &broker.Message{Properties: broker.Properties{Present: broker.PropMessageID, MessageID: "123456"},
+		ApplicationProperties: map[string]any{"userProp1": "value1"}}
+	miss := &broker.Message{Properties: broker.Properties{Present: broker.PropMessageID, MessageID: "123456"},
+		ApplicationProperties: map[string]any{"userProp1": "value2"}}
+	if _, err := b.Send("topic.1", []*broker.Message{hit, miss}); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := b.NewReceiver("topic.1/Subscriptions/subscription.4", broker.ReceiveAndDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	got, err := rcv.TryReceive(10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("subscription.4 got %d messages (%v), want 1", len(got), err)
+	}
+	if got[0].Properties.To != "Entity" || got[0].ApplicationProperties[broker.PropRuleName] != "sql-filter-1" {
+		t.Errorf("action not applied: To %q, properties %v", got[0].Properties.To, got[0].ApplicationProperties)
+	}
+}
+
+func TestForwardingEntitiesApplyInDependencyOrder(t *testing.T) {
+	t.Parallel()
+	doc := `{"UserConfig": {"Namespaces": [{"Name": "ns",
+	  "Queues": [{"Name": "in", "Properties": {"ForwardTo": "events"}}, {"Name": "sink", "Properties": {"ForwardDeadLetteredMessagesTo": "errors"}},
+	             {"Name": "errors"}],
+	  "Topics": [{"Name": "events", "Properties": {"RequiresDuplicateDetection": true, "DuplicateDetectionHistoryTimeWindow": "PT1M"},
+	     "Subscriptions": [{"Name": "all", "Properties": {"ForwardTo": "sink"}}]}]}],
+	  "Logging": {"Type": "Console"}}}`
+	c, err := config.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := c.Entities().Topics[0].Topic; !tc.RequiresDuplicateDetection || tc.DuplicateDetectionHistoryTimeWindow != time.Minute {
+		t.Errorf("topic = %+v", tc)
+	}
+	b := broker.New(broker.Config{})
+	t.Cleanup(b.Stop)
+	if err := c.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send("in", []*broker.Message{{Body: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Stats("sink")
+	if err != nil || st.Active != 1 {
+		t.Fatalf("sink stats %+v, %v: want the message forwarded in -> events -> all -> sink", st, err)
 	}
 }
 
@@ -100,7 +154,8 @@ func TestQueueProperties(t *testing.T) {
 		{name: "defaults", props: ``, want: broker.QueueConfig{Name: "q", LockDuration: time.Minute, MaxDeliveryCount: 3, DefaultMessageTimeToLive: time.Hour}},
 		{name: "all set", props: `"LockDuration": "PT5S", "MaxDeliveryCount": 25, "DefaultMessageTimeToLive": "P14D",
 			"DeadLetteringOnMessageExpiration": true, "DuplicateDetectionHistoryTimeWindow": "PT20S", "ForwardTo": "", "RequiresSession": false`,
-			want: broker.QueueConfig{Name: "q", LockDuration: 5 * time.Second, MaxDeliveryCount: 25, DefaultMessageTimeToLive: 14 * 24 * time.Hour, DeadLetteringOnMessageExpiration: true}},
+			want: broker.QueueConfig{Name: "q", LockDuration: 5 * time.Second, MaxDeliveryCount: 25, DefaultMessageTimeToLive: 14 * 24 * time.Hour, DeadLetteringOnMessageExpiration: true,
+				DuplicateDetectionHistoryTimeWindow: 20 * time.Second}},
 		{name: "fractional seconds", props: `"LockDuration": "PT0.5S"`, want: broker.QueueConfig{Name: "q", LockDuration: 500 * time.Millisecond, MaxDeliveryCount: 3, DefaultMessageTimeToLive: time.Hour}},
 		{name: "bad duration", props: `"LockDuration": "1 minute"`, err: config.ErrInvalid, msg: "queue q: LockDuration"},
 		{name: "duration not a string", props: `"DefaultMessageTimeToLive": 60`, err: config.ErrInvalid, msg: "queue q: DefaultMessageTimeToLive"},
@@ -108,10 +163,14 @@ func TestQueueProperties(t *testing.T) {
 		{name: "lock too long", props: `"LockDuration": "PT6M"`, err: config.ErrInvalid, msg: "PT5M"},
 		{name: "max delivery zero", props: `"MaxDeliveryCount": 0`, err: config.ErrInvalid, msg: "MaxDeliveryCount 0"},
 		{name: "max delivery not int", props: `"MaxDeliveryCount": 1.5`, err: config.ErrInvalid, msg: "MaxDeliveryCount"},
-		{name: "sessions", props: `"RequiresSession": true`, err: config.ErrUnsupported, msg: "queue q: RequiresSession"},
-		{name: "dup detection", props: `"RequiresDuplicateDetection": true`, err: config.ErrUnsupported, msg: "queue q: RequiresDuplicateDetection"},
-		{name: "forward", props: `"ForwardTo": "other"`, err: config.ErrUnsupported, msg: "ForwardTo \"other\""},
-		{name: "forward DLQ", props: `"ForwardDeadLetteredMessagesTo": "other"`, err: config.ErrUnsupported, msg: "ForwardDeadLetteredMessagesTo"},
+		{name: "sessions", props: `"RequiresSession": true`, want: broker.QueueConfig{Name: "q", LockDuration: time.Minute, MaxDeliveryCount: 3, DefaultMessageTimeToLive: time.Hour, RequiresSession: true}},
+		{name: "dup detection", props: `"RequiresDuplicateDetection": true, "DuplicateDetectionHistoryTimeWindow": "PT5S"`,
+			want: broker.QueueConfig{Name: "q", LockDuration: time.Minute, MaxDeliveryCount: 3, DefaultMessageTimeToLive: time.Hour, RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 5 * time.Second}},
+		{name: "forward to unknown entity", props: `"ForwardTo": "other"`, err: config.ErrInvalid, msg: `queue q: auto-forwarding destination "other" is not a queue or topic`},
+		{name: "forward DLQ to unknown entity", props: `"ForwardDeadLetteredMessagesTo": "other"`, err: config.ErrInvalid, msg: `destination "other"`},
+		{name: "forward to itself", props: `"ForwardTo": "Q"`, err: config.ErrInvalid, msg: "auto-forwarding loop q -> q"},
+		{name: "forward from session queue", props: `"ForwardTo": "Q", "RequiresSession": true`, err: config.ErrInvalid, msg: "ForwardTo is not supported on a session-enabled entity"},
+		{name: "negative window", props: `"DuplicateDetectionHistoryTimeWindow": "PT0S"`, err: config.ErrInvalid, msg: "DuplicateDetectionHistoryTimeWindow must be positive"},
 		{name: "unknown field", props: `"MaxDeliveryCont": 3`, err: config.ErrInvalid, msg: "MaxDeliveryCont"},
 	}
 	for _, tt := range tests {
@@ -155,10 +214,14 @@ func TestDocumentErrors(t *testing.T) {
 		{"bad queue name", doc(`{"Name": "-q"}`, ``), config.ErrInvalid, []string{"queue -q: Name must be"}},
 		{"duplicate names across kinds", doc(`{"Name": "X"}`, `{"Name": "x", "Subscriptions": []}`), config.ErrInvalid, []string{"topic x: name already used by queue X"}},
 		{"duplicate subscription", doc(``, `{"Name": "t", "Subscriptions": [{"Name": "s"}, {"Name": "S"}]}`), config.ErrInvalid, []string{"t/Subscriptions/S: defined twice"}},
-		{"sql filter", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": "1=1"}}}`, 1)+`]}`),
-			config.ErrUnsupported, []string{`t/Subscriptions/s: rule "r1": SQL filter`}},
-		{"sql action on correlation rule", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Correlation", "CorrelationFilter": {"To": "x"}, "Action": {"SqlExpression": "SET x = 1"}}}`, 1)+`]}`),
-			config.ErrUnsupported, []string{`rule "r1": SQL rule action`}},
+		{"sql filter that does not parse", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": "color = 'blue' AND"}}}`, 1)+`]}`),
+			config.ErrInvalid, []string{`t/Subscriptions/s: rule "r1": SqlFilter.SqlExpression`, "1:19", "end of text"}},
+		{"sql filter missing", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Sql"}}`, 1)+`]}`),
+			config.ErrInvalid, []string{`rule "r1": FilterType Sql needs a SqlFilter`}},
+		{"bad action on correlation rule", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Correlation", "CorrelationFilter": {"To": "x"}, "Action": {"SqlExpression": "SET sys.SequenceNumber = 1"}}}`, 1)+`]}`),
+			config.ErrInvalid, []string{`rule "r1": Action.SqlExpression`, "1:5", "read-only"}},
+		{"forwarding loop through a topic", doc(`{"Name": "a", "Properties": {"ForwardTo": "t"}}`, `{"Name": "t", "Subscriptions": [{"Name": "s", "Properties": {"ForwardTo": "A"}}]}`),
+			config.ErrInvalid, []string{"auto-forwarding loop a -> t/Subscriptions/s -> a"}},
 		{"empty correlation filter", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Correlation", "CorrelationFilter": {}}}`, 1)+`]}`),
 			config.ErrInvalid, []string{"at least one property"}},
 		{"missing correlation filter", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r1", "Properties": {"FilterType": "Correlation"}}`, 1)+`]}`),
@@ -169,7 +232,7 @@ func TestDocumentErrors(t *testing.T) {
 			config.ErrInvalid, []string{`property "p"`}},
 		{"duplicate rule", doc(``, `{"Name": "t", "Subscriptions": [`+strings.Replace(sub, "%s", `{"Name": "r", "Properties": {"FilterType": "Correlation", "CorrelationFilter": {"To": "x"}}}, {"Name": "R", "Properties": {"FilterType": "Correlation", "CorrelationFilter": {"To": "y"}}}`, 1)+`]}`),
 			config.ErrInvalid, []string{`rule "R": defined twice`}},
-		{"several problems at once", doc(`{"Name": "q", "Properties": {"RequiresSession": true, "MaxDeliveryCount": -1}}`, ``), config.ErrUnsupported, []string{"RequiresSession", "MaxDeliveryCount -1"}},
+		{"several problems at once", doc(`{"Name": "q", "Properties": {"LockDuration": "PT6M", "MaxDeliveryCount": -1}}`, ``), config.ErrInvalid, []string{"PT5M", "MaxDeliveryCount -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,8 @@ var (
 	// ErrInvalid: a value is missing, malformed, duplicated or out of range.
 	ErrInvalid = errors.New("invalid configuration")
 	// ErrUnsupported: the file uses a feature this emulator does not
-	// implement yet (SQL filters and actions, sessions, duplicate
-	// detection, auto-forwarding). Refused rather than half-applied.
+	// implement, refused rather than half-applied. Every setting of the
+	// official schema is implemented now, so Parse does not return it;
+	// callers may still test for it.
 	ErrUnsupported = errors.New("not supported yet")
 )

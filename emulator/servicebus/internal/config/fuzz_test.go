@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
 )
 
 // FuzzParse checks that comment stripping, JSON decoding and validation
-// never panic, and that a document that parses maps to entities.
+// never panic, and that a document that parses maps to entities that a
+// broker accepts (SQL rules, forwarding order and loops included).
 func FuzzParse(f *testing.F) {
 	for _, p := range []string{filepath.Join("testdata", "official", "Config.json"), filepath.Join("testdata", "sample-no-sql.json")} {
 		data, err := os.ReadFile(p)
@@ -32,6 +34,11 @@ func FuzzParse(f *testing.F) {
 			if q.Name == "" || q.LockDuration <= 0 || q.MaxDeliveryCount < 1 || q.DefaultMessageTimeToLive <= 0 {
 				t.Fatalf("invalid queue accepted: %+v", q)
 			}
+		}
+		b := broker.New(broker.Config{})
+		defer b.Stop()
+		if err := c.Apply(b); err != nil {
+			t.Fatalf("valid document refused by the broker: %v", err)
 		}
 	})
 }

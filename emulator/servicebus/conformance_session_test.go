@@ -1,0 +1,616 @@
+package servicebus_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/go-amqp"
+	"github.com/orderflow/orderflow/emulator/servicebus"
+)
+
+// Sessions through the real azservicebus SDK (v1.11): session receivers by id and accept-next,
+// session locks, state and listing (servicebus-amqp.md §3 "Session receivers", §6, appendix B).
+
+type sessionBundle struct {
+	srv    *servicebus.Server
+	client *azservicebus.Client
+	queue  string // RequiresSession
+	topic  string // with subscription "s", RequiresSession
+	ctx    context.Context
+}
+
+// setupSessions starts an emulator on 127.0.0.1:0 (accept-next default wait 300 ms) with a unique
+// session-enabled queue (q's other settings apply) and a unique topic with a session-enabled
+// subscription "s".
+func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	// A short server-side accept-next wait for clients that send no com.microsoft:timeout; the SDK
+	// sends one whenever its context has a deadline.
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: testLogger(t),
+		AcceptNextSessionTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		stopCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		if err := srv.Stop(stopCtx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	q.Name, q.RequiresSession = uniqueName(t), true
+	if err := srv.CreateQueue(q); err != nil {
+		t.Fatalf("CreateQueue: %v", err)
+	}
+	topic := uniqueName(t) + "-topic"
+	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
+		t.Fatalf("CreateTopic: %v", err)
+	}
+	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "s", RequiresSession: true}); err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatalf("NewClientFromConnectionString: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	return sessionBundle{srv: srv, client: client, queue: q.Name, topic: topic, ctx: ctx}
+}
+
+// send sends (session, body) pairs to entity in one batch, in order.
+func (b sessionBundle) send(t *testing.T, entity string, pairs ...string) {
+	t.Helper()
+	sender, err := b.client.NewSender(entity, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(context.Background())
+	batch, err := sender.NewMessageBatch(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := batch.AddMessage(&azservicebus.Message{SessionID: &pairs[i], Body: []byte(pairs[i+1])}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sender.SendMessageBatch(b.ctx, batch, nil); err != nil {
+		t.Fatalf("SendMessageBatch: %v", err)
+	}
+}
+
+func (b sessionBundle) accept(t *testing.T, id string) *azservicebus.SessionReceiver {
+	t.Helper()
+	r, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, id, nil)
+	if err != nil {
+		t.Fatalf("AcceptSessionForQueue(%q): %v", id, err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r
+}
+
+// receiveN receives until n messages arrived, failing the test if the context ends first.
+func receiveN(t *testing.T, ctx context.Context, r interface {
+	ReceiveMessages(context.Context, int, *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
+}, n int) []*azservicebus.ReceivedMessage {
+	t.Helper()
+	var out []*azservicebus.ReceivedMessage
+	for len(out) < n {
+		msgs, err := r.ReceiveMessages(ctx, n-len(out), nil)
+		if err != nil {
+			t.Fatalf("ReceiveMessages after %d of %d: %v", len(out), n, err)
+		}
+		out = append(out, msgs...)
+	}
+	return out
+}
+
+func bodiesOf(msgs []*azservicebus.ReceivedMessage) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = string(m.Body)
+	}
+	return out
+}
+
+func amqpCondition(err error) amqp.ErrCond {
+	var e *amqp.Error
+	if errors.As(err, &e) {
+		return e.Condition
+	}
+	return ""
+}
+
+func TestSessionAcceptByID(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "sa", "a1", "sb", "b1", "sa", "a2", "sa", "a3")
+	r := b.accept(t, "sa")
+	if r.SessionID() != "sa" || !r.LockedUntil().After(time.Now().Add(-time.Second)) {
+		t.Fatalf("SessionID %q LockedUntil %v", r.SessionID(), r.LockedUntil())
+	}
+	msgs := receiveN(t, b.ctx, r, 3)
+	if got := bodiesOf(msgs); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
+		t.Fatalf("session sa got %v", got)
+	}
+	for _, m := range msgs {
+		if m.SessionID == nil || *m.SessionID != "sa" {
+			t.Errorf("message %s SessionID %v", m.Body, m.SessionID)
+		}
+		if err := r.CompleteMessage(b.ctx, m, nil); err != nil {
+			t.Fatalf("CompleteMessage: %v", err)
+		}
+	}
+	// Peek on a session receiver sees only its session: sa is empty now, sb still has b1.
+	peeked, err := r.PeekMessages(b.ctx, 10, nil)
+	if err != nil || len(peeked) != 0 {
+		t.Fatalf("PeekMessages on sa = %v, %v", bodiesOf(peeked), err)
+	}
+	if got := bodiesOf(receiveN(t, b.ctx, b.accept(t, "sb"), 1)); !slices.Equal(got, []string{"b1"}) {
+		t.Fatalf("session sb got %v", got)
+	}
+}
+
+func TestSessionAcceptNextPicksSessionWithMessages(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.accept(t, "held-and-empty")
+	stateOnly := b.accept(t, "state-only")
+	if err := stateOnly.SetSessionState(b.ctx, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := stateOnly.Close(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.send(t, b.queue, "full", "f1")
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	r, err := b.client.AcceptNextSessionForQueue(ctx, b.queue, nil)
+	if err != nil {
+		t.Fatalf("AcceptNextSessionForQueue: %v", err)
+	}
+	defer r.Close(context.Background())
+	if r.SessionID() != "full" || r.LockedUntil().IsZero() {
+		t.Fatalf("accepted %q, LockedUntil %v", r.SessionID(), r.LockedUntil())
+	}
+	if got := bodiesOf(receiveN(t, ctx, r, 1)); !slices.Equal(got, []string{"f1"}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestSessionOrderWithTwoSessionsInterleaved(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	var pairs []string
+	want := map[string][]string{}
+	for i := range 20 {
+		id := []string{"odd", "even"}[i%2]
+		body := id + "-" + string(rune('a'+i))
+		pairs = append(pairs, id, body)
+		want[id] = append(want[id], body)
+	}
+	b.send(t, b.queue, pairs...)
+	type result struct {
+		id     string
+		bodies []string
+		err    error
+	}
+	results := make(chan result, 2)
+	for _, id := range []string{"odd", "even"} {
+		r := b.accept(t, id)
+		go func() {
+			res := result{id: id}
+			for len(res.bodies) < 10 && res.err == nil {
+				var msgs []*azservicebus.ReceivedMessage
+				if msgs, res.err = r.ReceiveMessages(b.ctx, 3, nil); res.err != nil {
+					break
+				}
+				for _, m := range msgs {
+					if res.err = r.CompleteMessage(b.ctx, m, nil); res.err != nil {
+						break
+					}
+				}
+				res.bodies = append(res.bodies, bodiesOf(msgs)...)
+			}
+			results <- res
+		}()
+	}
+	got := map[string][]string{}
+	for range 2 {
+		res := <-results
+		if res.err != nil {
+			t.Fatalf("receiving session %s: %v", res.id, res.err)
+		}
+		got[res.id] = res.bodies
+	}
+	for _, id := range []string{"odd", "even"} {
+		if !slices.Equal(got[id], want[id]) {
+			t.Errorf("session %s got %v, want %v", id, got[id], want[id])
+		}
+	}
+}
+
+func TestSessionStateRoundTripAndClear(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	r := b.accept(t, "st") // a session without messages can be accepted
+	state, err := r.GetSessionState(b.ctx, nil)
+	if err != nil || state != nil {
+		t.Fatalf("initial state %q, %v", state, err)
+	}
+	if err := r.SetSessionState(b.ctx, []byte{0, 1, 2, 'x'}, nil); err != nil {
+		t.Fatalf("SetSessionState: %v", err)
+	}
+	if state, err = r.GetSessionState(b.ctx, nil); err != nil || string(state) != "\x00\x01\x02x" {
+		t.Fatalf("state after set %q, %v", state, err)
+	}
+	if err := r.SetSessionState(b.ctx, nil, nil); err != nil {
+		t.Fatalf("SetSessionState(nil): %v", err)
+	}
+	if state, err = r.GetSessionState(b.ctx, nil); err != nil || state != nil {
+		t.Fatalf("state after clear %q, %v", state, err)
+	}
+}
+
+func TestSessionRenewLock(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{LockDuration: 10 * time.Second})
+	r := b.accept(t, "renew")
+	first := r.LockedUntil()
+	if first.IsZero() {
+		t.Fatal("LockedUntil is zero after accept")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !r.LockedUntil().After(first) {
+		if time.Now().After(deadline) {
+			t.Fatalf("LockedUntil stayed at %v after renewing for 5 s", first)
+		}
+		if err := r.RenewSessionLock(b.ctx, nil); err != nil {
+			t.Fatalf("RenewSessionLock: %v", err)
+		}
+	}
+	if d := time.Until(r.LockedUntil()); d <= 0 || d > 11*time.Second {
+		t.Errorf("renewed lock ends in %v, want about the 10 s lock duration", d)
+	}
+}
+
+func TestSessionAlreadyLocked(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.accept(t, "taken")
+	other, err := azservicebus.NewClientFromConnectionString(b.srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	_, err = other.AcceptSessionForQueue(b.ctx, b.queue, "taken", nil)
+	if cond := amqpCondition(err); cond != "com.microsoft:session-cannot-be-locked" {
+		t.Fatalf("second accept: %v (condition %q)", err, cond)
+	}
+}
+
+func TestSessionAcceptNextTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "busy", "m")
+	b.accept(t, "busy") // the only session with messages is held
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
+	defer cancel()
+	_, err := b.client.AcceptNextSessionForQueue(ctx, b.queue, nil)
+	if sbCode(err) != azservicebus.CodeTimeout {
+		t.Fatalf("AcceptNextSessionForQueue with nothing free: %v (code %q), want CodeTimeout", err, sbCode(err))
+	}
+}
+
+func TestSessionLockReleasedOnClose(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "s", "m1")
+	r1 := b.accept(t, "s")
+	first := receiveN(t, b.ctx, r1, 1)[0]
+	if err := r1.Close(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := b.accept(t, "s")
+	again := receiveN(t, b.ctx, r2, 1)[0]
+	if string(again.Body) != "m1" || again.SequenceNumber == nil || *again.SequenceNumber != *first.SequenceNumber {
+		t.Fatalf("after close got %q seq %v, want m1 seq %d", again.Body, again.SequenceNumber, *first.SequenceNumber)
+	}
+	if again.DeliveryCount != first.DeliveryCount {
+		t.Errorf("DeliveryCount %d after a released session, was %d", again.DeliveryCount, first.DeliveryCount)
+	}
+	if err := r2.CompleteMessage(b.ctx, again, nil); err != nil {
+		t.Fatalf("CompleteMessage: %v", err)
+	}
+}
+
+func TestNonSessionReceiverOnSessionQueueRefused(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	r, err := b.client.NewReceiverForQueue(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	_, err = r.ReceiveMessages(b.ctx, 1, nil)
+	if cond := amqpCondition(err); cond != amqp.ErrCondNotAllowed {
+		t.Fatalf("ReceiveMessages: %v (condition %q), want amqp:not-allowed", err, cond)
+	}
+	sender, err := b.client.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(context.Background())
+	err = sender.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("no session")}, nil)
+	if cond := amqpCondition(err); cond != amqp.ErrCondNotAllowed {
+		t.Fatalf("send without SessionID: %v (condition %q), want amqp:not-allowed", err, cond)
+	}
+}
+
+func TestSessionMessageDeadLetteredAtMaxDeliveryCount(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{MaxDeliveryCount: 2})
+	b.send(t, b.queue, "poison", "p")
+	r := b.accept(t, "poison")
+	for range 2 {
+		m := receiveN(t, b.ctx, r, 1)[0]
+		if err := r.AbandonMessage(b.ctx, m, nil); err != nil {
+			t.Fatalf("AbandonMessage: %v", err)
+		}
+	}
+	dlq, err := b.client.NewReceiverForQueue(b.queue, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close(context.Background())
+	d := receiveN(t, b.ctx, dlq, 1)[0]
+	if string(d.Body) != "p" || d.DeadLetterReason == nil || *d.DeadLetterReason != "MaxDeliveryCountExceeded" ||
+		d.SessionID == nil || *d.SessionID != "poison" {
+		t.Fatalf("dead-lettered %q reason %v session %v", d.Body, d.DeadLetterReason, d.SessionID)
+	}
+}
+
+func TestSessionSubscription(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.topic, "t1", "x", "t1", "y")
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	r, err := b.client.AcceptNextSessionForSubscription(ctx, b.topic, "s", nil)
+	if err != nil {
+		t.Fatalf("AcceptNextSessionForSubscription: %v", err)
+	}
+	defer r.Close(context.Background())
+	if r.SessionID() != "t1" {
+		t.Fatalf("accepted %q", r.SessionID())
+	}
+	if got := bodiesOf(receiveN(t, ctx, r, 2)); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("got %v", got)
+	}
+	byID, err := b.client.AcceptSessionForSubscription(ctx, b.topic, "s", "other", nil)
+	if err != nil {
+		t.Fatalf("AcceptSessionForSubscription: %v", err)
+	}
+	defer byID.Close(context.Background())
+	if byID.SessionID() != "other" {
+		t.Fatalf("accepted %q", byID.SessionID())
+	}
+}
+
+func TestSessionListSessions(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "m2", "x", "m1", "y")
+	r := b.accept(t, "with-state")
+	if err := r.SetSessionState(b.ctx, []byte("s"), nil); err != nil {
+		t.Fatal(err)
+	}
+	pager := b.client.NewListSessionsForQueuePager(b.queue, nil)
+	var ids []string
+	for pager.More() {
+		page, err := pager.NextPage(b.ctx)
+		if err != nil {
+			t.Fatalf("NextPage: %v", err)
+		}
+		ids = append(ids, page.Sessions...)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"m1", "m2", "with-state"}) {
+		t.Fatalf("sessions %v", ids)
+	}
+}
+
+func TestSessionLockReleasedWhenConnectionDrops(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	// A bare go-amqp connection holds the session, then goes away without detaching its link.
+	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := conn.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "dropped"
+	recv, err := sess.NewReceiver(b.ctx, b.queue, &amqp.ReceiverOptions{
+		SettlementMode: amqp.ReceiverSettleModeSecond.Ptr(),
+		Filters:        []amqp.LinkFilter{amqp.NewLinkFilter("com.microsoft:session-filter", 0x137000000C, id)},
+	})
+	if err != nil {
+		t.Fatalf("session attach: %v", err)
+	}
+	if got := recv.LinkSourceFilterValue("com.microsoft:session-filter"); got != id {
+		t.Fatalf("attach reply filter value %v, want %q", got, id)
+	}
+	if _, isTicks := recv.Properties()["com.microsoft:locked-until-utc"].(int64); !isTicks {
+		t.Fatalf("locked-until-utc = %T, want long ticks", recv.Properties()["com.microsoft:locked-until-utc"])
+	}
+	if _, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, id, nil); amqpCondition(err) != "com.microsoft:session-cannot-be-locked" {
+		t.Fatalf("accept while held: %v", err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The server releases the session when it tears the connection down; poll until it has.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, id, nil)
+		if err == nil {
+			_ = r.Close(b.ctx)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session still locked 10 s after its connection closed: %v", err)
+		}
+	}
+}
+
+func TestSessionLockExpiresWithoutRenewal(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{LockDuration: time.Second})
+	b.send(t, b.queue, "lapse", "m1")
+	holder := b.accept(t, "lapse")
+	first := receiveN(t, b.ctx, holder, 1)[0]
+	other, err := azservicebus.NewClientFromConnectionString(b.srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	// Nobody renews: once the 1 s lock lapses another client can take the session, and the
+	// message locked under it is delivered again, its delivery not counted.
+	deadline := time.Now().Add(10 * time.Second)
+	var taker *azservicebus.SessionReceiver
+	for taker == nil {
+		taker, err = other.AcceptSessionForQueue(b.ctx, b.queue, "lapse", nil)
+		if err != nil && amqpCondition(err) != "com.microsoft:session-cannot-be-locked" {
+			t.Fatalf("AcceptSessionForQueue: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session lock did not expire within 10 s")
+		}
+	}
+	defer taker.Close(context.Background())
+	again := receiveN(t, b.ctx, taker, 1)[0]
+	if *again.SequenceNumber != *first.SequenceNumber || again.DeliveryCount != first.DeliveryCount {
+		t.Fatalf("redelivered seq %d count %d, first seq %d count %d", *again.SequenceNumber, again.DeliveryCount,
+			*first.SequenceNumber, first.DeliveryCount)
+	}
+}
+
+func TestAcceptNextWithoutTimeoutUsesServerDefault(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accept-next (null filter value) without com.microsoft:timeout on an empty queue: the
+	// server's AcceptNextSessionTimeout (300 ms here) applies.
+	_, err = sess.NewReceiver(b.ctx, b.queue, &amqp.ReceiverOptions{
+		SettlementMode: amqp.ReceiverSettleModeSecond.Ptr(),
+		Filters:        []amqp.LinkFilter{amqp.NewLinkFilter("com.microsoft:session-filter", 0x137000000C, nil)},
+	})
+	if cond := amqpCondition(err); cond != "com.microsoft:timeout" {
+		t.Fatalf("accept-next on an empty queue: %v (condition %q), want com.microsoft:timeout", err, cond)
+	}
+}
+
+func TestSessionDeferredMessage(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "d", "later", "d", "now")
+	r := b.accept(t, "d")
+	later := receiveN(t, b.ctx, r, 1)[0]
+	if err := r.DeferMessage(b.ctx, later, nil); err != nil {
+		t.Fatalf("DeferMessage: %v", err)
+	}
+	if got := bodiesOf(receiveN(t, b.ctx, r, 1)); !slices.Equal(got, []string{"now"}) {
+		t.Fatalf("after deferral got %v", got)
+	}
+	deferred, err := r.ReceiveDeferredMessages(b.ctx, []int64{*later.SequenceNumber}, nil)
+	if err != nil || len(deferred) != 1 || string(deferred[0].Body) != "later" || deferred[0].State != azservicebus.MessageStateDeferred {
+		t.Fatalf("ReceiveDeferredMessages = %v, %v", bodiesOf(deferred), err)
+	}
+	if err := r.CompleteMessage(b.ctx, deferred[0], nil); err != nil {
+		t.Fatalf("CompleteMessage of the deferred message: %v", err)
+	}
+}
+
+func TestSessionReceiveAndDelete(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "rd", "1", "rd", "2")
+	r, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, "rd", &azservicebus.SessionReceiverOptions{
+		ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodiesOf(receiveN(t, b.ctx, r, 2)); !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("got %v", got)
+	}
+	if err := r.Close(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	peeked, err := b.accept(t, "rd").PeekMessages(b.ctx, 10, nil)
+	if err != nil || len(peeked) != 0 {
+		t.Fatalf("after ReceiveAndDelete the session still has %v (%v)", bodiesOf(peeked), err)
+	}
+}
+
+func TestAbandonedAcceptNextLocksNothing(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	nextSession := func(ctx context.Context, s *amqp.Session) (*amqp.Receiver, error) {
+		return s.NewReceiver(ctx, b.queue, &amqp.ReceiverOptions{
+			SettlementMode: amqp.ReceiverSettleModeSecond.Ptr(),
+			Filters:        []amqp.LinkFilter{amqp.NewLinkFilter("com.microsoft:session-filter", 0x137000000C, nil)},
+			Properties:     map[string]any{"com.microsoft:timeout": uint32(20000)},
+		})
+	}
+	// The client gives up long before the server's 20 s wait, then ends its AMQP session.
+	first, err := conn.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(b.ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := nextSession(short, first); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("accept-next on an empty queue within 100 ms: %v, want the client's deadline", err)
+	}
+	if err := first.Close(b.ctx); err != nil {
+		t.Fatalf("ending the session: %v", err)
+	}
+	// The abandoned accept must not take the session that now gets a message.
+	b.send(t, b.queue, "wanted", "w1")
+	second, err := conn.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := nextSession(b.ctx, second)
+	if err != nil {
+		t.Fatalf("accept-next after the abandoned one: %v", err)
+	}
+	if got := r.LinkSourceFilterValue("com.microsoft:session-filter"); got != "wanted" {
+		t.Fatalf("accepted session %v", got)
+	}
+}
