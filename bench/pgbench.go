@@ -44,10 +44,19 @@ func pgbenchIntake(ctx context.Context, cfg runConfig) (pgbenchResult, error) {
 
 // intakeScript is what CreateOrder runs for one order with an
 // Idempotency-Key (shared/store: Orders.Create, then Outbox.PublishOne),
-// statement for statement, with pgbench variables for the parameters. The
-// handler commits twice: the order with its outbox row, then the outbox
-// row marked published (around the broker publish, which pgbench cannot
-// do). With oneTx the second transaction's statements join the first.
+// statement for statement and round trip for round trip, with pgbench
+// variables for the parameters. The handler spends four round trips:
+//  1. one pipelined batch (an implicit transaction) reading the
+//     idempotency key and the products;
+//  2. one statement writing order, items and outbox row (data-modifying
+//     CTEs), committing on its own;
+//  3. BEGIN pipelined with locking the outbox row;
+//  4. the broker publish (which pgbench cannot do), then the UPDATE marking
+//     the row published pipelined with COMMIT.
+//
+// pgbench sends the pipelined groups with \startpipeline/\endpipeline like
+// pgx sends a batch. With oneTx every statement runs in one transaction
+// (BEGIN with the reads, the insert, then lock, mark and COMMIT).
 func intakeScript(oneTx bool) string {
 	const payload = `{"version":1,"eventId":"00000000-0000-4000-8000-000000000000","type":"OrderCreated",` +
 		`"orderId":"00000000-0000-4000-8000-000000000001","customer":{"name":"Bench Client","email":"bench-1@example.com"},` +
@@ -56,23 +65,36 @@ func intakeScript(oneTx bool) string {
 	hash := strings.Repeat("ab", 32)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set n random(1, 4000000000000000000)\n")
-	b.WriteString("BEGIN;\n")
+	b.WriteString("\\startpipeline\n")
+	if oneTx {
+		b.WriteString("BEGIN;\n")
+	}
 	b.WriteString("SELECT id, request_hash FROM orders WHERE idempotency_key = 'bench-' || :n::text;\n")
 	fmt.Fprintf(&b, "SELECT id, name, price, stock, created_at FROM products WHERE id = ANY(ARRAY['%s']::uuid[]);\n", benchProduct)
-	fmt.Fprintf(&b, "INSERT INTO orders (id, status, customer_name, customer_email, total, idempotency_key, request_hash, created_at, updated_at) "+
+	b.WriteString("\\endpipeline\n")
+	fmt.Fprintf(&b, "WITH o AS ("+
+		"INSERT INTO orders (id, status, customer_name, customer_email, total, idempotency_key, request_hash, created_at, updated_at) "+
 		"VALUES (md5('o' || :n::text)::uuid, 'pending', 'Bench Client', 'bench-' || :n::text || '@example.com', 25.00, 'bench-' || :n::text, "+
-		"decode('%s', 'hex'), now(), now()) ON CONFLICT (idempotency_key) DO NOTHING;\n", hash)
-	fmt.Fprintf(&b, "INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price) "+
-		"SELECT md5('o' || :n::text)::uuid, * FROM unnest(ARRAY[1]::int[], ARRAY['%s']::uuid[], ARRAY['Gift card']::text[], ARRAY[1]::int[], ARRAY[25.00]::numeric[]);\n", benchProduct)
-	fmt.Fprintf(&b, "INSERT INTO outbox (event_id, event_type, subject, content_type, payload) "+
-		"VALUES (md5('e' || :n::text)::uuid, 'OrderCreated', 'order.created', 'application/json', convert_to('%s', 'UTF8')) RETURNING id \\gset\n", payload)
+		"decode('%s', 'hex'), now(), now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"+
+		"), items AS ("+
+		"INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price) "+
+		"SELECT o.id, x.* FROM o, unnest(ARRAY[1]::int[], ARRAY['%s']::uuid[], ARRAY['Gift card']::text[], ARRAY[1]::int[], ARRAY[25.00]::numeric[]) AS x"+
+		") INSERT INTO outbox (event_id, event_type, subject, content_type, payload) "+
+		"SELECT md5('e' || :n::text)::uuid, 'OrderCreated'::text, 'order.created'::text, 'application/json'::text, convert_to('%s', 'UTF8') FROM o RETURNING id \\gset\n",
+		hash, benchProduct, payload)
+	b.WriteString("\\startpipeline\n")
 	if !oneTx {
-		b.WriteString("COMMIT;\nBEGIN;\n")
+		b.WriteString("BEGIN;\n")
 	}
 	b.WriteString("SELECT id, event_id, event_type, subject, content_type, payload FROM outbox WHERE id = :id AND published_at IS NULL " +
 		"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;\n")
+	if !oneTx {
+		// The handler publishes here, between the two round trips.
+		b.WriteString("\\endpipeline\n\\startpipeline\n")
+	}
 	b.WriteString("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = :id;\n")
 	b.WriteString("COMMIT;\n")
+	b.WriteString("\\endpipeline\n")
 	return b.String()
 }
 

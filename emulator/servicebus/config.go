@@ -42,7 +42,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// AcceptNextSessionTimeout is how long an accept-next-session attach waits for a free session
 	// with available messages when the client sends no com.microsoft:timeout link property; then
-	// the attach is refused with com.microsoft:timeout. Default 60 s, as on Service Bus.
+	// the attach is refused with com.microsoft:timeout (like a client's timeout, up to 10% or 1 s
+	// early, so the refusal beats the client's own deadline). Default 60 s, as on Service Bus.
 	AcceptNextSessionTimeout time.Duration
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.

@@ -346,22 +346,33 @@ func TestDuplicateDetectionInsideAndAfterTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, y := "x", "y"
-	firstSend := time.Now()
-	b.send(t, q, &azservicebus.Message{Body: []byte("first"), MessageID: &x}, &azservicebus.Message{Body: []byte("dup"), MessageID: &x},
-		&azservicebus.Message{Body: []byte("other"), MessageID: &y})
-	if got := strings.Join(bodyOf(b.take(t, q, 2)), ","); got != "first,other" {
-		t.Fatalf("queue got %q, want first,other (the duplicate accepted and dropped)", got)
-	}
-	b.send(t, topic, &azservicebus.Message{Body: []byte("t1"), MessageID: &x}, &azservicebus.Message{Body: []byte("t-dup"), MessageID: &x})
-	if got := bodyOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t1" {
-		t.Fatalf("subscription got %q", got)
-	}
-	// After the window the id is forgotten: poll by re-sending until one is kept.
+	// One batch, so the duplicate is surely inside the window however slow the machine.
 	s, err := b.client.NewSender(q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
+	batch, err := s.NewMessageBatch(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*azservicebus.Message{{Body: []byte("first"), MessageID: &x}, {Body: []byte("dup"), MessageID: &x}, {Body: []byte("other"), MessageID: &y}} {
+		if err := batch.AddMessage(m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	firstSend := time.Now()
+	if err := s.SendMessageBatch(b.ctx, batch, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(bodyOf(b.take(t, q, 2)), ","); got != "first,other" {
+		t.Fatalf("queue got %q, want first,other (the duplicate accepted and dropped)", got)
+	}
+	b.send(t, topic, &azservicebus.Message{Body: []byte("t1"), MessageID: &x}, &azservicebus.Message{Body: []byte("t-dup"), MessageID: &x}) // 20 s window
+	if got := bodyOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t1" {
+		t.Fatalf("subscription got %q", got)
+	}
+	// After the window the id is forgotten: poll by re-sending until one is kept.
 	r, err := b.client.NewReceiverForQueue(q, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
 	if err != nil {
 		t.Fatal(err)
@@ -426,23 +437,23 @@ func TestForwardingChainsAndDeadLetterForwarding(t *testing.T) {
 		t.Errorf("receive from a forwarding queue: %v, want amqp:not-allowed", err)
 	}
 
-	// At most four hops: h4 reaches h0, h5 would need a fifth and ends in h1's transfer DLQ.
+	// At most four hops: h4 reaches h0, h5 would need a fifth and ends in h1's dead-letter queue.
 	b.send(t, "h4", &azservicebus.Message{Body: []byte("four hops")})
 	b.send(t, "h5", &azservicebus.Message{Body: []byte("five hops")})
 	if got := bodyOf(b.take(t, "h0", 1)); got[0] != "four hops" {
 		t.Errorf("h0 got %q", got)
 	}
-	xfer, err := b.client.NewReceiverForQueue("h1", &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueTransfer})
+	hopDLQ, err := b.client.NewReceiverForQueue("h1", &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xfer.Close(context.Background())
-	hop, err := xfer.ReceiveMessages(b.ctx, 1, nil)
+	defer hopDLQ.Close(context.Background())
+	hop, err := hopDLQ.ReceiveMessages(b.ctx, 1, nil)
 	if err != nil || string(hop[0].Body) != "five hops" || hop[0].DeadLetterReason == nil || *hop[0].DeadLetterReason != "MaxTransferHopCountExceeded" {
-		t.Fatalf("h1 transfer DLQ: %v, %v", hop, err)
+		t.Fatalf("h1 DLQ: %v, %v", hop, err)
 	}
-	if err := xfer.CompleteMessage(b.ctx, hop[0], nil); err != nil {
-		t.Errorf("complete in the transfer DLQ: %v", err)
+	if err := hopDLQ.CompleteMessage(b.ctx, hop[0], nil); err != nil {
+		t.Errorf("complete in the DLQ: %v", err)
 	}
 
 	// topic subscription -> queue, after the subscription's SQL filter

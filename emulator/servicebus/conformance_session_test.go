@@ -19,13 +19,13 @@ type sessionBundle struct {
 	srv    *servicebus.Server
 	client *azservicebus.Client
 	queue  string // RequiresSession
-	topic  string // with subscription "s", RequiresSession
+	topic  string // with subscriptions "s" (RequiresSession) and "plain"
 	ctx    context.Context
 }
 
 // setupSessions starts an emulator on 127.0.0.1:0 (accept-next default wait 300 ms) with a unique
 // session-enabled queue (q's other settings apply) and a unique topic with a session-enabled
-// subscription "s".
+// subscription "s" and a plain one, "plain".
 func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,6 +53,9 @@ func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
 		t.Fatalf("CreateTopic: %v", err)
 	}
 	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "s", RequiresSession: true}); err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "plain"}); err != nil {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
 	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
@@ -132,8 +135,9 @@ func TestSessionAcceptByID(t *testing.T) {
 	b := setupSessions(t, servicebus.QueueConfig{})
 	b.send(t, b.queue, "sa", "a1", "sb", "b1", "sa", "a2", "sa", "a3")
 	r := b.accept(t, "sa")
-	if r.SessionID() != "sa" || !r.LockedUntil().After(time.Now().Add(-time.Second)) {
-		t.Fatalf("SessionID %q LockedUntil %v", r.SessionID(), r.LockedUntil())
+	// LockedUntil comes from com.microsoft:locked-until-utc (.NET ticks): now + the 1 min default lock.
+	if left := time.Until(r.LockedUntil()); r.SessionID() != "sa" || left < 50*time.Second || left > 61*time.Second {
+		t.Fatalf("SessionID %q LockedUntil %v (in %v)", r.SessionID(), r.LockedUntil(), left)
 	}
 	msgs := receiveN(t, b.ctx, r, 3)
 	if got := bodiesOf(msgs); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
@@ -393,6 +397,18 @@ func TestSessionSubscription(t *testing.T) {
 	if got := bodiesOf(receiveN(t, ctx, r, 2)); !slices.Equal(got, []string{"x", "y"}) {
 		t.Fatalf("got %v", got)
 	}
+	// The plain subscription got its copies too, and takes no session receiver.
+	if _, err := b.client.AcceptSessionForSubscription(ctx, b.topic, "plain", "t1", nil); amqpCondition(err) != amqp.ErrCondNotAllowed {
+		t.Fatalf("session receiver on a subscription without sessions: %v, want amqp:not-allowed", err)
+	}
+	plain, err := b.client.NewReceiverForSubscription(b.topic, "plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close(context.Background())
+	if got := bodiesOf(receiveN(t, ctx, plain, 2)); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("plain subscription got %v", got)
+	}
 	byID, err := b.client.AcceptSessionForSubscription(ctx, b.topic, "s", "other", nil)
 	if err != nil {
 		t.Fatalf("AcceptSessionForSubscription: %v", err)
@@ -407,6 +423,7 @@ func TestSessionListSessions(t *testing.T) {
 	t.Parallel()
 	b := setupSessions(t, servicebus.QueueConfig{})
 	b.send(t, b.queue, "m2", "x", "m1", "y")
+	before := time.Now().Add(-time.Minute)
 	r := b.accept(t, "with-state")
 	if err := r.SetSessionState(b.ctx, []byte("s"), nil); err != nil {
 		t.Fatal(err)
@@ -423,6 +440,11 @@ func TestSessionListSessions(t *testing.T) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []string{"m1", "m2", "with-state"}) {
 		t.Fatalf("sessions %v", ids)
+	}
+	// With SessionStateUpdatedAfter only sessions whose state changed since then are listed.
+	page, err := b.client.NewListSessionsForQueuePager(b.queue, &azservicebus.ListSessionsOptions{SessionStateUpdatedAfter: &before}).NextPage(b.ctx)
+	if err != nil || !slices.Equal(page.Sessions, []string{"with-state"}) {
+		t.Fatalf("sessions with state updated after %v: %v, %v", before, page.Sessions, err)
 	}
 }
 
@@ -532,7 +554,12 @@ func TestAcceptNextWithoutTimeoutUsesServerDefault(t *testing.T) {
 func TestSessionDeferredMessage(t *testing.T) {
 	t.Parallel()
 	b := setupSessions(t, servicebus.QueueConfig{})
-	b.send(t, b.queue, "d", "later", "d", "now")
+	b.send(t, b.queue, "d", "later", "d", "now", "other", "elsewhere")
+	other := b.accept(t, "other")
+	elsewhere := receiveN(t, b.ctx, other, 1)[0]
+	if err := other.DeferMessage(b.ctx, elsewhere, nil); err != nil {
+		t.Fatalf("DeferMessage: %v", err)
+	}
 	r := b.accept(t, "d")
 	later := receiveN(t, b.ctx, r, 1)[0]
 	if err := r.DeferMessage(b.ctx, later, nil); err != nil {
@@ -547,6 +574,10 @@ func TestSessionDeferredMessage(t *testing.T) {
 	}
 	if err := r.CompleteMessage(b.ctx, deferred[0], nil); err != nil {
 		t.Fatalf("CompleteMessage of the deferred message: %v", err)
+	}
+	// Another session's deferred message is not found through this session's receiver.
+	if _, err := r.ReceiveDeferredMessages(b.ctx, []int64{*elsewhere.SequenceNumber}, nil); sbCode(err) != azservicebus.CodeNotFound {
+		t.Fatalf("receiving session other's deferred message through session d: %v (code %q), want CodeNotFound", err, sbCode(err))
 	}
 }
 

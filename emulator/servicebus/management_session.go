@@ -20,9 +20,9 @@ const (
 // sends 10000-01-01) asks for sessions with messages or state rather than "state updated since".
 var listSessionsDefaultMode = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// manageSession answers the session operations, and peek on behalf of a session receiver
-// (associated-link-name names a session link of this connection), which sees only its session's
-// messages. It returns nil for requests that are not session-scoped.
+// manageSession answers the session operations, and peek and receive-by-sequence-number on behalf
+// of a session receiver (associated-link-name names a session link of this connection), which
+// see only its session's messages. It returns nil for requests that are not session-scoped.
 func (c *conn) manageSession(op, path string, req *request, args map[string]any) *response {
 	b := c.srv.broker
 	switch op {
@@ -92,6 +92,24 @@ func (c *conn) manageSession(op, path string, req *request, args map[string]any)
 			return &response{code: 204, desc: "No messages"}
 		}
 		return messagesResponse(msgs, false)
+	case opReceiveBySeq:
+		sr := c.sessionReceiver(propString(req.props, "associated-link-name"))
+		if sr == nil {
+			return nil
+		}
+		seqs, err := int64sOf(args["sequence-numbers"])
+		if err != nil {
+			return badRequest(err)
+		}
+		mode := broker.PeekLock
+		if m, _ := int64Of(args["receiver-settle-mode"]); m == 0 {
+			mode = broker.ReceiveAndDelete
+		}
+		msgs, err := sr.ReceiveDeferred(seqs, mode)
+		if err != nil {
+			return sessionErrResponse(err)
+		}
+		return messagesResponse(msgs, mode == broker.PeekLock)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -82,20 +83,21 @@ func (l *link) attachSession(a *frames.Attach, filter any) error {
 }
 
 // acceptTimeout reads com.microsoft:timeout (milliseconds, any integer type; the JavaScript SDK
-// may send a double) or returns def.
+// may send a double) or returns def. Values are capped at the uint range the Go SDK sends.
 func acceptTimeout(props enc.Map, def time.Duration) (time.Duration, error) {
 	v, ok := props.Get(propTimeout)
 	if !ok || v == nil {
 		return def, nil
 	}
-	if f, isFloat := v.(float64); isFloat && f >= 0 {
-		return time.Duration(f * float64(time.Millisecond)), nil
+	const maxMillis = math.MaxUint32
+	if f, isFloat := v.(float64); isFloat && f >= 0 { // false for NaN
+		return time.Duration(min(f, maxMillis)) * time.Millisecond, nil
 	}
 	ms, isInt := int64Of(v)
 	if !isInt || ms < 0 {
-		return 0, fmt.Errorf("%s of type %T: want milliseconds", propTimeout, v)
+		return 0, fmt.Errorf("%s of type %T: want non-negative milliseconds", propTimeout, v)
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	return time.Duration(min(ms, maxMillis)) * time.Millisecond, nil
 }
 
 // acceptNext waits for a free session with messages, then completes the attach, or refuses it

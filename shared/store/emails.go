@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -32,28 +33,42 @@ type Emails struct{ pool *pgxpool.Pool }
 // row until then and finds it. It reports whether send was called.
 // (A crash between the SMTP server's acceptance and the commit can still
 // repeat the email; the stable Message-ID lets mail systems drop it.)
+//
+// The transaction takes two round trips: BEGIN with the insert, then COMMIT.
 func (r *Emails) SendOnce(ctx context.Context, e SentEmail, send func(context.Context) error) (bool, error) {
-	sent := false
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO sent_emails (order_id, kind, event_id, recipient, message_id, transport)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, kind) DO NOTHING`,
-			e.OrderID, e.Kind, e.EventID, e.Recipient, e.MessageID, e.Transport)
-		if err != nil {
-			return fmt.Errorf("recording email: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		if err := send(ctx); err != nil {
-			return fmt.Errorf("sending email: %w", err)
-		}
-		sent = true
-		return nil
-	})
+	sent, err := r.sendOnce(ctx, e, send)
 	if err != nil {
 		return false, classify(err)
 	}
 	return sent, nil
+}
+
+func (r *Emails) sendOnce(ctx context.Context, e SentEmail, send func(context.Context) error) (bool, error) {
+	tx := pipedTx{pool: r.pool}
+	defer tx.end(ctx)
+	var (
+		b        pgx.Batch
+		inserted bool
+	)
+	b.Queue(`INSERT INTO sent_emails (order_id, kind, event_id, recipient, message_id, transport)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, kind) DO NOTHING`,
+		e.OrderID, e.Kind, e.EventID, e.Recipient, e.MessageID, e.Transport).Exec(func(ct pgconn.CommandTag) error {
+		inserted = ct.RowsAffected() == 1
+		return nil
+	})
+	if err := tx.send(ctx, &b); err != nil {
+		return false, fmt.Errorf("recording email: %w", err)
+	}
+	if !inserted {
+		return false, nil // end rolls back the empty transaction
+	}
+	if err := send(ctx); err != nil {
+		return false, fmt.Errorf("sending email: %w", err)
+	}
+	if err := tx.commit(ctx, nil); err != nil {
+		return false, fmt.Errorf("committing email record: %w", err)
+	}
+	return true, nil
 }
 
 // Get returns the record for (order, kind) or ErrNotFound.

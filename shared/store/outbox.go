@@ -59,34 +59,15 @@ func (o *Outbox) Pending(ctx context.Context) (int, error) {
 	return n, classify(err)
 }
 
+// publishNext locks the first matching row, publishes it and marks it, in
+// one transaction of two round trips: BEGIN with the locking SELECT, then
+// the UPDATE with COMMIT.
 func (o *Outbox) publishNext(ctx context.Context, where string, arg any, publish PublishFunc) (bool, error) {
 	args := []any{}
 	if arg != nil {
 		args = append(args, arg)
 	}
-	published := false
-	var pubErr error
-	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
-		var e Event
-		err := tx.QueryRow(ctx, `SELECT id, event_id, event_type, subject, content_type, payload FROM outbox `+where+`
-			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, args...).Scan(&e.ID, &e.EventID, &e.Type, &e.Subject, &e.ContentType, &e.Payload)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("locking outbox row: %w", err)
-		}
-		if pubErr = publish(ctx, e); pubErr != nil {
-			// Record the failure and commit it; the row stays unpublished.
-			_, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, e.ID, pubErr.Error())
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, e.ID); err != nil {
-			return fmt.Errorf("marking outbox row %d published: %w", e.ID, err)
-		}
-		published = true
-		return nil
-	})
+	published, pubErr, err := o.publishLocked(ctx, where, args, publish)
 	if err != nil {
 		return false, classify(err)
 	}
@@ -94,4 +75,43 @@ func (o *Outbox) publishNext(ctx context.Context, where string, arg any, publish
 		return false, fmt.Errorf("publishing outbox event: %w", pubErr)
 	}
 	return published, nil
+}
+
+func (o *Outbox) publishLocked(ctx context.Context, where string, args []any, publish PublishFunc) (published bool, pubErr, err error) {
+	tx := pipedTx{pool: o.pool}
+	defer tx.end(ctx)
+	var (
+		b     pgx.Batch
+		e     Event
+		found bool
+	)
+	b.Queue(`SELECT id, event_id, event_type, subject, content_type, payload FROM outbox `+where+`
+		ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, args...).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&e.ID, &e.EventID, &e.Type, &e.Subject, &e.ContentType, &e.Payload)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("locking outbox row: %w", err)
+		}
+		found = true
+		return nil
+	})
+	if err := tx.send(ctx, &b); err != nil {
+		return false, nil, err
+	}
+	if !found {
+		return false, nil, nil // end rolls back the empty transaction
+	}
+	var mark pgx.Batch
+	if pubErr = publish(ctx, e); pubErr != nil {
+		// Record the failure and commit it; the row stays unpublished.
+		mark.Queue(`UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, e.ID, pubErr.Error())
+		return false, pubErr, tx.commit(ctx, &mark)
+	}
+	mark.Queue(`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, e.ID)
+	if err := tx.commit(ctx, &mark); err != nil {
+		return false, nil, fmt.Errorf("marking outbox row %d published: %w", e.ID, err)
+	}
+	return true, nil, nil
 }

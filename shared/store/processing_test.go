@@ -57,6 +57,10 @@ func TestReserveConcurrentDuplicatesApplyOnce(t *testing.T) {
 	if inbox != 2 {
 		t.Fatalf("inbox rows %d, want 2 (the failed event must not be recorded)", inbox)
 	}
+	// Every transaction, the failed one included, gave its connection back.
+	if n := b.store.Pool().Stat().AcquiredConns(); n != 0 {
+		t.Fatalf("%d connections still acquired", n)
+	}
 }
 
 func TestSendOnceConcurrent(t *testing.T) {
@@ -88,5 +92,8 @@ func TestSendOnceConcurrent(t *testing.T) {
 	got, err := b.store.Emails.Get(b.ctx, p.Order.ID, "order-received")
 	if err != nil || got.MessageID != "<m@x>" || got.SentAt.IsZero() {
 		t.Fatalf("record %+v %v", got, err)
+	}
+	if n := b.store.Pool().Stat().AcquiredConns(); n != 0 {
+		t.Fatalf("%d connections still acquired", n)
 	}
 }

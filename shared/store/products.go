@@ -55,20 +55,32 @@ func (r *Products) Get(ctx context.Context, id uuid.UUID) (order.Product, error)
 	return p, nil
 }
 
-func productsByID(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]order.Product, error) {
-	rows, err := q.Query(ctx, `SELECT id, name, price, stock, created_at FROM products WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("reading products: %w", err)
+func productsByID(ctx context.Context, q batcher, ids []uuid.UUID) (map[uuid.UUID]order.Product, error) {
+	var (
+		b  pgx.Batch
+		ps map[uuid.UUID]order.Product
+	)
+	queueProductsByID(&b, ids, &ps)
+	if err := q.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
 	}
-	ps, err := pgx.CollectRows(rows, scanProduct)
-	if err != nil {
-		return nil, fmt.Errorf("reading products: %w", err)
-	}
-	m := make(map[uuid.UUID]order.Product, len(ps))
-	for _, p := range ps {
-		m[p.ID] = p
-	}
-	return m, nil
+	return ps, nil
+}
+
+// queueProductsByID queues the read of the products ids into *ps.
+func queueProductsByID(b *pgx.Batch, ids []uuid.UUID, ps *map[uuid.UUID]order.Product) {
+	b.Queue(`SELECT id, name, price, stock, created_at FROM products WHERE id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		list, err := pgx.CollectRows(rows, scanProduct)
+		if err != nil {
+			return fmt.Errorf("reading products: %w", err)
+		}
+		m := make(map[uuid.UUID]order.Product, len(list))
+		for _, p := range list {
+			m[p.ID] = p
+		}
+		*ps = m
+		return nil
+	})
 }
 
 func scanProduct(row pgx.CollectableRow) (order.Product, error) {

@@ -117,6 +117,7 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	pcfg.BeforeConnect = cfg.BeforeConnect
 	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		pgxdecimal.Register(c.TypeMap())
+		registerUUID(c.TypeMap())
 		return nil
 	}
 	return pcfg, nil

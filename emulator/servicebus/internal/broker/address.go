@@ -32,9 +32,6 @@ func (k EntityKind) String() string {
 const (
 	deadLetterSuffix   = "/$DeadLetterQueue"
 	subscriptionsInfix = "/Subscriptions/"
-	// transferInfix + deadLetterSuffix is the transfer dead-letter queue,
-	// where auto-forwarding failures go (forward.go).
-	transferInfix = "/$Transfer"
 )
 
 // Address is a resolved entity address.
@@ -44,12 +41,8 @@ type Address struct {
 	// "topic" or "topic/Subscriptions/sub", plus "/$DeadLetterQueue" when
 	// DeadLetter.
 	Path string
-	// DeadLetter is true for a dead-letter sub-queue (the transfer
-	// dead-letter queue included).
+	// DeadLetter is true for a dead-letter sub-queue.
 	DeadLetter bool
-	// Transfer is true for the transfer dead-letter queue,
-	// "<path>/$Transfer/$DeadLetterQueue".
-	Transfer bool
 }
 
 // CanSend reports whether messages may be sent to the address (queues and
@@ -80,12 +73,9 @@ func (b *Broker) Resolve(address string) (Address, error) {
 
 func (b *Broker) resolve(address string) (target, error) {
 	lower := strings.ToLower(address)
-	dlq, xfer := false, false
+	dlq := false
 	if base, ok := strings.CutSuffix(lower, strings.ToLower(deadLetterSuffix)); ok {
 		lower, dlq = base, true
-		if base, ok := strings.CutSuffix(lower, strings.ToLower(transferInfix)); ok {
-			lower, xfer = base, true
-		}
 	}
 	notFound := func() (target, error) {
 		return target{}, fmt.Errorf("messaging entity %q: %w", address, ErrNotFound)
@@ -103,7 +93,7 @@ func (b *Broker) resolve(address string) (target, error) {
 	b.mu.RUnlock()
 	switch {
 	case q != nil:
-		return newTarget(q, dlq, xfer), nil
+		return newTarget(q, dlq), nil
 	case t != nil:
 		if dlq {
 			return notFound()
@@ -111,19 +101,15 @@ func (b *Broker) resolve(address string) (target, error) {
 		return target{addr: Address{Kind: KindTopic, Path: t.name}, top: t}, nil
 	case parent != nil:
 		if sub := parent.sub(subName); sub != nil {
-			return newTarget(sub, dlq, xfer), nil
+			return newTarget(sub, dlq), nil
 		}
 	}
 	return notFound()
 }
 
-func newTarget(e *entity, dlq, xfer bool) target {
-	tg := target{addr: Address{Kind: e.kind, Path: e.path, DeadLetter: dlq, Transfer: xfer}, ent: e, s: e.main}
-	switch {
-	case xfer:
-		tg.addr.Path += transferInfix + deadLetterSuffix
-		tg.s = e.xfer
-	case dlq:
+func newTarget(e *entity, dlq bool) target {
+	tg := target{addr: Address{Kind: e.kind, Path: e.path, DeadLetter: dlq}, ent: e, s: e.main}
+	if dlq {
 		tg.addr.Path += deadLetterSuffix
 		tg.s = e.dlq
 	}

@@ -60,7 +60,6 @@ func (b *Broker) Stop() {
 		for _, e := range b.snapshot() {
 			e.main.alarm.stop()
 			e.dlq.alarm.stop()
-			e.xfer.alarm.stop()
 		}
 		b.mu.RLock()
 		for _, t := range b.topics {

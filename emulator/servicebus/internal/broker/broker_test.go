@@ -116,9 +116,7 @@ func TestResolve(t *testing.T) {
 		{in: "t/subscriptions/sub/$DEADLETTERQUEUE", want: broker.Address{Kind: broker.KindSubscription, Path: "t/Subscriptions/Sub/$DeadLetterQueue", DeadLetter: true}},
 		{in: "t/Subscriptions/nope", err: broker.ErrNotFound},
 		{in: "nope", err: broker.ErrNotFound},
-		{in: "q/$transfer/$DeadLetterQueue", want: broker.Address{Kind: broker.KindQueue, Path: "q/$Transfer/$DeadLetterQueue", DeadLetter: true, Transfer: true}},
-		{in: "t/$Transfer/$DeadLetterQueue", err: broker.ErrNotFound},
-		{in: "q/$Transfer", err: broker.ErrNotFound},
+		{in: "q/$Transfer/$DeadLetterQueue", err: broker.ErrNotFound},
 		{in: "", err: broker.ErrNotFound},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -20,7 +21,12 @@ func (b *Broker) ReceiveBySequenceNumber(address string, seqs []int64, mode Rece
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
-	s := tg.s
+	return tg.s.receiveDeferred(seqs, mode, b.now(), nil)
+}
+
+// receiveDeferred implements ReceiveBySequenceNumber; when only is not nil,
+// a message it rejects counts as not found. The entity's mu is held.
+func (s *store) receiveDeferred(seqs []int64, mode ReceiveMode, now time.Time, only func(*Message) bool) ([]*Message, error) {
 	entries := make([]*entry, 0, len(seqs))
 	seen := make(map[int64]bool, len(seqs))
 	for _, seq := range seqs {
@@ -29,12 +35,11 @@ func (b *Broker) ReceiveBySequenceNumber(address string, seqs []int64, mode Rece
 		}
 		seen[seq] = true
 		e := s.all.get(seq)
-		if e == nil || e.msg.State != StateDeferred || e.msg.LockToken != uuid.Nil {
-			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, tg.addr.Path, ErrMessageNotFound)
+		if e == nil || e.msg.State != StateDeferred || e.msg.LockToken != uuid.Nil || (only != nil && !only(e.msg)) {
+			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
 		}
 		entries = append(entries, e)
 	}
-	now := b.now()
 	out := make([]*Message, len(entries))
 	for i, e := range entries {
 		out[i] = s.deliver(e, mode, now)

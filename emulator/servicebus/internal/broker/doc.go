@@ -8,10 +8,8 @@
 //
 // # Addresses
 //
-// "queue", "topic" (send only), "topic/Subscriptions/sub", the
-// dead-letter queue of a queue or subscription, "<path>/$DeadLetterQueue",
-// and its transfer dead-letter queue, "<path>/$Transfer/$DeadLetterQueue"
-// (auto-forwarding failures; it behaves like the dead-letter queue).
+// "queue", "topic" (send only), "topic/Subscriptions/sub", and the
+// dead-letter queue of a queue or subscription, "<path>/$DeadLetterQueue".
 // Matching is case-insensitive. Sequence numbers are per queue or per topic
 // (all subscription copies of a topic message share it), start at 1, and a
 // dead-lettered message keeps its number in the DLQ.
@@ -81,10 +79,11 @@
 // session. Only SessionReceivers consume it: AcceptSession(id) locks a
 // named session (with or without messages), AcceptNextSession waits for a
 // free session with available messages and picks the one whose oldest
-// message is oldest (O(sessions)). One receiver holds a session at a time,
-// for LockDuration unless renewed; when the lock expires or the receiver
-// closes, the message locks taken under it are released without counting
-// a delivery. Send refuses a message without session id on a session
+// message is oldest (a heap of the free sessions: O(log sessions) plus the
+// held sessions, whose expired locks it ends first). One receiver holds a
+// session at a time, for LockDuration unless renewed; when the lock
+// expires or the receiver closes, the message locks taken under it are
+// released without counting a delivery. Send refuses a message without session id on a session
 // queue (ErrNotAllowed); a session subscription dead-letters such a topic
 // copy ("Session id is null."). Session state and ListSessions are in
 // session_state.go. The dead-letter queue is not session-enabled.

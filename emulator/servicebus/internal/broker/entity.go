@@ -11,7 +11,6 @@ type entity struct {
 	limits entityLimits
 
 	main, dlq *store
-	xfer      *store // transfer dead-letter queue (forward.go)
 	deleted   bool
 
 	// seq is the last sequence number of a queue (topics number their
@@ -37,7 +36,6 @@ func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits) *en
 	e := &entity{b: b, kind: kind, path: path, limits: limits}
 	e.main = newStore(e, false, path)
 	e.dlq = newStore(e, true, path+deadLetterSuffix)
-	e.xfer = newStore(e, true, path+transferInfix+deadLetterSuffix)
 	e.mu.flush = func(out []forwarded) { b.flushForwards(e, out) }
 	return e
 }
@@ -48,7 +46,7 @@ func (e *entity) kill() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.deleted = true
-	for _, s := range []*store{e.main, e.dlq, e.xfer} {
+	for _, s := range []*store{e.main, e.dlq} {
 		s.alarm.stop()
 		s.wake()
 	}
@@ -69,5 +67,4 @@ func (e *entity) runTimers() {
 	e.main.runSessionTimers(now)
 	e.main.runTimers(now)
 	e.dlq.runTimers(now)
-	e.xfer.runTimers(now)
 }

@@ -26,13 +26,17 @@ import (
 //     a topic's subscriptions) is refused at creation with ErrInvalid.
 //   - At run time each forward counts a hop; a message that would make a
 //     fifth hop ("Messages that exceed four hops are dead-lettered") goes to
-//     the transfer dead-letter queue of the entity it is in,
-//     "<path>/$Transfer/$DeadLetterQueue" (Learn "Overview of Service Bus
-//     dead-letter queues", "Dead-lettering in auto forward scenarios"), with
-//     reason MaxTransferHopCountExceeded (the reason that page lists). A
-//     destination deleted meanwhile sends the message there too, with
-//     reason ForwardingDestinationNotFound (the emulator's own code: the
-//     service's is not documented).
+//     the dead-letter queue of the entity it is in (Learn "Overview of
+//     Service Bus dead-letter queues", "Dead-lettering in auto forward
+//     scenarios"; the transfer dead-letter queue is for send-via, which this
+//     broker does not have), with reason MaxTransferHopCountExceeded (the
+//     reason that page lists). A destination deleted meanwhile sends the
+//     message there too, with reason ForwardingDestinationNotFound (the
+//     emulator's own code: the service's is not documented). Such messages
+//     are not forwarded again, even with ForwardDeadLetteredTo, and that
+//     dead-letter queue can be received from (the .NET docs say a queue
+//     with ForwardDeadLetteredMessagesTo refuses it; here it only ever
+//     holds these failures).
 //   - A forwarded message gets a new sequence number in the destination but
 //     keeps EnqueueSequenceNumber from where it was first sent; duplicate
 //     detection of the destination applies.
@@ -119,7 +123,7 @@ func (b *Broker) flushForwards(from *entity, out []forwarded) {
 }
 
 // transferDeadLetter puts a message that could not be forwarded in from's
-// transfer dead-letter queue (never forwarded from there).
+// own dead-letter queue (never forwarded from there).
 func (b *Broker) transferDeadLetter(from *entity, m *Message, reason, description string) {
 	from.mu.Lock()
 	defer from.mu.Unlock()
@@ -134,7 +138,7 @@ func (b *Broker) transferDeadLetter(from *entity, m *Message, reason, descriptio
 	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
 	m.DeadLetterSource = from.path
 	m.State = StateActive
-	from.xfer.add(newEntry(m), b.now())
+	from.dlq.add(newEntry(m), b.now())
 }
 
 // keepForwarded restores on dst, a stamped copy of the forwarded message

@@ -46,8 +46,8 @@ func TestForwardHopLimit(t *testing.T) {
 	}
 	bd.send(t, "h5", msg("five hops"))
 	bd.none(t, "h0")
-	// The fifth hop (h1 -> h0) is refused: the message goes to h1's transfer DLQ.
-	dl := bd.one(t, "h1/$Transfer/$DeadLetterQueue")
+	// The fifth hop (h1 -> h0) is refused: the message goes to h1's DLQ.
+	dl := bd.one(t, "h1/$DeadLetterQueue")
 	if string(dl.Body) != "five hops" || dl.ApplicationProperties[broker.PropDeadLetterReason] != broker.ReasonMaxTransferHopCountExceeded || dl.DeadLetterSource != "h1" {
 		t.Fatalf("h1 DLQ got %q %v %q", dl.Body, dl.ApplicationProperties, dl.DeadLetterSource)
 	}
@@ -133,7 +133,7 @@ func TestForwardToDeletedDestination(t *testing.T) {
 	must(t, bd.b.CreateQueue(broker.QueueConfig{Name: "src", ForwardTo: "gone"}))
 	must(t, bd.b.Delete("gone"))
 	bd.send(t, "src", msg("orphan"))
-	dl := bd.one(t, "src/$Transfer/$DeadLetterQueue")
+	dl := bd.one(t, "src/$DeadLetterQueue")
 	if string(dl.Body) != "orphan" || dl.ApplicationProperties[broker.PropDeadLetterReason] != broker.ReasonForwardingDestinationGone {
 		t.Fatalf("src DLQ got %q %v", dl.Body, dl.ApplicationProperties)
 	}

@@ -69,6 +69,9 @@ func (e *entity) route(m *Message, out []*Message) []*Message {
 	plain := len(e.rules) == 0
 	var copies []*Message
 	for _, r := range e.rules {
+		if r.Action == nil && plain {
+			continue // already selected: OR needs no more evaluation
+		}
 		if !e.ruleMatches(r, m) {
 			continue
 		}

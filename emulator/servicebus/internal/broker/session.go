@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"container/heap"
 	"fmt"
 	"slices"
 	"time"
@@ -33,6 +34,11 @@ type msgSession struct {
 	lockedUntil time.Time
 	state       []byte
 	stateAt     time.Time // when state was last set
+
+	// Position in sessionSet.free (-1 when not there) and its key there,
+	// the sequence number of the oldest available message.
+	freeIdx int
+	headSeq int64
 }
 
 // sessionSet is the session bookkeeping of an entity; guarded by the
@@ -40,6 +46,7 @@ type msgSession struct {
 type sessionSet struct {
 	byID      map[string]*msgSession
 	locked    map[*msgSession]struct{}
+	free      freeHeap        // sessions without holder that have available messages
 	acceptors []chan struct{} // AcceptNextSession calls waiting for a session
 }
 
@@ -50,7 +57,7 @@ func newSessionSet() *sessionSet {
 func (ss *sessionSet) get(id string) *msgSession {
 	m := ss.byID[id]
 	if m == nil {
-		m = &msgSession{id: id}
+		m = &msgSession{id: id, freeIdx: -1}
 		ss.byID[id] = m
 	}
 	return m
@@ -61,6 +68,51 @@ func (ss *sessionSet) gc(m *msgSession) {
 	if m.owner == nil && m.state == nil && m.avail.peek() == nil {
 		delete(ss.byID, m.id)
 	}
+}
+
+// refresh files m in the free heap, or takes it out, after its holder or
+// its available messages changed.
+func (ss *sessionSet) refresh(m *msgSession) {
+	head := m.avail.peek()
+	switch {
+	case m.owner != nil || head == nil:
+		if m.freeIdx >= 0 {
+			heap.Remove(&ss.free, m.freeIdx)
+		}
+	case m.freeIdx < 0:
+		m.headSeq = head.seq
+		heap.Push(&ss.free, m)
+	case m.headSeq != head.seq:
+		m.headSeq = head.seq
+		heap.Fix(&ss.free, m.freeIdx)
+	}
+}
+
+// freeHeap is a min-heap of sessions by the sequence number of their oldest
+// available message, so accept-next takes the longest-waiting one.
+type freeHeap []*msgSession
+
+func (h freeHeap) Len() int           { return len(h) }
+func (h freeHeap) Less(i, j int) bool { return h[i].headSeq < h[j].headSeq }
+func (h freeHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].freeIdx = i
+	h[j].freeIdx = j
+}
+
+func (h *freeHeap) Push(x any) {
+	m := x.(*msgSession)
+	m.freeIdx = len(*h)
+	*h = append(*h, m)
+}
+
+func (h *freeHeap) Pop() any {
+	old := *h
+	m := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	m.freeIdx = -1
+	return m
 }
 
 // wakeAcceptors signals every waiting AcceptNextSession; a wake-up may be
@@ -94,6 +146,7 @@ func (s *store) makeAvailable(e *entry) {
 	}
 	m := s.ent.sessions.get(e.msg.Properties.GroupID)
 	m.avail.add(e)
+	s.ent.sessions.refresh(m)
 	if m.owner != nil {
 		m.owner.signal()
 		return
@@ -109,6 +162,7 @@ func (s *store) unavail(e *entry) {
 	}
 	if m := s.ent.sessions.byID[e.msg.Properties.GroupID]; m != nil {
 		m.avail.remove(e)
+		s.ent.sessions.refresh(m)
 		s.ent.sessions.gc(m)
 	}
 }
@@ -125,6 +179,7 @@ func (s *store) lockSession(m *msgSession, r *SessionReceiver, now time.Time) {
 	m.owner = r
 	m.lockedUntil = now.Add(s.ent.limits.lockDuration)
 	s.ent.sessions.locked[m] = struct{}{}
+	s.ent.sessions.refresh(m)
 	s.alarm.arm(m.lockedUntil, now)
 }
 
@@ -139,6 +194,7 @@ func (s *store) unlockSession(m *msgSession, now time.Time) {
 	m.owner.signal()
 	m.owner, m.lockedUntil = nil, time.Time{}
 	delete(s.ent.sessions.locked, m)
+	s.ent.sessions.refresh(m)
 	var held []*entry
 	for _, e := range s.locks {
 		if e.msg.Properties.GroupID == m.id {
@@ -195,23 +251,17 @@ func (ss *sessionSet) kill() {
 }
 
 // pickSession returns the free session whose oldest available message is
-// the oldest, or nil. O(sessions): accept-next is rare next to receives.
+// the oldest, or nil. Expired session locks are ended first, so the answer
+// does not depend on timer latency: O(held sessions + log sessions).
 func (s *store) pickSession(now time.Time) *msgSession {
-	var best *msgSession
-	var bestSeq int64
-	for _, m := range s.ent.sessions.byID {
-		if m.owner != nil && !s.sessionLockExpired(m, now) {
-			continue
-		}
-		head := m.avail.peek()
-		if head == nil {
-			continue
-		}
-		if best == nil || head.seq < bestSeq {
-			best, bestSeq = m, head.seq
-		}
+	ss := s.ent.sessions
+	for m := range ss.locked {
+		s.sessionLockExpired(m, now)
 	}
-	return best
+	if len(ss.free) == 0 {
+		return nil
+	}
+	return ss.free[0]
 }
 
 // takeFrom removes up to max available messages of q in sequence order and

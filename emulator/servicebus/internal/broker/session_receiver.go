@@ -38,11 +38,11 @@ func (b *Broker) AcceptSession(address, id string, mode ReceiveMode) (*SessionRe
 	defer tg.ent.mu.Unlock()
 	now := b.now()
 	ss := tg.ent.sessions
-	m := ss.get(id)
-	if m.owner != nil && !tg.s.sessionLockExpired(m, now) {
+	if m := ss.byID[id]; m != nil && m.owner != nil && !tg.s.sessionLockExpired(m, now) {
 		return nil, fmt.Errorf("session %q of %s: %w", id, tg.addr.Path, ErrSessionLocked)
 	}
-	return b.holdSession(tg, m, mode, now), nil
+	// Looked up again: ending an expired lock may have forgotten an empty session.
+	return b.holdSession(tg, ss.get(id), mode, now), nil
 }
 
 // AcceptNextSession locks the free session (not held by a receiver) whose
@@ -223,4 +223,17 @@ func (s *store) renewSession(m *msgSession, now time.Time) time.Time {
 	m.lockedUntil = now.Add(s.ent.limits.lockDuration)
 	s.alarm.arm(m.lockedUntil, now)
 	return m.lockedUntil
+}
+
+// ReceiveDeferred is ReceiveBySequenceNumber for the held session: numbers
+// of other sessions' messages are not found (ErrMessageNotFound).
+// ErrSessionLockLost once the session is no longer held.
+func (r *SessionReceiver) ReceiveDeferred(seqs []int64, mode ReceiveMode) ([]*Message, error) {
+	now := r.b.now()
+	if err := r.held(now); err != nil {
+		return nil, err
+	}
+	defer r.tg.ent.mu.Unlock()
+	id := r.sess.id
+	return r.tg.s.receiveDeferred(seqs, mode, now, func(m *Message) bool { return m.Properties.GroupID == id })
 }

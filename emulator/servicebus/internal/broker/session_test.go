@@ -301,3 +301,109 @@ func TestDeletedEntityEndsSessions(t *testing.T) {
 	_, err := r.TryReceive(1)
 	wantErr(t, err, broker.ErrNotFound)
 }
+
+func TestSessionReceiveDeferredIsScoped(t *testing.T) {
+	t.Parallel()
+	sb := setupSessions(t)
+	seqs := sb.send(t, "sq", smsg("a", "a1"), smsg("b", "b1"))
+	a, b := sb.accept(t, "sq", "a"), sb.accept(t, "sq", "b")
+	for _, r := range []*broker.SessionReceiver{a, b} {
+		m := tryReceive(t, r, 1)[0]
+		must(t, sb.b.Defer("sq", m.LockToken, nil))
+	}
+	_, err := a.ReceiveDeferred([]int64{seqs[1]}, broker.PeekLock)
+	wantErr(t, err, broker.ErrMessageNotFound)
+	got, err := a.ReceiveDeferred([]int64{seqs[0]}, broker.PeekLock)
+	must(t, err)
+	if len(got) != 1 || string(got[0].Body) != "a1" || got[0].State != broker.StateDeferred {
+		t.Fatalf("got %+v", got)
+	}
+	a.Close()
+	_, err = a.ReceiveDeferred([]int64{seqs[0]}, broker.PeekLock)
+	wantErr(t, err, broker.ErrClosed)
+}
+
+func TestEmptySessionReacceptedAfterExpiry(t *testing.T) {
+	t.Parallel()
+	sb := setupSessions(t)
+	first := sb.accept(t, "sq", "e") // no messages
+	sb.clock.Advance(31 * time.Second)
+	// No RunTimers: AcceptSession ends the expired lock itself.
+	second := sb.accept(t, "sq", "e")
+	if _, err := first.TryReceive(1); err == nil {
+		t.Fatal("the expired holder still receives")
+	}
+	sb.send(t, "sq", smsg("e", "e1"))
+	if got := sessionBodies(tryReceive(t, second, 5)); !slices.Equal(got, []string{"e1"}) {
+		t.Fatalf("new holder got %v", got)
+	}
+}
+
+// BenchmarkAcceptNextSession measures AcceptNextSession, one receive and
+// Complete and Close, with 1000 sessions holding messages.
+func BenchmarkAcceptNextSession(b *testing.B) {
+	br := broker.New(broker.Config{})
+	defer br.Stop()
+	if err := br.CreateQueue(broker.QueueConfig{Name: "sq", RequiresSession: true}); err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]*broker.Message, 1000)
+	for i := range batch {
+		batch[i] = smsg(fmt.Sprint("s", i), "x")
+	}
+	if _, err := br.Send("sq", batch); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := br.AcceptNextSession(ctx, "sq", broker.PeekLock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs, err := r.TryReceive(1)
+		if err != nil || len(msgs) != 1 {
+			b.Fatal(err, len(msgs))
+		}
+		if err := br.Complete("sq", msgs[0].LockToken); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+		// Refill the session, so the backlog stays at 1000 sessions.
+		if _, err := br.Send("sq", []*broker.Message{smsg(r.SessionID(), "x")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestAcceptNextOrderFollowsChanges(t *testing.T) {
+	t.Parallel()
+	sb := setupSessions(t)
+	short := smsg("c", "c1")
+	short.Header.TTL = 10 * time.Second
+	sb.send(t, "sq", smsg("a", "a1"), smsg("b", "b1"), short)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	next := func() string {
+		t.Helper()
+		r, err := sb.b.AcceptNextSession(ctx, "sq", broker.PeekLock)
+		must(t, err)
+		t.Cleanup(r.Close)
+		return r.SessionID()
+	}
+	a := sb.accept(t, "sq", "a")
+	tryReceive(t, a, 1)
+	if got := next(); got != "b" { // a is held
+		t.Fatalf("first accept-next took %q, want b", got)
+	}
+	a.Close() // a1 is released: a is free again with the oldest message
+	sb.clock.Advance(11 * time.Second)
+	sb.b.RunTimers() // c1 expires: c has nothing left
+	if got := next(); got != "a" {
+		t.Fatalf("second accept-next took %q, want a", got)
+	}
+	none, cancelNone := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelNone()
+	_, err := sb.b.AcceptNextSession(none, "sq", broker.PeekLock)
+	wantErr(t, err, broker.ErrNoSession)
+}
