@@ -21,12 +21,7 @@ type amqpBundle struct {
 
 func setupAMQP(t *testing.T) amqpBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-"})
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	q := uniqueName(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
@@ -44,6 +39,24 @@ func (b amqpBundle) dial(t *testing.T, sasl amqp.SASLType) (*amqp.Conn, error) {
 	return c, err
 }
 
+// session opens an anonymous connection and a session with a sender to the queue.
+func (b amqpBundle) session(t *testing.T) (*amqp.Session, *amqp.Sender) {
+	t.Helper()
+	c, err := b.dial(t, amqp.SASLTypeAnonymous())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s.NewSender(b.ctx, b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, snd
+}
+
 func TestSASLPlain(t *testing.T) {
 	t.Parallel()
 	b := setupAMQP(t)
@@ -58,18 +71,7 @@ func TestSASLPlain(t *testing.T) {
 func TestDrainAndSettleModeFirst(t *testing.T) {
 	t.Parallel()
 	b := setupAMQP(t)
-	c, err := b.dial(t, amqp.SASLTypeAnonymous())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.NewSession(b.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snd, err := s.NewSender(b.ctx, b.queue, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, snd := b.session(t)
 	if err := snd.Send(b.ctx, amqp.NewMessage([]byte("one")), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -99,18 +101,7 @@ func TestDrainAndSettleModeFirst(t *testing.T) {
 func TestReleaseDoesNotCountDelivery(t *testing.T) {
 	t.Parallel()
 	b := setupAMQP(t)
-	c, err := b.dial(t, amqp.SASLTypeAnonymous())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.NewSession(b.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snd, err := s.NewSender(b.ctx, b.queue, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, snd := b.session(t)
 	if err := snd.Send(b.ctx, amqp.NewMessage([]byte("r")), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -135,18 +126,7 @@ func TestReleaseDoesNotCountDelivery(t *testing.T) {
 func TestAMQPValuesRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := setupAMQP(t)
-	c, err := b.dial(t, amqp.SASLTypeAnonymous())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.NewSession(b.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snd, err := s.NewSender(b.ctx, b.queue, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, snd := b.session(t)
 	ts := time.UnixMilli(1700000000123).UTC()
 	props := map[string]any{
 		"uuid": amqp.UUID{1, 2, 3}, "symbol": amqp.Symbol("sym"), "list": []any{int64(1), "two", nil},

@@ -4,39 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/orderflow/orderflow/emulator/servicebus"
 )
-
-var entitySeq atomic.Int64
-
-// testLogger logs emulator debug lines through t.Log when SBEMULATOR_DEBUG is set.
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("SBEMULATOR_DEBUG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-// uniqueName returns an entity name unique within the test binary.
-func uniqueName(t *testing.T) string {
-	name := strings.NewReplacer("/", "-", " ", "-").Replace(strings.ToLower(t.Name()))
-	return fmt.Sprintf("%s-%d", name, entitySeq.Add(1))
-}
 
 type basicBundle struct {
 	srv    *servicebus.Server
@@ -48,29 +21,13 @@ type basicBundle struct {
 // setup starts an emulator on 127.0.0.1:0, creates a unique queue and returns a connected SDK client.
 func setup(t *testing.T, q servicebus.QueueConfig) basicBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		stopCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		if err := srv.Stop(stopCtx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "127.0.0.1:0"})
+	stopAtCleanup(t, srv)
 	q.Name = uniqueName(t)
 	if err := srv.CreateQueue(q); err != nil {
 		t.Fatalf("CreateQueue: %v", err)
 	}
-	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
-	if err != nil {
-		t.Fatalf("NewClientFromConnectionString: %v", err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	return basicBundle{srv: srv, client: client, queue: q.Name, ctx: ctx}
+	return basicBundle{srv: srv, client: newClient(t, srv), queue: q.Name, ctx: ctx}
 }
 
 func TestSendReceiveComplete(t *testing.T) {
@@ -165,14 +122,6 @@ func (b basicBundle) receiver(t *testing.T, opts *azservicebus.ReceiverOptions) 
 	}
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
-}
-
-func sbCode(err error) azservicebus.Code {
-	var sbErr *azservicebus.Error
-	if errors.As(err, &sbErr) {
-		return sbErr.Code
-	}
-	return ""
 }
 
 func TestBatchSendThousand(t *testing.T) {

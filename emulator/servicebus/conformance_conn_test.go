@@ -26,12 +26,7 @@ type connBundle struct {
 // setupConn starts an emulator with one unique queue.
 func setupConn(t *testing.T) connBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "127.0.0.1:0"})
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	q := uniqueName(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {

@@ -2,7 +2,6 @@ package servicebus_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,19 +28,9 @@ type rulesBundle struct {
 // returns a connected SDK client.
 func setupRules(t *testing.T, configPath string) rulesBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: configPath, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-", ConfigPath: configPath})
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	return rulesBundle{srv: srv, client: client, ctx: ctx}
+	return rulesBundle{srv: srv, client: newClient(t, srv), ctx: ctx}
 }
 
 func (b rulesBundle) send(t *testing.T, entity string, msgs ...*azservicebus.Message) {
@@ -83,25 +72,9 @@ func (b rulesBundle) take(t *testing.T, path string, n int) []*azservicebus.Rece
 		got = append(got, msgs...)
 	}
 	if left, err := r.PeekMessages(b.ctx, 10, nil); err != nil || len(left) != 0 {
-		t.Fatalf("%s: %d unexpected messages left (%v), first %q", path, len(left), err, bodyOf(left))
+		t.Fatalf("%s: %d unexpected messages left (%v), first %q", path, len(left), err, bodiesOf(left))
 	}
 	return got
-}
-
-func bodyOf(msgs []*azservicebus.ReceivedMessage) []string {
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = string(m.Body)
-	}
-	return out
-}
-
-func conditionOf(err error) amqp.ErrCond {
-	var e *amqp.Error
-	if errors.As(err, &e) {
-		return e.Condition
-	}
-	return ""
 }
 
 func writeConfig(t *testing.T, doc string) string {
@@ -127,14 +100,14 @@ func TestOfficialSampleSubscriptionsGetWhatTheirRulesSelect(t *testing.T) {
 		&azservicebus.Message{Body: []byte("sql-wrong-prop"), MessageID: &id, ApplicationProperties: map[string]any{"userProp1": "value2"}},
 		&azservicebus.Message{Body: []byte("sql-wrong-id"), MessageID: &otherID, ApplicationProperties: map[string]any{"userProp1": "value1"}},
 	)
-	if got := bodyOf(b.take(t, "topic.1/Subscriptions/subscription.1", 1)); got[0] != "json" {
+	if got := bodiesOf(b.take(t, "topic.1/Subscriptions/subscription.1", 1)); got[0] != "json" {
 		t.Errorf("subscription.1 got %q", got)
 	}
-	if got := bodyOf(b.take(t, "topic.1/Subscriptions/subscription.2", 1)); got[0] != "prop" {
+	if got := bodiesOf(b.take(t, "topic.1/Subscriptions/subscription.2", 1)); got[0] != "prop" {
 		t.Errorf("subscription.2 got %q", got)
 	}
 	all := b.take(t, "topic.1/Subscriptions/subscription.3", 6)
-	if got := strings.Join(bodyOf(all), ","); got != "json,prop,plain,sql,sql-wrong-prop,sql-wrong-id" {
+	if got := strings.Join(bodiesOf(all), ","); got != "json,prop,plain,sql,sql-wrong-prop,sql-wrong-id" {
 		t.Errorf("subscription.3 got %q", got)
 	}
 	if all[3].To != nil || all[3].ApplicationProperties["RuleName"] != nil {
@@ -149,7 +122,7 @@ func TestOfficialSampleSubscriptionsGetWhatTheirRulesSelect(t *testing.T) {
 	}
 	// queue.1 works too.
 	b.send(t, "queue.1", &azservicebus.Message{Body: []byte("q")})
-	if got := bodyOf(b.take(t, "queue.1", 1)); got[0] != "q" {
+	if got := bodiesOf(b.take(t, "queue.1", 1)); got[0] != "q" {
 		t.Errorf("queue.1 got %q", got)
 	}
 }
@@ -235,7 +208,7 @@ func TestSQLFilterOperators(t *testing.T) {
 			if c.want != "" {
 				n = strings.Count(c.want, ",") + 1
 			}
-			got := strings.Join(bodyOf(b.take(t, topic+"/Subscriptions/"+fmt.Sprintf("f%02d", i), n)), ",")
+			got := strings.Join(bodiesOf(b.take(t, topic+"/Subscriptions/"+fmt.Sprintf("f%02d", i), n)), ",")
 			if got != c.want {
 				t.Errorf("%q selected %q, want %q", c.filter, got, c.want)
 			}
@@ -365,11 +338,11 @@ func TestDuplicateDetectionInsideAndAfterTheWindow(t *testing.T) {
 	if err := s.SendMessageBatch(b.ctx, batch, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(bodyOf(b.take(t, q, 2)), ","); got != "first,other" {
+	if got := strings.Join(bodiesOf(b.take(t, q, 2)), ","); got != "first,other" {
 		t.Fatalf("queue got %q, want first,other (the duplicate accepted and dropped)", got)
 	}
 	b.send(t, topic, &azservicebus.Message{Body: []byte("t1"), MessageID: &x}, &azservicebus.Message{Body: []byte("t-dup"), MessageID: &x}) // 20 s window
-	if got := bodyOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t1" {
+	if got := bodiesOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t1" {
 		t.Fatalf("subscription got %q", got)
 	}
 	// After the window the id is forgotten: poll by re-sending until one is kept.
@@ -433,14 +406,14 @@ func TestForwardingChainsAndDeadLetterForwarding(t *testing.T) {
 	}
 	_, err = r.ReceiveMessages(b.ctx, 1, nil)
 	_ = r.Close(context.Background())
-	if conditionOf(err) != amqp.ErrCondNotAllowed {
+	if amqpCondition(err) != amqp.ErrCondNotAllowed {
 		t.Errorf("receive from a forwarding queue: %v, want amqp:not-allowed", err)
 	}
 
 	// At most four hops: h4 reaches h0, h5 would need a fifth and ends in h1's dead-letter queue.
 	b.send(t, "h4", &azservicebus.Message{Body: []byte("four hops")})
 	b.send(t, "h5", &azservicebus.Message{Body: []byte("five hops")})
-	if got := bodyOf(b.take(t, "h0", 1)); got[0] != "four hops" {
+	if got := bodiesOf(b.take(t, "h0", 1)); got[0] != "four hops" {
 		t.Errorf("h0 got %q", got)
 	}
 	hopDLQ, err := b.client.NewReceiverForQueue("h1", &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
@@ -459,10 +432,10 @@ func TestForwardingChainsAndDeadLetterForwarding(t *testing.T) {
 	// topic subscription -> queue, after the subscription's SQL filter
 	order, other := "order", "other"
 	b.send(t, "events", &azservicebus.Message{Body: []byte("o1"), Subject: &order}, &azservicebus.Message{Body: []byte("x1"), Subject: &other})
-	if got := bodyOf(b.take(t, "orders", 1)); got[0] != "o1" {
+	if got := bodiesOf(b.take(t, "orders", 1)); got[0] != "o1" {
 		t.Errorf("orders got %q", got)
 	}
-	if got := strings.Join(bodyOf(b.take(t, "events/Subscriptions/audit", 2)), ","); got != "o1,x1" {
+	if got := strings.Join(bodiesOf(b.take(t, "events/Subscriptions/audit", 2)), ","); got != "o1,x1" {
 		t.Errorf("audit got %q", got)
 	}
 

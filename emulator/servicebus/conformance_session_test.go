@@ -28,22 +28,10 @@ type sessionBundle struct {
 // subscription "s" and a plain one, "plain".
 func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
 	// A short server-side accept-next wait for clients that send no com.microsoft:timeout; the SDK
 	// sends one whenever its context has a deadline.
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: testLogger(t),
-		AcceptNextSessionTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		stopCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		if err := srv.Stop(stopCtx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-", AcceptNextSessionTimeout: 300 * time.Millisecond})
+	stopAtCleanup(t, srv)
 	q.Name, q.RequiresSession = uniqueName(t), true
 	if err := srv.CreateQueue(q); err != nil {
 		t.Fatalf("CreateQueue: %v", err)
@@ -58,12 +46,7 @@ func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
 	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "plain"}); err != nil {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
-	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
-	if err != nil {
-		t.Fatalf("NewClientFromConnectionString: %v", err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	return sessionBundle{srv: srv, client: client, queue: q.Name, topic: topic, ctx: ctx}
+	return sessionBundle{srv: srv, client: newClient(t, srv), queue: q.Name, topic: topic, ctx: ctx}
 }
 
 // send sends (session, body) pairs to entity in one batch, in order.
@@ -98,36 +81,17 @@ func (b sessionBundle) accept(t *testing.T, id string) *azservicebus.SessionRece
 	return r
 }
 
-// receiveN receives until n messages arrived, failing the test if the context ends first.
-func receiveN(t *testing.T, ctx context.Context, r interface {
-	ReceiveMessages(context.Context, int, *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
-}, n int) []*azservicebus.ReceivedMessage {
+// dialAMQP opens a go-amqp connection (SASL PLAIN) for what the SDK cannot express, closed
+// when the test ends.
+func (b sessionBundle) dialAMQP(t *testing.T) *amqp.Conn {
 	t.Helper()
-	var out []*azservicebus.ReceivedMessage
-	for len(out) < n {
-		msgs, err := r.ReceiveMessages(ctx, n-len(out), nil)
-		if err != nil {
-			t.Fatalf("ReceiveMessages after %d of %d: %v", len(out), n, err)
-		}
-		out = append(out, msgs...)
+	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-func bodiesOf(msgs []*azservicebus.ReceivedMessage) []string {
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = string(m.Body)
-	}
-	return out
-}
-
-func amqpCondition(err error) amqp.ErrCond {
-	var e *amqp.Error
-	if errors.As(err, &e) {
-		return e.Condition
-	}
-	return ""
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 func TestSessionAcceptByID(t *testing.T) {
@@ -530,12 +494,7 @@ func TestSessionLockExpiresWithoutRenewal(t *testing.T) {
 func TestAcceptNextWithoutTimeoutUsesServerDefault(t *testing.T) {
 	t.Parallel()
 	b := setupSessions(t, servicebus.QueueConfig{})
-	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
-		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := b.dialAMQP(t)
 	sess, err := conn.NewSession(b.ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -605,12 +564,7 @@ func TestSessionReceiveAndDelete(t *testing.T) {
 func TestAbandonedAcceptNextLocksNothing(t *testing.T) {
 	t.Parallel()
 	b := setupSessions(t, servicebus.QueueConfig{})
-	conn, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{
-		SASLType: amqp.SASLTypePlain(servicebus.DefaultKeyName, servicebus.DefaultKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := b.dialAMQP(t)
 	nextSession := func(ctx context.Context, s *amqp.Session) (*amqp.Receiver, error) {
 		return s.NewReceiver(ctx, b.queue, &amqp.ReceiverOptions{
 			SettlementMode: amqp.ReceiverSettleModeSecond.Ptr(),

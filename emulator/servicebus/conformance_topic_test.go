@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/orderflow/orderflow/emulator/servicebus"
@@ -20,22 +19,12 @@ type topicBundle struct {
 // setup starts an emulator with configPath's entities ("" for none), running extra on it.
 func setupTopic(t *testing.T, configPath string, extra func(*servicebus.Server)) topicBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: configPath, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-", ConfigPath: configPath})
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	if extra != nil {
 		extra(srv)
 	}
-	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	return topicBundle{client: client, ctx: ctx}
+	return topicBundle{client: newClient(t, srv), ctx: ctx}
 }
 
 func (b topicBundle) drain(t *testing.T, topic, sub string) []string {

@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,10 +65,7 @@ func (e *identityEndpoint) Requests() []string {
 }
 
 type entraBundle struct {
-	base     string
-	cmd      *exec.Cmd
-	stdout   *syncBuffer
-	stderr   *syncBuffer
+	process
 	proxy    *storetest.AuthProxy
 	identity *identityEndpoint
 	role     string
@@ -107,17 +102,14 @@ func setupEntra(t *testing.T) entraBundle {
 	t.Cleanup(id.srv.Close)
 
 	port := freePort(t)
-	b := entraBundle{base: "http://127.0.0.1:" + port, stdout: &syncBuffer{}, stderr: &syncBuffer{}, proxy: proxy, identity: id,
-		role: role, database: database}
-	b.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if !slices.Contains(setting.Names(), name) && !strings.HasPrefix(name, "AZURE_") && !strings.HasPrefix(name, "IDENTITY_") && !strings.HasPrefix(name, "MSI_") {
-			b.cmd.Env = append(b.cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	b.cmd.Env = append(b.cmd.Env,
-		"ORDERS_HANDLER_MAIN=1",
+	env = append(env,
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+port,
 		"POSTGRES_AUTH=entra",
 		"POSTGRES_HOST="+proxy.Host(),
@@ -133,31 +125,8 @@ func setupEntra(t *testing.T) entraBundle {
 		"IDENTITY_ENDPOINT="+id.srv.URL+"/msi/token",
 		"IDENTITY_HEADER="+id.header,
 	)
-	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if b.cmd.ProcessState == nil {
-			_ = b.cmd.Process.Kill()
-			_ = b.cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		res, err := http.Get(b.base + "/")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if b.cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("handler never answered GET /: %v\nstdout:\n%s\nstderr:\n%s", err, b.stdout, b.stderr)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return b
+	return entraBundle{process: startProcess(t, port, env, 40*time.Second), proxy: proxy, identity: id, role: role,
+		database: database}
 }
 
 // TestHandlerConnectsPasswordlessWithIdentitySettings is acceptance point
@@ -193,19 +162,7 @@ func TestHandlerConnectsPasswordlessWithIdentitySettings(t *testing.T) {
 	if len(reqs) == 0 || !slices.Contains(reqs, entraClientID+" "+postgresResource) {
 		t.Fatalf("identity endpoint requests %q, want one for %s %s", reqs, entraClientID, postgresResource)
 	}
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, b.stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("handler did not stop after SIGTERM")
-	}
+	b.terminate(t)
 	if !strings.Contains(b.stdout.String(), "postgresAuth=entra") || !strings.Contains(b.stdout.String(), "applied migration") {
 		t.Fatalf("stdout:\n%s", b.stdout)
 	}

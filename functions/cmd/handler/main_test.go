@@ -56,17 +56,70 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-type bundle struct {
+// process is the handler running as a child of this test binary (see TestMain).
+type process struct {
 	base           string
 	cmd            *exec.Cmd
 	stdout, stderr *syncBuffer
+}
+
+// startProcess starts the handler listening on port with environment env, kills it when the test
+// ends if it is still running, and waits up to wait for it to answer GET /.
+func startProcess(t *testing.T, port string, env []string, wait time.Duration) process {
+	t.Helper()
+	p := process{base: "http://127.0.0.1:" + port, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	p.cmd.Env = append(env, "ORDERS_HANDLER_MAIN=1")
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(wait)
+	for {
+		res, err := http.Get(p.base + "/")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("handler never answered GET /: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// terminate sends SIGTERM as the Functions host does on shutdown and fails the test unless the
+// handler exits cleanly within 15 s.
+func (p process) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, p.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("handler did not stop after SIGTERM")
+	}
 }
 
 // setup starts the handler like the Functions host does: port in portVar,
 // settings in the environment. The database is a fresh one that the handler
 // must create itself; the broker is unreachable on purpose so the shared
 // RabbitMQ is left alone.
-func setup(t *testing.T, portVar string) bundle {
+func setup(t *testing.T, portVar string) process {
 	t.Helper()
 	port := freePort(t)
 	db := "orderflow_main_" + strings.ToLower(rand.Text()[:12])
@@ -83,40 +136,12 @@ func setup(t *testing.T, portVar string) bundle {
 			t.Logf("dropping %s: %v", db, err)
 		}
 	})
-	b := bundle{base: "http://127.0.0.1:" + port, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	b.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	b.cmd.Env = append(os.Environ(),
-		"ORDERS_HANDLER_MAIN=1",
+	return startProcess(t, port, append(os.Environ(),
 		portVar+"="+port,
 		"DATABASE_URL=postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable",
 		"BROKER=rabbitmq",
 		"RabbitMQConnection=amqp://guest:guest@127.0.0.1:1/",
-	)
-	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if b.cmd.ProcessState == nil {
-			_ = b.cmd.Process.Kill()
-			_ = b.cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(b.base + "/")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("handler never answered GET /: %v\nstdout:\n%s\nstderr:\n%s", err, b.stdout, b.stderr)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return b
+	), 30*time.Second)
 }
 
 func TestHandlerProcess(t *testing.T) {
@@ -145,19 +170,7 @@ func TestHandlerProcess(t *testing.T) {
 			if res.StatusCode != http.StatusServiceUnavailable {
 				t.Fatalf("health with unreachable broker: %d", res.StatusCode)
 			}
-			if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- b.cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, b.stderr)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("handler did not stop after SIGTERM")
-			}
+			b.terminate(t)
 			// Warnings and errors go to stderr (the host logs them as such),
 			// routine lines to stdout.
 			if !strings.Contains(b.stderr.String(), "broker not reachable at start") || strings.Contains(b.stdout.String(), "level=WARN") ||

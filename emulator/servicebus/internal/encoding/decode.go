@@ -122,105 +122,49 @@ func (d *Decoder) body(code byte) (any, error) {
 		c, err := d.byte1()
 		return int8(c), err
 	case TypeUshort:
-		s, err := d.need(2)
-		if err != nil {
-			return nil, err
-		}
-		return binary.BigEndian.Uint16(s), nil
+		return fixed(d, 2, binary.BigEndian.Uint16)
 	case TypeShort:
-		s, err := d.need(2)
-		if err != nil {
-			return nil, err
-		}
-		return int16(binary.BigEndian.Uint16(s)), nil
+		return fixed(d, 2, func(s []byte) int16 { return int16(binary.BigEndian.Uint16(s)) })
 	case TypeUint0:
 		return uint32(0), nil
 	case TypeSmallUint:
 		c, err := d.byte1()
 		return uint32(c), err
 	case TypeUint:
-		s, err := d.need(4)
-		if err != nil {
-			return nil, err
-		}
-		return binary.BigEndian.Uint32(s), nil
+		return fixed(d, 4, binary.BigEndian.Uint32)
 	case TypeUlong0:
 		return uint64(0), nil
 	case TypeSmallUlong:
 		c, err := d.byte1()
 		return uint64(c), err
 	case TypeUlong:
-		s, err := d.need(8)
-		if err != nil {
-			return nil, err
-		}
-		return binary.BigEndian.Uint64(s), nil
+		return fixed(d, 8, binary.BigEndian.Uint64)
 	case TypeSmallInt:
 		c, err := d.byte1()
 		return int32(int8(c)), err
 	case TypeInt:
-		s, err := d.need(4)
-		if err != nil {
-			return nil, err
-		}
-		return int32(binary.BigEndian.Uint32(s)), nil
+		return fixed(d, 4, func(s []byte) int32 { return int32(binary.BigEndian.Uint32(s)) })
 	case TypeSmallLong:
 		c, err := d.byte1()
 		return int64(int8(c)), err
 	case TypeLong:
-		s, err := d.need(8)
-		if err != nil {
-			return nil, err
-		}
-		return int64(binary.BigEndian.Uint64(s)), nil
+		return fixed(d, 8, func(s []byte) int64 { return int64(binary.BigEndian.Uint64(s)) })
 	case TypeFloat:
-		s, err := d.need(4)
-		if err != nil {
-			return nil, err
-		}
-		return math.Float32frombits(binary.BigEndian.Uint32(s)), nil
+		return fixed(d, 4, func(s []byte) float32 { return math.Float32frombits(binary.BigEndian.Uint32(s)) })
 	case TypeDouble:
-		s, err := d.need(8)
-		if err != nil {
-			return nil, err
-		}
-		return math.Float64frombits(binary.BigEndian.Uint64(s)), nil
+		return fixed(d, 8, func(s []byte) float64 { return math.Float64frombits(binary.BigEndian.Uint64(s)) })
 	case TypeDecimal32:
-		s, err := d.need(4)
-		if err != nil {
-			return nil, err
-		}
-		return Decimal32(s), nil
+		return fixed(d, 4, func(s []byte) Decimal32 { return Decimal32(s) })
 	case TypeDecimal64:
-		s, err := d.need(8)
-		if err != nil {
-			return nil, err
-		}
-		return Decimal64(s), nil
+		return fixed(d, 8, func(s []byte) Decimal64 { return Decimal64(s) })
 	case TypeDecimal128:
-		s, err := d.need(16)
-		if err != nil {
-			return nil, err
-		}
-		return Decimal128(s), nil
+		return fixed(d, 16, func(s []byte) Decimal128 { return Decimal128(s) })
 	case TypeChar:
-		s, err := d.need(4)
-		if err != nil {
-			return nil, err
-		}
-		return Char(binary.BigEndian.Uint32(s)), nil
+		return fixed(d, 4, func(s []byte) Char { return Char(binary.BigEndian.Uint32(s)) })
 	case TypeTimestamp:
-		s, err := d.need(8)
-		if err != nil {
-			return nil, err
-		}
-		return TimeFromMillis(int64(binary.BigEndian.Uint64(s))), nil
+		return fixed(d, 8, func(s []byte) time.Time { return TimeFromMillis(int64(binary.BigEndian.Uint64(s))) })
 	case TypeUUID:
-		s, err := d.need(16)
-		if err != nil {
-			return nil, err
-		}
-		return UUID(s), nil
+		return fixed(d, 16, func(s []byte) UUID { return UUID(s) })
 	case TypeVbin8, TypeVbin32:
 		s, err := d.variable(code == TypeVbin32)
 		if err != nil {
@@ -249,6 +193,15 @@ func (d *Decoder) body(code byte) (any, error) {
 		return d.array(code)
 	}
 	return nil, malformed("unknown format code %#x at offset %d", code, d.off-1)
+}
+
+// fixed decodes an n-byte value with conv, so that each fixed-width case of body is one line.
+func fixed[T any](d *Decoder, n int, conv func([]byte) T) (any, error) {
+	s, err := d.need(n)
+	if err != nil {
+		return nil, err
+	}
+	return conv(s), nil
 }
 
 // variable reads a vbin/str/sym payload (not copied).

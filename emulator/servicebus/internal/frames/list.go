@@ -118,6 +118,16 @@ func (w *listWriter) value(v any) {
 	w.keep()
 }
 
+// composite writes a described value; present guards against a typed nil pointer, which
+// value would otherwise try to encode.
+func (w *listWriter) composite(v any, present bool) {
+	if !present {
+		w.null()
+		return
+	}
+	w.value(v)
+}
+
 func (w *listWriter) symbols(s []enc.Symbol) {
 	if len(s) == 0 {
 		w.null()
@@ -145,11 +155,22 @@ func (w *listWriter) done() ([]byte, error) {
 	return enc.EndList(w.b[:w.keepLen], w.start, w.keepN), nil
 }
 
-// fieldReader walks the fields of a performative's list; fields past the end read as null.
+// fieldReader walks the fields of a composite's list; fields past the end read as null. Like
+// listWriter it keeps the first error: once a read fails (or a mandatory field is absent) every
+// later read is a no-op, so a parser reads its fields in spec order and checks err once.
 type fieldReader struct {
 	d     *enc.Decoder
 	count int
 	i     int
+	need  string // name of the next field when it is mandatory
+	err   error
+}
+
+// readList starts a fieldReader over the list that d is positioned on.
+// It returns a value so that the reader stays on the caller's stack.
+func readList(d *enc.Decoder) (fieldReader, error) {
+	fields, n, err := d.ListHeader()
+	return fieldReader{d: fields, count: n}, err
 }
 
 // next reports whether field i is present in the list (and not null), positioning the decoder on it.
@@ -163,4 +184,121 @@ func (r *fieldReader) next() bool {
 		return false
 	}
 	return true
+}
+
+// required marks the next field mandatory: reading it absent records ErrMissingField for name.
+func (r *fieldReader) required(name string) *fieldReader {
+	r.need = name
+	return r
+}
+
+// present moves to the next field and reports whether it should be decoded.
+func (r *fieldReader) present() bool {
+	name := r.need
+	r.need = ""
+	if r.err != nil {
+		return false
+	}
+	if r.next() {
+		return true
+	}
+	if name != "" {
+		r.err = missing(name)
+	}
+	return false
+}
+
+func (r *fieldReader) uint(dst *uint32) {
+	if r.present() {
+		*dst, _, r.err = r.d.Uint()
+	}
+}
+
+func (r *fieldReader) uintp(dst **uint32) {
+	if r.present() {
+		var v uint32
+		if v, _, r.err = r.d.Uint(); r.err == nil {
+			*dst = &v
+		}
+	}
+}
+
+func (r *fieldReader) ulong(dst *uint64) {
+	if r.present() {
+		*dst, _, r.err = r.d.Ulong()
+	}
+}
+
+func (r *fieldReader) ubyte(dst *uint8) {
+	if r.present() {
+		*dst, _, r.err = r.d.Ubyte()
+	}
+}
+
+func (r *fieldReader) ubytep(dst **uint8) {
+	if r.present() {
+		var v uint8
+		if v, _, r.err = r.d.Ubyte(); r.err == nil {
+			*dst = &v
+		}
+	}
+}
+
+func (r *fieldReader) bool(dst *bool) {
+	if r.present() {
+		*dst, _, r.err = r.d.Bool()
+	}
+}
+
+func (r *fieldReader) str(dst *string) {
+	if r.present() {
+		*dst, _, r.err = r.d.Text()
+	}
+}
+
+func (r *fieldReader) sym(dst *enc.Symbol) {
+	if r.present() {
+		var v string
+		v, _, r.err = r.d.Text()
+		*dst = enc.Symbol(v)
+	}
+}
+
+func (r *fieldReader) binary(dst *[]byte) {
+	if r.present() {
+		*dst, _, r.err = r.d.Binary()
+	}
+}
+
+func (r *fieldReader) symbols(dst *[]enc.Symbol) {
+	if r.present() {
+		*dst, r.err = r.d.Symbols()
+	}
+}
+
+func (r *fieldReader) mapv(dst *enc.Map) {
+	if r.present() {
+		*dst, r.err = r.d.Map()
+	}
+}
+
+func (r *fieldReader) error(dst **Error) {
+	if r.present() {
+		*dst, r.err = readError(r.d)
+	}
+}
+
+func (r *fieldReader) state(dst *DeliveryState) {
+	if r.present() {
+		*dst, r.err = readState(r.d)
+	}
+}
+
+// skip passes over n fields the emulator does not use.
+func (r *fieldReader) skip(n int) {
+	for range n {
+		if r.present() {
+			r.err = r.d.Skip()
+		}
+	}
 }

@@ -22,16 +22,15 @@ func Parse(typ uint8, body []byte) (Performative, []byte, error) {
 	if sym != "" {
 		return nil, nil, fmt.Errorf("symbolic descriptor %q: %w", sym, ErrUnknownPerformative)
 	}
-	fields, n, err := d.ListHeader()
+	r, err := readList(d)
 	if err != nil {
 		return nil, nil, wrapMalformed(err)
 	}
-	r := &fieldReader{d: fields, count: n}
 	var p Performative
 	if typ == TypeSASL {
-		p, err = parseSASL(code, r)
+		p, err = parseSASL(code, &r)
 	} else {
-		p, err = parseAMQP(code, r)
+		p, err = parseAMQP(code, &r)
 	}
 	if err != nil {
 		return nil, nil, wrapMalformed(err)
@@ -49,564 +48,248 @@ func wrapMalformed(err error) error {
 func missing(name string) error { return fmt.Errorf("%s: %w", name, ErrMissingField) }
 
 func parseAMQP(code uint64, r *fieldReader) (Performative, error) {
+	var p Performative
 	switch code {
 	case codeOpen:
-		return parseOpen(r)
+		p = parseOpen(r)
 	case codeBegin:
-		return parseBegin(r)
+		p = parseBegin(r)
 	case codeAttach:
-		return parseAttach(r)
+		p = parseAttach(r)
 	case codeFlow:
-		return parseFlow(r)
+		p = parseFlow(r)
 	case codeTransfer:
-		return parseTransfer(r)
+		p = parseTransfer(r)
 	case codeDisposition:
-		return parseDisposition(r)
+		p = parseDisposition(r)
 	case codeDetach:
-		p := &Detach{}
-		var err error
-		if !r.next() {
-			return nil, missing("detach.handle")
-		}
-		if p.Handle, _, err = r.d.Uint(); err != nil {
-			return nil, err
-		}
-		if r.next() {
-			if p.Closed, _, err = r.d.Bool(); err != nil {
-				return nil, err
-			}
-		}
-		if r.next() {
-			if p.Error, err = readError(r.d); err != nil {
-				return nil, err
-			}
-		}
-		return p, nil
-	case codeEnd, codeClose:
-		var e *Error
-		var err error
-		if r.next() {
-			if e, err = readError(r.d); err != nil {
-				return nil, err
-			}
-		}
-		if code == codeEnd {
-			return &End{Error: e}, nil
-		}
-		return &Close{Error: e}, nil
+		d := &Detach{}
+		r.required("detach.handle").uint(&d.Handle)
+		r.bool(&d.Closed)
+		r.error(&d.Error)
+		p = d
+	case codeEnd:
+		e := &End{}
+		r.error(&e.Error)
+		p = e
+	case codeClose:
+		c := &Close{}
+		r.error(&c.Error)
+		p = c
+	default:
+		return nil, fmt.Errorf("descriptor %#x: %w", code, ErrUnknownPerformative)
 	}
-	return nil, fmt.Errorf("descriptor %#x: %w", code, ErrUnknownPerformative)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return p, nil
 }
 
-func parseOpen(r *fieldReader) (*Open, error) {
+func parseOpen(r *fieldReader) *Open {
 	p := &Open{}
-	var err error
-	if !r.next() {
-		return nil, missing("open.container-id")
-	}
-	if p.ContainerID, _, err = r.d.Text(); err != nil {
-		return nil, err
-	}
-	if r.next() {
-		if p.Hostname, _, err = r.d.Text(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.MaxFrameSize, _, err = r.d.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
+	r.required("open.container-id").str(&p.ContainerID)
+	r.str(&p.Hostname)
+	r.uint(&p.MaxFrameSize)
+	if r.present() {
 		v, err := r.d.Value()
-		if err != nil {
-			return nil, err
-		}
 		cm, ok := v.(uint16)
-		if !ok {
-			return nil, fmt.Errorf("open.channel-max of type %T: %w", v, enc.ErrType)
-		}
-		p.ChannelMax, p.ChannelMaxSet = cm, true
-	}
-	if r.next() {
-		if p.IdleTimeout, _, err = r.d.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	for range 2 { // outgoing-locales, incoming-locales
-		if r.next() {
-			if _, err := r.d.Symbols(); err != nil {
-				return nil, err
-			}
+		switch {
+		case err != nil:
+			r.err = err
+		case !ok:
+			r.err = fmt.Errorf("open.channel-max of type %T: %w", v, enc.ErrType)
+		default:
+			p.ChannelMax, p.ChannelMaxSet = cm, true
 		}
 	}
-	if r.next() {
-		if p.OfferedCapabilities, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.DesiredCapabilities, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Properties, err = r.d.Map(); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	r.uint(&p.IdleTimeout)
+	var locales []enc.Symbol // outgoing-locales, incoming-locales: checked, not used
+	r.symbols(&locales)
+	r.symbols(&locales)
+	r.symbols(&p.OfferedCapabilities)
+	r.symbols(&p.DesiredCapabilities)
+	r.mapv(&p.Properties)
+	return p
 }
 
-func parseBegin(r *fieldReader) (*Begin, error) {
+func parseBegin(r *fieldReader) *Begin {
 	p := &Begin{}
-	var err error
-	if r.next() {
+	if r.present() {
 		v, err := r.d.Value()
-		if err != nil {
-			return nil, err
-		}
 		rc, ok := v.(uint16)
-		if !ok {
-			return nil, fmt.Errorf("begin.remote-channel of type %T: %w", v, enc.ErrType)
-		}
-		p.RemoteChannel = &rc
-	}
-	for i, dst := range []*uint32{&p.NextOutgoingID, &p.IncomingWindow, &p.OutgoingWindow} {
-		if !r.next() {
-			return nil, missing([]string{"begin.next-outgoing-id", "begin.incoming-window", "begin.outgoing-window"}[i])
-		}
-		if *dst, _, err = r.d.Uint(); err != nil {
-			return nil, err
+		switch {
+		case err != nil:
+			r.err = err
+		case !ok:
+			r.err = fmt.Errorf("begin.remote-channel of type %T: %w", v, enc.ErrType)
+		default:
+			p.RemoteChannel = &rc
 		}
 	}
-	if r.next() {
-		if p.HandleMax, _, err = r.d.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.OfferedCaps, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.DesiredCaps, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Properties, err = r.d.Map(); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	r.required("begin.next-outgoing-id").uint(&p.NextOutgoingID)
+	r.required("begin.incoming-window").uint(&p.IncomingWindow)
+	r.required("begin.outgoing-window").uint(&p.OutgoingWindow)
+	r.uint(&p.HandleMax)
+	r.symbols(&p.OfferedCaps)
+	r.symbols(&p.DesiredCaps)
+	r.mapv(&p.Properties)
+	return p
 }
 
-func parseAttach(r *fieldReader) (*Attach, error) {
+func parseAttach(r *fieldReader) *Attach {
 	p := &Attach{}
-	var err error
-	if !r.next() {
-		return nil, missing("attach.name")
-	}
-	if p.Name, _, err = r.d.Text(); err != nil {
-		return nil, err
-	}
-	if !r.next() {
-		return nil, missing("attach.handle")
-	}
-	if p.Handle, _, err = r.d.Uint(); err != nil {
-		return nil, err
-	}
-	if !r.next() {
-		return nil, missing("attach.role")
-	}
-	if p.Role, _, err = r.d.Bool(); err != nil {
-		return nil, err
-	}
+	r.required("attach.name").str(&p.Name)
+	r.required("attach.handle").uint(&p.Handle)
+	r.required("attach.role").bool(&p.Role)
 	for _, dst := range []**uint8{&p.SenderSettleMode, &p.ReceiverSettleMode} {
-		if r.next() {
-			v, _, err := r.d.Ubyte()
-			if err != nil {
-				return nil, err
-			}
-			if v > 2 {
-				return nil, fmt.Errorf("settle mode %d: %w", v, ErrMalformed)
-			}
-			*dst = &v
+		r.ubytep(dst)
+		if *dst != nil && **dst > 2 && r.err == nil {
+			r.err = fmt.Errorf("settle mode %d: %w", **dst, ErrMalformed)
 		}
 	}
-	if r.next() {
-		if p.Source, err = readSource(r.d); err != nil {
-			return nil, err
-		}
+	if r.present() {
+		p.Source, r.err = readSource(r.d)
 	}
-	if r.next() {
-		if p.Target, err = readTarget(r.d); err != nil {
-			return nil, err
-		}
+	if r.present() {
+		p.Target, r.err = readTarget(r.d)
 	}
-	if r.next() {
-		if p.Unsettled, err = r.d.Map(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.IncompleteUnsettled, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		v, _, err := r.d.Uint()
-		if err != nil {
-			return nil, err
-		}
-		p.InitialDeliveryCount = &v
-	}
-	if r.next() {
-		if p.MaxMessageSize, _, err = r.d.Ulong(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.OfferedCapabilities, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.DesiredCapabilities, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Properties, err = r.d.Map(); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	r.mapv(&p.Unsettled)
+	r.bool(&p.IncompleteUnsettled)
+	r.uintp(&p.InitialDeliveryCount)
+	r.ulong(&p.MaxMessageSize)
+	r.symbols(&p.OfferedCapabilities)
+	r.symbols(&p.DesiredCapabilities)
+	r.mapv(&p.Properties)
+	return p
 }
 
 func readSource(d *enc.Decoder) (*Source, error) {
-	code, _, err := d.Descriptor()
+	r, err := readComposite(d, codeSource, "source")
 	if err != nil {
 		return nil, err
 	}
-	if code != codeSource {
-		return nil, fmt.Errorf("source descriptor %#x: %w", code, ErrMalformed)
-	}
-	fields, n, err := d.ListHeader()
-	if err != nil {
-		return nil, err
-	}
-	r := &fieldReader{d: fields, count: n}
 	s := &Source{}
-	if r.next() {
-		if s.Address, _, err = fields.Text(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if s.Durable, _, err = fields.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		v, _, err := fields.Text()
-		if err != nil {
-			return nil, err
-		}
-		s.ExpiryPolicy = enc.Symbol(v)
-	}
-	if r.next() {
-		if s.Timeout, _, err = fields.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if s.Dynamic, _, err = fields.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	for range 2 { // dynamic-node-properties, distribution-mode
-		if r.next() {
-			if err := fields.Skip(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if r.next() {
-		if s.Filter, err = fields.Map(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() { // default-outcome
-		if err := fields.Skip(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if s.Outcomes, err = fields.Symbols(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if s.Capabilities, err = fields.Symbols(); err != nil {
-			return nil, err
-		}
+	r.str(&s.Address)
+	r.uint(&s.Durable)
+	r.sym(&s.ExpiryPolicy)
+	r.uint(&s.Timeout)
+	r.bool(&s.Dynamic)
+	r.skip(2) // dynamic-node-properties, distribution-mode
+	r.mapv(&s.Filter)
+	r.skip(1) // default-outcome
+	r.symbols(&s.Outcomes)
+	r.symbols(&s.Capabilities)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return s, nil
 }
 
 func readTarget(d *enc.Decoder) (*Target, error) {
-	code, _, err := d.Descriptor()
+	r, err := readComposite(d, codeTarget, "target")
 	if err != nil {
 		return nil, err
 	}
-	if code != codeTarget {
-		return nil, fmt.Errorf("target descriptor %#x: %w", code, ErrMalformed)
-	}
-	fields, n, err := d.ListHeader()
-	if err != nil {
-		return nil, err
-	}
-	r := &fieldReader{d: fields, count: n}
 	t := &Target{}
-	if r.next() {
-		if t.Address, _, err = fields.Text(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if t.Durable, _, err = fields.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		v, _, err := fields.Text()
-		if err != nil {
-			return nil, err
-		}
-		t.ExpiryPolicy = enc.Symbol(v)
-	}
-	if r.next() {
-		if t.Timeout, _, err = fields.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if t.Dynamic, _, err = fields.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() { // dynamic-node-properties
-		if err := fields.Skip(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if t.Capabilities, err = fields.Symbols(); err != nil {
-			return nil, err
-		}
+	r.str(&t.Address)
+	r.uint(&t.Durable)
+	r.sym(&t.ExpiryPolicy)
+	r.uint(&t.Timeout)
+	r.bool(&t.Dynamic)
+	r.skip(1) // dynamic-node-properties
+	r.symbols(&t.Capabilities)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return t, nil
 }
 
-func optUint(r *fieldReader, dst **uint32) error {
-	if !r.next() {
-		return nil
-	}
-	v, _, err := r.d.Uint()
+// readComposite reads the descriptor of a composite that must be want and opens its field list.
+func readComposite(d *enc.Decoder, want uint64, name string) (fieldReader, error) {
+	code, _, err := d.Descriptor()
 	if err != nil {
-		return err
+		return fieldReader{}, err
 	}
-	*dst = &v
-	return nil
+	if code != want {
+		return fieldReader{}, fmt.Errorf("%s descriptor %#x: %w", name, code, ErrMalformed)
+	}
+	return readList(d)
 }
 
-func parseFlow(r *fieldReader) (*Flow, error) {
+func parseFlow(r *fieldReader) *Flow {
 	p := &Flow{}
-	var err error
-	if err = optUint(r, &p.NextIncomingID); err != nil {
-		return nil, err
-	}
-	for i, dst := range []*uint32{&p.IncomingWindow, &p.NextOutgoingID, &p.OutgoingWindow} {
-		if !r.next() {
-			return nil, missing([]string{"flow.incoming-window", "flow.next-outgoing-id", "flow.outgoing-window"}[i])
-		}
-		if *dst, _, err = r.d.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	for _, dst := range []**uint32{&p.Handle, &p.DeliveryCount, &p.LinkCredit, &p.Available} {
-		if err = optUint(r, dst); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Drain, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Echo, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Properties, err = r.d.Map(); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	r.uintp(&p.NextIncomingID)
+	r.required("flow.incoming-window").uint(&p.IncomingWindow)
+	r.required("flow.next-outgoing-id").uint(&p.NextOutgoingID)
+	r.required("flow.outgoing-window").uint(&p.OutgoingWindow)
+	r.uintp(&p.Handle)
+	r.uintp(&p.DeliveryCount)
+	r.uintp(&p.LinkCredit)
+	r.uintp(&p.Available)
+	r.bool(&p.Drain)
+	r.bool(&p.Echo)
+	r.mapv(&p.Properties)
+	return p
 }
 
-func parseTransfer(r *fieldReader) (*Transfer, error) {
+func parseTransfer(r *fieldReader) *Transfer {
 	p := &Transfer{}
-	var err error
-	if !r.next() {
-		return nil, missing("transfer.handle")
-	}
-	if p.Handle, _, err = r.d.Uint(); err != nil {
-		return nil, err
-	}
-	if err = optUint(r, &p.DeliveryID); err != nil {
-		return nil, err
-	}
-	if r.next() {
-		if p.DeliveryTag, _, err = r.d.Binary(); err != nil {
-			return nil, err
-		}
-	}
-	if err = optUint(r, &p.MessageFormat); err != nil {
-		return nil, err
-	}
-	if r.next() {
-		if p.Settled, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.More, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		v, _, err := r.d.Ubyte()
-		if err != nil {
-			return nil, err
-		}
-		p.RcvSettleMode = &v
-	}
-	if r.next() {
-		if p.State, err = readState(r.d); err != nil {
-			return nil, err
-		}
-	}
-	for _, dst := range []*bool{&p.Resume, &p.Aborted, &p.Batchable} {
-		if r.next() {
-			if *dst, _, err = r.d.Bool(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return p, nil
+	r.required("transfer.handle").uint(&p.Handle)
+	r.uintp(&p.DeliveryID)
+	r.binary(&p.DeliveryTag)
+	r.uintp(&p.MessageFormat)
+	r.bool(&p.Settled)
+	r.bool(&p.More)
+	r.ubytep(&p.RcvSettleMode)
+	r.state(&p.State)
+	r.bool(&p.Resume)
+	r.bool(&p.Aborted)
+	r.bool(&p.Batchable)
+	return p
 }
 
-func parseDisposition(r *fieldReader) (*Disposition, error) {
+func parseDisposition(r *fieldReader) *Disposition {
 	p := &Disposition{}
-	var err error
-	if !r.next() {
-		return nil, missing("disposition.role")
-	}
-	if p.Role, _, err = r.d.Bool(); err != nil {
-		return nil, err
-	}
-	if !r.next() {
-		return nil, missing("disposition.first")
-	}
-	if p.First, _, err = r.d.Uint(); err != nil {
-		return nil, err
-	}
-	if err = optUint(r, &p.Last); err != nil {
-		return nil, err
-	}
-	if r.next() {
-		if p.Settled, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.State, err = readState(r.d); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if p.Batchable, _, err = r.d.Bool(); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	r.required("disposition.role").bool(&p.Role)
+	r.required("disposition.first").uint(&p.First)
+	r.uintp(&p.Last)
+	r.bool(&p.Settled)
+	r.state(&p.State)
+	r.bool(&p.Batchable)
+	return p
 }
 
 func parseSASL(code uint64, r *fieldReader) (Performative, error) {
-	var err error
+	var p Performative
 	switch code {
 	case codeSASLMechanisms:
-		p := &SASLMechanisms{}
-		if !r.next() {
-			return nil, missing("sasl-mechanisms.sasl-server-mechanisms")
-		}
-		if p.Mechanisms, err = r.d.Symbols(); err != nil {
-			return nil, err
-		}
-		return p, nil
+		m := &SASLMechanisms{}
+		r.required("sasl-mechanisms.sasl-server-mechanisms").symbols(&m.Mechanisms)
+		p = m
 	case codeSASLInit:
-		p := &SASLInit{}
-		if !r.next() {
-			return nil, missing("sasl-init.mechanism")
-		}
-		m, _, err := r.d.Text()
-		if err != nil {
-			return nil, err
-		}
-		p.Mechanism = enc.Symbol(m)
-		if r.next() {
-			if p.InitialResponse, _, err = r.d.Binary(); err != nil {
-				return nil, err
-			}
-		}
-		if r.next() {
-			if p.Hostname, _, err = r.d.Text(); err != nil {
-				return nil, err
-			}
-		}
-		return p, nil
-	case codeSASLChallenge, codeSASLResponse:
-		if !r.next() {
-			return nil, missing("sasl challenge/response data")
-		}
-		v, _, err := r.d.Binary()
-		if err != nil {
-			return nil, err
-		}
-		if code == codeSASLChallenge {
-			return &SASLChallenge{Challenge: v}, nil
-		}
-		return &SASLResponse{Response: v}, nil
+		i := &SASLInit{}
+		r.required("sasl-init.mechanism").sym(&i.Mechanism)
+		r.binary(&i.InitialResponse)
+		r.str(&i.Hostname)
+		p = i
+	case codeSASLChallenge:
+		c := &SASLChallenge{}
+		r.required("sasl challenge/response data").binary(&c.Challenge)
+		p = c
+	case codeSASLResponse:
+		s := &SASLResponse{}
+		r.required("sasl challenge/response data").binary(&s.Response)
+		p = s
 	case codeSASLOutcome:
-		p := &SASLOutcome{}
-		if !r.next() {
-			return nil, missing("sasl-outcome.code")
-		}
-		if p.Code, _, err = r.d.Ubyte(); err != nil {
-			return nil, err
-		}
-		if r.next() {
-			if p.AdditionalData, _, err = r.d.Binary(); err != nil {
-				return nil, err
-			}
-		}
-		return p, nil
+		o := &SASLOutcome{}
+		r.required("sasl-outcome.code").ubyte(&o.Code)
+		r.binary(&o.AdditionalData)
+		p = o
+	default:
+		return nil, fmt.Errorf("SASL descriptor %#x: %w", code, ErrUnknownPerformative)
 	}
-	return nil, fmt.Errorf("SASL descriptor %#x: %w", code, ErrUnknownPerformative)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return p, nil
 }

@@ -202,16 +202,8 @@ func (a *Attach) AppendAMQP(b []byte) ([]byte, error) {
 	w.bool(a.Role, true)
 	w.ubyte(a.SenderSettleMode)
 	w.ubyte(a.ReceiverSettleMode)
-	if a.Source != nil {
-		w.value(a.Source)
-	} else {
-		w.null()
-	}
-	if a.Target != nil {
-		w.value(a.Target)
-	} else {
-		w.null()
-	}
+	w.composite(a.Source, a.Source != nil)
+	w.composite(a.Target, a.Target != nil)
 	w.mapv(a.Unsettled)
 	w.bool(a.IncompleteUnsettled, a.IncompleteUnsettled)
 	w.uintp(a.InitialDeliveryCount)
@@ -285,11 +277,7 @@ func (t *Transfer) AppendAMQP(b []byte) ([]byte, error) {
 	w.bool(t.Settled, t.Settled)
 	w.bool(t.More, t.More)
 	w.ubyte(t.RcvSettleMode)
-	if t.State != nil {
-		w.value(t.State)
-	} else {
-		w.null()
-	}
+	w.value(t.State)
 	w.bool(t.Resume, t.Resume)
 	w.bool(t.Aborted, t.Aborted)
 	w.bool(t.Batchable, t.Batchable)
@@ -315,11 +303,7 @@ func (d *Disposition) AppendAMQP(b []byte) ([]byte, error) {
 	w.uint(d.First)
 	w.uintp(d.Last)
 	w.bool(d.Settled, d.Settled)
-	if d.State != nil {
-		w.value(d.State)
-	} else {
-		w.null()
-	}
+	w.value(d.State)
 	w.bool(d.Batchable, d.Batchable)
 	return w.done()
 }
@@ -336,11 +320,7 @@ func (d *Detach) AppendAMQP(b []byte) ([]byte, error) {
 	w := newList(b, codeDetach)
 	w.uint(d.Handle)
 	w.bool(d.Closed, d.Closed)
-	if d.Error != nil {
-		w.value(d.Error)
-	} else {
-		w.null()
-	}
+	w.composite(d.Error, d.Error != nil)
 	return w.done()
 }
 
@@ -350,11 +330,7 @@ type End struct{ Error *Error }
 // AppendAMQP encodes the end performative.
 func (e *End) AppendAMQP(b []byte) ([]byte, error) {
 	w := newList(b, codeEnd)
-	if e.Error != nil {
-		w.value(e.Error)
-	} else {
-		w.null()
-	}
+	w.composite(e.Error, e.Error != nil)
 	return w.done()
 }
 
@@ -364,11 +340,7 @@ type Close struct{ Error *Error }
 // AppendAMQP encodes the close performative.
 func (c *Close) AppendAMQP(b []byte) ([]byte, error) {
 	w := newList(b, codeClose)
-	if c.Error != nil {
-		w.value(c.Error)
-	} else {
-		w.null()
-	}
+	w.composite(c.Error, c.Error != nil)
 	return w.done()
 }
 

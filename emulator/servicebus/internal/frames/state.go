@@ -56,11 +56,7 @@ func (s *Accepted) AppendAMQP(b []byte) ([]byte, error) {
 // AppendAMQP encodes the rejected outcome.
 func (s *Rejected) AppendAMQP(b []byte) ([]byte, error) {
 	w := newList(b, codeRejected)
-	if s.Error != nil {
-		w.value(s.Error)
-	} else {
-		w.null()
-	}
+	w.composite(s.Error, s.Error != nil)
 	return w.done()
 }
 
@@ -87,94 +83,55 @@ func readState(d *enc.Decoder) (DeliveryState, error) {
 	if err != nil {
 		return nil, err
 	}
-	fields, n, err := d.ListHeader()
+	r, err := readList(d)
 	if err != nil {
 		return nil, err
 	}
-	r := &fieldReader{d: fields, count: n}
+	var s DeliveryState
 	switch code {
 	case codeReceived:
-		s := &Received{}
-		if r.next() {
-			if s.SectionNumber, _, err = fields.Uint(); err != nil {
-				return nil, err
-			}
-		}
-		if r.next() {
-			if s.SectionOffset, _, err = fields.Ulong(); err != nil {
-				return nil, err
-			}
-		}
-		return s, nil
+		v := &Received{}
+		r.uint(&v.SectionNumber)
+		r.ulong(&v.SectionOffset)
+		s = v
 	case codeAccepted:
-		return &Accepted{}, nil
+		s = &Accepted{}
 	case codeRejected:
-		s := &Rejected{}
-		if r.next() {
-			if s.Error, err = readError(fields); err != nil {
-				return nil, err
-			}
-		}
-		return s, nil
+		v := &Rejected{}
+		r.error(&v.Error)
+		s = v
 	case codeReleased:
-		return &Released{}, nil
+		s = &Released{}
 	case codeModified:
-		s := &Modified{}
-		if r.next() {
-			if s.DeliveryFailed, _, err = fields.Bool(); err != nil {
-				return nil, err
-			}
-		}
-		if r.next() {
-			if s.UndeliverableHere, _, err = fields.Bool(); err != nil {
-				return nil, err
-			}
-		}
-		if r.next() {
-			if s.MessageAnnotations, err = fields.Map(); err != nil {
-				return nil, err
-			}
-		}
-		return s, nil
+		v := &Modified{}
+		r.bool(&v.DeliveryFailed)
+		r.bool(&v.UndeliverableHere)
+		r.mapv(&v.MessageAnnotations)
+		s = v
+	default:
+		return nil, fmt.Errorf("delivery state descriptor %#x: %w", code, ErrMalformed)
 	}
-	return nil, fmt.Errorf("delivery state descriptor %#x: %w", code, ErrMalformed)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return s, nil
 }
 
-// readError decodes an error composite (the field must be non-null).
+// readError decodes an error composite (a null field gives nil).
 func readError(d *enc.Decoder) (*Error, error) {
 	if d.IsNull() {
 		return nil, d.Skip()
 	}
-	code, _, err := d.Descriptor()
+	r, err := readComposite(d, codeError, "error")
 	if err != nil {
 		return nil, err
 	}
-	if code != codeError {
-		return nil, fmt.Errorf("error descriptor %#x: %w", code, ErrMalformed)
-	}
-	fields, n, err := d.ListHeader()
-	if err != nil {
-		return nil, err
-	}
-	r := &fieldReader{d: fields, count: n}
 	e := &Error{}
-	if !r.next() {
-		return nil, fmt.Errorf("error.condition: %w", ErrMissingField)
-	}
-	c, _, err := fields.Text()
-	if err != nil {
-		return nil, err
-	}
-	e.Condition = enc.Symbol(c)
-	if r.next() {
-		if e.Description, _, err = fields.Text(); err != nil {
-			return nil, err
-		}
-	}
-	if r.next() {
-		if e.Info, err = fields.Map(); err != nil {
-			return nil, err
-		}
+	r.required("error.condition").sym(&e.Condition)
+	r.str(&e.Description)
+	r.mapv(&e.Info)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return e, nil
 }
