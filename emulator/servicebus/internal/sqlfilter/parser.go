@@ -171,37 +171,15 @@ func (p *parser) requireValue(n node) error {
 }
 
 // parseOr: or := and { OR and }.
-func (p *parser) parseOr() (node, error) {
-	l, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t, err := p.peek(0)
-		if err != nil {
-			return nil, err
-		}
-		if !isKw(t, "OR") {
-			return l, nil
-		}
-		if err := p.requirePred(l); err != nil {
-			return nil, err
-		}
-		p.advance()
-		r, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.requirePred(r); err != nil {
-			return nil, err
-		}
-		l = &binary{at: at{t.pos}, op: "OR", l: l, r: r}
-	}
-}
+func (p *parser) parseOr() (node, error) { return p.parseLogical("OR", p.parseAnd) }
 
 // parseAnd: and := not { AND not }.
-func (p *parser) parseAnd() (node, error) {
-	l, err := p.parseNot()
+func (p *parser) parseAnd() (node, error) { return p.parseLogical("AND", p.parseNot) }
+
+// parseLogical parses operand { op operand } left-associatively, where both
+// sides of op must be conditions.
+func (p *parser) parseLogical(op string, operand func() (node, error)) (node, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
@@ -210,21 +188,21 @@ func (p *parser) parseAnd() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !isKw(t, "AND") {
+		if !isKw(t, op) {
 			return l, nil
 		}
 		if err := p.requirePred(l); err != nil {
 			return nil, err
 		}
 		p.advance()
-		r, err := p.parseNot()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
 		if err := p.requirePred(r); err != nil {
 			return nil, err
 		}
-		l = &binary{at: at{t.pos}, op: "AND", l: l, r: r}
+		l = &binary{at: at{t.pos}, op: op, l: l, r: r}
 	}
 }
 
