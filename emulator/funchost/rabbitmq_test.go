@@ -305,7 +305,7 @@ func TestRabbitMQOutputBinding(t *testing.T) {
 		got = append(got, string(m.Body))
 	}
 	// Array elements: strings verbatim, objects indented; a top-level base64
-	// string would be decoded, but array elements are not (§4.3).
+	// string would be decoded, but array elements are not (functions-protocol 4.3).
 	want := []string{"hello", "{\n  \"b\": 1\n}", "ping"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("output messages = %q, want %q", got, want)

@@ -13,7 +13,7 @@ import (
 )
 
 // Sessions through the real azservicebus SDK (v1.11): session receivers by id and accept-next,
-// session locks, state and listing (servicebus-amqp.md §3 "Session receivers", §6, appendix B).
+// session locks, state and listing (servicebus-amqp 3.6 and 6).
 
 type sessionBundle struct {
 	srv    *servicebus.Server
