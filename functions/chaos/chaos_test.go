@@ -480,7 +480,11 @@ func deadLetters(t *testing.T, a *apptest.App, broker apptest.Broker) map[string
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close(context.Background())
+		defer func() {
+			if err := r.Close(context.Background()); err != nil {
+				t.Errorf("closing the dead-letter reader: %v", err)
+			}
+		}()
 		q = r
 	}
 	out := map[string]int{}

@@ -50,8 +50,6 @@ func newStore(ent *entity, dlq bool, path string) *store {
 	return s
 }
 
-func (s *store) now() time.Time { return s.ent.b.now() }
-
 // deadlineOf is the next time something happens to e by itself.
 func (s *store) deadlineOf(e *entry) time.Time {
 	m := e.msg

@@ -87,6 +87,19 @@ func (p *parser) peek(k int) (token, error) {
 	return p.buf[k], nil
 }
 
+// skip consumes the next token, which the caller has peeked: it is
+// buffered, so consuming it cannot fail.
+func (p *parser) skip() {
+	if len(p.buf) == 0 {
+		panic("sqlfilter: skip without a peeked token")
+	}
+	t := p.buf[0]
+	if t.kind != tokEOF {
+		p.buf = p.buf[1:]
+	}
+	p.prev, p.hasPrev = t, true
+}
+
 // advance consumes and returns the next token.
 func (p *parser) advance() (token, error) {
 	t, err := p.peek(0)
@@ -194,7 +207,7 @@ func (p *parser) parseLogical(op string, operand func() (node, error)) (node, er
 		if err := p.requirePred(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := operand()
 		if err != nil {
 			return nil, err
@@ -215,7 +228,7 @@ func (p *parser) parseNot() (node, error) {
 	if !isKw(t, "NOT") {
 		return p.parsePredicate()
 	}
-	p.advance()
+	p.skip()
 	if err := p.enter(t.pos); err != nil {
 		return nil, err
 	}
@@ -240,7 +253,7 @@ func (p *parser) parsePredicate() (node, error) {
 		return nil, err
 	}
 	if isKw(t, "EXISTS") {
-		p.advance()
+		p.skip()
 		if err := p.expectOp("(", "after EXISTS"); err != nil {
 			return nil, err
 		}
@@ -266,14 +279,14 @@ func (p *parser) parsePredicate() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := p.parseOperand()
 		if err != nil {
 			return nil, err
 		}
 		return &binary{at: at{op.pos}, op: op.text, l: l, r: r}, nil
 	case isKw(op, "IS"):
-		p.advance()
+		p.skip()
 		prop, ok := l.(*propRef)
 		if !ok {
 			return nil, p.errAt(op.pos, "IS NULL applies to a property name only")
@@ -289,7 +302,7 @@ func (p *parser) parsePredicate() (node, error) {
 		if !isKw(nt, "NULL") {
 			return nil, p.errAt(nt.pos, "expected NULL after IS, found %s", nt.describe())
 		}
-		p.advance()
+		p.skip()
 		return &isNull{at: at{op.pos}, x: prop, neg: neg}, nil
 	case isKw(op, "IN"), isKw(op, "LIKE"):
 		if err := p.requireValue(l); err != nil {
@@ -307,7 +320,7 @@ func (p *parser) parsePredicate() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		return p.parseInLike(l, true)
 	}
 	return l, nil
@@ -412,7 +425,7 @@ func (p *parser) parseAdditive() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := p.parseMultiplicative()
 		if err != nil {
 			return nil, err
@@ -441,7 +454,7 @@ func (p *parser) parseMultiplicative() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := p.parseUnary()
 		if err != nil {
 			return nil, err
@@ -464,14 +477,14 @@ func (p *parser) parseUnary() (node, error) {
 	if !isOp(t, "+") && !isOp(t, "-") {
 		return p.parsePrimary()
 	}
-	p.advance()
+	p.skip()
 	if err := p.enter(t.pos); err != nil {
 		return nil, err
 	}
 	defer p.leave()
 	if t.text == "-" {
 		if nt, err := p.peek(0); err == nil && nt.kind == tokInt && nt.text == "9223372036854775808" {
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: int64(math.MinInt64)}, nil
 		}
 	}
@@ -502,37 +515,37 @@ func (p *parser) parsePrimary() (node, error) {
 	}
 	switch t.kind {
 	case tokInt:
-		p.advance()
+		p.skip()
 		v, err := strconv.ParseInt(t.text, 10, 64)
 		if err != nil {
 			return nil, p.errAt(t.pos, "integer constant %s is out of the range of a 64-bit integer", t.text)
 		}
 		return &literal{at: at{t.pos}, v: v}, nil
 	case tokFloat:
-		p.advance()
+		p.skip()
 		v, err := strconv.ParseFloat(t.text, 64)
 		if err != nil && (math.IsInf(v, 0) || !errors.Is(err, strconv.ErrRange)) {
 			return nil, p.errAt(t.pos, "numeric constant %s is out of the range of a double", t.text)
 		}
 		return &literal{at: at{t.pos}, v: v}, nil
 	case tokString:
-		p.advance()
+		p.skip()
 		return &literal{at: at{t.pos}, v: t.text}, nil
 	case tokKeyword:
 		switch t.text {
 		case "TRUE", "FALSE":
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: t.text == "TRUE"}, nil
 		case "NULL":
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: nil}, nil
 		}
 	case tokParam:
-		p.advance()
+		p.skip()
 		return p.param(t)
 	case tokOp:
 		if t.text == "(" {
-			p.advance()
+			p.skip()
 			if err := p.enter(t.pos); err != nil {
 				return nil, err
 			}
@@ -593,7 +606,7 @@ func (p *parser) param(t token) (node, error) {
 // the function name.
 func (p *parser) parseCall() (node, error) {
 	t, _ := p.advance()
-	p.advance() // "("
+	p.skip() // "("
 	switch strings.ToLower(t.text) {
 	case "newid":
 		if err := p.expectOp(")", "after newid("); err != nil {
@@ -633,7 +646,7 @@ func (p *parser) parseProperty() (*propRef, error) {
 	if scope != "sys" && scope != "user" {
 		return nil, p.errAt(t.pos, "unknown scope %q before \".\" (the scopes are sys and user)", t.text)
 	}
-	p.advance()
+	p.skip()
 	n, err := p.advance()
 	if err != nil {
 		return nil, err
