@@ -2,39 +2,22 @@ package funchost
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer for captured output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // appSpec describes a generated test app.
 type appSpec struct {
@@ -50,9 +33,9 @@ type testApp struct {
 	dir    string
 	record string
 	host   *Host
-	logs   *syncBuffer
-	stdout *syncBuffer
-	stderr *syncBuffer
+	logs   *testkit.Buffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 }
 
 // handlerRecord is one request the test handler saw.
@@ -73,7 +56,7 @@ type handlerRecord struct {
 func setup(t testing.TB, spec appSpec) *testApp {
 	t.Helper()
 	dir := t.TempDir()
-	a := &testApp{dir: dir, record: filepath.Join(dir, "requests.jsonl"), logs: &syncBuffer{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	a := &testApp{dir: dir, record: filepath.Join(dir, "requests.jsonl"), logs: &testkit.Buffer{}, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	ch := map[string]any{"description": map[string]any{"defaultExecutablePath": handlerBin}}
 	for k, v := range spec.customHandler {
 		ch[k] = v
@@ -161,34 +144,31 @@ func (a *testApp) records(t *testing.T) []handlerRecord {
 // waitRecords polls until at least n records match pred.
 func (a *testApp) waitRecords(t *testing.T, n int, pred func(handlerRecord) bool) []handlerRecord {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got []handlerRecord
+	var got []handlerRecord
+	testkit.Eventually(t, 20*time.Second, func() error {
+		got = got[:0]
 		for _, r := range a.records(t) {
 			if pred(r) {
 				got = append(got, r)
 			}
 		}
-		if len(got) >= n {
-			return got
+		if len(got) < n {
+			return fmt.Errorf("waited for %d matching handler requests, got %d", n, len(got))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited for %d matching handler requests, got %d", n, len(got))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitLog polls the host log until msg appears n times.
 func (a *testApp) waitLog(t *testing.T, msg string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(a.logs.String(), msg) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log %q seen %d times, want %d", msg, strings.Count(a.logs.String(), msg), n)
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if c := strings.Count(a.logs.String(), msg); c < n {
+			return fmt.Errorf("log %q seen %d times, want %d", msg, c, n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (a *testApp) do(t testing.TB, method, path string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -81,20 +84,16 @@ func (b *rabbitBundle) publish(t *testing.T, body string, headers amqp.Table) {
 // waitCount polls a queue's ready-message count.
 func (b *rabbitBundle) waitCount(t *testing.T, queue string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		q, err := b.ch.QueueDeclarePassive(queue, false, true, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q.Messages == want {
-			return
+		if q.Messages != want {
+			return fmt.Errorf("queue %s holds %d messages, want %d", queue, q.Messages, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue %s holds %d messages, want %d", queue, q.Messages, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func consumeRecords(r handlerRecord) bool { return r.Path == "/Consume" }

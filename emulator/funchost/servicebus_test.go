@@ -3,6 +3,7 @@ package funchost
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 type sbBundle struct {
@@ -224,20 +226,16 @@ func (b *sbBundle) waitEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		msgs, err := r.PeekMessages(context.Background(), 10, &azservicebus.PeekMessagesOptions{FromSequenceNumber: ptr(int64(0))})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(msgs) == 0 {
-			return
+		if len(msgs) != 0 {
+			return fmt.Errorf("queue still holds %d messages", len(msgs))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue still holds %d messages", len(msgs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestServiceBusTriggerRenewsLock(t *testing.T) {

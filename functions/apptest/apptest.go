@@ -27,6 +27,7 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/funchost"
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/email/emailtest"
 	"github.com/orderflow/orderflow/shared/topology"
@@ -361,17 +362,16 @@ func (a *App) CreateProduct(t *testing.T, stock int) string {
 // last state cond described.
 func (a *App) WaitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
+	testkit.Eventually(t, limit, func() error {
 		ok, state := cond()
 		if ok {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) || a.Ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", limit, what, state)
+		if a.Ctx.Err() != nil {
+			t.Fatalf("the app's context ended (%v) waiting for %s; last state: %s", a.Ctx.Err(), what, state)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("waiting for %s; last state: %s", what, state)
+	})
 }
 
 // StatusCounts returns the number of orders per status.

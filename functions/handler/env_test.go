@@ -19,6 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/orderflow/orderflow/functions/handler"
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/shared/store/storetest"
@@ -185,17 +186,17 @@ func (e *env) counts() map[string]int {
 // receive polls subscription sub until a message arrives or the deadline.
 func (e *env) receive(sub string, within time.Duration) (amqp.Delivery, bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		d, ok, err := e.mq.Get(sub, true)
+	var d amqp.Delivery
+	ok := testkit.Poll(within, func() bool {
+		var got bool
+		var err error
+		d, got, err = e.mq.Get(sub, true)
 		if err != nil {
 			e.t.Fatalf("get from %s: %v", sub, err)
 		}
-		if ok || time.Now().After(deadline) {
-			return d, ok
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got
+	})
+	return d, ok
 }
 
 // placeOrder posts a valid order and returns its decoded response.

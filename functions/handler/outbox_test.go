@@ -2,11 +2,13 @@ package handler_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/order"
 )
 
@@ -114,17 +116,13 @@ func TestDatabaseDownAnswers503AndWritesNothing(t *testing.T) {
 	checkProblem(t, res, body, http.StatusUnprocessableEntity, "items")
 
 	e.pgProxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		res, body = e.do(http.MethodGet, "/api/health", "", "")
-		if res.StatusCode == http.StatusOK {
-			break
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("health never recovered: %s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health never recovered: %s", body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if c := e.counts(); c["orders"] != 0 || c["order_items"] != 0 || c["outbox"] != 0 {
 		t.Fatalf("rows written during the outage: %v", c)
 	}

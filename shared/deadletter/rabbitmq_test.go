@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/deadletter/deadlettertest"
 	"github.com/orderflow/orderflow/shared/topology"
@@ -94,33 +95,33 @@ func (b rabbitBundle) deadLetter(t *testing.T, ids []string, bodies [][]byte) {
 
 func (b rabbitBundle) get(t *testing.T, queue string) amqp.Delivery {
 	t.Helper()
-	for b.ctx.Err() == nil {
-		d, ok, err := b.ch.Get(queue, false)
-		if err != nil {
+	var d amqp.Delivery
+	testkit.Eventually(t, 20*time.Second, func() error {
+		var ok bool
+		var err error
+		if d, ok, err = b.ch.Get(queue, false); err != nil {
 			t.Fatal(err)
 		}
-		if ok {
-			return d
+		if !ok {
+			return fmt.Errorf("no message on %s", queue)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no message on %s", queue)
-	return amqp.Delivery{}
+		return nil
+	})
+	return d
 }
 
 func (b rabbitBundle) waitCount(t *testing.T, queue string, want int) {
 	t.Helper()
-	for b.ctx.Err() == nil {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		q, err := b.ch.QueueDeclarePassive(queue, false, true, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q.Messages == want {
-			return
+		if q.Messages != want {
+			return fmt.Errorf("queue %s holds %d messages, want %d", queue, q.Messages, want)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("queue %s never held %d messages", queue, want)
+		return nil
+	})
 }
 
 // receiveLive acks n messages of the consumer queue; a copy that kept the
