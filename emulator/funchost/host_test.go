@@ -200,6 +200,30 @@ const (
 	fnTick   = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *"}]}`
 )
 
+// object walks keys down nested JSON objects and returns the object at the
+// end, failing the test when any step is missing or not an object.
+func object(t *testing.T, m map[string]any, keys ...string) map[string]any {
+	t.Helper()
+	for i, k := range keys {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			t.Fatalf("%s is %#v, want a JSON object", strings.Join(keys[:i+1], "."), m[k])
+		}
+		m = next
+	}
+	return m
+}
+
+// str returns m[key], failing the test when it is not a string.
+func str(t *testing.T, m map[string]any, key string) string {
+	t.Helper()
+	s, ok := m[key].(string)
+	if !ok {
+		t.Fatalf("%s is %#v, want a string", key, m[key])
+	}
+	return s
+}
+
 func decodeJSON(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -223,20 +247,20 @@ func TestPayloadModeEndToEnd(t *testing.T) {
 			t.Errorf("response headers from Outputs.res not applied: %v", resp.Header)
 		}
 		p := decodeJSON(t, body)
-		req := p["Data"].(map[string]any)["req"].(map[string]any)
-		if req["Method"] != "POST" || req["Body"] != `{"qty":2}` || !strings.HasSuffix(req["Url"].(string), "/api/orders/5?x=1") {
+		req := object(t, p, "Data", "req")
+		if req["Method"] != "POST" || req["Body"] != `{"qty":2}` || !strings.HasSuffix(str(t, req, "Url"), "/api/orders/5?x=1") {
 			t.Errorf("Data.req = %v", req)
 		}
-		if req["Params"].(map[string]any)["id"] != "5" || req["Query"].(map[string]any)["x"] != "1" {
+		if object(t, req, "Params")["id"] != "5" || object(t, req, "Query")["x"] != "1" {
 			t.Errorf("Params/Query = %v / %v", req["Params"], req["Query"])
 		}
-		meta := p["Metadata"].(map[string]any)
+		meta := object(t, p, "Metadata")
 		for k, want := range map[string]string{"qty": `"2"`, "id": `"5"`, "x": `"1"`} {
 			if meta[k] != want {
 				t.Errorf("Metadata.%s = %#v, want %#v", k, meta[k], want)
 			}
 		}
-		if meta["sys"].(map[string]any)["MethodName"] != "CreateOrder" {
+		if object(t, meta, "sys")["MethodName"] != "CreateOrder" {
 			t.Errorf("Metadata.sys = %v", meta["sys"])
 		}
 		recs := a.waitRecords(t, 1, func(r handlerRecord) bool { return r.Path == "/CreateOrder" })
@@ -480,16 +504,16 @@ func TestTimerTrigger(t *testing.T) {
 		t.Parallel()
 		recs := a.waitRecords(t, 2, func(r handlerRecord) bool { return r.Path == "/Every" })
 		p := decodeJSON(t, []byte(recs[0].Body))
-		timer := p["Data"].(map[string]any)["timer"].(map[string]any)
-		if timer["Schedule"].(map[string]any)["AdjustForDST"] != true || timer["IsPastDue"] != false {
+		timer := object(t, p, "Data", "timer")
+		if object(t, timer, "Schedule")["AdjustForDST"] != true || timer["IsPastDue"] != false {
 			t.Errorf("Data.timer = %v", timer)
 		}
-		st := timer["ScheduleStatus"].(map[string]any)
-		if _, err := time.Parse(time.RFC3339Nano, st["Next"].(string)); err != nil {
+		st := object(t, timer, "ScheduleStatus")
+		if _, err := time.Parse(time.RFC3339Nano, str(t, st, "Next")); err != nil {
 			t.Errorf("ScheduleStatus.Next = %v: %v", st["Next"], err)
 		}
-		meta := p["Metadata"].(map[string]any)
-		if len(meta) != 1 || meta["sys"].(map[string]any)["MethodName"] != "Every" {
+		meta := object(t, p, "Metadata")
+		if len(meta) != 1 || object(t, meta, "sys")["MethodName"] != "Every" {
 			t.Errorf("Metadata = %v, want only sys", meta)
 		}
 	})
