@@ -55,6 +55,8 @@ lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax che
 	$(GO) vet -tags chaos ./functions/chaos/
 	$(GO) run $(STATICCHECK) -tags chaos ./...
 	$(GO) run $(ERRCHECK) -tags chaos -exclude .errcheck-excludes ./...
+	@# Programs must not link the testing package (bench stages the app with functions/apptest/stage).
+	@for p in ./bench ./functions/cmd/... ./emulator/cmd/...; do if $(GO) list -deps $$p | grep -qx testing; then echo "$$p links the testing package"; exit 1; fi; done
 	node infra/lint/parse.js $$(git ls-files 'infra/*.bicep' 'infra/**/*.bicep' 'infra/*.bicepparam')
 
 # Node tooling used by the tests: the Bicep grammar (infra/lint) and the JavaScript Service Bus SDK

@@ -5,8 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // bins holds what Main prepares for the whole test binary.
@@ -19,7 +20,7 @@ var bins struct {
 // Main builds the handler and the fault-injecting wrapper once, runs the
 // tests and removes the binaries. Call it from TestMain.
 func Main(m *testing.M) {
-	root, err := repoRoot()
+	root, err := stage.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "apptest:", err)
 		os.Exit(1)
@@ -44,17 +45,4 @@ func Main(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// repoRoot is the directory of the main module's go.mod.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the module root: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the module")
-	}
-	return filepath.Dir(mod), nil
 }
