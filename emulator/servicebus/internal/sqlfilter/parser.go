@@ -184,14 +184,19 @@ func (p *parser) requireValue(n node) error {
 }
 
 // parseOr: or := and { OR and }.
-func (p *parser) parseOr() (node, error) { return p.parseLogical("OR", p.parseAnd) }
+func (p *parser) parseOr() (node, error) {
+	return p.parseBinary(keyword("OR"), p.parseAnd, p.requirePred)
+}
 
 // parseAnd: and := not { AND not }.
-func (p *parser) parseAnd() (node, error) { return p.parseLogical("AND", p.parseNot) }
+func (p *parser) parseAnd() (node, error) {
+	return p.parseBinary(keyword("AND"), p.parseNot, p.requirePred)
+}
 
-// parseLogical parses operand { op operand } left-associatively, where both
-// sides of op must be conditions.
-func (p *parser) parseLogical(op string, operand func() (node, error)) (node, error) {
+// parseBinary parses operand { op operand } left-associatively. match
+// recognises an operator token and names it; check must hold for both sides
+// of every operator (conditions for AND and OR, values for arithmetic).
+func (p *parser) parseBinary(match func(token) (string, bool), operand func() (node, error), check func(node) error) (node, error) {
 	l, err := operand()
 	if err != nil {
 		return nil, err
@@ -201,10 +206,11 @@ func (p *parser) parseLogical(op string, operand func() (node, error)) (node, er
 		if err != nil {
 			return nil, err
 		}
-		if !isKw(t, op) {
+		op, ok := match(t)
+		if !ok {
 			return l, nil
 		}
-		if err := p.requirePred(l); err != nil {
+		if err := check(l); err != nil {
 			return nil, err
 		}
 		p.skip()
@@ -212,10 +218,27 @@ func (p *parser) parseLogical(op string, operand func() (node, error)) (node, er
 		if err != nil {
 			return nil, err
 		}
-		if err := p.requirePred(r); err != nil {
+		if err := check(r); err != nil {
 			return nil, err
 		}
 		l = &binary{at: at{t.pos}, op: op, l: l, r: r}
+	}
+}
+
+// keyword matches the keyword kw as a binary operator.
+func keyword(kw string) func(token) (string, bool) {
+	return func(t token) (string, bool) { return kw, isKw(t, kw) }
+}
+
+// operators matches any of the symbols ops as a binary operator.
+func operators(ops ...string) func(token) (string, bool) {
+	return func(t token) (string, bool) {
+		for _, op := range ops {
+			if isOp(t, op) {
+				return op, true
+			}
+		}
+		return "", false
 	}
 }
 
@@ -410,60 +433,12 @@ func (p *parser) parseOperand() (node, error) {
 
 // parseAdditive: additive := multiplicative { (+|-) multiplicative }.
 func (p *parser) parseAdditive() (node, error) {
-	l, err := p.parseMultiplicative()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t, err := p.peek(0)
-		if err != nil {
-			return nil, err
-		}
-		if !isOp(t, "+") && !isOp(t, "-") {
-			return l, nil
-		}
-		if err := p.requireValue(l); err != nil {
-			return nil, err
-		}
-		p.skip()
-		r, err := p.parseMultiplicative()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.requireValue(r); err != nil {
-			return nil, err
-		}
-		l = &binary{at: at{t.pos}, op: t.text, l: l, r: r}
-	}
+	return p.parseBinary(operators("+", "-"), p.parseMultiplicative, p.requireValue)
 }
 
 // parseMultiplicative: multiplicative := unary { (*|/|%) unary }.
 func (p *parser) parseMultiplicative() (node, error) {
-	l, err := p.parseUnary()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t, err := p.peek(0)
-		if err != nil {
-			return nil, err
-		}
-		if !isOp(t, "*") && !isOp(t, "/") && !isOp(t, "%") {
-			return l, nil
-		}
-		if err := p.requireValue(l); err != nil {
-			return nil, err
-		}
-		p.skip()
-		r, err := p.parseUnary()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.requireValue(r); err != nil {
-			return nil, err
-		}
-		l = &binary{at: at{t.pos}, op: t.text, l: l, r: r}
-	}
+	return p.parseBinary(operators("*", "/", "%"), p.parseUnary, p.requireValue)
 }
 
 // parseUnary: unary := (+|-) unary | primary. A minus before a numeric
