@@ -81,19 +81,25 @@ func (b Binding) Str(key string) string {
 	return s
 }
 
-// Bool returns a boolean property; strings "true"/"1" count as true.
+// Bool returns a boolean property, read as jsonBool reads it.
 func (b Binding) Bool(key string) bool {
 	raw, ok := b.Props[strings.ToLower(key)]
-	if !ok {
+	return ok && jsonBool(raw)
+}
+
+// jsonBool reads a boolean of host.json or function.json as the real host's
+// binders do (functions-protocol 1.3): JSON true, or the string "true" in any
+// case. Anything else, including "1", is false.
+func jsonBool(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	var v any
-	_ = json.Unmarshal(raw, &v)
 	switch v := v.(type) {
 	case bool:
 		return v
 	case string:
-		return v == "1" || strings.EqualFold(v, "true")
+		return strings.EqualFold(strings.TrimSpace(v), "true")
 	}
 	return false
 }
@@ -223,18 +229,7 @@ func (o jobj) str(key string) (string, bool) {
 
 func (o jobj) boolean(key string) bool {
 	raw, ok := o.raw(key)
-	if !ok {
-		return false
-	}
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	switch v := v.(type) {
-	case bool:
-		return v
-	case string:
-		return strings.EqualFold(v, "true")
-	}
-	return false
+	return ok && jsonBool(raw)
 }
 
 func (app *App) readHostJSON() error {
