@@ -115,21 +115,5 @@ func (b *Broker) PeekSession(address, id string, from int64, count int) ([]*Mess
 	if err != nil {
 		return nil, err
 	}
-	if count <= 0 {
-		return nil, nil
-	}
-	if err := tg.lock(); err != nil {
-		return nil, err
-	}
-	defer tg.ent.mu.Unlock()
-	var out []*Message
-	tg.s.all.ascend(from, func(e *entry) bool {
-		if e.msg.Properties.GroupID == id {
-			c := e.msg.Clone()
-			c.LockToken = [16]byte{}
-			out = append(out, c)
-		}
-		return len(out) < count
-	})
-	return out, nil
+	return peekTarget(tg, from, count, func(m *Message) bool { return m.Properties.GroupID == id })
 }
