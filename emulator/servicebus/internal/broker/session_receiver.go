@@ -28,11 +28,8 @@ type SessionReceiver struct {
 // ErrNotAllowed for an entity without sessions or a dead-letter queue;
 // ErrSessionLocked when another receiver holds the session.
 func (b *Broker) AcceptSession(address, id string, mode ReceiveMode) (*SessionReceiver, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
