@@ -169,20 +169,29 @@ func sbCheckPayload(t *testing.T, meta map[string]any) {
 // than the lock duration: a message a stopped host still held would not come.
 func (b *sbBundle) receiveNow(t *testing.T, n int) {
 	t.Helper()
-	r, err := b.client.NewReceiverForQueue(b.queue, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+	b.receive(t, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete}, n, 5*time.Second)
+}
+
+// receive returns n messages of the queue (or of the sub-queue opts
+// names) received within the given time, failing the test otherwise.
+func (b *sbBundle) receive(t *testing.T, opts *azservicebus.ReceiverOptions, n int, within time.Duration) []*azservicebus.ReceivedMessage {
+	t.Helper()
+	r, err := b.client.NewReceiverForQueue(b.queue, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	for got := 0; got < n; {
-		msgs, err := r.ReceiveMessages(ctx, n-got, nil)
+	var out []*azservicebus.ReceivedMessage
+	for len(out) < n {
+		msgs, err := r.ReceiveMessages(ctx, n-len(out), nil)
 		if err != nil {
-			t.Fatalf("received %d of %d free messages: %v", got, n, err)
+			t.Fatalf("received %d of %d messages: %v", len(out), n, err)
 		}
-		got += len(msgs)
+		out = append(out, msgs...)
 	}
+	return out
 }
 
 func (b *sbBundle) send(t *testing.T, body string) {
@@ -205,18 +214,7 @@ func ptr[T any](v T) *T { return &v }
 // deadLettered receives from the dead-letter subqueue of the queue.
 func (b *sbBundle) deadLettered(t *testing.T) *azservicebus.ReceivedMessage {
 	t.Helper()
-	r, err := b.client.NewReceiverForQueue(b.queue, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	msgs, err := r.ReceiveMessages(ctx, 1, nil)
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("dead-letter queue: %d messages, err %v", len(msgs), err)
-	}
-	return msgs[0]
+	return b.receive(t, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter}, 1, 20*time.Second)[0]
 }
 
 func (b *sbBundle) waitEmpty(t *testing.T) {
