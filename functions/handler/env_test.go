@@ -1,7 +1,6 @@
 package handler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -51,14 +50,19 @@ type env struct {
 	pgProxy *tcpProxy
 	mqProxy *tcpProxy
 	mq      *amqp.Channel
-	logs    *bytes.Buffer
+	logs    *testkit.Buffer // the handler's log, shown when a test fails
 }
 
 func newEnv(t testing.TB, configure ...func(*handler.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, logs: &bytes.Buffer{}}
+	e := &env{t: t, ctx: ctx, logs: &testkit.Buffer{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("handler log:\n%s", e.logs)
+		}
+	})
 
 	cfg := storetest.Config(t)
 	u, err := url.Parse(cfg.URL)
@@ -117,7 +121,7 @@ func newEnv(t testing.TB, configure ...func(*handler.Config)) *env {
 	cfg2 := handler.Config{
 		Store: e.store, Publisher: pub, Broker: "rabbitmq", Topology: &e.top,
 		RequestTimeout: 2 * time.Second, PublishTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 	for _, c := range configure {
 		c(&cfg2)
