@@ -161,8 +161,9 @@ func (o *binder) sbClient(name string) (*azservicebus.Client, error) {
 
 // sendServiceBus sends like the extension's default string collector (functions-protocol 4.3
 // item 4): UTF-8 body, ContentType text/plain. A value the host decoded from
-// base64 would reach that collector as byte[] and (INFERRED) be sent as the
-// text "System.Byte[]"; we reproduce that and say so in the log.
+// base64 would reach that collector as byte[] and be sent as the text
+// "System.Byte[]" (our reading of the host, functions-protocol 4.3); we
+// reproduce that and say so in the log.
 func (o *binder) sendServiceBus(ctx context.Context, b *Binding, msgs [][]byte, decoded bool) error {
 	entity := b.Str("queueName")
 	if entity == "" {
@@ -181,7 +182,7 @@ func (o *binder) sendServiceBus(ctx context.Context, b *Binding, msgs [][]byte, 
 	}
 	defer sender.Close(context.WithoutCancel(ctx))
 	if decoded && !strings.EqualFold(b.DataType, "binary") {
-		o.log.Warn("serviceBus output value is valid base64: the real host decodes it to bytes and (INFERRED) sends the text System.Byte[]; set dataType binary on the binding", "binding", b.Name)
+		o.log.Warn("serviceBus output value is valid base64: the real host decodes it to bytes and (by our reading) sends the text System.Byte[]; set dataType binary on the binding", "binding", b.Name)
 		msgs = [][]byte{[]byte("System.Byte[]")}
 	}
 	ct := "text/plain"

@@ -22,8 +22,8 @@ const (
 
 // rabbitTrigger is rabbitMQTrigger: one consumer per handler instance on the
 // queue, manual ack, basic.qos(prefetchCount). Each consumer runs one
-// invocation at a time (the extension's consumer dispatch is serial —
-// INFERRED from RabbitMQ.Client's default dispatch concurrency of 1), so
+// invocation at a time (the extension's dispatch is serial,
+// functions-protocol 5.2), so
 // Config.Instances consumers compete for the queue like scaled-out hosts.
 type rabbitTrigger struct {
 	host      *Host

@@ -108,7 +108,7 @@ type httpOutput struct {
 
 // parseHTTPOutput converts Outputs.res: a JSON object (or a string holding
 // one) with statusCode, headers and body. A missing value is the empty
-// object: 200 with body {} (INFERRED in the note).
+// object: 200 with body {} (functions-protocol 3.2).
 func parseHTTPOutput(raw json.RawMessage) (*httpOutput, error) {
 	out := &httpOutput{Status: http.StatusOK, Header: http.Header{}}
 	raw = bytes.TrimSpace(raw)
