@@ -20,7 +20,7 @@ var bins struct {
 // Main builds the handler and the fault-injecting wrapper once, runs the
 // tests and removes the binaries. Call it from TestMain.
 func Main(m *testing.M) {
-	root, err := stage.RepoRoot()
+	root, err := repoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "apptest:", err)
 		os.Exit(1)
@@ -46,3 +46,6 @@ func Main(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// repoRoot is the directory of the main module's go.mod.
+func repoRoot() (string, error) { return stage.RepoRoot() }

@@ -10,6 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/shared/identity"
 )
 
 // EntraScope is the OAuth scope of Azure Database for PostgreSQL tokens.
@@ -154,4 +156,13 @@ func (p *TokenPassword) fetch(ctx context.Context, f *tokenFetch) {
 	p.refresh = nil
 	p.mu.Unlock()
 	close(f.done)
+}
+
+// Credential picks the Azure credential for the PostgreSQL token from
+// AZURE_CLIENT_ID, which the Bicep template sets: the user-assigned managed
+// identity clientID when set, else the default chain (environment, workload
+// identity, managed identity, Azure CLI, azd) for developer logins. The
+// rule is shared/identity's, which Service Bus uses too. It does no I/O.
+func Credential(clientID string) (azcore.TokenCredential, error) {
+	return identity.Credential(clientID != "", clientID)
 }

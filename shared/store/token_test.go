@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderflow/orderflow/internal/testkit"
@@ -211,6 +212,18 @@ func TestNewTokenPasswordNeedsCredential(t *testing.T) {
 	t.Parallel()
 	if _, err := store.NewTokenPassword(store.TokenConfig{}); err == nil {
 		t.Fatal("want an error without a credential")
+	}
+}
+
+func TestCredentialSelection(t *testing.T) {
+	t.Parallel()
+	c, err := store.Credential("00000000-0000-0000-0000-000000000001")
+	if _, ok := c.(*azidentity.ManagedIdentityCredential); err != nil || !ok {
+		t.Fatalf("AZURE_CLIENT_ID set: %T %v, want *azidentity.ManagedIdentityCredential", c, err)
+	}
+	c, err = store.Credential("")
+	if _, ok := c.(*azidentity.DefaultAzureCredential); err != nil || !ok {
+		t.Fatalf("AZURE_CLIENT_ID unset: %T %v, want *azidentity.DefaultAzureCredential", c, err)
 	}
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
 	"github.com/orderflow/orderflow/shared/bus/servicebus"
 	"github.com/orderflow/orderflow/shared/email"
-	"github.com/orderflow/orderflow/shared/identity"
 	"github.com/orderflow/orderflow/shared/setting"
 	"github.com/orderflow/orderflow/shared/store"
 )
@@ -109,10 +108,8 @@ func port() string {
 // database is created if missing), or with POSTGRES_AUTH=entra the
 // POSTGRES_* server with a Microsoft Entra ID token as the password of
 // every new connection. cred is the token source; nil picks it from
-// AZURE_CLIENT_ID: the user-assigned managed identity it names (which the
-// Bicep template sets), else the default chain for developer logins. The
-// Entra role may not create databases; the deployment provisions the
-// database (infra/DEPLOY.md).
+// AZURE_CLIENT_ID (store.Credential). The Entra role may not create
+// databases; the deployment provisions the database (infra/DEPLOY.md).
 func storeConfig(cfg setting.Settings, cred azcore.TokenCredential, log *slog.Logger) (store.Config, error) {
 	sc := store.Config{URL: cfg.PostgresURL(), Logger: log}
 	if cfg.PostgresAuth != setting.PostgresAuthEntra {
@@ -120,7 +117,7 @@ func storeConfig(cfg setting.Settings, cred azcore.TokenCredential, log *slog.Lo
 	}
 	if cred == nil {
 		var err error
-		if cred, err = identity.Credential(cfg.AzureClientID != "", cfg.AzureClientID); err != nil {
+		if cred, err = store.Credential(cfg.AzureClientID); err != nil {
 			return store.Config{}, fmt.Errorf("PostgreSQL Entra ID credential: %w", err)
 		}
 	}
