@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
@@ -42,6 +43,9 @@ type conn struct {
 	// request handlers on any session of the connection.
 	replyMu sync.Mutex
 	replies map[string]*link
+
+	// grants are the tokens put on $cbs (and a SASL PLAIN login) that authorize links (auth.go).
+	grants auth.Grants
 
 	// sessionLinks holds the attached session receiver links by name, so $management requests
 	// can find the session their associated-link-name holds (session_receiver.go).
@@ -169,6 +173,11 @@ func (c *conn) handshake() error {
 	hdr, err := c.r.ReadProtoHeader()
 	if err != nil {
 		return fmt.Errorf("reading protocol header: %w", err)
+	}
+	if hdr == frames.ProtoAMQP && !c.srv.cfg.AllowAnonymous {
+		// SASL is required: answer with the header we accept and close (part 2, section 2.2).
+		_, _ = c.nc.Write(frames.ProtoSASL[:])
+		return ErrSASLRequired
 	}
 	if hdr == frames.ProtoSASL {
 		if _, err := c.nc.Write(frames.ProtoSASL[:]); err != nil {

@@ -7,8 +7,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
@@ -75,6 +77,10 @@ type link struct {
 	stop        chan struct{}
 	stopOnce    sync.Once
 	tagCounter  uint64
+
+	// Authorization expiry (auth.go); guarded by mu.
+	grantTimer   *time.Timer
+	grantStopped bool
 }
 
 func newLink(s *session, a *frames.Attach, handle uint32) *link {
@@ -107,16 +113,25 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 		return l.refuse(a, CondInvalidField, "a sender link needs a target address")
 	}
 	l.address = a.Target.Address
+	var grant auth.Grant
 	switch {
 	case l.address == "$cbs":
 		l.kind = kindCBS
 	case hasSuffixFold(l.address, "/$management"):
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Any); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		addr, err := l.srv().broker.Resolve(l.address[:len(l.address)-len("/$management")])
 		if err != nil {
 			return l.refuseErr(a, err)
 		}
 		l.kind, l.entity = kindMgmt, addr
 	default:
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Send); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		addr, err := l.srv().broker.Resolve(l.address)
 		if err != nil {
 			return l.refuseErr(a, err)
@@ -149,6 +164,11 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 		return err
 	}
 	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "receiver")
+	if l.kind == kindEntityIn {
+		l.watchGrant(l.address, auth.Send, grant)
+	} else if l.kind == kindMgmt {
+		l.watchGrant(l.address, auth.Any, grant)
+	}
 	return l.s.sendFlow(l)
 }
 
@@ -158,6 +178,7 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		return l.refuse(a, CondInvalidField, "a receiver link needs a source address")
 	}
 	l.address = a.Source.Address
+	var grant auth.Grant
 	switch {
 	case l.address == "$cbs" || hasSuffixFold(l.address, "/$management"):
 		// Responses are routed by the request's reply-to: the Go SDK puts the reply link's target
@@ -168,7 +189,12 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 		l.replies = make(chan []byte, replyQueue)
 	default:
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Listen); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		if filter, ok := sessionFilter(a); ok {
+			l.watchGrant(l.address, auth.Listen, grant)
 			return l.attachSession(a, filter)
 		}
 		addr, err := l.srv().broker.Resolve(l.address)
@@ -213,6 +239,9 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 	}
 	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "sender")
+	if l.kind == kindEntityOut {
+		l.watchGrant(l.address, auth.Listen, grant)
+	}
 	go l.pump()
 	return nil
 }
@@ -629,6 +658,7 @@ func (l *link) close() {
 	l.s.cond.Broadcast()
 	l.s.mu.Unlock()
 	l.stopOnce.Do(func() { close(l.stop) })
+	l.stopGrantWatch()
 	l.s.c.sessionLinks.CompareAndDelete(l.name, l)
 	if l.kind == kindReply {
 		l.s.c.unregisterReply(l.name, l)

@@ -18,6 +18,9 @@ const (
 	opSchedule       = "com.microsoft:schedule-message"
 	opCancelSchedule = "com.microsoft:cancel-scheduled-message"
 	opListSessions   = "com.microsoft:get-message-sessions"
+	opAddRule        = "com.microsoft:add-rule"
+	opRemoveRule     = "com.microsoft:remove-rule"
+	opEnumerateRules = "com.microsoft:enumerate-rules"
 )
 
 // manage answers a request on <entity>/$management. Status codes follow what the SDK expects
@@ -26,6 +29,9 @@ const (
 // rebuild its connection, so they are kept for real faults.
 func (c *conn) manage(entity broker.Address, req *request) *response {
 	op := propString(req.props, "operation")
+	if resp := c.authorizeOp(op, entity.Path); resp != nil {
+		return resp
+	}
 	body, _ := req.value.(enc.Map)
 	args := mapToProps(body)
 	b := c.srv.broker

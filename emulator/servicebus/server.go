@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
@@ -50,6 +51,8 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
+	authz  *auth.Authorizer
 	ln     net.Listener
 	httpLn net.Listener
 	http   *http.Server
@@ -68,7 +71,12 @@ type Server struct {
 // served until Stop. ctx bounds only the start-up.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
+	authz, policies, err := newAuthorizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Policies = policies
+	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
 	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
@@ -195,17 +203,26 @@ func (s *Server) ConnectionString() string {
 		s.AMQPAddr(), name, key)
 }
 
+// firstKey is RootManageSharedAccessKey when configured, else the first namespace-level policy
+// with the most claims.
 func (s *Server) firstKey() (string, string) {
-	if k, ok := s.cfg.Keys[DefaultKeyName]; ok {
-		return DefaultKeyName, k
-	}
-	first := ""
-	for name := range s.cfg.Keys {
-		if first == "" || name < first {
-			first = name
+	var best *SharedAccessPolicy
+	for i := range s.cfg.Policies {
+		p := &s.cfg.Policies[i]
+		if p.Entity != "" {
+			continue
+		}
+		if p.Name == DefaultKeyName {
+			return p.Name, p.PrimaryKey
+		}
+		if best == nil || p.Rights > best.Rights {
+			best = p
 		}
 	}
-	return first, s.cfg.Keys[first]
+	if best == nil {
+		best = &s.cfg.Policies[0]
+	}
+	return best.Name, best.PrimaryKey
 }
 
 // ConnectionCount is the number of open AMQP connections.
