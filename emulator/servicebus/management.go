@@ -39,6 +39,9 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 	if resp := c.manageSession(op, path, req, args); resp != nil {
 		return resp
 	}
+	if resp := c.manageRules(op, entity, args); resp != nil {
+		return resp
+	}
 	switch op {
 	case opRenewLock:
 		tokens, err := uuidsOf(args["lock-tokens"])
@@ -185,6 +188,8 @@ func errResponse(err error) *response {
 		return &response{code: 410, desc: err.Error()}
 	case errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrMessageNotFound):
 		return &response{code: 404, desc: err.Error()}
+	case errors.Is(err, broker.ErrExists):
+		return &response{code: 409, desc: err.Error()}
 	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
 		return &response{code: 400, desc: err.Error()}
 	case errors.Is(err, broker.ErrNotSupported):

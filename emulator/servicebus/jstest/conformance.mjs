@@ -465,6 +465,61 @@ const cases = [
       await receiver.close();
     },
   },
+  {
+    // ServiceBusRuleManager: add-rule, enumerate-rules and remove-rule over $management.
+    name: "rule-manager",
+    async run(client, { topic, subscription }) {
+      const rm = client.createRuleManager(topic, subscription);
+      const list = async () => {
+        const out = [];
+        for await (const r of rm.listRules()) out.push(r);
+        return out;
+      };
+      let rules = await list();
+      eq(rules.map((r) => r.name), ["$Default"], "initial rules");
+      eq(rules[0].filter.sqlExpression, "1=1", "$Default filter");
+      await rm.createRule("gold", { sqlExpression: "tier = 'gold' AND amount > 10" }, { sqlExpression: "SET sys.Label = 'vip'" });
+      await rm.createRule("eu", { subject: "order", applicationProperties: { region: "eu" } });
+      let err;
+      try {
+        await rm.createRule("eu", { sqlExpression: "1=1" });
+      } catch (e) {
+        err = e;
+      }
+      check(err, "createRule with an existing name succeeded");
+      eq(err.code, "MessagingEntityAlreadyExists", `duplicate rule error code (message: ${err.message})`);
+      await rm.deleteRule("$Default");
+      rules = await list();
+      eq(rules.map((r) => r.name), ["gold", "eu"], "rules after changes");
+      eq(rules[0].filter.sqlExpression, "tier = 'gold' AND amount > 10", "gold filter");
+      eq(rules[0].action.sqlExpression, "SET sys.Label = 'vip'", "gold action");
+      eq(rules[1].filter.subject, "order", "eu correlation subject");
+      eq(rules[1].filter.applicationProperties, { region: "eu" }, "eu correlation properties");
+      eq(rules[1].action, {}, "eu action");
+      const paged = [];
+      for await (const page of rm.listRules().byPage({ maxPageSize: 1 })) paged.push(page.map((r) => r.name));
+      eq(paged, [["gold"], ["eu"]], "pages of one rule");
+      // The rules route what the subscription receives.
+      const sender = client.createSender(topic);
+      await sender.sendMessages([
+        { body: "gold", applicationProperties: { tier: "gold", amount: 20 } },
+        { body: "eu", subject: "order", applicationProperties: { region: "eu" } },
+        { body: "none", subject: "order", applicationProperties: { region: "us", tier: "silver" } },
+      ]);
+      const receiver = client.createReceiver(topic, subscription, { receiveMode: "receiveAndDelete" });
+      const got = await receiveExactly(receiver, 2, "subscription with rules");
+      eq(got.map((m) => `${m.body}/${m.subject}`).sort(), ["eu/order", "gold/vip"], "routed messages");
+      await expectNothing(receiver, "subscription with rules");
+      err = undefined;
+      try {
+        await rm.deleteRule("$Default");
+      } catch (e) {
+        err = e;
+      }
+      check(err, "deleting a missing rule succeeded");
+      eq(err.code, "MessagingEntityNotFound", `missing rule error code (message: ${err.message})`);
+    },
+  },
 ];
 
 async function withTimeout(p, ms, what) {

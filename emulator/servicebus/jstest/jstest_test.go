@@ -100,6 +100,15 @@ func setup(t *testing.T) *fixture {
 	}
 	f.entities["topic-correlation-filter"] = map[string]string{"topic": topic, "red": "red", "order1": "order1"}
 
+	ruleTopic := name("rules")
+	if err := srv.CreateTopic(servicebus.TopicConfig{Name: ruleTopic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateSubscription(ruleTopic, servicebus.SubscriptionConfig{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	f.entities["rule-manager"] = map[string]string{"topic": ruleTopic, "subscription": "s"}
+
 	sessions := true
 	for _, c := range []string{"session-accept-by-id", "session-accept-next", "session-state"} {
 		q := name(c)
