@@ -12,9 +12,10 @@
 // Service Bus nodes in cbs.go and management.go and the message mapping in message.go.
 //
 // Session receivers (an attach with a com.microsoft:session-filter) and the session $management
-// operations are in session_receiver.go and management_session.go. CBS tokens are verified when
-// put, but links are not refused for a missing put-token, so plain AMQP clients may attach
-// anonymously.
+// operations are in session_receiver.go and management_session.go, rule management in
+// management_rules.go. Authorization (auth.go, internal/auth) is Service Bus's: SASL is required,
+// and links and $management operations need a CBS token for their entity with the right claim
+// unless Config.AllowAnonymous is set.
 package servicebus
 
 import (
