@@ -60,10 +60,12 @@ func mergePolicies(base, extra []SharedAccessPolicy) []SharedAccessPolicy {
 	return append(out, extra...)
 }
 
-// authorize checks an HTTP Authorization header value for resource (the request URL, or an entity
-// path; "" is the namespace) and the need claims. nil when AllowAnonymous. Every error wraps an
-// internal/auth sentinel and means 401.
-func (s *Server) authorize(token, resource string, need auth.Right) error {
+// Authorize checks a token, as an HTTP Authorization header carries it ("SharedAccessSignature
+// sr=...", or "Bearer <jwt>" with AcceptUnverifiedJWT), for resource (the request URL such as
+// "http://localhost:5300/orders?api-version=2021-05", or an entity path; "" is the namespace) and
+// the need claims, as the administration API does for each request. nil when AllowAnonymous. Every
+// error means 401; none tells which key names exist.
+func (s *Server) Authorize(token, resource string, need Right) error {
 	if s.cfg.AllowAnonymous {
 		return nil
 	}

@@ -501,3 +501,23 @@ func TestAllowAnonymous(t *testing.T) {
 		t.Fatalf("put-token junk: %d", code)
 	}
 }
+
+func TestServerAuthorize(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t, servicebus.Config{})
+	url := "http://" + b.srv.AMQPAddr() + "/" + b.queue + "?api-version=2021-05"
+	hour := time.Now().Add(time.Hour)
+	if err := b.srv.Authorize(auth.SignSAS(servicebus.DefaultKeyName, servicebus.DefaultKey, url, hour), url, servicebus.Manage); err != nil {
+		t.Fatalf("root key, Manage: %v", err)
+	}
+	if err := b.srv.Authorize(auth.SignSAS(sendKeyName, sendKey, url, hour), url, servicebus.Manage); !errors.Is(err, auth.ErrMissingRight) {
+		t.Fatalf("Send key, Manage: %v", err)
+	}
+	if err := b.srv.Authorize("", url, servicebus.Listen); !errors.Is(err, auth.ErrNoToken) {
+		t.Fatalf("no token: %v", err)
+	}
+	open := setupAuth(t, servicebus.Config{AllowAnonymous: true})
+	if err := open.srv.Authorize("", url, servicebus.Manage); err != nil {
+		t.Fatalf("AllowAnonymous: %v", err)
+	}
+}
