@@ -1,11 +1,8 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -59,19 +56,9 @@ func LoadAuth(path string) (*Auth, error) {
 
 // ParseAuth parses and validates an Auth document; all problems are reported together.
 func ParseAuth(data []byte) (*Auth, error) {
-	clean, err := stripComments(data)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(clean))
-	dec.DisallowUnknownFields()
 	var a Auth
-	if err := dec.Decode(&a); err != nil {
-		return nil, describeJSONError(data, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		line, col := position(data, int(dec.InputOffset()))
-		return nil, fmt.Errorf("line %d, column %d: data after the top-level object: %w", line, col, ErrSyntax)
+	if err := decodeStrict(data, &a); err != nil {
+		return nil, err
 	}
 	if _, err := a.Policies(); err != nil {
 		return nil, err
