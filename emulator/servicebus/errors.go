@@ -41,10 +41,10 @@ const (
 
 // Sentinel errors of the server.
 var (
-	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
-	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
 	// ErrSASLRequired reports a client that skipped SASL while AllowAnonymous is off.
 	ErrSASLRequired = errors.New("SASL is required: connect with the SASL protocol header")
+	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
+	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
 )
 
 // ConnError ends a connection: the server sends close with this condition.

@@ -55,6 +55,10 @@ type link struct {
 	// detach then has nothing to answer on the wire (session_receiver.go).
 	attachPending bool
 
+	// Authorization expiry (auth.go); guarded by mu.
+	grantTimer   *time.Timer
+	grantStopped bool
+
 	// Incoming deliveries (we are the receiver).
 	credit        uint32
 	deliveryCount uint32
@@ -77,10 +81,6 @@ type link struct {
 	stop        chan struct{}
 	stopOnce    sync.Once
 	tagCounter  uint64
-
-	// Authorization expiry (auth.go); guarded by mu.
-	grantTimer   *time.Timer
-	grantStopped bool
 }
 
 func newLink(s *session, a *frames.Attach, handle uint32) *link {
@@ -109,11 +109,11 @@ func (l *link) attach(a *frames.Attach) error {
 
 // attachIncoming handles a client sender: to an entity, $cbs or $management.
 func (l *link) attachIncoming(a *frames.Attach) error {
+	var grant auth.Grant // the token that authorizes the link, watched for expiry
 	if a.Target == nil || a.Target.Address == "" {
 		return l.refuse(a, CondInvalidField, "a sender link needs a target address")
 	}
 	l.address = a.Target.Address
-	var grant auth.Grant
 	switch {
 	case l.address == "$cbs":
 		l.kind = kindCBS
@@ -174,11 +174,11 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 
 // attachOutgoing handles a client receiver: from an entity, or the reply side of an RPC pair.
 func (l *link) attachOutgoing(a *frames.Attach) error {
+	var grant auth.Grant // the token that authorizes the link, watched for expiry
 	if a.Source == nil || a.Source.Address == "" {
 		return l.refuse(a, CondInvalidField, "a receiver link needs a source address")
 	}
 	l.address = a.Source.Address
-	var grant auth.Grant
 	switch {
 	case l.address == "$cbs" || hasSuffixFold(l.address, "/$management"):
 		// Responses are routed by the request's reply-to: the Go SDK puts the reply link's target
