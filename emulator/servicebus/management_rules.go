@@ -184,7 +184,7 @@ func correlationFromMap(m map[string]any) (*broker.CorrelationFilter, error) {
 	case enc.Map:
 		f.Properties = mapToProps(p)
 		for k, v := range f.Properties {
-			if !simpleValue(v) {
+			if !isFilterValue(v) {
 				return nil, fmt.Errorf("correlation-filter property %q of type %T: want a string, number, boolean, uuid or timestamp", k, v)
 			}
 		}
@@ -198,8 +198,8 @@ func correlationFromMap(m map[string]any) (*broker.CorrelationFilter, error) {
 	return f, nil
 }
 
-// simpleValue reports whether v is a type a filter property may have.
-func simpleValue(v any) bool {
+// isFilterValue reports whether v is a type a correlation filter property may have (a scalar).
+func isFilterValue(v any) bool {
 	switch v.(type) {
 	case string, enc.Symbol, bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
 		float32, float64, time.Time, enc.UUID:
