@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/go-amqp"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -519,5 +520,58 @@ func TestServerAuthorize(t *testing.T) {
 	open := setupAuth(t, servicebus.Config{AllowAnonymous: true})
 	if err := open.srv.Authorize("", url, servicebus.Manage); err != nil {
 		t.Fatalf("AllowAnonymous: %v", err)
+	}
+}
+
+// TestSDKWithLimitedPolicies uses the Go SDK with policies that lack claims: the attach refusal
+// reaches the application as CodeUnauthorizedAccess, and what the policy allows works.
+func TestSDKWithLimitedPolicies(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t, servicebus.Config{})
+	connStr := func(name, key string) string {
+		return "Endpoint=sb://" + b.srv.AMQPAddr() + ";SharedAccessKeyName=" + name + ";SharedAccessKey=" + key + ";UseDevelopmentEmulator=true;"
+	}
+	listener, err := azservicebus.NewClientFromConnectionString(connStr(listenKeyName, listenKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.Background())
+	sender, err := azservicebus.NewClientFromConnectionString(connStr(sendKeyName, sendKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(context.Background())
+
+	ls, err := listener.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("x")}, nil); sbCode(err) != azservicebus.CodeUnauthorizedAccess {
+		t.Fatalf("send with a Listen policy: %v, want CodeUnauthorizedAccess", err)
+	}
+	ss, err := sender.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.SendMessage(b.ctx, &azservicebus.Message{Body: []byte("ok")}, nil); err != nil {
+		t.Fatalf("send with a Send policy: %v", err)
+	}
+	sr, err := sender.NewReceiverForQueue(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sr.ReceiveMessages(b.ctx, 1, nil); sbCode(err) != azservicebus.CodeUnauthorizedAccess {
+		t.Fatalf("receive with a Send policy: %v, want CodeUnauthorizedAccess", err)
+	}
+	lr, err := listener.NewReceiverForQueue(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := receiveN(t, b.ctx, lr, 1)
+	if string(msgs[0].Body) != "ok" {
+		t.Fatalf("received %q", msgs[0].Body)
+	}
+	if err := lr.CompleteMessage(b.ctx, msgs[0], nil); err != nil {
+		t.Fatal(err)
 	}
 }

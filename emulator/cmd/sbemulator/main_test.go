@@ -113,3 +113,56 @@ func TestSeparateSDKProgramSendsAndReceives(t *testing.T) {
 		t.Fatalf("client printed %q, want %q", out, want)
 	}
 }
+
+// TestAuthFileNextToConfig starts the binary with an Auth.json next to the Config.json: a bad file
+// stops the start with its problem, a good one adds a policy the client program can use.
+func TestAuthFileNextToConfig(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "Config.json")
+	authFile := filepath.Join(dir, "Auth.json")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(config, `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "demo", "Properties": {}}], "Topics": []}],
+		"Logging": {"Type": "Console"}}}`)
+	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "k", "Rights": ["Manage"]}]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Auth.json") || !strings.Contains(string(out), "Manage requires Send and Listen") {
+		t.Fatalf("bad Auth.json: exit %v, output %q", err, out)
+	}
+
+	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "app-key", "Rights": ["Send", "Listen"], "Entity": "demo"}]}`)
+	client := filepath.Join(dir, "client")
+	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
+		t.Fatalf("go build client: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the connection string: %v", err)
+	}
+	conn := strings.NewReplacer("SharedAccessKeyName=RootManageSharedAccessKey", "SharedAccessKeyName=app",
+		"SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=app-key").Replace(strings.TrimSpace(line))
+	out, err = exec.CommandContext(ctx, client, "-conn", conn, "-queue", "demo", "-body", "with app").CombinedOutput()
+	if err != nil {
+		t.Fatalf("client with the entity policy: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `received "with app"`) {
+		t.Fatalf("client printed %q", out)
+	}
+}
