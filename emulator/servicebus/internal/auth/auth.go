@@ -238,8 +238,12 @@ func (a *Authorizer) Authorize(token, resource string, need Right, now time.Time
 // rights on its scope without expiry.
 func (a *Authorizer) Plain(name, key string) (Grant, error) {
 	p, known := a.byName[strings.ToLower(name)]
-	ok := subtle.ConstantTimeCompare([]byte(p.PrimaryKey), []byte(key)) == 1
-	if p.SecondaryKey != "" && subtle.ConstantTimeCompare([]byte(p.SecondaryKey), []byte(key)) == 1 {
+	// Digests have one length, so comparing them takes the same time whatever the key's length
+	// and whether the name exists.
+	got := sha256.Sum256([]byte(key))
+	primary, secondary := sha256.Sum256([]byte(p.PrimaryKey)), sha256.Sum256([]byte(p.SecondaryKey))
+	ok := subtle.ConstantTimeCompare(got[:], primary[:]) == 1
+	if p.SecondaryKey != "" && subtle.ConstantTimeCompare(got[:], secondary[:]) == 1 {
 		ok = true
 	}
 	if !known || !ok {
