@@ -32,7 +32,8 @@ type Config struct {
 	ConfigPath string
 	// Policies are the shared access policies that sign tokens and SASL PLAIN logins. Default:
 	// RootManageSharedAccessKey / SAS_KEY_VALUE with Manage, Send and Listen on the namespace, as
-	// in the official emulator's sample. Policies from AuthPath are added to these.
+	// in the official emulator's sample. Policies from AuthPath are added to these (a file entry
+	// replaces a policy of the same name).
 	Policies []SharedAccessPolicy
 	// AuthPath is a JSON file of more shared access policies (see internal/config.Auth). Default
 	// "": the file Auth.json next to ConfigPath when it exists, else none.

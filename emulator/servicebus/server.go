@@ -196,8 +196,8 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-// ConnectionString is an emulator connection string for the bound AMQP port, using the first
-// configured key (by name order; RootManageSharedAccessKey by default).
+// ConnectionString is an emulator connection string for the bound AMQP port with the
+// RootManageSharedAccessKey policy (or, without it, the namespace policy with the most claims).
 func (s *Server) ConnectionString() string {
 	name, key := s.firstKey()
 	return fmt.Sprintf("Endpoint=sb://%s;SharedAccessKeyName=%s;SharedAccessKey=%s;UseDevelopmentEmulator=true;",
