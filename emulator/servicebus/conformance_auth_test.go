@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -573,5 +575,39 @@ func TestSDKWithLimitedPolicies(t *testing.T) {
 	}
 	if err := lr.CompleteMessage(b.ctx, msgs[0], nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuthFileReplacesRootKey: a policy file entry named like a configured policy replaces it, so
+// the root key can be changed; the connection string follows.
+func TestAuthFileReplacesRootKey(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "policies.json")
+	if err := os.WriteFile(path, []byte(`{"SharedAccessPolicies": [
+		{"Name": "RootManageSharedAccessKey", "PrimaryKey": "rotated", "Rights": ["Manage", "Send", "Listen"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-", AuthPath: path})
+	stopAtCleanup(t, srv)
+	if !strings.Contains(srv.ConnectionString(), "SharedAccessKey=rotated;") {
+		t.Fatalf("connection string %q does not carry the rotated key", srv.ConnectionString())
+	}
+	s := anonymousSession(t, ctx, srv)
+	aud := "amqp://" + srv.AMQPAddr() + "/"
+	if code, _ := putToken(t, ctx, s, auth.TypeSAS, auth.SignSAS(servicebus.DefaultKeyName, servicebus.DefaultKey, aud, time.Now().Add(time.Hour)), aud); code != 401 {
+		t.Fatalf("old root key: %d, want 401", code)
+	}
+	if code, _ := putToken(t, ctx, s, auth.TypeSAS, auth.SignSAS(servicebus.DefaultKeyName, "rotated", aud, time.Now().Add(time.Hour)), aud); code != 200 {
+		t.Fatalf("rotated root key: %d, want 200", code)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"SharedAccessPolicies": [{"Name": "x", "PrimaryKey": "k", "Rights": ["Write"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", AuthPath: bad}); err == nil {
+		_ = srv.Stop(ctx)
+		t.Fatal("a bad policy file was accepted")
+	} else if !strings.Contains(err.Error(), `claim "Write"`) {
+		t.Fatalf("bad policy file: %v", err)
 	}
 }
