@@ -325,6 +325,35 @@ const cases = [
     },
   },
   {
+    // A connection string with a Listen-only policy: sending is refused (amqp:unauthorized-access
+    // on the attach), receiving works.
+    name: "listen-only-policy",
+    async run(client, { queue, keyName, key }) {
+      await client.createSender(queue).sendMessages({ body: "for the listener" });
+      const cs = process.env.SB_CONNECTION_STRING.replace(/SharedAccessKeyName=[^;]*/, `SharedAccessKeyName=${keyName}`)
+        .replace(/SharedAccessKey=[^;]*/, `SharedAccessKey=${key}`);
+      const listener = new ServiceBusClient(cs, { retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 15_000 } });
+      try {
+        let err;
+        try {
+          await listener.createSender(queue).sendMessages({ body: "nope" });
+        } catch (e) {
+          err = e;
+        }
+        check(err, "send with a Listen-only policy succeeded");
+        eq(err.code, "UnauthorizedAccess", `send with a Listen-only policy: error code (message: ${err.message})`);
+        const receiver = listener.createReceiver(queue);
+        const got = await receiveExactly(receiver, 1, "receive with a Listen-only policy");
+        eq(got.map((m) => m.body), ["for the listener"], "received");
+        await receiver.completeMessage(got[0]);
+        const peeked = await receiver.peekMessages(1);
+        eq(peeked.length, 0, "peek after complete");
+      } finally {
+        await withTimeout(listener.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+      }
+    },
+  },
+  {
     name: "entity-not-found",
     async run(client, { missing }) {
       const sender = client.createSender(missing);
