@@ -151,3 +151,26 @@ func (l *link) stopGrantWatch() {
 		l.grantTimer.Stop()
 	}
 }
+
+// requireToken closes the connection with amqp:unauthorized-access unless it holds a grant within
+// TokenTimeout, so a client without credentials cannot keep a connection (and what it holds) open.
+// Called by serve once the connection is open.
+func (c *conn) requireToken() {
+	if c.srv.cfg.AllowAnonymous || c.grants.Authorized() {
+		return
+	}
+	c.tokenTimer = time.AfterFunc(c.srv.cfg.TokenTimeout, func() {
+		if c.grants.Authorized() {
+			return
+		}
+		c.fail(&ConnError{Condition: CondUnauthorizedAccess,
+			Description: fmt.Sprintf("no valid token was put on $cbs within %v of opening the connection", c.srv.cfg.TokenTimeout)})
+	})
+}
+
+// stopTokenTimer ends requireToken's wait when the connection ends.
+func (c *conn) stopTokenTimer() {
+	if c.tokenTimer != nil {
+		c.tokenTimer.Stop()
+	}
+}

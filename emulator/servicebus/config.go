@@ -19,6 +19,8 @@ const (
 	DefaultIdleTimeout    = 60 * time.Second
 	// DefaultAcceptNextSessionTimeout is Service Bus's own wait for accept-next-session.
 	DefaultAcceptNextSessionTimeout = 60 * time.Second
+	// DefaultTokenTimeout is Service Bus's grace for the first CBS token of a connection.
+	DefaultTokenTimeout = 20 * time.Second
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -45,6 +47,10 @@ type Config struct {
 	// AcceptUnverifiedJWT accepts Entra tokens (CBS token type jwt) without verifying their
 	// signature, checking only audience and expiry; they grant every claim. Default false.
 	AcceptUnverifiedJWT bool
+	// TokenTimeout is how long a connection may stay open without putting a valid token on $cbs
+	// (or logging in with SASL PLAIN); then it is closed with amqp:unauthorized-access, as
+	// Service Bus does. Not applied with AllowAnonymous. Default 20 s.
+	TokenTimeout time.Duration
 	// MaxFrameSize is the largest frame the server accepts, announced in open. Default 65536.
 	MaxFrameSize uint32
 	// MaxMessageSize is the largest message a client may send, announced on attach; larger
@@ -71,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.Policies) == 0 {
 		c.Policies = auth.DefaultPolicies()
+	}
+	if c.TokenTimeout <= 0 {
+		c.TokenTimeout = DefaultTokenTimeout
 	}
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize

@@ -611,3 +611,62 @@ func TestAuthFileReplacesRootKey(t *testing.T) {
 		t.Fatalf("bad policy file: %v", err)
 	}
 }
+
+// TestConnectionWithoutTokenIsClosed: a connection that puts no valid token within TokenTimeout
+// is closed with amqp:unauthorized-access; one that put a token, or logged in with PLAIN, stays.
+func TestConnectionWithoutTokenIsClosed(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t, servicebus.Config{TokenTimeout: 300 * time.Millisecond})
+	dial := func(sasl amqp.SASLType) *amqp.Conn {
+		c, err := amqp.Dial(b.ctx, "amqp://"+b.srv.AMQPAddr(), &amqp.ConnOptions{SASLType: sasl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	idle := dial(amqp.SASLTypeAnonymous())
+	bad := dial(amqp.SASLTypeAnonymous())
+	bs, err := bad.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := putToken(t, b.ctx, bs, auth.TypeSAS, "junk", b.keyAud(b.queue)); code != 401 {
+		t.Fatalf("junk token: %d", code)
+	}
+	good := dial(amqp.SASLTypeAnonymous())
+	gs, err := good.NewSession(b.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := putToken(t, b.ctx, gs, auth.TypeSAS, b.sas(servicebus.DefaultKeyName, servicebus.DefaultKey, b.queue, time.Now().Add(time.Hour)), b.keyAud(b.queue)); code != 200 {
+		t.Fatalf("token: %d", code)
+	}
+	plain := dial(amqp.SASLTypePlain(listenKeyName, listenKey))
+
+	for name, c := range map[string]*amqp.Conn{"no token": idle, "only a bad token": bad} {
+		select {
+		case <-c.Done():
+			if amqpCondition(c.Err()) != unauthorized {
+				t.Errorf("%s: closed with %v, want %s", name, c.Err(), unauthorized)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: still open 10 s after the token timeout", name)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // well past the timeout of the connections opened after idle's
+	for name, c := range map[string]*amqp.Conn{"token": good, "PLAIN": plain} {
+		select {
+		case <-c.Done():
+			t.Errorf("%s: closed: %v", name, c.Err())
+		default:
+		}
+		s, err := c.NewSession(b.ctx, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := s.NewReceiver(b.ctx, b.queue, nil); err != nil {
+			t.Fatalf("%s: receiver after the token timeout: %v", name, err)
+		}
+	}
+}

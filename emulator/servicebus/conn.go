@@ -44,8 +44,10 @@ type conn struct {
 	replyMu sync.Mutex
 	replies map[string]*link
 
-	// grants are the tokens put on $cbs (and a SASL PLAIN login) that authorize links (auth.go).
-	grants auth.Grants
+	// grants are the tokens put on $cbs (and a SASL PLAIN login) that authorize links (auth.go);
+	// tokenTimer closes the connection when none arrives in time.
+	grants     auth.Grants
+	tokenTimer *time.Timer
 
 	// sessionLinks holds the attached session receiver links by name, so $management requests
 	// can find the session their associated-link-name holds (session_receiver.go).
@@ -104,6 +106,7 @@ func (c *conn) serve() {
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	c.writerStarted = true
 	go c.writer()
+	c.requireToken()
 	c.log.Debug("connection open", "container", c.containerID, "max-frame", c.peerMaxFrame, "idle", c.peerIdle) // one line per connection
 	for {
 		if c.srv.cfg.IdleTimeout > 0 {
@@ -398,6 +401,7 @@ func (c *conn) shutdown(err error) {
 // teardown releases everything the connection holds: links give their undelivered messages
 // back to the broker (locks stay with the entity), then the socket closes.
 func (c *conn) teardown() {
+	c.stopTokenTimer()
 	c.markClosing()
 	for _, s := range c.local {
 		s.closeAll()

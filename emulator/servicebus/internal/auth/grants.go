@@ -13,8 +13,16 @@ const MaxGrants = 256
 // a new token for a scope replaces the previous one, as a renewal does on Service Bus. Safe for
 // concurrent use. The zero value is empty and ready.
 type Grants struct {
-	mu sync.Mutex
-	m  map[string]Grant
+	mu         sync.Mutex
+	m          map[string]Grant
+	authorized bool // a grant was ever put
+}
+
+// Authorized reports whether a grant was ever put (even if it has expired since).
+func (s *Grants) Authorized() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authorized
 }
 
 // Put records g, replacing the grant of the same scope, dropping expired ones and, at MaxGrants,
@@ -41,6 +49,7 @@ func (s *Grants) Put(g Grant, now time.Time) {
 		}
 	}
 	s.m[g.Scope] = g
+	s.authorized = true
 }
 
 // Check finds a grant covering resource with the need claims at now; of several it returns the
