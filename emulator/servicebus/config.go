@@ -14,13 +14,12 @@ const (
 	DefaultHTTPAddr       = "127.0.0.1:5300"
 	DefaultKeyName        = "RootManageSharedAccessKey"
 	DefaultKey            = "SAS_KEY_VALUE"
+	DefaultTokenTimeout   = 20 * time.Second // Service Bus's grace for a connection's first CBS token
 	DefaultMaxFrameSize   = 65536
 	DefaultMaxMessageSize = 262144
 	DefaultIdleTimeout    = 60 * time.Second
 	// DefaultAcceptNextSessionTimeout is Service Bus's own wait for accept-next-session.
 	DefaultAcceptNextSessionTimeout = 60 * time.Second
-	// DefaultTokenTimeout is Service Bus's grace for the first CBS token of a connection.
-	DefaultTokenTimeout = 20 * time.Second
 )
 
 // Config configures a Server. The zero value is valid and means every default.
