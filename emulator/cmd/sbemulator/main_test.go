@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -164,5 +165,54 @@ func TestAuthFileNextToConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `received "with app"`) {
 		t.Fatalf("client printed %q", out)
+	}
+}
+
+// TestAllowAnonymousFlag: by default a client without SASL gets the SASL header back (and the
+// socket closes); with -allow-anonymous it gets the AMQP header, as before authorization existed.
+func TestAllowAnonymousFlag(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "AMQP\x03\x01\x00\x00"},
+		{[]string{"-allow-anonymous"}, "AMQP\x00\x01\x00\x00"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0"}, c.args...)...)
+		cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoint, _ := strings.CutPrefix(strings.SplitN(line, ";", 2)[0], "Endpoint=sb://")
+		nc, err := net.Dial("tcp", endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := nc.Write([]byte("AMQP\x00\x01\x00\x00")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 8)
+		if _, err := io.ReadFull(nc, got); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.Close()
+		if string(got) != c.want {
+			t.Errorf("flags %v: header % x, want % x", c.args, got, c.want)
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
 	}
 }
