@@ -7,10 +7,11 @@
 // per connection in a Grants; the HTTP administration API calls Authorizer.Authorize with the
 // Authorization header of each request.
 //
-// Resources are compared as paths of whole segments, case-insensitively, ignoring the scheme,
-// the host and the query: a token for "probe-a" covers "probe-a/Subscriptions/s" but not
-// "probe-ab", and a token for the namespace root covers every entity. The host is ignored
-// because the emulator answers under any name (localhost, a container alias, an IP).
+// Resources are compared as paths of whole segments, case-insensitively, ignoring the scheme and
+// the query: a token for "probe-a" covers "probe-a/Subscriptions/s" but not "probe-ab", and a
+// token for the namespace root covers every entity. The host of a SAS token's resource must be
+// the host of the resource it is used for (the put-token audience, the request's Host), the port
+// aside; the emulator answers under any host name (localhost, a container alias, an IP).
 package auth
 
 import (
@@ -310,6 +311,9 @@ func (a *Authorizer) verifySAS(token, audience string, now time.Time) (Grant, er
 		return Grant{}, fmt.Errorf("%w: sr encoding", ErrMalformed)
 	}
 	resPath, audPath := ResourcePath(resource), ResourcePath(audience)
+	if resHost, audHost := hostOf(resource), hostOf(audience); resHost != "" && audHost != "" && resHost != audHost {
+		return Grant{}, fmt.Errorf("%w: token for host '%s', not '%s'", ErrAudience, resHost, audHost)
+	}
 	if !covers(resPath, audPath) || !covers(p.entity, resPath) {
 		return Grant{}, fmt.Errorf("%w: '%s'", ErrAudience, audPath)
 	}

@@ -55,6 +55,7 @@ func TestSASRefusals(t *testing.T) {
 		{"expired", auth.SignSAS("root", "k1", "amqp://h/q", now), "amqp://h/q", auth.ErrExpired},
 		{"other entity", auth.SignSAS("root", "k1", "amqp://h/probe-a", exp), "amqp://h/probe-b", auth.ErrAudience},
 		{"segment prefix", auth.SignSAS("root", "k1", "amqp://h/probe-a", exp), "amqp://h/probe-ab", auth.ErrAudience},
+		{"other host", auth.SignSAS("root", "k1", "amqp://elsewhere/q", exp), "amqp://h/q", auth.ErrAudience},
 		{"entity policy for other entity", auth.SignSAS("orders-send", "k3", "amqp://h/payments", exp), "amqp://h/payments", auth.ErrAudience},
 		{"entity policy for namespace", auth.SignSAS("orders-send", "k3", "amqp://h/", exp), "amqp://h/orders", auth.ErrAudience},
 		{"not SAS", "Bearer x", "amqp://h/q", auth.ErrMalformed},
@@ -82,6 +83,10 @@ func TestSASGrants(t *testing.T) {
 		{Name: "orders-send", PrimaryKey: "k3", Rights: auth.Send, Entity: "Orders"},
 	}})
 	exp := now.Add(time.Hour)
+	// The port and the host's case do not matter.
+	if _, err := a.Verify(auth.TypeSAS, auth.SignSAS("root", "k1", "https://H:443/q", exp), "amqp://h:5673/q", now); err != nil {
+		t.Fatalf("same host, other port: %v", err)
+	}
 	// A namespace token covers every entity; the secondary key signs too.
 	g, err := a.Verify(auth.TypeSAS, auth.SignSAS("root", "k2", "sb://h/", exp), "amqp://h:5673/t/Subscriptions/s", now)
 	if err != nil {
