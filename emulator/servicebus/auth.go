@@ -61,10 +61,10 @@ func mergePolicies(base, extra []SharedAccessPolicy) []SharedAccessPolicy {
 }
 
 // Authorize checks a token, as an HTTP Authorization header carries it ("SharedAccessSignature
-// sr=...", or "Bearer <jwt>" with AcceptUnverifiedJWT), for resource (the request URL such as
-// "http://localhost:5300/orders?api-version=2021-05", or an entity path; "" is the namespace) and
-// the need claims, as the administration API does for each request. nil when AllowAnonymous. Every
-// error means 401; none tells which key names exist.
+// sr=...", or "Bearer <jwt>" with AcceptUnverifiedJWT), for resource and the need claims, as the
+// administration API does for each request. resource is the request URL as received, escapes kept:
+// "http://" + r.Host + r.URL.EscapedPath() (the query is ignored), or an entity path ("" is the
+// namespace). nil when AllowAnonymous. Every error means 401; none tells which key names exist.
 func (s *Server) Authorize(token, resource string, need Right) error {
 	if s.cfg.AllowAnonymous {
 		return nil
