@@ -59,6 +59,37 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// startBinary runs bin with args (ports 0, no environment defaults) until the test ends and
+// returns the AMQP connection string it prints first.
+func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0"}, args...)...)
+	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the connection string: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// buildClient builds testdata/client, a separate program that knows only azservicebus.
+func buildClient(t *testing.T, dir string) string {
+	t.Helper()
+	client := filepath.Join(dir, "client")
+	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
+		t.Fatalf("go build client: %v\n%s", err, out)
+	}
+	return client
+}
+
 func TestEnvInt(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"EMULATOR_AMQP_PORT": "6001", "EMULATOR_HTTP_PORT": "x"}
@@ -87,26 +118,11 @@ func TestSeparateSDKProgramSendsAndReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := filepath.Join(dir, "client")
-	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
-		t.Fatalf("go build client: %v\n%s", err, out)
-	}
+	client := buildClient(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	conn, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the connection string: %v", err)
-	}
-	out, err := exec.CommandContext(ctx, client, "-conn", strings.TrimSpace(conn), "-queue", "demo", "-body", "order #7").CombinedOutput()
+	conn := startBinary(t, ctx, bin, "-config", config)
+	out, err := exec.CommandContext(ctx, client, "-conn", conn, "-queue", "demo", "-body", "order #7").CombinedOutput()
 	if err != nil {
 		t.Fatalf("client: %v\n%s", err, out)
 	}
@@ -140,25 +156,10 @@ func TestAuthFileNextToConfig(t *testing.T) {
 	}
 
 	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "app-key", "Rights": ["Send", "Listen"], "Entity": "demo"}]}`)
-	client := filepath.Join(dir, "client")
-	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
-		t.Fatalf("go build client: %v\n%s", err, out)
-	}
-	cmd := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the connection string: %v", err)
-	}
+	client := buildClient(t, dir)
+	line := startBinary(t, ctx, bin, "-config", config)
 	conn := strings.NewReplacer("SharedAccessKeyName=RootManageSharedAccessKey", "SharedAccessKeyName=app",
-		"SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=app-key").Replace(strings.TrimSpace(line))
+		"SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=app-key").Replace(line)
 	out, err = exec.CommandContext(ctx, client, "-conn", conn, "-queue", "demo", "-body", "with app").CombinedOutput()
 	if err != nil {
 		t.Fatalf("client with the entity policy: %v\n%s", err, out)
@@ -182,19 +183,7 @@ func TestAllowAnonymousFlag(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0"}, c.args...)...)
-		cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
+		line := startBinary(t, ctx, bin, c.args...)
 		endpoint, _ := strings.CutPrefix(strings.SplitN(line, ";", 2)[0], "Endpoint=sb://")
 		nc, err := net.Dial("tcp", endpoint)
 		if err != nil {
@@ -212,7 +201,5 @@ func TestAllowAnonymousFlag(t *testing.T) {
 		if string(got) != c.want {
 			t.Errorf("flags %v: header % x, want % x", c.args, got, c.want)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
 	}
 }
