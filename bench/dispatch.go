@@ -441,20 +441,59 @@ func (q *sbDispatchQueue) publish(ctx context.Context, n int, rate float64) erro
 	return nil
 }
 
-// consume runs the host's own receive loop (funchost.ReceiveServiceBus)
-// with the host's concurrency, noting and completing each message instead
-// of invoking a function: the baseline differs from the host only by the
-// invocation.
+// consume keeps up to dispatchMaxCalls messages in hand, like the host's
+// receive loop: it asks for as many as there are free slots, notes and
+// completes each on its own goroutine.
 func (q *sbDispatchQueue) consume(ctx context.Context, seen func(time.Duration)) error {
 	r, err := q.client.NewReceiverForQueue(q.name, nil)
 	if err != nil {
 		return err
 	}
 	defer r.Close(context.WithoutCancel(ctx))
-	return funchost.ReceiveServiceBus(ctx, r, dispatchMaxCalls, nil, func(m *azservicebus.ReceivedMessage) {
-		seen(latencyOf(m.Body))
-		_ = r.CompleteMessage(context.WithoutCancel(ctx), m, nil)
-	})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, dispatchMaxCalls)
+	for range dispatchMaxCalls {
+		slots <- struct{}{}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-slots:
+		}
+		n := 1
+	more:
+		for n < dispatchMaxCalls {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		// Same receive options as the host's trigger, so the comparison
+		// measures the host, not the SDK's batching wait.
+		msgs, err := r.ReceiveMessages(ctx, n, &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: time.Millisecond})
+		for range n - len(msgs) {
+			slots <- struct{}{}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, m := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { slots <- struct{}{} }()
+				seen(latencyOf(m.Body))
+				_ = r.CompleteMessage(context.WithoutCancel(ctx), m, nil)
+			}()
+		}
+	}
 }
 
 func (q *sbDispatchQueue) function() (map[string]any, map[string]string) {

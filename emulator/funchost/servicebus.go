@@ -37,9 +37,10 @@ type sbTrigger struct {
 	renewFor     time.Duration // 0 = no renewal, <0 = unlimited
 	autoComplete bool
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	done     chan struct{}
+	inflight sync.WaitGroup
 }
 
 // sbOptions is host.json extensions.serviceBus (5.x names).
@@ -208,6 +209,7 @@ func (t *sbTrigger) Stop(ctx context.Context) error {
 
 func (t *sbTrigger) run(ctx context.Context, d Dispatcher) {
 	defer close(t.done)
+	defer t.inflight.Wait()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := t.receive(ctx, d, &backoff)
@@ -241,51 +243,28 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 		return fmt.Errorf("creating receiver: %w", err)
 	}
 	defer r.Close(closeCtx)
-	t.host.log.Info("service bus receiver started", "function", t.fn.Name, "entity", t.entity(), "maxConcurrentCalls", t.maxCalls, "prefetchCount", t.prefetch)
+	// Running invocations settle on this receiver: close it only after them.
+	defer t.inflight.Wait()
 	identifier := fqns + "-" + uuid.NewString()
-	// The host giving up on the handler stops receiving, as the real host
-	// stops; unreceived messages stay in the entity.
-	loopCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	go func() {
-		select {
-		case <-t.host.Done():
-			stop(ErrGaveUp)
-		case <-loopCtx.Done():
-		}
-	}()
-	err = ReceiveServiceBus(loopCtx, r, t.maxCalls,
-		func() { *backoff = 100 * time.Millisecond },
-		func(m *azservicebus.ReceivedMessage) { t.handle(ctx, d, r, m, fqns, identifier) })
-	if errors.Is(context.Cause(loopCtx), ErrGaveUp) {
-		return ErrGaveUp
-	}
-	return err
-}
-
-// ReceiveServiceBus is the serviceBusTrigger's receive loop: it keeps up to
-// maxCalls messages of r in hand, asking for as many as there are free
-// slots, and runs handle for each on its own goroutine. received, when not
-// nil, runs after each successful receive. It returns nil once ctx ends, or
-// the error of a failed receive, in both cases after every handle has
-// returned (so that they may still settle on r). It is exported so that
-// the benchmarks' baseline consumer runs this very loop.
-func ReceiveServiceBus(ctx context.Context, r *azservicebus.Receiver, maxCalls int, received func(), handle func(*azservicebus.ReceivedMessage)) error {
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	slots := make(chan struct{}, maxCalls)
-	for range maxCalls {
+	slots := make(chan struct{}, t.maxCalls)
+	for range t.maxCalls {
 		slots <- struct{}{}
 	}
+	t.host.log.Info("service bus receiver started", "function", t.fn.Name, "entity", t.entity(), "maxConcurrentCalls", t.maxCalls, "prefetchCount", t.prefetch)
 	for {
+		// Ask for as many messages as there are free invocation slots.
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-t.host.Done():
+			// The host gave up on the handler: stop receiving, as the real
+			// host stops; unreceived messages stay in the entity.
+			return ErrGaveUp
 		case <-slots:
 		}
 		n := 1
 	more:
-		for n < maxCalls {
+		for n < t.maxCalls {
 			select {
 			case <-slots:
 				n++
@@ -305,14 +284,14 @@ func ReceiveServiceBus(ctx context.Context, r *azservicebus.Receiver, maxCalls i
 			}
 			return fmt.Errorf("receiving: %w", err)
 		}
-		if received != nil {
-			received()
-		}
+		*backoff = 100 * time.Millisecond
 		for _, m := range msgs {
-			inflight.Go(func() {
+			t.inflight.Add(1)
+			go func() {
+				defer t.inflight.Done()
 				defer func() { slots <- struct{}{} }()
-				handle(m)
-			})
+				t.handle(ctx, d, r, m, fqns, identifier)
+			}()
 		}
 	}
 }
