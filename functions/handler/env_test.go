@@ -204,6 +204,17 @@ func (e *env) receive(sub string, within time.Duration) (amqp.Delivery, bool) {
 }
 
 // placeOrder posts a valid order and returns its decoded response.
+// idOf returns the "id" of a decoded order or product, failing the test
+// when it is missing or not a string.
+func (e *env) idOf(v map[string]any) string {
+	e.t.Helper()
+	id, ok := v["id"].(string)
+	if !ok {
+		e.t.Fatalf("no string id in %v", v)
+	}
+	return id
+}
+
 func (e *env) placeOrder(body string) map[string]any {
 	e.t.Helper()
 	res, b := e.do(http.MethodPost, "/api/orders", "application/json", body)

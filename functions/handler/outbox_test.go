@@ -57,7 +57,7 @@ func TestOrderPublishedRightAfterCommit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	o := e.placeOrder(orderBody(item(beans, 1), item(filter, 2)))
-	id := o["id"].(string)
+	id := e.idOf(o)
 	e.expectEvent(id)
 	if !e.published(id) {
 		t.Fatal("outbox row not marked after publishing")
@@ -69,10 +69,10 @@ func TestBrokerDownOrderStillPlacedThenRelayed(t *testing.T) {
 	e := newEnv(t)
 	// Connect the publisher first, so the cut also kills a live connection.
 	first := e.placeOrder(orderBody(item(beans, 1)))
-	e.expectEvent(first["id"].(string))
+	e.expectEvent(e.idOf(first))
 	e.mqProxy.Cut()
 	o := e.placeOrder(orderBody(item(mug, 2)))
-	id := o["id"].(string)
+	id := e.idOf(o)
 	if e.published(id) {
 		t.Fatal("row marked published while the broker was unreachable")
 	}
