@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 )
 
@@ -62,6 +63,12 @@ type Config struct {
 	// the attach is refused with com.microsoft:timeout (like a client's timeout, up to 10% or 1 s
 	// early, so the refusal beats the client's own deadline). Default 60 s, as on Service Bus.
 	AcceptNextSessionTimeout time.Duration
+	// Clock is the entity time of the broker: enqueue, lock and expiry timestamps, lock expiry,
+	// time to live, scheduled enqueue, session lock expiry and duplicate-detection windows. Default
+	// nil: the real clock. A *clock.Fake lets a test move entity time with Advance (see package
+	// sbtest). The AMQP layer (IdleTimeout, TokenTimeout, AcceptNextSessionTimeout), CBS token
+	// expiry and the SDK's own timeouts always run on real time.
+	Clock clock.Clock
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger

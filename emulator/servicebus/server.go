@@ -78,7 +78,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
+	s.broker = broker.New(broker.Config{Logger: cfg.Logger, Clock: cfg.Clock})
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
