@@ -38,8 +38,8 @@ const StopTimeout = 5 * time.Second
 type Option func(*options)
 
 type options struct {
-	cfg     servicebus.Config
-	setup   []func(*servicebus.Server) error
+	cfg   servicebus.Config
+	setup []func(*servicebus.Server) error
 }
 
 // WithConfig starts the emulator with cfg (policies, AllowAnonymous, limits, a Logger...). Its
