@@ -1,0 +1,596 @@
+package servicebus
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
+)
+
+// Bounds Service Bus enforces on the properties it accepts (Standard tier).
+const (
+	minLockDuration      = 5 * time.Second
+	maxLockDuration      = 5 * time.Minute
+	minDedupWindow       = 20 * time.Second
+	maxDedupWindow       = 7 * 24 * time.Hour
+	minAutoDeleteOnIdle  = 5 * time.Minute
+	maxUserMetadataChars = 1024
+)
+
+// fields reads typed properties from a description, keeping the first
+// problem (named after the element) for a 400 answer.
+type fields struct {
+	m   map[string]string
+	err error
+}
+
+func (f *fields) fail(name, format string, args ...any) {
+	if f.err == nil {
+		f.err = adminBadRequest("%s: "+format, append([]any{name}, args...)...)
+	}
+}
+
+func (f *fields) raw(name string) (string, bool) {
+	v, ok := f.m[name]
+	return strings.TrimSpace(v), ok
+}
+
+func (f *fields) str(name, def string) string {
+	if v, ok := f.m[name]; ok {
+		return v
+	}
+	return def
+}
+
+func (f *fields) boolean(name string, def bool) bool {
+	v, ok := f.raw(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		f.fail(name, "%q is not true or false", v)
+	}
+	return b
+}
+
+func (f *fields) integer(name string, def, lo, hi int64) int64 {
+	v, ok := f.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil:
+		f.fail(name, "%q is not an integer", v)
+	case n < lo || n > hi:
+		f.fail(name, "%d is out of range [%d, %d]", n, lo, hi)
+	}
+	return n
+}
+
+// duration parses an xs:duration; .NET's TimeSpan.MaxValue (and anything
+// beyond Go's range) means "never".
+func (f *fields) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := f.raw(name)
+	if !ok {
+		return def
+	}
+	if v == atom.MaxTimeSpan {
+		return maxDuration
+	}
+	d, err := config.ParseDuration(v)
+	if err != nil {
+		if longDuration(v) {
+			return maxDuration
+		}
+		f.fail(name, "%v", err)
+		return def
+	}
+	if d < lo || d > hi {
+		f.fail(name, "%s is out of range [%s, %s]", v, atom.FormatDuration(lo), atom.FormatDuration(hi))
+	}
+	return d
+}
+
+// longDuration reports a well-formed duration of more days than Go can
+// count (about 106,751): the SDKs send such values for "never".
+func longDuration(v string) bool {
+	days, _, ok := strings.Cut(strings.TrimPrefix(v, "P"), "D")
+	if !ok || !strings.HasPrefix(v, "P") {
+		return false
+	}
+	n, err := strconv.ParseInt(days, 10, 64)
+	return err == nil && n > 106751
+}
+
+func (f *fields) status(def string) string {
+	v := f.str("Status", def)
+	switch v {
+	case "Active", "Disabled", "SendDisabled", "ReceiveDisabled":
+	default:
+		f.fail("Status", "%q: want Active, Disabled, SendDisabled or ReceiveDisabled", v)
+	}
+	return v
+}
+
+// forward reads ForwardTo/ForwardDeadLetteredMessagesTo: a name, or an
+// absolute URL (sb://namespace/name) whose path is the name.
+func (f *fields) forward(name string) string {
+	v, ok := f.raw(name)
+	if !ok || v == "" {
+		return ""
+	}
+	if strings.Contains(v, "://") {
+		u, err := url.Parse(v)
+		if err != nil {
+			f.fail(name, "%q is not a URL or entity name", v)
+			return ""
+		}
+		v = strings.Trim(u.Path, "/")
+	}
+	if v == "" {
+		f.fail(name, "no entity name")
+	}
+	return v
+}
+
+// extras reads the properties the broker does not act on.
+func (f *fields) extras(kind string, prev extras, update bool) extras {
+	x := defaultExtras(kind)
+	x.created = prev.created
+	x.maxSizeMB = f.integer("MaxSizeInMegabytes", x.maxSizeMB, 1, 81920)
+	if _, ok := f.m["MaxSizeInMegabytes"]; ok && f.err == nil && x.maxSizeMB%1024 != 0 {
+		f.fail("MaxSizeInMegabytes", "%d: want a multiple of 1024 (1024 to 5120 on the Standard tier)", x.maxSizeMB)
+	}
+	x.status = f.status(x.status)
+	x.userMetadata = f.str("UserMetadata", "")
+	if len([]rune(x.userMetadata)) > maxUserMetadataChars {
+		f.fail("UserMetadata", "longer than %d characters", maxUserMetadataChars)
+	}
+	x.autoDeleteOnIdle = f.duration("AutoDeleteOnIdle", maxDuration, minAutoDeleteOnIdle, maxDuration)
+	x.batched = f.boolean("EnableBatchedOperations", true)
+	x.partitioning = f.boolean("EnablePartitioning", false)
+	if update && x.partitioning != prev.partitioning {
+		f.fail("EnablePartitioning", "cannot be changed after creation")
+	}
+	x.express = f.boolean("EnableExpress", false)
+	x.maxMessageKB = f.integer("MaxMessageSizeInKilobytes", x.maxMessageKB, 1, 102400)
+	x.dlqOnFilterErrors = f.boolean("DeadLetteringOnFilterEvaluationExceptions", false)
+	x.supportOrdering = f.boolean("SupportOrdering", x.supportOrdering)
+	return x
+}
+
+// exists tells whether the path names a queue or topic (any of them).
+func (c *adminCall) existing(path string) (broker.Address, bool) {
+	addr, err := c.h.srv.broker.Resolve(path)
+	return addr, err == nil && !addr.DeadLetter
+}
+
+// precheck answers create-on-existing (409) and update-on-missing (404).
+func (c *adminCall) precheck(path string, update bool) bool {
+	_, ok := c.existing(path)
+	switch {
+	case update && !ok:
+		c.fail(fmt.Errorf("%s: %w", path, broker.ErrNotFound))
+		return false
+	case !update && ok:
+		c.fail(fmt.Errorf("SubCode=40900. Conflict. The messaging entity %s already exists: %w", path, broker.ErrExists))
+		return false
+	}
+	return true
+}
+
+func (c *adminCall) prevExtras(path, kind string) extras {
+	info, err := c.h.srv.broker.EntityInfo(path)
+	if err != nil {
+		return defaultExtras(kind)
+	}
+	return c.h.meta.get(path, kind, info.CreatedAt)
+}
+
+// done stores the extras with the entity's creation time and answers its
+// entry: 201 for a creation, 200 for an update.
+func (c *adminCall) done(kind broker.EntityKind, path, descKind string, x extras, update bool) {
+	info, err := c.h.srv.broker.EntityInfo(path)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	x.created = info.CreatedAt
+	c.h.meta.put(path, x)
+	code := http.StatusCreated
+	if update {
+		code = http.StatusOK
+	}
+	c.entryOf(code, kind, path)
+}
+
+func (c *adminCall) putQueue(d *atom.Description, update bool) {
+	name := c.ap.name
+	if !c.precheck(name, update) {
+		return
+	}
+	if addr, _ := c.existing(name); update && addr.Kind != broker.KindQueue {
+		c.fail(adminBadRequest("%s is a %s, not a queue", name, addr.Kind))
+		return
+	}
+	f := &fields{m: d.Fields}
+	cfg := broker.QueueConfig{
+		Name:                                name,
+		LockDuration:                        f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
+		MaxDeliveryCount:                    int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
+		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		DeadLetteringOnMessageExpiration:    f.boolean("DeadLetteringOnMessageExpiration", false),
+		RequiresSession:                     f.boolean("RequiresSession", false),
+		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
+		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+		ForwardTo:                           f.forward("ForwardTo"),
+		ForwardDeadLetteredTo:               f.forward("ForwardDeadLetteredMessagesTo"),
+	}
+	prev := c.prevExtras(name, d.Kind)
+	x := f.extras(d.Kind, prev, update)
+	if f.err != nil {
+		c.fail(f.err)
+		return
+	}
+	b := c.h.srv.broker
+	var err error
+	if update {
+		err = b.UpdateQueue(cfg)
+	} else {
+		err = b.CreateQueue(cfg)
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	path := name
+	if addr, ok := c.existing(name); ok {
+		path = addr.Path
+	}
+	c.done(broker.KindQueue, path, d.Kind, x, update)
+}
+
+func (c *adminCall) putTopic(d *atom.Description, update bool) {
+	name := c.ap.name
+	if !c.precheck(name, update) {
+		return
+	}
+	if addr, _ := c.existing(name); update && addr.Kind != broker.KindTopic {
+		c.fail(adminBadRequest("%s is a %s, not a topic", name, addr.Kind))
+		return
+	}
+	f := &fields{m: d.Fields}
+	cfg := broker.TopicConfig{
+		Name:                                name,
+		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
+		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+	}
+	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
+	if f.err != nil {
+		c.fail(f.err)
+		return
+	}
+	b := c.h.srv.broker
+	var err error
+	if update {
+		err = b.UpdateTopic(cfg)
+	} else {
+		err = b.CreateTopic(cfg)
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	path := name
+	if addr, ok := c.existing(name); ok {
+		path = addr.Path
+	}
+	c.done(broker.KindTopic, path, d.Kind, x, update)
+}
+
+func (c *adminCall) putSubscription(d *atom.Description, update bool) {
+	b := c.h.srv.broker
+	if _, err := b.TopicSettings(c.ap.topic); err != nil {
+		c.fail(err)
+		return
+	}
+	path := c.ap.topic + "/Subscriptions/" + c.ap.sub
+	if !c.precheck(path, update) {
+		return
+	}
+	f := &fields{m: d.Fields}
+	cfg := broker.SubscriptionConfig{
+		Name:                             c.ap.sub,
+		LockDuration:                     f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
+		MaxDeliveryCount:                 int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
+		DefaultMessageTimeToLive:         f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		DeadLetteringOnMessageExpiration: f.boolean("DeadLetteringOnMessageExpiration", false),
+		RequiresSession:                  f.boolean("RequiresSession", false),
+		ForwardTo:                        f.forward("ForwardTo"),
+		ForwardDeadLetteredTo:            f.forward("ForwardDeadLetteredMessagesTo"),
+	}
+	x := f.extras(d.Kind, c.prevExtras(path, d.Kind), update)
+	if f.err != nil {
+		c.fail(f.err)
+		return
+	}
+	if d.Rule != nil && !update {
+		r, err := brokerRule(d.Rule, broker.DefaultRuleName)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		cfg.Rules = []broker.Rule{r}
+	}
+	var err error
+	if update {
+		err = b.UpdateSubscription(c.ap.topic, cfg)
+	} else {
+		err = b.CreateSubscription(c.ap.topic, cfg)
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if addr, ok := c.existing(path); ok {
+		path = addr.Path
+	}
+	c.done(broker.KindSubscription, path, d.Kind, x, update)
+}
+
+func (c *adminCall) rulePath(rule string) string {
+	return c.ap.topic + "/Subscriptions/" + c.ap.sub + "/Rules/" + rule
+}
+
+func (c *adminCall) putRule(d *atom.Description, update bool) {
+	if d.Rule.Name != "" && !strings.EqualFold(d.Rule.Name, c.ap.rule) {
+		c.fail(adminBadRequest("Name %q differs from the rule name %q in the path", d.Rule.Name, c.ap.rule))
+		return
+	}
+	r, err := brokerRule(d.Rule, c.ap.rule)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	b := c.h.srv.broker
+	if update {
+		err = b.ReplaceRule(c.ap.topic, c.ap.sub, r)
+	} else {
+		err = b.AddRule(c.ap.topic, c.ap.sub, r)
+		if errors.Is(err, broker.ErrExists) {
+			err = fmt.Errorf("SubCode=40900. Conflict. %w", err)
+		}
+	}
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if !update {
+		c.h.meta.setRule(c.rulePath(c.ap.rule), time.Now().UTC())
+	}
+	item, ok := c.ruleItem(c.ap.topic, c.ap.sub, c.ap.rule)
+	if !ok {
+		c.fail(fmt.Errorf("rule %s: %w", c.ap.rule, broker.ErrNotFound))
+		return
+	}
+	code := http.StatusCreated
+	if update {
+		code = http.StatusOK
+	}
+	c.write(code, ctEntry, atom.Entry(item.Meta, item.Content))
+}
+
+// brokerRule converts a parsed rule; no filter means the match-all filter.
+func brokerRule(r *atom.Rule, name string) (broker.Rule, error) {
+	if r.Name != "" {
+		name = r.Name
+	}
+	out := broker.Rule{Name: name, Filter: broker.TrueFilter{}}
+	if f := r.Filter; f != nil {
+		if len(f.Parameters) > 0 {
+			return out, adminBadRequest("Filter: SQL filter parameters are not supported by the emulator")
+		}
+		switch f.Type {
+		case "TrueFilter":
+		case "FalseFilter":
+			sf, err := broker.NewSQLFilter("1=0")
+			if err != nil {
+				return out, err
+			}
+			out.Filter = sf
+		case "SqlFilter", "":
+			expr := f.Fields["SqlExpression"]
+			if strings.TrimSpace(expr) == "" {
+				return out, adminBadRequest("Filter: SqlExpression is required")
+			}
+			sf, err := broker.NewSQLFilter(expr)
+			if err != nil {
+				return out, adminBadRequest("Filter: %v", err)
+			}
+			out.Filter = sf
+		case "CorrelationFilter":
+			cf, err := correlationFilter(f)
+			if err != nil {
+				return out, err
+			}
+			out.Filter = cf
+		default:
+			return out, adminBadRequest("Filter: unknown filter type %q", f.Type)
+		}
+	}
+	if a := r.Action; a != nil {
+		switch a.Type {
+		case "EmptyRuleAction", "":
+		case "SqlRuleAction":
+			if len(a.Parameters) > 0 {
+				return out, adminBadRequest("Action: SQL action parameters are not supported by the emulator")
+			}
+			act, err := broker.NewSQLAction(a.SQLExpression)
+			if err != nil {
+				return out, adminBadRequest("Action: %v", err)
+			}
+			out.Action = act
+		default:
+			return out, adminBadRequest("Action: unknown action type %q", a.Type)
+		}
+	}
+	return out, nil
+}
+
+func correlationFilter(f *atom.Filter) (*broker.CorrelationFilter, error) {
+	cf := &broker.CorrelationFilter{
+		CorrelationID: f.Fields["CorrelationId"], MessageID: f.Fields["MessageId"], To: f.Fields["To"],
+		ReplyTo: f.Fields["ReplyTo"], Subject: f.Fields["Label"], SessionID: f.Fields["SessionId"],
+		ReplyToSessionID: f.Fields["ReplyToSessionId"], ContentType: f.Fields["ContentType"],
+	}
+	for _, p := range f.Properties {
+		v, err := paramValue(p)
+		if err != nil {
+			return nil, err
+		}
+		if cf.Properties == nil {
+			cf.Properties = map[string]any{}
+		}
+		cf.Properties[p.Key] = v
+	}
+	if cf.Properties == nil && cf.CorrelationID == "" && cf.MessageID == "" &&
+		cf.To == "" && cf.ReplyTo == "" && cf.Subject == "" && cf.SessionID == "" && cf.ReplyToSessionID == "" && cf.ContentType == "" {
+		return nil, adminBadRequest("Filter: a correlation filter needs at least one property")
+	}
+	return cf, nil
+}
+
+func paramValue(p atom.Param) (any, error) {
+	switch p.Type {
+	case "string":
+		return p.Value, nil
+	case "int", "long", "short", "byte", "unsignedInt", "unsignedShort", "unsignedByte":
+		n, err := strconv.ParseInt(strings.TrimSpace(p.Value), 10, 64)
+		if err != nil {
+			return nil, adminBadRequest("property %q: %q is not an integer", p.Key, p.Value)
+		}
+		return n, nil
+	case "double", "float", "decimal":
+		x, err := strconv.ParseFloat(strings.TrimSpace(p.Value), 64)
+		if err != nil {
+			return nil, adminBadRequest("property %q: %q is not a number", p.Key, p.Value)
+		}
+		return x, nil
+	case "boolean":
+		v, err := strconv.ParseBool(strings.TrimSpace(p.Value))
+		if err != nil {
+			return nil, adminBadRequest("property %q: %q is not true or false", p.Key, p.Value)
+		}
+		return v, nil
+	case "dateTime":
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(p.Value))
+		if err != nil {
+			return nil, adminBadRequest("property %q: %q is not an RFC 3339 time", p.Key, p.Value)
+		}
+		return t.UTC(), nil
+	}
+	return nil, adminBadRequest("property %q: unsupported type %q", p.Key, p.Type)
+}
+
+// ruleItem renders one rule of a subscription.
+func (c *adminCall) ruleItem(topic, sub, name string) (atom.Item, bool) {
+	b := c.h.srv.broker
+	rules, err := b.Rules(topic, sub)
+	if err != nil {
+		return atom.Item{}, false
+	}
+	i := slices.IndexFunc(rules, func(r broker.Rule) bool { return strings.EqualFold(r.Name, name) })
+	if i < 0 {
+		return atom.Item{}, false
+	}
+	r := rules[i]
+	info, err := b.EntityInfo(topic + "/Subscriptions/" + sub)
+	if err != nil {
+		return atom.Item{}, false
+	}
+	path := topic + "/Subscriptions/" + sub + "/Rules/" + r.Name
+	created := c.h.meta.ruleCreated(path, info.CreatedAt)
+	content := atom.Desc("RuleDescription", ruleFilter(r.Filter), ruleAction(r), atom.Text("Name", r.Name), atom.Time("CreatedAt", created))
+	return atom.Item{Meta: atom.EntryMeta{ID: c.url(path), Title: r.Name, Published: created, Updated: created,
+		Author: c.namespaceName()}, Content: content}, true
+}
+
+func typed(name, xsiType string, kids ...atom.Elem) atom.Elem {
+	return atom.Elem{Name: name, Attrs: [][2]string{{"i:type", xsiType}}, Kids: kids}
+}
+
+func ruleFilter(f broker.Filter) atom.Elem {
+	level := atom.Int("CompatibilityLevel", 20)
+	switch x := f.(type) {
+	case *broker.SQLFilter:
+		expr := x.Expression()
+		if expr == "1=0" {
+			return typed("Filter", "FalseFilter", atom.Text("SqlExpression", expr), level)
+		}
+		return typed("Filter", "SqlFilter", atom.Text("SqlExpression", expr), level)
+	case *broker.CorrelationFilter:
+		var kids []atom.Elem
+		for _, kv := range [][2]string{{"CorrelationId", x.CorrelationID}, {"MessageId", x.MessageID}, {"To", x.To},
+			{"ReplyTo", x.ReplyTo}, {"Label", x.Subject}, {"SessionId", x.SessionID},
+			{"ReplyToSessionId", x.ReplyToSessionID}, {"ContentType", x.ContentType}} {
+			kids = append(kids, optText(kv[0], kv[1])...)
+		}
+		if len(x.Properties) > 0 {
+			kids = append(kids, atom.Params("Properties", params(x.Properties)))
+		}
+		return typed("Filter", "CorrelationFilter", kids...)
+	}
+	return typed("Filter", "TrueFilter", atom.Text("SqlExpression", "1=1"), level)
+}
+
+func ruleAction(r broker.Rule) atom.Elem {
+	if r.Action == nil {
+		return typed("Action", "EmptyRuleAction")
+	}
+	return typed("Action", "SqlRuleAction", atom.Text("SqlExpression", r.Action.Expression()), atom.Int("CompatibilityLevel", 20))
+}
+
+// params renders correlation property values with the XML Schema types the
+// SDKs read back (integers as int, as the service does).
+func params(props map[string]any) []atom.Param {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]atom.Param, 0, len(keys))
+	for _, k := range keys {
+		p := atom.Param{Key: k}
+		switch v := props[k].(type) {
+		case string:
+			p.Type, p.Value = "string", v
+		case bool:
+			p.Type, p.Value = "boolean", strconv.FormatBool(v)
+		case int64:
+			p.Type, p.Value = "int", strconv.FormatInt(v, 10)
+		case int:
+			p.Type, p.Value = "int", strconv.Itoa(v)
+		case int32:
+			p.Type, p.Value = "int", strconv.FormatInt(int64(v), 10)
+		case float64:
+			p.Type, p.Value = "double", strconv.FormatFloat(v, 'g', -1, 64)
+		case time.Time:
+			p.Type, p.Value = "dateTime", v.UTC().Format(time.RFC3339Nano)
+		default:
+			p.Type, p.Value = "string", fmt.Sprint(v)
+		}
+		out = append(out, p)
+	}
+	return out
+}

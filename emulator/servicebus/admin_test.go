@@ -1,0 +1,420 @@
+package servicebus_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
+	"github.com/orderflow/orderflow/emulator/servicebus"
+)
+
+// plainHTTP is the transport that lets the Go administration client reach the
+// emulator: the SDK always builds https URLs, so it switches them to http.
+type plainHTTP struct{ c *http.Client }
+
+func (p plainHTTP) Do(req *http.Request) (*http.Response, error) {
+	req.URL.Scheme = "http"
+	return p.c.Do(req)
+}
+
+func startAdmin(t *testing.T, cfg servicebus.Config) (*servicebus.Server, *admin.Client, context.Context) {
+	t.Helper()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	srv, ctx := startServer(t, cfg)
+	stopAtCleanup(t, srv)
+	return srv, newAdminClient(t, srv.AdminConnectionString()), ctx
+}
+
+func newAdminClient(t *testing.T, connStr string) *admin.Client {
+	t.Helper()
+	ac, err := admin.NewClientFromConnectionString(connStr, &admin.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: plainHTTP{c: &http.Client{Timeout: 10 * time.Second}},
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+	}})
+	if err != nil {
+		t.Fatalf("admin.NewClientFromConnectionString: %v", err)
+	}
+	return ac
+}
+
+func statusOf(err error) int {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	return 0
+}
+
+func TestAdminQueueLifecycle(t *testing.T) {
+	t.Parallel()
+	_, ac, ctx := startAdmin(t, servicebus.Config{})
+	name := uniqueName(t)
+	created, err := ac.CreateQueue(ctx, name, &admin.CreateQueueOptions{Properties: &admin.QueueProperties{
+		LockDuration:                        to.Ptr("PT30S"),
+		MaxDeliveryCount:                    to.Ptr[int32](7),
+		DefaultMessageTimeToLive:            to.Ptr("P2D"),
+		DeadLetteringOnMessageExpiration:    to.Ptr(true),
+		MaxSizeInMegabytes:                  to.Ptr[int32](2048),
+		AutoDeleteOnIdle:                    to.Ptr("PT1H"),
+		UserMetadata:                        to.Ptr("owner=orders"),
+		RequiresDuplicateDetection:          to.Ptr(true),
+		DuplicateDetectionHistoryTimeWindow: to.Ptr("PT5M"),
+	}})
+	if err != nil {
+		t.Fatalf("CreateQueue: %v", err)
+	}
+	if got := *created.LockDuration; got != "PT30S" {
+		t.Errorf("created LockDuration = %s", got)
+	}
+	got, err := ac.GetQueue(ctx, name, nil)
+	if err != nil || got == nil {
+		t.Fatalf("GetQueue = %v, %v", got, err)
+	}
+	p := got.QueueProperties
+	checks := map[string][2]any{
+		"LockDuration":       {*p.LockDuration, "PT30S"},
+		"MaxDeliveryCount":   {*p.MaxDeliveryCount, int32(7)},
+		"TTL":                {*p.DefaultMessageTimeToLive, "P2D"},
+		"DLQOnExpiration":    {*p.DeadLetteringOnMessageExpiration, true},
+		"MaxSizeInMegabytes": {*p.MaxSizeInMegabytes, int32(2048)},
+		"AutoDeleteOnIdle":   {*p.AutoDeleteOnIdle, "PT1H"},
+		"UserMetadata":       {*p.UserMetadata, "owner=orders"},
+		"Dedup":              {*p.RequiresDuplicateDetection, true},
+		"DedupWindow":        {*p.DuplicateDetectionHistoryTimeWindow, "PT5M"},
+		"Status":             {*p.Status, admin.EntityStatusActive},
+		"RequiresSession":    {*p.RequiresSession, false},
+		"EnableBatched":      {*p.EnableBatchedOperations, true},
+	}
+	for k, v := range checks {
+		if v[0] != v[1] {
+			t.Errorf("%s = %v, want %v", k, v[0], v[1])
+		}
+	}
+
+	// Update: everything but the creation-only settings may change.
+	p.LockDuration, p.MaxDeliveryCount, p.UserMetadata = to.Ptr("PT1M"), to.Ptr[int32](3), to.Ptr("owner=billing")
+	p.Status = to.Ptr(admin.EntityStatusSendDisabled)
+	if _, err := ac.UpdateQueue(ctx, name, p, nil); err != nil {
+		t.Fatalf("UpdateQueue: %v", err)
+	}
+	got, err = ac.GetQueue(ctx, name, nil)
+	if err != nil || *got.LockDuration != "PT1M" || *got.MaxDeliveryCount != 3 || *got.UserMetadata != "owner=billing" ||
+		*got.Status != admin.EntityStatusSendDisabled {
+		t.Fatalf("after update: %+v, %v", got, err)
+	}
+	p.RequiresSession = to.Ptr(true)
+	if _, err := ac.UpdateQueue(ctx, name, p, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("changing RequiresSession: err %v, want 400", err)
+	}
+
+	// Create again: 409. Bad input: 400 with a reason.
+	if _, err := ac.CreateQueue(ctx, name, nil); statusOf(err) != http.StatusConflict {
+		t.Errorf("second CreateQueue: %v, want 409", err)
+	}
+	_, err = ac.CreateQueue(ctx, name+"-bad", &admin.CreateQueueOptions{Properties: &admin.QueueProperties{LockDuration: to.Ptr("PT10M")}})
+	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "LockDuration") {
+		t.Errorf("LockDuration PT10M: %v, want 400 naming LockDuration", err)
+	}
+
+	// List with paging.
+	var names []string
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := ac.CreateQueue(ctx, name+"-"+n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pager := ac.NewListQueuesPager(&admin.ListQueuesOptions{MaxPageSize: 2})
+	pages := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("NextPage: %v", err)
+		}
+		pages++
+		for _, q := range page.Queues {
+			names = append(names, q.QueueName)
+		}
+	}
+	want := []string{name, name + "-a", name + "-b", name + "-c"}
+	if strings.Join(names, ",") != strings.Join(want, ",") || pages < 2 {
+		t.Errorf("listed %v in %d pages, want %v in at least 2", names, pages, want)
+	}
+
+	if _, err := ac.DeleteQueue(ctx, name, nil); err != nil {
+		t.Fatalf("DeleteQueue: %v", err)
+	}
+	if got, err := ac.GetQueue(ctx, name, nil); got != nil || err != nil {
+		t.Errorf("GetQueue after delete = %v, %v; want nil, nil (not found)", got, err)
+	}
+	if _, err := ac.DeleteQueue(ctx, name, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("second DeleteQueue: %v, want 404", err)
+	}
+	if _, err := ac.UpdateQueue(ctx, name, p, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("UpdateQueue of a deleted queue: %v, want 404", err)
+	}
+}
+
+func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
+	t.Parallel()
+	srv, ac, ctx := startAdmin(t, servicebus.Config{})
+	topic := uniqueName(t)
+	if _, err := ac.CreateTopic(ctx, topic, &admin.CreateTopicOptions{Properties: &admin.TopicProperties{
+		DefaultMessageTimeToLive: to.Ptr("PT2H"), MaxSizeInMegabytes: to.Ptr[int32](1024),
+	}}); err != nil {
+		t.Fatalf("CreateTopic: %v", err)
+	}
+	tp, err := ac.GetTopic(ctx, topic, nil)
+	if err != nil || tp == nil || *tp.DefaultMessageTimeToLive != "PT2H" {
+		t.Fatalf("GetTopic = %+v, %v", tp, err)
+	}
+	tp.TopicProperties.DefaultMessageTimeToLive = to.Ptr("PT3H")
+	tp.TopicProperties.UserMetadata = to.Ptr("events")
+	if _, err := ac.UpdateTopic(ctx, topic, tp.TopicProperties, nil); err != nil {
+		t.Fatalf("UpdateTopic: %v", err)
+	}
+	if tp, _ = ac.GetTopic(ctx, topic, nil); *tp.DefaultMessageTimeToLive != "PT3H" || *tp.UserMetadata != "events" {
+		t.Errorf("after UpdateTopic: %+v", tp.TopicProperties)
+	}
+
+	// A subscription created with a correlation default rule, then rules managed one by one.
+	fwd := uniqueName(t) + "-fwd"
+	if _, err := ac.CreateQueue(ctx, fwd, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ac.CreateSubscription(ctx, topic, "red", &admin.CreateSubscriptionOptions{Properties: &admin.SubscriptionProperties{
+		LockDuration: to.Ptr("PT45S"), MaxDeliveryCount: to.Ptr[int32](4),
+		DefaultRule: &admin.RuleProperties{Name: "only-red", Filter: &admin.CorrelationFilter{
+			ApplicationProperties: map[string]any{"color": "red", "size": int64(3)}}},
+	}})
+	if err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	sub, err := ac.GetSubscription(ctx, topic, "red", nil)
+	if err != nil || sub == nil || *sub.LockDuration != "PT45S" || *sub.MaxDeliveryCount != 4 {
+		t.Fatalf("GetSubscription = %+v, %v", sub, err)
+	}
+	sub.SubscriptionProperties.ForwardDeadLetteredMessagesTo = to.Ptr(fwd)
+	sub.SubscriptionProperties.MaxDeliveryCount = to.Ptr[int32](9)
+	if _, err := ac.UpdateSubscription(ctx, topic, "red", sub.SubscriptionProperties, nil); err != nil {
+		t.Fatalf("UpdateSubscription: %v", err)
+	}
+	sub, _ = ac.GetSubscription(ctx, topic, "red", nil)
+	if *sub.MaxDeliveryCount != 9 || !strings.HasSuffix(*sub.ForwardDeadLetteredMessagesTo, "/"+fwd) {
+		t.Errorf("after UpdateSubscription: %+v", sub.SubscriptionProperties)
+	}
+
+	rule, err := ac.GetRule(ctx, topic, "red", "only-red", nil)
+	if err != nil || rule == nil {
+		t.Fatalf("GetRule = %v, %v", rule, err)
+	}
+	cf, ok := rule.Filter.(*admin.CorrelationFilter)
+	if !ok || cf.ApplicationProperties["color"] != "red" || cf.ApplicationProperties["size"] != int64(3) {
+		t.Errorf("default rule filter = %#v", rule.Filter)
+	}
+	if _, err := ac.CreateRule(ctx, topic, "red", &admin.CreateRuleOptions{Name: to.Ptr("big"),
+		Filter: &admin.SQLFilter{Expression: "size > 10"}, Action: &admin.SQLAction{Expression: "SET big = TRUE"}}); err != nil {
+		t.Fatalf("CreateRule: %v", err)
+	}
+	if _, err := ac.CreateRule(ctx, topic, "red", &admin.CreateRuleOptions{Name: to.Ptr("big"),
+		Filter: &admin.SQLFilter{Expression: "1=1"}}); statusOf(err) != http.StatusConflict {
+		t.Errorf("duplicate CreateRule: %v, want 409", err)
+	}
+	if _, err := ac.CreateRule(ctx, topic, "red", &admin.CreateRuleOptions{Name: to.Ptr("broken"),
+		Filter: &admin.SQLFilter{Expression: "size >"}}); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("CreateRule with a bad SQL filter: %v, want 400", err)
+	}
+	if _, err := ac.UpdateRule(ctx, topic, "red", admin.RuleProperties{Name: "big", Filter: &admin.SQLFilter{Expression: "size > 20"}}); err != nil {
+		t.Fatalf("UpdateRule: %v", err)
+	}
+	var ruleNames []string
+	rp := ac.NewListRulesPager(topic, "red", nil)
+	for rp.More() {
+		page, err := rp.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Rules {
+			ruleNames = append(ruleNames, r.Name)
+			if r.Name == "big" {
+				if f, ok := r.Filter.(*admin.SQLFilter); !ok || f.Expression != "size > 20" || r.Action != nil {
+					t.Errorf("updated rule = %#v / %#v", r.Filter, r.Action)
+				}
+			}
+		}
+	}
+	if strings.Join(ruleNames, ",") != "only-red,big" {
+		t.Errorf("rules = %v", ruleNames)
+	}
+
+	// The rules route: only-red takes color=red, big takes size > 20.
+	client := newClient(t, srv)
+	sender, err := client.NewSender(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, props := range []map[string]any{{"color": "red", "size": int64(3)}, {"color": "blue", "size": int64(30)}, {"color": "blue", "size": int64(1)}} {
+		if err := sender.SendMessage(ctx, &azservicebus.Message{ApplicationProperties: props}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ac.DeleteRule(ctx, topic, "red", "only-red", nil); err != nil {
+		t.Fatalf("DeleteRule: %v", err)
+	}
+	if _, err := ac.DeleteRule(ctx, topic, "red", "only-red", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("second DeleteRule: %v, want 404", err)
+	}
+	rt, err := ac.GetSubscriptionRuntimeProperties(ctx, topic, "red", nil)
+	if err != nil || rt == nil || rt.ActiveMessageCount != 2 || rt.TotalMessageCount != 2 {
+		t.Errorf("subscription runtime = %+v, %v; want 2 active (one per matching rule)", rt, err)
+	}
+	trt, err := ac.GetTopicRuntimeProperties(ctx, topic, nil)
+	if err != nil || trt.SubscriptionCount != 1 || trt.CreatedAt.IsZero() {
+		t.Errorf("topic runtime = %+v, %v", trt, err)
+	}
+
+	var subs []string
+	sp := ac.NewListSubscriptionsPager(topic, nil)
+	for sp.More() {
+		page, err := sp.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.Subscriptions {
+			subs = append(subs, s.SubscriptionName)
+		}
+	}
+	if strings.Join(subs, ",") != "red" {
+		t.Errorf("subscriptions = %v", subs)
+	}
+	var topics []string
+	tpg := ac.NewListTopicsPager(nil)
+	for tpg.More() {
+		page, err := tpg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range page.Topics {
+			topics = append(topics, tp.TopicName)
+		}
+	}
+	if strings.Join(topics, ",") != topic {
+		t.Errorf("topics = %v", topics)
+	}
+	if _, err := ac.DeleteSubscription(ctx, topic, "red", nil); err != nil {
+		t.Fatalf("DeleteSubscription: %v", err)
+	}
+	if s, err := ac.GetSubscription(ctx, topic, "red", nil); s != nil || err != nil {
+		t.Errorf("GetSubscription after delete = %v, %v", s, err)
+	}
+	if _, err := ac.DeleteTopic(ctx, topic, nil); err != nil {
+		t.Fatalf("DeleteTopic: %v", err)
+	}
+	if _, err := ac.CreateSubscription(ctx, topic, "late", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("CreateSubscription on a deleted topic: %v, want 404", err)
+	}
+}
+
+// TestAdminRuntimeCounts sends, settles and schedules messages and reads the counts back.
+func TestAdminRuntimeCounts(t *testing.T) {
+	t.Parallel()
+	srv, ac, ctx := startAdmin(t, servicebus.Config{})
+	q := uniqueName(t)
+	if _, err := ac.CreateQueue(ctx, q, nil); err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t, srv)
+	sender, err := client.NewSender(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sent, completed, deadLettered, deferred, scheduled = 10, 3, 2, 1, 4
+	for range sent {
+		if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("0123456789")}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range scheduled {
+		if _, err := sender.ScheduleMessages(ctx, []*azservicebus.Message{{Body: []byte("later")}}, time.Now().Add(time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receiver, err := client.NewReceiverForQueue(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := receiveN(t, ctx, receiver, completed+deadLettered+deferred)
+	for i, m := range msgs {
+		switch {
+		case i < completed:
+			err = receiver.CompleteMessage(ctx, m, nil)
+		case i < completed+deadLettered:
+			err = receiver.DeadLetterMessage(ctx, m, nil)
+		default:
+			err = receiver.DeferMessage(ctx, m, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt, err := ac.GetQueueRuntimeProperties(ctx, q, nil)
+	if err != nil || rt == nil {
+		t.Fatalf("GetQueueRuntimeProperties = %v, %v", rt, err)
+	}
+	wantActive := int32(sent - completed - deadLettered)
+	if rt.ActiveMessageCount != wantActive || rt.DeadLetterMessageCount != deadLettered || rt.ScheduledMessageCount != scheduled ||
+		rt.TransferMessageCount != 0 || rt.TransferDeadLetterMessageCount != 0 ||
+		rt.TotalMessageCount != int64(wantActive)+deadLettered+scheduled {
+		t.Errorf("runtime = %+v; want active %d, dead-letter %d, scheduled %d", rt.QueueRuntimeProperties, wantActive, deadLettered, scheduled)
+	}
+	if wantSize := int64(sent-completed) * 10; rt.SizeInBytes < wantSize {
+		t.Errorf("SizeInBytes = %d, want at least %d", rt.SizeInBytes, wantSize)
+	}
+	if rt.CreatedAt.IsZero() || rt.AccessedAt.Before(rt.CreatedAt) || time.Since(rt.AccessedAt) > time.Minute {
+		t.Errorf("timestamps: created %v, accessed %v", rt.CreatedAt, rt.AccessedAt)
+	}
+	pager := ac.NewListQueuesRuntimePropertiesPager(nil)
+	found := false
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.QueueRuntimeProperties {
+			found = found || (it.QueueName == q && it.ActiveMessageCount == wantActive)
+		}
+	}
+	if !found {
+		t.Errorf("the runtime list has no %s with %d active messages", q, wantActive)
+	}
+	ns, err := ac.GetNamespaceProperties(ctx, nil)
+	if err != nil || ns.Name != "127.0.0.1" || ns.SKU != "Standard" {
+		t.Errorf("namespace = %+v, %v", ns, err)
+	}
+}
+
+// TestAdminAuthorization: like Service Bus, every request needs a valid SAS token.
+func TestAdminAuthorization(t *testing.T) {
+	t.Parallel()
+	srv, _, ctx := startAdmin(t, servicebus.Config{})
+	wrongKey := strings.Replace(srv.AdminConnectionString(), "SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=wrong", 1)
+	bad := newAdminClient(t, wrongKey)
+	if _, err := bad.CreateQueue(ctx, uniqueName(t), nil); statusOf(err) != http.StatusUnauthorized {
+		t.Errorf("CreateQueue with a wrong key: %v, want 401", err)
+	}
+	resp, err := http.Get("http://" + srv.HTTPAddr() + "/$Resources/Queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") {
+		t.Errorf("GET without a token: %d %s, want 401 application/xml", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
