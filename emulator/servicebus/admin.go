@@ -148,8 +148,11 @@ const (
 	pathRule
 )
 
-// errBadRequest wraps client mistakes answered with 400.
-var errBadRequest = errors.New("bad request")
+// Client mistakes: errBadRequest is answered with 400, errTooLarge with 413.
+var (
+	errBadRequest = errors.New("bad request")
+	errTooLarge   = errors.New("request entity too large")
+)
 
 func adminBadRequest(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errBadRequest)...)
@@ -197,8 +200,12 @@ func parseAdminPath(raw string) (adminPath, error) {
 		ap.kind = pathSubscription
 	}
 	ap.entityPathForAuth = ap.topic + "/Subscriptions/" + ap.sub
-	for _, s := range []string{ap.topic, ap.sub, ap.rule} {
-		if err := checkSegments(s); err != nil && (s != ap.rule || ap.kind == pathRule) {
+	names := []string{ap.topic, ap.sub}
+	if ap.kind == pathRule {
+		names = append(names, ap.rule)
+	}
+	for _, s := range names {
+		if err := checkSegments(s); err != nil {
 			return ap, err
 		}
 	}
@@ -329,6 +336,8 @@ func (c *adminCall) fail(err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, broker.ErrExists):
 		code = http.StatusConflict
+	case errors.Is(err, errTooLarge):
+		code = http.StatusRequestEntityTooLarge
 	}
 	if code == http.StatusInternalServerError {
 		c.h.srv.log.Warn("admin request failed", "method", c.r.Method, "path", c.r.URL.Path, "err", err)
@@ -651,7 +660,7 @@ func (c *adminCall) body() (*atom.Description, error) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, adminBadRequest("the request body is larger than %d bytes", adminMaxBody)
+			return nil, fmt.Errorf("the request body is larger than %d bytes: %w", adminMaxBody, errTooLarge)
 		}
 		return nil, adminBadRequest("reading the request body: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -123,7 +124,10 @@ func Parse(data []byte) (*Description, error) {
 	default:
 		return nil, fmt.Errorf("unknown description <%s>: %w", d.Kind, ErrSyntax)
 	}
-	d.Fields = simpleFields(desc)
+	d.Fields = simpleFields(desc, "DefaultRuleDescription", "Filter", "Action", "Name")
+	if d.Kind != "RuleDescription" {
+		d.Fields = simpleFields(desc, "DefaultRuleDescription")
+	}
 	return d, nil
 }
 
@@ -207,11 +211,11 @@ func (n *node) xsiType() string {
 func (n *node) isNil() bool { return n.attr(NSInstance, "nil") == "true" }
 
 // simpleFields collects the text of the child elements that have no
-// children of their own.
-func simpleFields(n *node) map[string]string {
+// children of their own, except the structured ones named in skip.
+func simpleFields(n *node, skip ...string) map[string]string {
 	out := map[string]string{}
 	for _, k := range n.kids {
-		if len(k.kids) > 0 || k.isNil() {
+		if len(k.kids) > 0 || k.isNil() || slices.Contains(skip, k.name.Local) {
 			continue
 		}
 		out[k.name.Local] = k.text.String()
@@ -225,7 +229,7 @@ func rule(n *node) (*Rule, error) {
 		r.Name = name.text.String()
 	}
 	if f := n.kid("Filter"); f != nil && !f.isNil() {
-		r.Filter = &Filter{Type: f.xsiType(), Fields: simpleFields(f)}
+		r.Filter = &Filter{Type: f.xsiType(), Fields: simpleFields(f, "Properties", "Parameters")}
 		var err error
 		if r.Filter.Properties, err = params(f.kid("Properties")); err != nil {
 			return nil, err
