@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
@@ -50,82 +49,6 @@ const (
 // apiVersion is echoed in ids and links when the request carries none.
 const apiVersion = "2021-05"
 
-// extras are the properties Service Bus has that the broker does not use.
-type extras struct {
-	created                     time.Time // the broker entity's CreatedAt they belong to
-	maxSizeMB                   int64
-	status                      string
-	userMetadata                string
-	autoDeleteOnIdle            time.Duration
-	batched                     bool
-	partitioning                bool
-	express                     bool
-	maxMessageKB                int64
-	dlqOnFilterErrors           bool
-	supportOrdering             bool
-	filteringBeforePublishingOK bool
-}
-
-func defaultExtras(kind string) extras {
-	return extras{maxSizeMB: 1024, status: "Active", autoDeleteOnIdle: maxDuration, batched: true,
-		maxMessageKB: 256, supportOrdering: kind == "TopicDescription"}
-}
-
-const maxDuration = time.Duration(1<<63 - 1)
-
-// adminMeta keeps extras per entity path (lower case). An entry whose
-// created time differs from the broker entity's belongs to an older entity
-// of the same name and is ignored, so entities created or deleted over AMQP
-// or the Go API never inherit stale properties.
-type adminMeta struct {
-	mu    sync.Mutex
-	byKey map[string]extras
-	rules map[string]time.Time // rule path (lower case) -> created
-	start time.Time
-}
-
-func (m *adminMeta) get(path, kind string, created time.Time) extras {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if x, ok := m.byKey[strings.ToLower(path)]; ok && x.created.Equal(created) {
-		return x
-	}
-	x := defaultExtras(kind)
-	x.created = created
-	return x
-}
-
-func (m *adminMeta) put(path string, x extras) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byKey[strings.ToLower(path)] = x
-}
-
-func (m *adminMeta) drop(path string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.byKey, strings.ToLower(path))
-}
-
-func (m *adminMeta) ruleCreated(path string, fallback time.Time) time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t, ok := m.rules[strings.ToLower(path)]; ok {
-		return t
-	}
-	return fallback
-}
-
-func (m *adminMeta) setRule(path string, t time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t.IsZero() {
-		delete(m.rules, strings.ToLower(path))
-		return
-	}
-	m.rules[strings.ToLower(path)] = t
-}
-
 // adminPath is a parsed request path.
 type adminPath struct {
 	kind              pathKind
@@ -148,14 +71,17 @@ const (
 	pathRule
 )
 
-// Client mistakes: errBadRequest is answered with 400, errTooLarge with 413.
-var (
-	errBadRequest = errors.New("bad request")
-	errTooLarge   = errors.New("request entity too large")
-)
+// requestError is a client mistake, answered with its status code and
+// message.
+type requestError struct {
+	code int
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
 
 func adminBadRequest(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errBadRequest)...)
+	return &requestError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 func parseAdminPath(raw string) (adminPath, error) {
@@ -234,7 +160,7 @@ type adminHandler struct {
 }
 
 func newAdminHandler(s *Server) *adminHandler {
-	return &adminHandler{srv: s, meta: &adminMeta{byKey: map[string]extras{}, rules: map[string]time.Time{}, start: time.Now().UTC()}}
+	return &adminHandler{srv: s, meta: newAdminMeta()}
 }
 
 // authorize checks the request's Authorization header for the entity path
@@ -329,15 +255,16 @@ func (c *adminCall) write(code int, ct string, body []byte) {
 // fail answers an error: broker sentinels map to the service's codes.
 func (c *adminCall) fail(err error) {
 	code := http.StatusInternalServerError
+	var re *requestError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
+	case errors.As(err, &re):
+		code = re.code
+	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
 		code = http.StatusBadRequest
 	case errors.Is(err, broker.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, broker.ErrExists):
 		code = http.StatusConflict
-	case errors.Is(err, errTooLarge):
-		code = http.StatusRequestEntityTooLarge
 	}
 	if code == http.StatusInternalServerError {
 		c.h.srv.log.Warn("admin request failed", "method", c.r.Method, "path", c.r.URL.Path, "err", err)
@@ -660,7 +587,7 @@ func (c *adminCall) body() (*atom.Description, error) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, fmt.Errorf("the request body is larger than %d bytes: %w", adminMaxBody, errTooLarge)
+			return nil, &requestError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the request body is larger than %d bytes", adminMaxBody)}
 		}
 		return nil, adminBadRequest("reading the request body: %v", err)
 	}
@@ -690,6 +617,12 @@ func (c *adminCall) put() {
 	if !containsFold(want, d.Kind) {
 		c.fail(adminBadRequest("a %s cannot be put at %s", d.Kind, c.ap.canonical))
 		return
+	}
+	if !update {
+		if err := c.ap.checkNames(); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 	switch d.Kind {
 	case "QueueDescription":
@@ -722,13 +655,13 @@ func (c *adminCall) delete() {
 			c.fail(err)
 			return
 		}
-		c.h.meta.drop(addr.Path)
+		c.h.meta.dropTree(addr.Path)
 	case pathRule:
 		if err := b.RemoveRule(c.ap.topic, c.ap.sub, c.ap.rule); err != nil {
 			c.fail(err)
 			return
 		}
-		c.h.meta.setRule(c.rulePath(c.ap.rule), time.Time{})
+		c.h.meta.dropTree(c.rulePath(c.ap.rule))
 	default:
 		c.fail(adminBadRequest("%s cannot be deleted", c.ap.canonical))
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ type fields struct {
 
 func (f *fields) fail(name, format string, args ...any) {
 	if f.err == nil {
-		f.err = adminBadRequest("%s: "+format, append([]any{name}, args...)...)
+		f.err = adminBadRequest("%s: %s", name, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -214,6 +215,42 @@ func (c *adminCall) done(kind broker.EntityKind, path, descKind string, x extras
 	c.entryOf(code, kind, path)
 }
 
+// Entity names Service Bus accepts: letters, digits, '.', '-', '_' (and '/'
+// between segments of queue and topic names), starting and ending with a
+// letter or digit; rule names may start with '$' ($Default).
+var (
+	entityName = regexp.MustCompile(`^[A-Za-z0-9]([\w\-./]*[A-Za-z0-9])?$`)
+	subName    = regexp.MustCompile(`^[A-Za-z0-9]([\w\-.]*[A-Za-z0-9])?$`)
+	ruleName   = regexp.MustCompile(`^[A-Za-z0-9$][\w\-.$]*$`)
+)
+
+// Name length limits of the service.
+const (
+	maxEntityName = 260
+	maxSubName    = 50
+	maxRuleName   = 50
+)
+
+// checkNames validates the names of the entity being created.
+func (ap adminPath) checkNames() error {
+	check := func(what, name string, re *regexp.Regexp, maxLen int, extra string) error {
+		if len(name) > maxLen || !re.MatchString(name) {
+			return adminBadRequest("%s name %q: want at most %d letters, digits, '.', '-' or '_'%s, starting and ending with a letter or digit",
+				what, name, maxLen, extra)
+		}
+		return nil
+	}
+	switch ap.kind {
+	case pathEntity:
+		return check("entity", ap.name, entityName, maxEntityName, " (and '/' between segments)")
+	case pathSubscription:
+		return check("subscription", ap.sub, subName, maxSubName, "")
+	case pathRule:
+		return check("rule", ap.rule, ruleName, maxRuleName, " (a rule name may start with '$')")
+	}
+	return nil
+}
+
 func (c *adminCall) putQueue(d *atom.Description, update bool) {
 	name := c.ap.name
 	if !c.precheck(name, update) {
@@ -325,13 +362,14 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 		c.fail(f.err)
 		return
 	}
+	var defRule ruleMeta
 	if d.Rule != nil && !update {
-		r, err := brokerRule(d.Rule, broker.DefaultRuleName)
+		r, rm, err := brokerRule(d.Rule, broker.DefaultRuleName)
 		if err != nil {
 			c.fail(err)
 			return
 		}
-		cfg.Rules = []broker.Rule{r}
+		cfg.Rules, defRule = []broker.Rule{r}, rm
 	}
 	var err error
 	if update {
@@ -346,6 +384,12 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 	if addr, ok := c.existing(path); ok {
 		path = addr.Path
 	}
+	if len(cfg.Rules) == 1 {
+		if info, err := b.EntityInfo(path); err == nil {
+			defRule.sub, defRule.created = info.CreatedAt, info.CreatedAt
+			c.h.meta.setRule(path+"/Rules/"+cfg.Rules[0].Name, defRule)
+		}
+	}
 	c.done(broker.KindSubscription, path, d.Kind, x, update)
 }
 
@@ -358,12 +402,21 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 		c.fail(adminBadRequest("Name %q differs from the rule name %q in the path", d.Rule.Name, c.ap.rule))
 		return
 	}
-	r, err := brokerRule(d.Rule, c.ap.rule)
+	r, rm, err := brokerRule(d.Rule, c.ap.rule)
 	if err != nil {
 		c.fail(err)
 		return
 	}
 	b := c.h.srv.broker
+	info, err := b.EntityInfo(c.ap.topic + "/Subscriptions/" + c.ap.sub)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	rm.sub, rm.created = info.CreatedAt, time.Now().UTC()
+	if prev, ok := c.h.meta.rule(c.rulePath(c.ap.rule), info.CreatedAt); ok && update {
+		rm.created = prev.created
+	}
 	if update {
 		err = b.ReplaceRule(c.ap.topic, c.ap.sub, r)
 	} else {
@@ -376,9 +429,7 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 		c.fail(err)
 		return
 	}
-	if !update {
-		c.h.meta.setRule(c.rulePath(c.ap.rule), time.Now().UTC())
-	}
+	c.h.meta.setRule(c.rulePath(c.ap.rule), rm)
 	item, ok := c.ruleItem(c.ap.topic, c.ap.sub, c.ap.rule)
 	if !ok {
 		c.fail(fmt.Errorf("rule %s: %w", c.ap.rule, broker.ErrNotFound))
@@ -392,58 +443,81 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 }
 
 // brokerRule converts a parsed rule; no filter means the match-all filter.
-func brokerRule(r *atom.Rule, name string) (broker.Rule, error) {
+// The ruleMeta keeps the SQL parameters to report them back.
+func brokerRule(r *atom.Rule, name string) (broker.Rule, ruleMeta, error) {
 	if r.Name != "" {
 		name = r.Name
 	}
 	out := broker.Rule{Name: name, Filter: broker.TrueFilter{}}
+	var rm ruleMeta
 	if f := r.Filter; f != nil {
-		if len(f.Parameters) > 0 {
-			return out, adminBadRequest("Filter: SQL filter parameters are not supported by the emulator")
-		}
 		switch f.Type {
 		case "TrueFilter":
 		case "FalseFilter":
 			sf, err := broker.NewSQLFilter("1=0")
 			if err != nil {
-				return out, err
+				return out, rm, err
 			}
 			out.Filter = sf
 		case "SqlFilter", "":
 			expr := f.Fields["SqlExpression"]
 			if strings.TrimSpace(expr) == "" {
-				return out, adminBadRequest("Filter: SqlExpression is required")
+				return out, rm, adminBadRequest("Filter: SqlExpression is required")
 			}
-			sf, err := broker.NewSQLFilter(expr)
+			params, err := paramMap("Filter", f.Parameters)
 			if err != nil {
-				return out, adminBadRequest("Filter: %v", err)
+				return out, rm, err
 			}
-			out.Filter = sf
+			sf, err := broker.NewSQLFilterWithParameters(expr, params)
+			if err != nil {
+				return out, rm, adminBadRequest("Filter: %v", err)
+			}
+			out.Filter, rm.filterExpr, rm.filterParams = sf, expr, f.Parameters
 		case "CorrelationFilter":
 			cf, err := correlationFilter(f)
 			if err != nil {
-				return out, err
+				return out, rm, err
 			}
 			out.Filter = cf
 		default:
-			return out, adminBadRequest("Filter: unknown filter type %q", f.Type)
+			return out, rm, adminBadRequest("Filter: unknown filter type %q", f.Type)
 		}
 	}
 	if a := r.Action; a != nil {
 		switch a.Type {
 		case "EmptyRuleAction", "":
 		case "SqlRuleAction":
-			if len(a.Parameters) > 0 {
-				return out, adminBadRequest("Action: SQL action parameters are not supported by the emulator")
-			}
-			act, err := broker.NewSQLAction(a.SQLExpression)
+			params, err := paramMap("Action", a.Parameters)
 			if err != nil {
-				return out, adminBadRequest("Action: %v", err)
+				return out, rm, err
 			}
-			out.Action = act
+			act, err := broker.NewSQLActionWithParameters(a.SQLExpression, params)
+			if err != nil {
+				return out, rm, adminBadRequest("Action: %v", err)
+			}
+			out.Action, rm.actionExpr, rm.actionParams = act, a.SQLExpression, a.Parameters
 		default:
-			return out, adminBadRequest("Action: unknown action type %q", a.Type)
+			return out, rm, adminBadRequest("Action: unknown action type %q", a.Type)
 		}
+	}
+	return out, rm, nil
+}
+
+// paramMap converts SQL parameters; keys keep their "@".
+func paramMap(where string, ps []atom.Param) (map[string]any, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(ps))
+	for _, p := range ps {
+		if !strings.HasPrefix(p.Key, "@") || len(p.Key) < 2 {
+			return nil, adminBadRequest("%s: parameter name %q must start with @", where, p.Key)
+		}
+		v, err := paramValue(p)
+		if err != nil {
+			return nil, adminBadRequest("%s: %v", where, err)
+		}
+		out[p.Key] = v
 	}
 	return out, nil
 }
@@ -520,8 +594,12 @@ func (c *adminCall) ruleItem(topic, sub, name string) (atom.Item, bool) {
 		return atom.Item{}, false
 	}
 	path := topic + "/Subscriptions/" + sub + "/Rules/" + r.Name
-	created := c.h.meta.ruleCreated(path, info.CreatedAt)
-	content := atom.Desc("RuleDescription", ruleFilter(r.Filter), ruleAction(r), atom.Text("Name", r.Name), atom.Time("CreatedAt", created))
+	rm, ok := c.h.meta.rule(path, info.CreatedAt)
+	if !ok {
+		rm = ruleMeta{created: info.CreatedAt}
+	}
+	created := rm.created
+	content := atom.Desc("RuleDescription", ruleFilter(r.Filter, rm), ruleAction(r, rm), atom.Text("Name", r.Name), atom.Time("CreatedAt", created))
 	return atom.Item{Meta: atom.EntryMeta{ID: c.url(path), Title: r.Name, Published: created, Updated: created,
 		Author: c.namespaceName()}, Content: content}, true
 }
@@ -530,7 +608,7 @@ func typed(name, xsiType string, kids ...atom.Elem) atom.Elem {
 	return atom.Elem{Name: name, Attrs: [][2]string{{"i:type", xsiType}}, Kids: kids}
 }
 
-func ruleFilter(f broker.Filter) atom.Elem {
+func ruleFilter(f broker.Filter, rm ruleMeta) atom.Elem {
 	level := atom.Int("CompatibilityLevel", 20)
 	switch x := f.(type) {
 	case *broker.SQLFilter:
@@ -538,7 +616,11 @@ func ruleFilter(f broker.Filter) atom.Elem {
 		if expr == "1=0" {
 			return typed("Filter", "FalseFilter", atom.Text("SqlExpression", expr), level)
 		}
-		return typed("Filter", "SqlFilter", atom.Text("SqlExpression", expr), level)
+		kids := []atom.Elem{atom.Text("SqlExpression", expr)}
+		if len(rm.filterParams) > 0 && rm.filterExpr == expr {
+			kids = append(kids, atom.Params("Parameters", rm.filterParams))
+		}
+		return typed("Filter", "SqlFilter", append(kids, level)...)
 	case *broker.CorrelationFilter:
 		var kids []atom.Elem
 		for _, kv := range [][2]string{{"CorrelationId", x.CorrelationID}, {"MessageId", x.MessageID}, {"To", x.To},
@@ -554,11 +636,16 @@ func ruleFilter(f broker.Filter) atom.Elem {
 	return typed("Filter", "TrueFilter", atom.Text("SqlExpression", "1=1"), level)
 }
 
-func ruleAction(r broker.Rule) atom.Elem {
+func ruleAction(r broker.Rule, rm ruleMeta) atom.Elem {
 	if r.Action == nil {
 		return typed("Action", "EmptyRuleAction")
 	}
-	return typed("Action", "SqlRuleAction", atom.Text("SqlExpression", r.Action.Expression()), atom.Int("CompatibilityLevel", 20))
+	expr := r.Action.Expression()
+	kids := []atom.Elem{atom.Text("SqlExpression", expr)}
+	if len(rm.actionParams) > 0 && rm.actionExpr == expr {
+		kids = append(kids, atom.Params("Parameters", rm.actionParams))
+	}
+	return typed("Action", "SqlRuleAction", append(kids, atom.Int("CompatibilityLevel", 20))...)
 }
 
 // params renders correlation property values with the XML Schema types the

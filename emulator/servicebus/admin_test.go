@@ -418,3 +418,58 @@ func TestAdminAuthorization(t *testing.T) {
 		t.Errorf("GET without a token: %d %s, want 401 application/xml", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// TestAdminSQLParameters: SQL filter and action parameters are applied and reported back.
+func TestAdminSQLParameters(t *testing.T) {
+	t.Parallel()
+	srv, ac, ctx := startAdmin(t, servicebus.Config{})
+	topic := uniqueName(t)
+	if _, err := ac.CreateTopic(ctx, topic, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ac.CreateSubscription(ctx, topic, "big", &admin.CreateSubscriptionOptions{Properties: &admin.SubscriptionProperties{
+		DefaultRule: &admin.RuleProperties{Name: "big",
+			Filter: &admin.SQLFilter{Expression: "size > @min", Parameters: map[string]any{"@min": int64(10)}},
+			Action: &admin.SQLAction{Expression: "SET tag = @tag", Parameters: map[string]any{"@tag": "large"}}},
+	}})
+	if err != nil {
+		t.Fatalf("CreateSubscription: %v", err)
+	}
+	rule, err := ac.GetRule(ctx, topic, "big", "big", nil)
+	if err != nil || rule == nil {
+		t.Fatalf("GetRule = %v, %v", rule, err)
+	}
+	f, ok := rule.Filter.(*admin.SQLFilter)
+	a, aok := rule.Action.(*admin.SQLAction)
+	if !ok || f.Parameters["@min"] != int64(10) || !aok || a.Parameters["@tag"] != "large" {
+		t.Errorf("rule = %#v / %#v", rule.Filter, rule.Action)
+	}
+	_, err = ac.CreateRule(ctx, topic, "big", &admin.CreateRuleOptions{Name: to.Ptr("undefined"),
+		Filter: &admin.SQLFilter{Expression: "size > @nope"}})
+	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "@nope") {
+		t.Errorf("filter with an undefined parameter: %v, want 400 naming it", err)
+	}
+
+	client := newClient(t, srv)
+	sender, err := client.NewSender(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{5, 20} {
+		if err := sender.SendMessage(ctx, &azservicebus.Message{ApplicationProperties: map[string]any{"size": size}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receiver, err := client.NewReceiverForSubscription(topic, "big", &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := receiveN(t, ctx, receiver, 1)
+	if got[0].ApplicationProperties["size"] != int64(20) || got[0].ApplicationProperties["tag"] != "large" {
+		t.Errorf("received %v, want size 20 tagged large", got[0].ApplicationProperties)
+	}
+	rt, err := ac.GetSubscriptionRuntimeProperties(ctx, topic, "big", nil)
+	if err != nil || rt.TotalMessageCount != 0 {
+		t.Errorf("after receiving: %+v, %v (the size 5 message must not have matched)", rt, err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/sqlfilter"
 )
 
 // This file is what the administration API needs beyond creating and
@@ -439,3 +441,25 @@ func (b *Broker) changeRules(topicName, sub, name string, change func([]Rule, in
 
 // touched records a send or receive on the entity.
 func (e *entity) touched(now time.Time) { e.stamps.touch(now) }
+
+// NewSQLFilterWithParameters parses a SQL filter whose @parameters take the
+// given values (keys include the "@"; see sqlfilter.ParseFilterWithParameters).
+func NewSQLFilterWithParameters(expr string, params map[string]any) (*SQLFilter, error) {
+	f, err := sqlfilter.ParseFilterWithParameters(expr, params)
+	if err != nil {
+		return nil, fmt.Errorf("SQL filter %q: %w: %w", expr, ErrInvalid, err)
+	}
+	return &SQLFilter{f: f}, nil
+}
+
+// NewSQLActionWithParameters is NewSQLAction with @parameters.
+func NewSQLActionWithParameters(expr string, params map[string]any) (*sqlfilter.Action, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	a, err := sqlfilter.ParseActionWithParameters(expr, params)
+	if err != nil {
+		return nil, fmt.Errorf("SQL action %q: %w: %w", expr, ErrInvalid, err)
+	}
+	return a, nil
+}
