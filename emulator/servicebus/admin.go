@@ -407,7 +407,7 @@ func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x
 		atom.Int("MessageCount", info.Total()),
 		atom.Bool("IsAnonymousAccessible", false),
 		{Name: "AuthorizationRules"},
-		atom.Text("Status", x.status),
+		atom.Text("Status", info.Status.String()),
 	}
 	f = append(f, optText("ForwardTo", c.forwardURL(cfg.ForwardTo))...)
 	f = append(f, optText("UserMetadata", x.userMetadata)...)
@@ -437,7 +437,7 @@ func (c *adminCall) topicDescription(cfg broker.TopicConfig, info broker.Info, x
 		atom.Bool("FilteringMessagesBeforePublishing", false),
 		atom.Bool("IsAnonymousAccessible", false),
 		{Name: "AuthorizationRules"},
-		atom.Text("Status", x.status),
+		atom.Text("Status", info.Status.String()),
 	}
 	f = append(f, optText("UserMetadata", x.userMetadata)...)
 	f = append(f,
@@ -467,7 +467,7 @@ func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info 
 		atom.Int("MessageCount", info.Total()),
 		atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
 		atom.Bool("EnableBatchedOperations", x.batched),
-		atom.Text("Status", x.status),
+		atom.Text("Status", info.Status.String()),
 	}
 	f = append(f, optText("ForwardTo", c.forwardURL(cfg.ForwardTo))...)
 	f = append(f, optText("UserMetadata", x.userMetadata)...)

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
 // extras are the properties Service Bus has that the broker does not use.
 type extras struct {
 	created           time.Time // the broker entity's CreatedAt they belong to
 	maxSizeMB         int64
-	status            string
+	status            broker.Status // applied to the broker entity, kept here until then
 	userMetadata      string
 	autoDeleteOnIdle  time.Duration
 	batched           bool
@@ -24,7 +25,7 @@ type extras struct {
 }
 
 func defaultExtras(kind string) extras {
-	return extras{maxSizeMB: 1024, status: "Active", autoDeleteOnIdle: maxDuration, batched: true,
+	return extras{maxSizeMB: 1024, autoDeleteOnIdle: maxDuration, batched: true,
 		maxMessageKB: 256, supportOrdering: kind == "TopicDescription"}
 }
 

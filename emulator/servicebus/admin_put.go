@@ -113,14 +113,18 @@ func longDuration(v string) bool {
 	return err == nil && n > 106751
 }
 
-func (f *fields) status(def string) string {
-	v := f.str("Status", def)
-	switch v {
-	case "Active", "Disabled", "SendDisabled", "ReceiveDisabled":
-	default:
-		f.fail("Status", "%q: want Active, Disabled, SendDisabled or ReceiveDisabled", v)
+func (f *fields) status() broker.Status {
+	v, ok := f.raw("Status")
+	if !ok {
+		return broker.StatusActive
 	}
-	return v
+	for _, s := range []broker.Status{broker.StatusActive, broker.StatusDisabled, broker.StatusSendDisabled, broker.StatusReceiveDisabled} {
+		if v == s.String() {
+			return s
+		}
+	}
+	f.fail("Status", "%q: want Active, Disabled, SendDisabled or ReceiveDisabled", v)
+	return broker.StatusActive
 }
 
 // forward reads ForwardTo/ForwardDeadLetteredMessagesTo: a name, or an
@@ -152,7 +156,7 @@ func (f *fields) extras(kind string, prev extras, update bool) extras {
 	if _, ok := f.m["MaxSizeInMegabytes"]; ok && f.err == nil && x.maxSizeMB%1024 != 0 {
 		f.fail("MaxSizeInMegabytes", "%d: want a multiple of 1024 (1024 to 5120 on the Standard tier)", x.maxSizeMB)
 	}
-	x.status = f.status(x.status)
+	x.status = f.status()
 	x.userMetadata = f.str("UserMetadata", "")
 	if len([]rune(x.userMetadata)) > maxUserMetadataChars {
 		f.fail("UserMetadata", "longer than %d characters", maxUserMetadataChars)
@@ -203,6 +207,10 @@ func (c *adminCall) prevExtras(path, kind string) extras {
 func (c *adminCall) done(kind broker.EntityKind, path, descKind string, x extras, update bool) {
 	info, err := c.h.srv.broker.EntityInfo(path)
 	if err != nil {
+		c.fail(err)
+		return
+	}
+	if err := c.h.srv.broker.SetStatus(path, x.status); err != nil {
 		c.fail(err)
 		return
 	}

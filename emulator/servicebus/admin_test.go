@@ -55,7 +55,7 @@ func statusOf(err error) int {
 
 func TestAdminQueueLifecycle(t *testing.T) {
 	t.Parallel()
-	_, ac, ctx := startAdmin(t, servicebus.Config{})
+	srv, ac, ctx := startAdmin(t, servicebus.Config{})
 	name := uniqueName(t)
 	created, err := ac.CreateQueue(ctx, name, &admin.CreateQueueOptions{Properties: &admin.QueueProperties{
 		LockDuration:                        to.Ptr("PT30S"),
@@ -109,6 +109,21 @@ func TestAdminQueueLifecycle(t *testing.T) {
 	if err != nil || *got.LockDuration != "PT1M" || *got.MaxDeliveryCount != 3 || *got.UserMetadata != "owner=billing" ||
 		*got.Status != admin.EntityStatusSendDisabled {
 		t.Fatalf("after update: %+v, %v", got, err)
+	}
+	// SendDisabled is enforced: the data plane refuses sends until the queue is Active again.
+	sender, err := newClient(t, srv).NewSender(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("x")}, nil); err == nil || !strings.Contains(err.Error(), "SendDisabled") {
+		t.Errorf("send to a SendDisabled queue: %v, want a refusal naming the status", err)
+	}
+	p.Status = to.Ptr(admin.EntityStatusActive)
+	if _, err := ac.UpdateQueue(ctx, name, p, nil); err != nil {
+		t.Fatalf("UpdateQueue: %v", err)
+	}
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("x")}, nil); err != nil {
+		t.Errorf("send after re-activating: %v", err)
 	}
 	p.RequiresSession = to.Ptr(true)
 	if _, err := ac.UpdateQueue(ctx, name, p, nil); statusOf(err) != http.StatusBadRequest {

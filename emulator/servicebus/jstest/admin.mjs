@@ -100,6 +100,20 @@ const cases = [
       await ac.updateQueue(got);
       const updated = await ac.getQueue(q);
       eq([updated.lockDuration, updated.maxDeliveryCount, updated.status], ["PT1M", 3, "ReceiveDisabled"], "updated queue");
+      // ReceiveDisabled is enforced on the data plane.
+      const client = new ServiceBusClient(process.env.SB_CONNECTION_STRING, { retryOptions: { maxRetries: 0, timeoutInMs: 5_000 } });
+      try {
+        let refused = false;
+        try {
+          await client.createReceiver(q).receiveMessages(1, { maxWaitTimeInMs: 1_000 });
+        } catch (e) {
+          refused = /disabled/i.test(e.message);
+          if (!refused) throw new CaseError(`receiving from a ReceiveDisabled queue: ${e.message}, want a "disabled" refusal`);
+        }
+        check(refused, "receiving from a ReceiveDisabled queue succeeded");
+      } finally {
+        await client.close();
+      }
       check(await ac.queueExists(q), "queueExists after create");
 
       await expectError(() => ac.createQueue(q), 409, "MessageEntityAlreadyExistsError", "second createQueue");
@@ -158,6 +172,10 @@ const cases = [
       await ac.updateRule(t, "red", big);
       const ub = await ac.getRule(t, "red", "big");
       eq([ub.filter.sqlExpression, ub.action.sqlExpression], ["size > 20", undefined], "updated rule big");
+      await ac.createRule(t, "red", "param", { sqlExpression: "size > @min AND color = @c", sqlParameters: { "@min": 10, "@c": "red" } });
+      const param = await ac.getRule(t, "red", "param");
+      eq(param.filter.sqlParameters, { "@min": 10, "@c": "red" }, "SQL parameters read back");
+      await ac.deleteRule(t, "red", "param");
       eq((await collect(ac.listRules(t, "red"))).map((r) => r.name), ["only-red", "big"], "rules");
       check(await ac.ruleExists(t, "red", "big"), "ruleExists");
       await ac.deleteRule(t, "red", "only-red");

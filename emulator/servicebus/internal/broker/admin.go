@@ -14,20 +14,22 @@ import (
 // deleting entities: listing, reading back the effective settings,
 // updating them in place, runtime counts and rule management.
 
-// stamps are an entity's or topic's timestamps, kept as Unix nanoseconds so
-// that the message path can touch accessedAt without a lock of its own.
-type stamps struct {
+// adminState is what the administration API reads and sets on an entity or
+// topic beyond its settings: timestamps (Unix nanoseconds) and status, kept
+// in atomics so that the message path reads them without a lock of its own.
+type adminState struct {
 	created, updated, accessed atomic.Int64
+	status                     atomic.Uint32 // a Status
 }
 
-func (s *stamps) init(now time.Time) {
+func (s *adminState) init(now time.Time) {
 	s.created.Store(now.UnixNano())
 	s.updated.Store(now.UnixNano())
 }
 
-func (s *stamps) touch(now time.Time) { s.accessed.Store(now.UnixNano()) }
+func (s *adminState) touch(now time.Time) { s.accessed.Store(now.UnixNano()) }
 
-func (s *stamps) times() (created, updated, accessed time.Time) {
+func (s *adminState) times() (created, updated, accessed time.Time) {
 	at := func(v *atomic.Int64) time.Time {
 		if n := v.Load(); n != 0 {
 			return time.Unix(0, n).UTC()
@@ -35,6 +37,74 @@ func (s *stamps) times() (created, updated, accessed time.Time) {
 		return time.Time{}
 	}
 	return at(&s.created), at(&s.updated), at(&s.accessed)
+}
+
+// Status is an entity's availability, as Service Bus's EntityStatus:
+// Disabled refuses sending and receiving, SendDisabled sending (queues and
+// topics), ReceiveDisabled receiving (queues and subscriptions, their
+// dead-letter queues included). Refusals wrap ErrDisabled and ErrNotAllowed.
+type Status uint32
+
+// Statuses.
+const (
+	StatusActive Status = iota
+	StatusDisabled
+	StatusSendDisabled
+	StatusReceiveDisabled
+)
+
+var statusNames = [...]string{"Active", "Disabled", "SendDisabled", "ReceiveDisabled"}
+
+// String returns the service's name of the status.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "Unknown"
+}
+
+// SetStatus changes the status of a queue, topic or subscription. Receivers
+// already attached get the refusal at their next receive.
+func (b *Broker) SetStatus(path string, s Status) error {
+	if int(s) >= len(statusNames) {
+		return fmt.Errorf("status %d: %w", s, ErrInvalid)
+	}
+	tg, err := b.resolve(path)
+	if err != nil {
+		return err
+	}
+	if tg.addr.DeadLetter {
+		return fmt.Errorf("%s: a dead-letter queue has the status of its entity: %w", path, ErrNotAllowed)
+	}
+	st := tg.state()
+	if Status(st.status.Swap(uint32(s))) != s {
+		st.updated.Store(b.now().UnixNano())
+	}
+	return nil
+}
+
+func (tg target) state() *adminState {
+	if tg.top != nil {
+		return &tg.top.admin
+	}
+	return &tg.ent.admin
+}
+
+// sendEnabled refuses sending to a Disabled or SendDisabled queue or topic.
+func (tg target) sendEnabled() error {
+	if s := Status(tg.state().status.Load()); s == StatusDisabled || s == StatusSendDisabled {
+		return fmt.Errorf("%s %s is %s: %w: %w", tg.addr.Kind, tg.addr.Path, s, ErrDisabled, ErrNotAllowed)
+	}
+	return nil
+}
+
+// receiveEnabled refuses receiving from a Disabled or ReceiveDisabled queue
+// or subscription (and its dead-letter queue).
+func (tg target) receiveEnabled() error {
+	if s := Status(tg.ent.admin.status.Load()); s == StatusDisabled || s == StatusReceiveDisabled {
+		return fmt.Errorf("%s %s is %s: %w: %w", tg.addr.Kind, tg.addr.Path, s, ErrDisabled, ErrNotAllowed)
+	}
+	return nil
 }
 
 // Info is the runtime state of a queue, topic or subscription.
@@ -60,6 +130,8 @@ type Info struct {
 	// CreatedAt, UpdatedAt (last settings change) and AccessedAt (last
 	// send or receive; zero when never) in UTC.
 	CreatedAt, UpdatedAt, AccessedAt time.Time
+	// Status is the entity's availability.
+	Status Status
 }
 
 // Total is the message count Service Bus reports as MessageCount.
@@ -230,7 +302,7 @@ func (b *Broker) UpdateQueue(cfg QueueConfig) error {
 	q.limits = limits
 	q.dedup.setWindow(cfg.DuplicateDetectionHistoryTimeWindow)
 	q.forwardTo, q.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
-	q.stamps.updated.Store(b.now().UnixNano())
+	q.admin.updated.Store(b.now().UnixNano())
 	return nil
 }
 
@@ -256,7 +328,7 @@ func (b *Broker) UpdateTopic(cfg TopicConfig) error {
 	}
 	t.ttl = limits.ttl
 	t.dedup.setWindow(cfg.DuplicateDetectionHistoryTimeWindow)
-	t.stamps.updated.Store(b.now().UnixNano())
+	t.admin.updated.Store(b.now().UnixNano())
 	return nil
 }
 
@@ -285,7 +357,7 @@ func (b *Broker) UpdateSubscription(topicName string, cfg SubscriptionConfig) er
 	defer s.mu.Unlock()
 	s.limits = limits
 	s.forwardTo, s.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
-	s.stamps.updated.Store(b.now().UnixNano())
+	s.admin.updated.Store(b.now().UnixNano())
 	return nil
 }
 
@@ -329,7 +401,8 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		info.Scheduled = int64(t.scheduled.len())
 		t.scheduled.ascend(0, func(e *entry) bool { info.SizeInBytes += int64(len(e.msg.Body)); return true })
 		info.SubscriptionCount = len(t.subList)
-		info.CreatedAt, info.UpdatedAt, info.AccessedAt = t.stamps.times()
+		info.CreatedAt, info.UpdatedAt, info.AccessedAt = t.admin.times()
+		info.Status = Status(t.admin.status.Load())
 		t.mu.Unlock()
 		return info, nil
 	}
@@ -358,7 +431,8 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		return true
 	})
 	info.Transfer = int64(len(e.mu.outbox))
-	info.CreatedAt, info.UpdatedAt, info.AccessedAt = e.stamps.times()
+	info.CreatedAt, info.UpdatedAt, info.AccessedAt = e.admin.times()
+	info.Status = Status(e.admin.status.Load())
 	return info, nil
 }
 
@@ -435,12 +509,12 @@ func (b *Broker) changeRules(topicName, sub, name string, change func([]Rule, in
 		return fmt.Errorf("subscription %s: %w", s.path, err)
 	}
 	s.rules.Store(&next)
-	s.stamps.updated.Store(b.now().UnixNano())
+	s.admin.updated.Store(b.now().UnixNano())
 	return nil
 }
 
 // touched records a send or receive on the entity.
-func (e *entity) touched(now time.Time) { e.stamps.touch(now) }
+func (e *entity) touched(now time.Time) { e.admin.touch(now) }
 
 // NewSQLFilterWithParameters parses a SQL filter whose @parameters take the
 // given values (keys include the "@"; see sqlfilter.ParseFilterWithParameters).

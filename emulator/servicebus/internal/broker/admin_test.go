@@ -192,3 +192,48 @@ func TestEntityInfo(t *testing.T) {
 	_, err = bd.b.EntityInfo("q/$DeadLetterQueue")
 	wantErr(t, err, broker.ErrNotFound)
 }
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	must(t, bd.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "s"}))
+	bd.send(t, "q", msg("before"))
+	r, err := bd.b.NewReceiver("q", broker.PeekLock)
+	must(t, err)
+	defer r.Close()
+
+	must(t, bd.b.SetStatus("q", broker.StatusReceiveDisabled))
+	bd.send(t, "q", msg("still accepted"))
+	_, err = r.TryReceive(1)
+	wantErr(t, err, broker.ErrDisabled)
+	wantErr(t, err, broker.ErrNotAllowed)
+	_, err = bd.b.NewReceiver("q/$DeadLetterQueue", broker.PeekLock)
+	wantErr(t, err, broker.ErrDisabled)
+	_, err = bd.b.ReceiveBySequenceNumber("q", []int64{1}, broker.PeekLock)
+	wantErr(t, err, broker.ErrDisabled)
+
+	must(t, bd.b.SetStatus("Q", broker.StatusSendDisabled))
+	_, err = bd.b.Send("q", []*broker.Message{msg("refused")})
+	wantErr(t, err, broker.ErrDisabled)
+	if got, err := r.TryReceive(5); err != nil || len(got) != 2 {
+		t.Errorf("receive while SendDisabled: %d messages, %v; want the 2 sent before", len(got), err)
+	}
+
+	must(t, bd.b.SetStatus("t", broker.StatusDisabled))
+	_, err = bd.b.Send("t", []*broker.Message{msg("refused")})
+	wantErr(t, err, broker.ErrDisabled)
+	must(t, bd.b.SetStatus("t/Subscriptions/s", broker.StatusDisabled))
+	_, err = bd.b.NewReceiver("t/Subscriptions/s", broker.PeekLock)
+	wantErr(t, err, broker.ErrDisabled)
+	info, err := bd.b.EntityInfo("t/Subscriptions/s")
+	must(t, err)
+	if info.Status != broker.StatusDisabled || info.Status.String() != "Disabled" {
+		t.Errorf("status = %v", info.Status)
+	}
+
+	must(t, bd.b.SetStatus("q", broker.StatusActive))
+	bd.send(t, "q", msg("after"))
+	wantErr(t, bd.b.SetStatus("q/$DeadLetterQueue", broker.StatusDisabled), broker.ErrNotAllowed)
+	wantErr(t, bd.b.SetStatus("nope", broker.StatusDisabled), broker.ErrNotFound)
+	wantErr(t, bd.b.SetStatus("q", broker.Status(9)), broker.ErrInvalid)
+}

@@ -28,8 +28,8 @@ type entity struct {
 	topic *topic
 	rules atomic.Pointer[[]Rule]
 
-	// stamps are the created/updated/accessed times (admin.go).
-	stamps stamps
+	// admin holds timestamps and status (admin.go).
+	admin adminState
 
 	// dedup is the duplicate-detection history of a queue (nil: off).
 	dedup *dedupLog
@@ -44,7 +44,7 @@ func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits) *en
 	e.main = newStore(e, false, path)
 	e.dlq = newStore(e, true, path+deadLetterSuffix)
 	e.mu.flush = func(out []forwarded) { b.flushForwards(e, out) }
-	e.stamps.init(b.now())
+	e.admin.init(b.now())
 	return e
 }
 

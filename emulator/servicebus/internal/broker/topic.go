@@ -31,7 +31,7 @@ type topic struct {
 	timers    timerHeap
 	alarm     alarm
 
-	stamps stamps // admin.go
+	admin adminState // timestamps and status (admin.go)
 }
 
 func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
@@ -39,7 +39,7 @@ func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
 		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
-	t.stamps.init(b.now())
+	t.admin.init(b.now())
 	return t
 }
 
@@ -88,7 +88,7 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		return nil, fmt.Errorf("topic %s: %w", t.name, ErrNotFound)
 	}
 	subs := t.subList
-	t.stamps.touch(now)
+	t.admin.touch(now)
 	for i, m := range msgs {
 		t.seq++
 		seqs[i] = t.seq
