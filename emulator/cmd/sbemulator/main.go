@@ -56,6 +56,9 @@ func run() error {
 		return err
 	}
 	fmt.Println(srv.ConnectionString())
+	if admin := srv.AdminConnectionString(); admin != "" {
+		fmt.Println(admin) // for the administration clients (README: Administration API)
+	}
 	log.Info("ready", "amqp", srv.AMQPAddr(), "http", srv.HTTPAddr())
 	<-ctx.Done()
 	log.Info("stopping")
