@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -392,95 +393,99 @@ func optText(name, v string) []atom.Elem {
 	return []atom.Elem{atom.Text(name, v)}
 }
 
+// The element groups the three descriptions share, in the service's order.
+
+func access(info broker.Info) []atom.Elem {
+	return []atom.Elem{atom.Bool("IsAnonymousAccessible", false), {Name: "AuthorizationRules"}, atom.Text("Status", info.Status.String())}
+}
+
+func stamps(info broker.Info) []atom.Elem {
+	return []atom.Elem{atom.Time("CreatedAt", info.CreatedAt), atom.Time("UpdatedAt", info.UpdatedAt), atom.Time("AccessedAt", info.AccessedAt)}
+}
+
+func counts(info broker.Info) atom.Elem {
+	return atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter)
+}
+
 func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x extras) atom.Elem {
-	f := []atom.Elem{
-		atom.Duration("LockDuration", cfg.LockDuration),
-		atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
-		atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
-		atom.Bool("RequiresSession", cfg.RequiresSession),
-		atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
-		atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
-		atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
-		atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-		atom.Bool("EnableBatchedOperations", x.batched),
-		atom.Int("SizeInBytes", info.SizeInBytes),
-		atom.Int("MessageCount", info.Total()),
-		atom.Bool("IsAnonymousAccessible", false),
-		{Name: "AuthorizationRules"},
-		atom.Text("Status", info.Status.String()),
-	}
-	f = append(f, optText("ForwardTo", c.forwardURL(cfg.ForwardTo))...)
-	f = append(f, optText("UserMetadata", x.userMetadata)...)
-	f = append(f,
-		atom.Time("CreatedAt", info.CreatedAt),
-		atom.Time("UpdatedAt", info.UpdatedAt),
-		atom.Time("AccessedAt", info.AccessedAt),
-		atom.Bool("SupportOrdering", true),
-		atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter),
-		atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-		atom.Bool("EnablePartitioning", x.partitioning),
-		atom.Text("EntityAvailabilityStatus", "Available"),
-	)
-	f = append(f, optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo))...)
-	f = append(f, atom.Bool("EnableExpress", x.express), atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB))
-	return atom.Desc("QueueDescription", f...)
+	return atom.Desc("QueueDescription", slices.Concat(
+		[]atom.Elem{
+			atom.Duration("LockDuration", cfg.LockDuration),
+			atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
+			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
+			atom.Bool("RequiresSession", cfg.RequiresSession),
+			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
+			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
+			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
+			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
+			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Int("SizeInBytes", info.SizeInBytes),
+			atom.Int("MessageCount", info.Total()),
+		},
+		access(info),
+		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
+		optText("UserMetadata", x.userMetadata),
+		stamps(info),
+		[]atom.Elem{
+			atom.Bool("SupportOrdering", true),
+			counts(info),
+			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Text("EntityAvailabilityStatus", "Available"),
+		},
+		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
+		[]atom.Elem{atom.Bool("EnableExpress", x.express), atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB)},
+	)...)
 }
 
 func (c *adminCall) topicDescription(cfg broker.TopicConfig, info broker.Info, x extras) atom.Elem {
-	f := []atom.Elem{
-		atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
-		atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
-		atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
-		atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
-		atom.Bool("EnableBatchedOperations", x.batched),
-		atom.Int("SizeInBytes", info.SizeInBytes),
-		atom.Bool("FilteringMessagesBeforePublishing", false),
-		atom.Bool("IsAnonymousAccessible", false),
-		{Name: "AuthorizationRules"},
-		atom.Text("Status", info.Status.String()),
-	}
-	f = append(f, optText("UserMetadata", x.userMetadata)...)
-	f = append(f,
-		atom.Time("CreatedAt", info.CreatedAt),
-		atom.Time("UpdatedAt", info.UpdatedAt),
-		atom.Time("AccessedAt", info.AccessedAt),
-		atom.Bool("SupportOrdering", x.supportOrdering),
-		atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter),
-		atom.Int("SubscriptionCount", int64(info.SubscriptionCount)),
-		atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-		atom.Bool("EnablePartitioning", x.partitioning),
-		atom.Text("EntityAvailabilityStatus", "Available"),
-		atom.Bool("EnableSubscriptionPartitioning", false),
-		atom.Bool("EnableExpress", x.express),
-		atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB),
-	)
-	return atom.Desc("TopicDescription", f...)
+	return atom.Desc("TopicDescription", slices.Concat(
+		[]atom.Elem{
+			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
+			atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
+			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
+			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
+			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Int("SizeInBytes", info.SizeInBytes),
+			atom.Bool("FilteringMessagesBeforePublishing", false),
+		},
+		access(info),
+		optText("UserMetadata", x.userMetadata),
+		stamps(info),
+		[]atom.Elem{
+			atom.Bool("SupportOrdering", x.supportOrdering),
+			counts(info),
+			atom.Int("SubscriptionCount", int64(info.SubscriptionCount)),
+			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Text("EntityAvailabilityStatus", "Available"),
+			atom.Bool("EnableSubscriptionPartitioning", false),
+			atom.Bool("EnableExpress", x.express),
+			atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB),
+		},
+	)...)
 }
 
 func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info broker.Info, x extras) atom.Elem {
-	f := []atom.Elem{
-		atom.Duration("LockDuration", cfg.LockDuration),
-		atom.Bool("RequiresSession", cfg.RequiresSession),
-		atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
-		atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
-		atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.dlqOnFilterErrors),
-		atom.Int("MessageCount", info.Total()),
-		atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-		atom.Bool("EnableBatchedOperations", x.batched),
-		atom.Text("Status", info.Status.String()),
-	}
-	f = append(f, optText("ForwardTo", c.forwardURL(cfg.ForwardTo))...)
-	f = append(f, optText("UserMetadata", x.userMetadata)...)
-	f = append(f,
-		atom.Time("CreatedAt", info.CreatedAt),
-		atom.Time("UpdatedAt", info.UpdatedAt),
-		atom.Time("AccessedAt", info.AccessedAt),
-		atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter),
-		atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-	)
-	f = append(f, optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo))...)
-	f = append(f, atom.Text("EntityAvailabilityStatus", "Available"))
-	return atom.Desc("SubscriptionDescription", f...)
+	return atom.Desc("SubscriptionDescription", slices.Concat(
+		[]atom.Elem{
+			atom.Duration("LockDuration", cfg.LockDuration),
+			atom.Bool("RequiresSession", cfg.RequiresSession),
+			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
+			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
+			atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.dlqOnFilterErrors),
+			atom.Int("MessageCount", info.Total()),
+			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
+			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Text("Status", info.Status.String()),
+		},
+		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
+		optText("UserMetadata", x.userMetadata),
+		stamps(info),
+		[]atom.Elem{counts(info), atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle)},
+		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
+		[]atom.Elem{atom.Text("EntityAvailabilityStatus", "Available")},
+	)...)
 }
 
 func (c *adminCall) namespaceEntry() []byte {

@@ -259,15 +259,46 @@ func (ap adminPath) checkNames() error {
 	return nil
 }
 
-func (c *adminCall) putQueue(d *atom.Description, update bool) {
+// entityTarget checks a queue or topic PUT: 409 for creating an existing
+// name, 404 for updating a missing one, 400 for updating the other kind.
+func (c *adminCall) entityTarget(kind broker.EntityKind, update bool) bool {
 	name := c.ap.name
 	if !c.precheck(name, update) {
+		return false
+	}
+	if addr, _ := c.existing(name); update && addr.Kind != kind {
+		c.fail(adminBadRequest("%s is a %s, not a %s", name, addr.Kind, kind))
+		return false
+	}
+	return true
+}
+
+// apply runs the creation or the update once the fields are read, then
+// answers the entity's entry.
+func (c *adminCall) apply(kind broker.EntityKind, path, descKind string, f *fields, x extras, update bool, create, change func() error) {
+	if f.err != nil {
+		c.fail(f.err)
 		return
 	}
-	if addr, _ := c.existing(name); update && addr.Kind != broker.KindQueue {
-		c.fail(adminBadRequest("%s is a %s, not a queue", name, addr.Kind))
+	op := create
+	if update {
+		op = change
+	}
+	if err := op(); err != nil {
+		c.fail(err)
 		return
 	}
+	if addr, ok := c.existing(path); ok {
+		path = addr.Path
+	}
+	c.done(kind, path, descKind, x, update)
+}
+
+func (c *adminCall) putQueue(d *atom.Description, update bool) {
+	if !c.entityTarget(broker.KindQueue, update) {
+		return
+	}
+	name := c.ap.name
 	f := &fields{m: d.Fields}
 	cfg := broker.QueueConfig{
 		Name:                                name,
@@ -281,39 +312,17 @@ func (c *adminCall) putQueue(d *atom.Description, update bool) {
 		ForwardTo:                           f.forward("ForwardTo"),
 		ForwardDeadLetteredTo:               f.forward("ForwardDeadLetteredMessagesTo"),
 	}
-	prev := c.prevExtras(name, d.Kind)
-	x := f.extras(d.Kind, prev, update)
-	if f.err != nil {
-		c.fail(f.err)
-		return
-	}
+	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
 	b := c.h.srv.broker
-	var err error
-	if update {
-		err = b.UpdateQueue(cfg)
-	} else {
-		err = b.CreateQueue(cfg)
-	}
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	path := name
-	if addr, ok := c.existing(name); ok {
-		path = addr.Path
-	}
-	c.done(broker.KindQueue, path, d.Kind, x, update)
+	c.apply(broker.KindQueue, name, d.Kind, f, x, update,
+		func() error { return b.CreateQueue(cfg) }, func() error { return b.UpdateQueue(cfg) })
 }
 
 func (c *adminCall) putTopic(d *atom.Description, update bool) {
+	if !c.entityTarget(broker.KindTopic, update) {
+		return
+	}
 	name := c.ap.name
-	if !c.precheck(name, update) {
-		return
-	}
-	if addr, _ := c.existing(name); update && addr.Kind != broker.KindTopic {
-		c.fail(adminBadRequest("%s is a %s, not a topic", name, addr.Kind))
-		return
-	}
 	f := &fields{m: d.Fields}
 	cfg := broker.TopicConfig{
 		Name:                                name,
@@ -322,26 +331,9 @@ func (c *adminCall) putTopic(d *atom.Description, update bool) {
 		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
 	}
 	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
-	if f.err != nil {
-		c.fail(f.err)
-		return
-	}
 	b := c.h.srv.broker
-	var err error
-	if update {
-		err = b.UpdateTopic(cfg)
-	} else {
-		err = b.CreateTopic(cfg)
-	}
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	path := name
-	if addr, ok := c.existing(name); ok {
-		path = addr.Path
-	}
-	c.done(broker.KindTopic, path, d.Kind, x, update)
+	c.apply(broker.KindTopic, name, d.Kind, f, x, update,
+		func() error { return b.CreateTopic(cfg) }, func() error { return b.UpdateTopic(cfg) })
 }
 
 func (c *adminCall) putSubscription(d *atom.Description, update bool) {
@@ -366,12 +358,8 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 		ForwardDeadLetteredTo:            f.forward("ForwardDeadLetteredMessagesTo"),
 	}
 	x := f.extras(d.Kind, c.prevExtras(path, d.Kind), update)
-	if f.err != nil {
-		c.fail(f.err)
-		return
-	}
 	var defRule ruleMeta
-	if d.Rule != nil && !update {
+	if d.Rule != nil && !update && f.err == nil {
 		r, rm, err := brokerRule(d.Rule, broker.DefaultRuleName)
 		if err != nil {
 			c.fail(err)
@@ -379,26 +367,20 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 		}
 		cfg.Rules, defRule = []broker.Rule{r}, rm
 	}
-	var err error
-	if update {
-		err = b.UpdateSubscription(c.ap.topic, cfg)
-	} else {
-		err = b.CreateSubscription(c.ap.topic, cfg)
-	}
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	if addr, ok := c.existing(path); ok {
-		path = addr.Path
-	}
-	if len(cfg.Rules) == 1 {
-		if info, err := b.EntityInfo(path); err == nil {
-			defRule.sub, defRule.created = info.CreatedAt, info.CreatedAt
-			c.h.meta.setRule(path+"/Rules/"+cfg.Rules[0].Name, defRule)
+	create := func() error {
+		if err := b.CreateSubscription(c.ap.topic, cfg); err != nil {
+			return err
 		}
+		if len(cfg.Rules) == 1 { // keep the default rule's parameters and creation time
+			if info, err := b.EntityInfo(path); err == nil {
+				defRule.sub, defRule.created = info.CreatedAt, info.CreatedAt
+				c.h.meta.setRule(path+"/Rules/"+cfg.Rules[0].Name, defRule)
+			}
+		}
+		return nil
 	}
-	c.done(broker.KindSubscription, path, d.Kind, x, update)
+	c.apply(broker.KindSubscription, path, d.Kind, f, x, update, create,
+		func() error { return b.UpdateSubscription(c.ap.topic, cfg) })
 }
 
 func (c *adminCall) rulePath(rule string) string {

@@ -13,20 +13,9 @@
 // The SDK always addresses https://<Endpoint host:port>/...; plainHttp below is the pipeline policy
 // that sends those requests over plain HTTP instead (documented in the README).
 import { ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
+import { CaseError, check, eq, reason, runAll, withTimeout } from "./harness.mjs";
 
 const CASE_TIMEOUT_MS = 30_000;
-
-class CaseError extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new CaseError(msg);
-}
-
-function eq(got, want, what) {
-  const g = JSON.stringify(got);
-  const w = JSON.stringify(want);
-  check(g === w, `${what}: got ${g}, want ${w}`);
-}
 
 // plainHttp rewrites the SDK's https URLs to http, which the emulator's HTTP port serves.
 const plainHttp = {
@@ -259,18 +248,6 @@ const cases = [
   },
 ];
 
-async function withTimeout(p, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CaseError(`${what}: timed out after ${ms} ms (at: ${steps[what] ?? "start"})`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function main() {
   if (!process.env.SB_ADMIN_CONNECTION_STRING || !process.env.SB_CONNECTION_STRING) {
     console.log("SB_ADMIN_CONNECTION_STRING and SB_CONNECTION_STRING must be set");
@@ -282,24 +259,14 @@ async function main() {
     console.log(`JSTEST_CASES names no or unknown cases: ${unknown.join(", ")}`);
     return 2;
   }
-  const count = { ok: 0, FAIL: 0, skip: 0 };
-  await Promise.all(
-    cases.filter((c) => wanted.includes(c.name)).map(async (c) => {
-      let line;
-      try {
-        await withTimeout(c.run(adminClient()), CASE_TIMEOUT_MS, c.name);
-        line = `ok ${c.name}`;
-        count.ok++;
-      } catch (e) {
-        const reason = e instanceof CaseError ? e.message : `${e?.name ?? "Error"}${e?.code ? ` [${e.code}]` : ""}: ${e?.message ?? e}`;
-        line = `FAIL ${c.name}: ${reason.replaceAll("\n", " ")}`;
-        count.FAIL++;
-      }
-      console.log(line);
-    }),
-  );
-  console.log(`${count.ok} passed, ${count.FAIL} failed, ${count.skip} skipped`);
-  return count.FAIL > 0 ? 1 : 0;
+  return runAll(cases.filter((c) => wanted.includes(c.name)), async (c) => {
+    try {
+      await withTimeout(c.run(adminClient()), CASE_TIMEOUT_MS, c.name, () => steps[c.name] ?? "start");
+      return { status: "ok" };
+    } catch (e) {
+      return { status: "FAIL", reason: reason(e) };
+    }
+  });
 }
 
 process.exit(await main());

@@ -1,10 +1,8 @@
 package jstest
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
 )
@@ -18,19 +16,7 @@ var adminCases = []string{"admin-queue", "admin-topic-subscription-rule", "admin
 func TestJSAdmin(t *testing.T) {
 	t.Parallel()
 	node := requireNode(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("starting emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stopping emulator: %v", err)
-		}
-	})
+	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
 	out, runErr := runScript(t, node, "admin.mjs", map[string]string{
 		"SB_ADMIN_CONNECTION_STRING": srv.AdminConnectionString(),
 		"SB_CONNECTION_STRING":       srv.ConnectionString(),

@@ -62,14 +62,12 @@ func requireNode(t *testing.T) string {
 	return node
 }
 
-// setup skips without node or the installed SDK, then starts the emulator and creates one set of
-// uniquely named entities per case. Features the emulator refuses are left out of features.
-func setup(t *testing.T) *fixture {
+// startEmulator starts an emulator for the test and stops it, bounded, when the test ends.
+func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
 	t.Helper()
-	node := requireNode(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
+	srv, err := servicebus.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting emulator: %v", err)
 	}
@@ -80,6 +78,15 @@ func setup(t *testing.T) *fixture {
 			t.Errorf("stopping emulator: %v", err)
 		}
 	})
+	return srv
+}
+
+// setup skips without node or the installed SDK, then starts the emulator and creates one set of
+// uniquely named entities per case. Features the emulator refuses are left out of features.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	node := requireNode(t)
+	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
 	f := &fixture{node: node, srv: srv, entities: map[string]map[string]string{}}
 	suffix := randomSuffix(t)
 	name := func(parts ...string) string { return "js-" + strings.Join(parts, "-") + "-" + suffix }

@@ -142,22 +142,23 @@ func (i Info) Total() int64 {
 // Queues returns the queue names (as created), sorted case-insensitively.
 func (b *Broker) Queues() []string {
 	b.mu.RLock()
-	out := make([]string, 0, len(b.queues))
-	for _, q := range b.queues {
-		out = append(out, q.path)
-	}
-	b.mu.RUnlock()
-	return sortFold(out)
+	defer b.mu.RUnlock()
+	return names(b.queues, func(q *entity) string { return q.path })
 }
 
 // Topics returns the topic names (as created), sorted case-insensitively.
 func (b *Broker) Topics() []string {
 	b.mu.RLock()
-	out := make([]string, 0, len(b.topics))
-	for _, t := range b.topics {
-		out = append(out, t.name)
+	defer b.mu.RUnlock()
+	return names(b.topics, func(t *topic) string { return t.name })
+}
+
+// names lists the names of a registry map's values, sorted.
+func names[T any](m map[string]T, name func(T) string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, name(v))
 	}
-	b.mu.RUnlock()
 	return sortFold(out)
 }
 
