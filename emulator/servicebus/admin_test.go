@@ -10,6 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
@@ -43,6 +44,20 @@ func newAdminClient(t *testing.T, connStr string) *admin.Client {
 		t.Fatalf("admin.NewClientFromConnectionString: %v", err)
 	}
 	return ac
+}
+
+// allPages reads every page of an admin list.
+func allPages[T any](t *testing.T, ctx context.Context, p *runtime.Pager[T]) []T {
+	t.Helper()
+	var out []T
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("NextPage: %v", err)
+		}
+		out = append(out, page)
+	}
+	return out
 }
 
 func statusOf(err error) int {
@@ -146,21 +161,15 @@ func TestAdminQueueLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pager := ac.NewListQueuesPager(&admin.ListQueuesOptions{MaxPageSize: 2})
-	pages := 0
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("NextPage: %v", err)
-		}
-		pages++
+	pages := allPages(t, ctx, ac.NewListQueuesPager(&admin.ListQueuesOptions{MaxPageSize: 2}))
+	for _, page := range pages {
 		for _, q := range page.Queues {
 			names = append(names, q.QueueName)
 		}
 	}
 	want := []string{name, name + "-a", name + "-b", name + "-c"}
-	if strings.Join(names, ",") != strings.Join(want, ",") || pages < 2 {
-		t.Errorf("listed %v in %d pages, want %v in at least 2", names, pages, want)
+	if strings.Join(names, ",") != strings.Join(want, ",") || len(pages) < 2 {
+		t.Errorf("listed %v in %d pages, want %v in at least 2", names, len(pages), want)
 	}
 
 	if _, err := ac.DeleteQueue(ctx, name, nil); err != nil {
@@ -250,12 +259,7 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 		t.Fatalf("UpdateRule: %v", err)
 	}
 	var ruleNames []string
-	rp := ac.NewListRulesPager(topic, "red", nil)
-	for rp.More() {
-		page, err := rp.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, ac.NewListRulesPager(topic, "red", nil)) {
 		for _, r := range page.Rules {
 			ruleNames = append(ruleNames, r.Name)
 			if r.Name == "big" {
@@ -296,12 +300,7 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 	}
 
 	var subs []string
-	sp := ac.NewListSubscriptionsPager(topic, nil)
-	for sp.More() {
-		page, err := sp.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, ac.NewListSubscriptionsPager(topic, nil)) {
 		for _, s := range page.Subscriptions {
 			subs = append(subs, s.SubscriptionName)
 		}
@@ -310,12 +309,7 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 		t.Errorf("subscriptions = %v", subs)
 	}
 	var topics []string
-	tpg := ac.NewListTopicsPager(nil)
-	for tpg.More() {
-		page, err := tpg.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, ac.NewListTopicsPager(nil)) {
 		for _, tp := range page.Topics {
 			topics = append(topics, tp.TopicName)
 		}
@@ -395,13 +389,8 @@ func TestAdminRuntimeCounts(t *testing.T) {
 	if rt.CreatedAt.IsZero() || rt.AccessedAt.Before(rt.CreatedAt) || time.Since(rt.AccessedAt) > time.Minute {
 		t.Errorf("timestamps: created %v, accessed %v", rt.CreatedAt, rt.AccessedAt)
 	}
-	pager := ac.NewListQueuesRuntimePropertiesPager(nil)
 	found := false
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, ac.NewListQueuesRuntimePropertiesPager(nil)) {
 		for _, it := range page.QueueRuntimeProperties {
 			found = found || (it.QueueName == q && it.ActiveMessageCount == wantActive)
 		}
