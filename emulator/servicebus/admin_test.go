@@ -398,6 +398,29 @@ func TestAdminRuntimeCounts(t *testing.T) {
 	if !found {
 		t.Errorf("the runtime list has no %s with %d active messages", q, wantActive)
 	}
+	// A message that auto-forwarding cannot deliver counts as a transfer dead letter.
+	dest, fwd := q+"-dest", q+"-fwd"
+	if _, err := ac.CreateQueue(ctx, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateQueue(ctx, fwd, &admin.CreateQueueOptions{Properties: &admin.QueueProperties{ForwardTo: to.Ptr(dest)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.DeleteQueue(ctx, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := client.NewSender(fwd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.SendMessage(ctx, &azservicebus.Message{Body: []byte("lost")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	frt, err := ac.GetQueueRuntimeProperties(ctx, fwd, nil)
+	if err != nil || frt.TransferDeadLetterMessageCount != 1 || frt.DeadLetterMessageCount != 0 || frt.ActiveMessageCount != 0 || frt.TotalMessageCount != 1 {
+		t.Errorf("forwarding queue runtime = %+v, %v; want one transfer dead letter", frt, err)
+	}
+
 	ns, err := ac.GetNamespaceProperties(ctx, nil)
 	if err != nil || ns.Name != "127.0.0.1" || ns.SKU != "Standard" {
 		t.Errorf("namespace = %+v, %v", ns, err)

@@ -123,7 +123,8 @@ type Info struct {
 	// Transfer counts messages waiting in the auto-forwarding outbox.
 	Transfer int64
 	// SizeInBytes is the sum of the encoded bodies of the stored messages
-	// (dead-lettered ones included).
+	// (dead-lettered ones included); a topic's counts its scheduled
+	// messages and every copy its subscriptions hold.
 	SizeInBytes int64
 	// SubscriptionCount is the number of subscriptions of a topic.
 	SubscriptionCount int
@@ -401,10 +402,18 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		t.mu.Lock()
 		info.Scheduled = int64(t.scheduled.len())
 		t.scheduled.ascend(0, func(e *entry) bool { info.SizeInBytes += int64(len(e.msg.Body)); return true })
-		info.SubscriptionCount = len(t.subList)
+		subs := t.subList
+		info.SubscriptionCount = len(subs)
 		info.CreatedAt, info.UpdatedAt, info.AccessedAt = t.admin.times()
 		info.Status = Status(t.admin.status.Load())
 		t.mu.Unlock()
+		for _, sub := range subs { // the topic's size includes what its subscriptions hold
+			sub.mu.Lock()
+			var si Info
+			sub.count(&si)
+			sub.mu.Unlock()
+			info.SizeInBytes += si.SizeInBytes
+		}
 		return info, nil
 	}
 	if err := tg.lock(); err != nil {
@@ -412,6 +421,14 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 	}
 	e := tg.ent
 	defer e.mu.Unlock()
+	e.count(&info)
+	info.CreatedAt, info.UpdatedAt, info.AccessedAt = e.admin.times()
+	info.Status = Status(e.admin.status.Load())
+	return info, nil
+}
+
+// count adds the entity's messages to info; e.mu is held.
+func (e *entity) count(info *Info) {
 	e.main.all.ascend(0, func(en *entry) bool {
 		if en.msg.State == StateScheduled {
 			info.Scheduled++
@@ -431,10 +448,7 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		info.SizeInBytes += int64(len(en.msg.Body))
 		return true
 	})
-	info.Transfer = int64(len(e.mu.outbox))
-	info.CreatedAt, info.UpdatedAt, info.AccessedAt = e.admin.times()
-	info.Status = Status(e.admin.status.Load())
-	return info, nil
+	info.Transfer += int64(len(e.mu.outbox))
 }
 
 // ruleList is the subscription's current rules; never modified in place

@@ -189,6 +189,12 @@ func TestEntityInfo(t *testing.T) {
 	if ti.SubscriptionCount != 0 || ti.CreatedAt != created {
 		t.Errorf("EntityInfo(t) = %+v", ti)
 	}
+	must(t, bd.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "a"}))
+	must(t, bd.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "b"}))
+	bd.send(t, "t", msg("1234567"))
+	if ti, err = bd.b.EntityInfo("t"); err != nil || ti.SubscriptionCount != 2 || ti.SizeInBytes != 14 {
+		t.Errorf("EntityInfo(t) with two copies of 7 bytes = %+v, %v", ti, err)
+	}
 	_, err = bd.b.EntityInfo("q/$DeadLetterQueue")
 	wantErr(t, err, broker.ErrNotFound)
 }
