@@ -81,9 +81,6 @@ type Param struct {
 	Key, Type, Value string
 }
 
-// ErrSyntax reports a body that is not a well-formed description entry.
-var ErrSyntax = errors.New("malformed ATOM entry")
-
 // node is one element of the bounded tree Parse builds.
 type node struct {
 	name  xml.Name
