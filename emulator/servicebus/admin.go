@@ -28,10 +28,11 @@ import (
 //
 // A GET of a missing entity answers 200 with an empty feed, as the service
 // does (both SDKs turn it into "not found"). Properties the broker does not
-// act on (MaxSizeInMegabytes, Status, AutoDeleteOnIdle, UserMetadata, ...)
-// are validated, stored and reported back; adminMeta holds them.
+// act on (MaxSizeInMegabytes, AutoDeleteOnIdle, UserMetadata, ...) are
+// validated, stored and reported back; adminMeta (admin_meta.go) holds them.
+// Every request is authorized by adminHandler.authorize.
 
-// Limits of a request body.
+// Bounds of a request: body size and list page.
 const (
 	adminMaxBody = 256 << 10
 	// adminDefaultTop and adminMaxTop bound a list page, as the service
