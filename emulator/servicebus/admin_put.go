@@ -174,7 +174,7 @@ func (f *fields) extras(kind string, prev extras, update bool) extras {
 	return x
 }
 
-// exists tells whether the path names a queue or topic (any of them).
+// existing resolves path to a queue, topic or subscription (not a dead-letter queue).
 func (c *adminCall) existing(path string) (broker.Address, bool) {
 	addr, err := c.h.srv.broker.Resolve(path)
 	return addr, err == nil && !addr.DeadLetter

@@ -191,13 +191,20 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 	srv, ac, ctx := startAdmin(t, servicebus.Config{})
 	topic := uniqueName(t)
 	if _, err := ac.CreateTopic(ctx, topic, &admin.CreateTopicOptions{Properties: &admin.TopicProperties{
-		DefaultMessageTimeToLive: to.Ptr("PT2H"), MaxSizeInMegabytes: to.Ptr[int32](1024),
+		DefaultMessageTimeToLive: to.Ptr("PT2H"), MaxSizeInMegabytes: to.Ptr[int32](1024), EnablePartitioning: to.Ptr(true),
+		EnableBatchedOperations: to.Ptr(false), SupportOrdering: to.Ptr(false), MaxMessageSizeInKilobytes: to.Ptr[int64](1024),
 	}}); err != nil {
 		t.Fatalf("CreateTopic: %v", err)
 	}
 	tp, err := ac.GetTopic(ctx, topic, nil)
-	if err != nil || tp == nil || *tp.DefaultMessageTimeToLive != "PT2H" {
+	if err != nil || tp == nil || *tp.DefaultMessageTimeToLive != "PT2H" || !*tp.EnablePartitioning || *tp.EnableBatchedOperations ||
+		*tp.SupportOrdering || *tp.MaxMessageSizeInKilobytes != 1024 {
 		t.Fatalf("GetTopic = %+v, %v", tp, err)
+	}
+	changed := tp.TopicProperties
+	changed.EnablePartitioning = to.Ptr(false)
+	if _, err := ac.UpdateTopic(ctx, topic, changed, nil); statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "EnablePartitioning") {
+		t.Errorf("changing EnablePartitioning: %v, want 400 naming it", err)
 	}
 	tp.TopicProperties.DefaultMessageTimeToLive = to.Ptr("PT3H")
 	tp.TopicProperties.UserMetadata = to.Ptr("events")
@@ -214,7 +221,8 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ac.CreateSubscription(ctx, topic, "red", &admin.CreateSubscriptionOptions{Properties: &admin.SubscriptionProperties{
-		LockDuration: to.Ptr("PT45S"), MaxDeliveryCount: to.Ptr[int32](4),
+		LockDuration: to.Ptr("PT45S"), MaxDeliveryCount: to.Ptr[int32](4), AutoDeleteOnIdle: to.Ptr("P7D"),
+		EnableDeadLetteringOnFilterEvaluationExceptions: to.Ptr(true), ForwardTo: to.Ptr(fwd), UserMetadata: to.Ptr("reds"),
 		DefaultRule: &admin.RuleProperties{Name: "only-red", Filter: &admin.CorrelationFilter{
 			ApplicationProperties: map[string]any{"color": "red", "size": int64(3)}}},
 	}})
@@ -222,9 +230,11 @@ func TestAdminTopicSubscriptionRuleLifecycle(t *testing.T) {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
 	sub, err := ac.GetSubscription(ctx, topic, "red", nil)
-	if err != nil || sub == nil || *sub.LockDuration != "PT45S" || *sub.MaxDeliveryCount != 4 {
+	if err != nil || sub == nil || *sub.LockDuration != "PT45S" || *sub.MaxDeliveryCount != 4 || *sub.AutoDeleteOnIdle != "P7D" ||
+		!*sub.EnableDeadLetteringOnFilterEvaluationExceptions || *sub.ForwardTo != "sb://"+srv.HTTPAddr()+"/"+fwd || *sub.UserMetadata != "reds" {
 		t.Fatalf("GetSubscription = %+v, %v", sub, err)
 	}
+	sub.SubscriptionProperties.ForwardTo = nil // the routing checks below receive from the subscription
 	sub.SubscriptionProperties.ForwardDeadLetteredMessagesTo = to.Ptr(fwd)
 	sub.SubscriptionProperties.MaxDeliveryCount = to.Ptr[int32](9)
 	if _, err := ac.UpdateSubscription(ctx, topic, "red", sub.SubscriptionProperties, nil); err != nil {
