@@ -510,3 +510,29 @@ func TestAdminSQLParameters(t *testing.T) {
 		t.Errorf("after receiving: %+v, %v (the size 5 message must not have matched)", rt, err)
 	}
 }
+
+// TestAdminSeesConfigEntities: entities of a Config.json are listed and described with the
+// properties the file gave them (the official schema's defaults for the rest).
+func TestAdminSeesConfigEntities(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
+	  "Queues": [{"Name": "from-config", "Properties": {"LockDuration": "PT20S", "RequiresSession": true}}],
+	  "Topics": [{"Name": "events", "Properties": {}, "Subscriptions": [{"Name": "sql", "Properties": {},
+	    "Rules": [{"Name": "cheap", "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": "price < 10"},
+	      "Action": {"SqlExpression": "SET cheap = TRUE"}}}]}]}]}],
+	  "Logging": {"Type": "Console"}}}`)
+	_, ac, ctx := startAdmin(t, servicebus.Config{ConfigPath: cfg})
+	q, err := ac.GetQueue(ctx, "from-config", nil)
+	if err != nil || q == nil || *q.LockDuration != "PT20S" || !*q.RequiresSession || *q.MaxDeliveryCount != 3 || *q.DefaultMessageTimeToLive != "PT1H" {
+		t.Fatalf("GetQueue = %+v, %v; want the file's LockDuration and RequiresSession, the schema's MaxDeliveryCount 3 and TTL PT1H", q, err)
+	}
+	rule, err := ac.GetRule(ctx, "events", "sql", "cheap", nil)
+	if err != nil || rule == nil {
+		t.Fatalf("GetRule = %v, %v", rule, err)
+	}
+	f, ok := rule.Filter.(*admin.SQLFilter)
+	a, aok := rule.Action.(*admin.SQLAction)
+	if !ok || f.Expression != "price < 10" || !aok || a.Expression != "SET cheap = TRUE" {
+		t.Errorf("rule = %#v / %#v", rule.Filter, rule.Action)
+	}
+}
