@@ -103,4 +103,11 @@
 //
 // Auto-forwarding (forward.go): ForwardTo and ForwardDeadLetteredTo, with
 // loops refused at creation and at most MaxForwardHops hops at run time.
+//
+// Management (for the administration API): entities are listed and their
+// effective settings read back and changed in place (manage.go; what
+// Service Bus fixes at creation stays fixed), rules added, replaced and
+// removed on live subscriptions (rulechange.go; a subscription without rules
+// receives nothing), an entity's Status refuses sends or receives
+// (status.go), and EntityInfo counts messages by state (info.go).
 package broker

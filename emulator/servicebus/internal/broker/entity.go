@@ -24,11 +24,11 @@ type entity struct {
 	sessions *sessionSet
 
 	// Subscriptions only. rules is swapped whole by the rule changes of
-	// admin.go, never modified in place; read it with ruleList.
+	// rulechange.go, never modified in place; read it with ruleList.
 	topic *topic
 	rules atomic.Pointer[[]Rule]
 
-	// admin holds timestamps and status (admin.go).
+	// admin holds timestamps and status (status.go).
 	admin adminState
 
 	// dedup is the duplicate-detection history of a queue (nil: off).

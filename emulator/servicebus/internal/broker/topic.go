@@ -31,7 +31,7 @@ type topic struct {
 	timers    timerHeap
 	alarm     alarm
 
-	admin adminState // timestamps and status (admin.go)
+	admin adminState // timestamps and status (status.go)
 }
 
 func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
