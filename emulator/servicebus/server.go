@@ -10,7 +10,7 @@
 //
 // Layers follow the spec: conn.go (connection, SASL in sasl.go), session.go, link.go, with the
 // Service Bus nodes in cbs.go and management.go and the message mapping in message.go. The HTTP
-// port serves GET /health (health.go) and the ATOM administration API (admin.go, admin_put.go).
+// port serves GET /health (health.go) and the ATOM administration API (admin*.go).
 //
 // Session receivers (an attach with a com.microsoft:session-filter) and the session $management
 // operations are in session_receiver.go and management_session.go. CBS tokens are verified when
