@@ -31,7 +31,7 @@ func main() {
 func run() error {
 	configPath := flag.String("config", os.Getenv("EMULATOR_CONFIG"), "Config.json in the official emulator's schema (env EMULATOR_CONFIG)")
 	amqpPort := flag.Int("amqp-port", envInt(os.Getenv, "EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
-	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
+	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP port: health and the administration API (env EMULATOR_HTTP_PORT)")
 	host := flag.String("host", "127.0.0.1", "listen address")
 	anyToken := flag.Bool("accept-any-token", false, "accept every CBS token")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
