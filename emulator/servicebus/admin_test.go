@@ -440,11 +440,28 @@ func TestAdminRuntimeCounts(t *testing.T) {
 // TestAdminAuthorization: like Service Bus, every request needs a valid SAS token.
 func TestAdminAuthorization(t *testing.T) {
 	t.Parallel()
-	srv, _, ctx := startAdmin(t, servicebus.Config{})
+	srv, ac, ctx := startAdmin(t, servicebus.Config{Policies: []servicebus.SharedAccessPolicy{
+		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
+		{Name: "sender", PrimaryKey: "send-key", Rights: servicebus.Send | servicebus.Listen},
+	}})
 	wrongKey := strings.Replace(srv.AdminConnectionString(), "SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=wrong", 1)
 	bad := newAdminClient(t, wrongKey)
 	if _, err := bad.CreateQueue(ctx, uniqueName(t), nil); statusOf(err) != http.StatusUnauthorized {
 		t.Errorf("CreateQueue with a wrong key: %v, want 401", err)
+	}
+	// A valid key without the Manage claim cannot manage, not even read.
+	q := uniqueName(t)
+	if _, err := ac.CreateQueue(ctx, q, nil); err != nil {
+		t.Fatal(err)
+	}
+	sendOnly := strings.NewReplacer("SharedAccessKeyName="+servicebus.DefaultKeyName, "SharedAccessKeyName=sender",
+		"SharedAccessKey="+servicebus.DefaultKey, "SharedAccessKey=send-key").Replace(srv.AdminConnectionString())
+	limited := newAdminClient(t, sendOnly)
+	if _, err := limited.GetQueue(ctx, q, nil); statusOf(err) != http.StatusUnauthorized {
+		t.Errorf("GetQueue with a Send/Listen policy: %v, want 401", err)
+	}
+	if _, err := limited.DeleteQueue(ctx, q, nil); statusOf(err) != http.StatusUnauthorized {
+		t.Errorf("DeleteQueue with a Send/Listen policy: %v, want 401", err)
 	}
 	resp, err := http.Get("http://" + srv.HTTPAddr() + "/$Resources/Queues")
 	if err != nil {
@@ -534,5 +551,19 @@ func TestAdminSeesConfigEntities(t *testing.T) {
 	a, aok := rule.Action.(*admin.SQLAction)
 	if !ok || f.Expression != "price < 10" || !aok || a.Expression != "SET cheap = TRUE" {
 		t.Errorf("rule = %#v / %#v", rule.Filter, rule.Action)
+	}
+}
+
+// TestAdminAllowAnonymous: with AllowAnonymous the administration API needs no token either.
+func TestAdminAllowAnonymous(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := startAdmin(t, servicebus.Config{AllowAnonymous: true})
+	resp, err := http.Get("http://" + srv.HTTPAddr() + "/$Resources/Queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET without a token under AllowAnonymous: %d, want 200", resp.StatusCode)
 	}
 }
