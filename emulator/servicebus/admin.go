@@ -35,10 +35,11 @@ import (
 // Bounds of a request: body size and list page.
 const (
 	adminMaxBody = 256 << 10
-	// adminDefaultTop and adminMaxTop bound a list page, as the service
-	// does ($top above 100 is served as 100).
+	// adminDefaultTop is a list page without $top; adminMaxTop bounds the
+	// response. A smaller page than asked would end the Go SDK's pager
+	// early (it stops at a short page), so the bound is generous.
 	adminDefaultTop = 100
-	adminMaxTop     = 100
+	adminMaxTop     = 1000
 )
 
 // Content types of the ATOM API.
