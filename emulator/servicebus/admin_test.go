@@ -3,6 +3,7 @@ package servicebus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -565,5 +566,29 @@ func TestAdminAllowAnonymous(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET without a token under AllowAnonymous: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestAdminListsBeyondOnePage: the SDK's pager gets every entity when there are more than a
+// default page (100), with and without a page size.
+func TestAdminListsBeyondOnePage(t *testing.T) {
+	t.Parallel()
+	srv, ac, ctx := startAdmin(t, servicebus.Config{})
+	const n = 130
+	for i := range n {
+		if err := srv.CreateQueue(servicebus.QueueConfig{Name: fmt.Sprintf("q-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int32{0, 7, 500} {
+		var names []string
+		for _, page := range allPages(t, ctx, ac.NewListQueuesPager(&admin.ListQueuesOptions{MaxPageSize: size})) {
+			for _, q := range page.Queues {
+				names = append(names, q.QueueName)
+			}
+		}
+		if len(names) != n || names[0] != "q-000" || names[n-1] != fmt.Sprintf("q-%03d", n-1) {
+			t.Errorf("MaxPageSize %d: listed %d queues (%v ... ), want %d in order", size, len(names), names[:min(3, len(names))], n)
+		}
 	}
 }
