@@ -90,7 +90,9 @@ func adminBadRequest(format string, args ...any) error {
 func parseAdminPath(raw string) (adminPath, error) {
 	p := strings.Trim(raw, "/")
 	ap := adminPath{canonical: p}
-	lower := strings.ToLower(p)
+	// Indexes found in lower are used on p: lower only ASCII letters, which
+	// keeps every byte where it is (strings.ToLower may change lengths).
+	lower := asciiLower(p)
 	switch lower {
 	case "":
 		return ap, adminBadRequest("no entity in the path")
@@ -118,7 +120,7 @@ func parseAdminPath(raw string) (adminPath, error) {
 		return ap, checkSegments(p)
 	}
 	ap.topic, ap.sub = p[:i], p[i+len("/subscriptions/"):]
-	subLower := strings.ToLower(ap.sub)
+	subLower := asciiLower(ap.sub)
 	switch {
 	case strings.HasSuffix(subLower, "/rules"):
 		ap.kind, ap.sub = pathRules, ap.sub[:len(ap.sub)-len("/rules")]
@@ -142,6 +144,17 @@ func parseAdminPath(raw string) (adminPath, error) {
 		return ap, adminBadRequest("subscription and rule names cannot contain '/'")
 	}
 	return ap, nil
+}
+
+// asciiLower lowers the ASCII letters of s and leaves every other byte.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func checkSegments(name string) error {
