@@ -42,6 +42,9 @@ const (
 var (
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
+
+	// errPropertyType reports an application property of a type Service Bus does not allow.
+	errPropertyType = errors.New("only simple types are allowed in application properties")
 )
 
 // ConnError ends a connection: the server sends close with this condition.
