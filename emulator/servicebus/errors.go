@@ -31,6 +31,9 @@ const (
 	CondMessageLockLost     Condition = "com.microsoft:message-lock-lost"
 	CondMessageNotFound     Condition = "com.microsoft:message-not-found"
 	CondDeadLetter          Condition = "com.microsoft:dead-letter"
+	// CondQuotaExceeded refuses a message to an entity at its MaxSizeInMegabytes; the SDKs map it
+	// to their quota-exceeded error.
+	CondQuotaExceeded Condition = "com.microsoft:quota-exceeded"
 
 	// Session conditions: the SDKs map them to SessionCannotBeLocked / lock lost / CodeTimeout.
 	CondSessionCannotBeLocked Condition = "com.microsoft:session-cannot-be-locked"

@@ -830,6 +830,8 @@ func brokerCondition(err error) (Condition, string) {
 		return CondInvalidField, err.Error()
 	case errors.Is(err, broker.ErrStopped):
 		return CondDetachForced, err.Error()
+	case errors.Is(err, broker.ErrQuotaExceeded):
+		return CondQuotaExceeded, err.Error()
 	}
 	return CondInternalError, err.Error()
 }

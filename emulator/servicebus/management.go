@@ -92,6 +92,7 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 			if err != nil {
 				return badRequest(fmt.Errorf("messages[%d]: %w", i, err))
 			}
+			p.msg.Size = len(data)
 			msgs = append(msgs, &p.msg)
 		}
 		seqs, err := b.Send(path, msgs)
@@ -204,6 +205,8 @@ func errResponse(err error) *response {
 		return &response{code: 404, desc: err.Error()}
 	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
 		return &response{code: 400, desc: err.Error()}
+	case errors.Is(err, broker.ErrQuotaExceeded):
+		return &response{code: 403, desc: err.Error()}
 	case errors.Is(err, broker.ErrNotSupported):
 		return &response{code: 501, desc: err.Error()}
 	}

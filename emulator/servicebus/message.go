@@ -304,6 +304,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		return nil, err
 	}
 	if format != batchFormat {
+		p.msg.Size = len(payload)
 		return []*broker.Message{withMessageID(&p.msg)}, nil
 	}
 	out := make([]*broker.Message, 0, len(p.data))
@@ -312,6 +313,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
+		ip.msg.Size = len(inner)
 		out = append(out, withMessageID(&ip.msg))
 	}
 	return out, nil
