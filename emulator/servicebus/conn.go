@@ -64,7 +64,9 @@ type conn struct {
 	closing   bool // close frame queued or socket failing: the writer closes the socket after flushing
 	closeSent bool
 	opened    bool // our open was sent: close frames are legal
-	wdone     chan struct{}
+	// headerSent: the AMQP header was exchanged, so a bad open is answered with open and close.
+	headerSent bool
+	wdone      chan struct{}
 
 	writerStarted bool          // set by serve before the writer goroutine starts
 	done          chan struct{} // closed when serve returns
@@ -147,6 +149,8 @@ func frameError(err error) error {
 	switch {
 	case errors.Is(err, frames.ErrFrameTooLarge):
 		return &ConnError{Condition: CondFramingError, Description: "frame exceeds max-frame-size", Err: err}
+	case errors.Is(err, enc.ErrBudget):
+		return &ConnError{Condition: CondDecodeError, Description: "frame decodes to more memory than its allocation budget", Err: err}
 	case errors.Is(err, frames.ErrUnknownPerformative):
 		return &ConnError{Condition: CondNotImplemented, Description: "unknown performative", Err: err}
 	case errors.Is(err, frames.ErrMissingField):
@@ -196,6 +200,7 @@ func (c *conn) handshake() error {
 	if _, err := c.nc.Write(frames.ProtoAMQP[:]); err != nil {
 		return fmt.Errorf("writing AMQP header: %w", err)
 	}
+	c.headerSent = true
 	h, body, err := c.r.Next()
 	if err != nil {
 		return fmt.Errorf("reading open: %w", err)
@@ -252,8 +257,13 @@ func (c *conn) failHandshake(err error) {
 	c.wmu.Lock()
 	opened := c.opened
 	c.wmu.Unlock()
-	if opened && errors.As(err, &ce) {
-		b, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Close{Error: amqpError(ce.Condition, ce.Description)}, nil)
+	if (opened || c.headerSent) && errors.As(err, &ce) {
+		var b []byte
+		if !opened {
+			// Part 2, section 2.4.5: a close must follow an open, so a refused open gets ours first.
+			b, _ = frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "sbemulator-" + randomID()}, nil)
+		}
+		b, _ = frames.Append(b, frames.TypeAMQP, 0, &frames.Close{Error: amqpError(ce.Condition, ce.Description)}, nil)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(b)
 	}

@@ -71,9 +71,9 @@ type link struct {
 	closed        bool          // guarded by s.mu: no transfer may follow a detach
 	recv          messageSource // *broker.Receiver or, on session links, *broker.SessionReceiver
 	mode          broker.ReceiveMode
-	replies       chan []byte
-	replyCount    int  // responses reserved or queued, guarded by mu
-	repliesClosed bool // guarded by mu: the pump ended, no more responses
+	replies       [][]byte // responses waiting for credit (reply links), guarded by mu
+	replyCount    int      // responses reserved or queued, guarded by mu
+	repliesClosed bool     // guarded by mu: the pump ended, no more responses
 	wake          chan struct{}
 	stop          chan struct{}
 	stopOnce      sync.Once
@@ -169,7 +169,6 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		if a.Target != nil {
 			l.replyTarget = a.Target.Address
 		}
-		l.replies = make(chan []byte, replyQueue)
 	default:
 		if filter, ok := sessionFilter(a); ok {
 			return l.attachSession(a, filter)
@@ -497,15 +496,26 @@ func (l *link) enqueueReply(payload []byte) {
 		l.s.c.release(int64(len(payload)))
 		return
 	}
-	l.replies <- payload
+	l.replies = append(l.replies, payload)
+	l.poke()
 }
 
-// takeReply marks a response as handed to the session; its bytes leave the pending budget.
-func (l *link) takeReply(payload []byte) {
+// takeReply removes the oldest queued response, if any; its bytes leave the pending budget.
+func (l *link) takeReply() ([]byte, bool) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.replies) == 0 {
+		return nil, false
+	}
+	p := l.replies[0]
+	l.replies[0] = nil
+	l.replies = l.replies[1:]
+	if len(l.replies) == 0 {
+		l.replies = nil // let the backing array go
+	}
 	l.replyCount--
-	l.mu.Unlock()
-	l.s.c.release(int64(len(payload)))
+	l.s.c.release(int64(len(p)))
+	return p, true
 }
 
 // closeReplies drops the responses still waiting when the reply link ends.
@@ -513,15 +523,11 @@ func (l *link) closeReplies() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.repliesClosed = true
-	for {
-		select {
-		case p := <-l.replies:
-			l.replyCount--
-			l.s.c.release(int64(len(p)))
-		default:
-			return
-		}
+	for _, p := range l.replies {
+		l.replyCount--
+		l.s.c.release(int64(len(p)))
 	}
+	l.replies = nil
 }
 
 // pump sends deliveries while the peer grants credit: broker messages on entity links, queued
@@ -565,12 +571,13 @@ func (l *link) pump() {
 			continue
 		}
 		if l.kind == kindReply {
-			select {
-			case p := <-l.replies:
-				l.takeReply(p)
+			if p, ok := l.takeReply(); ok {
 				if err := l.deliver(p, nil, true, nil); err != nil {
 					return
 				}
+				continue
+			}
+			select {
 			case <-l.wake:
 			case <-l.stop:
 				return

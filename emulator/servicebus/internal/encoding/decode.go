@@ -33,7 +33,7 @@ const (
 	costCompound  = 32 // slice or map header of a list, map or array
 	costMapEntry  = 48 // Go map bucket share of one KeyedMap entry
 	budgetFactor  = 64
-	budgetOverall = 4096
+	budgetOverall = 512
 )
 
 // Budget is the allocation budget of decoding n input bytes: a fixed multiple of n plus a small
