@@ -136,7 +136,7 @@ func FuzzParseMessage(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		msgs, err := decodeSent(in, batchFormat)
 		runtime.ReadMemStats(&after)
-		if got, budget := after.TotalAlloc-before.TotalAlloc, uint64(2*enc.Budget(len(in))+4096); got > budget {
+		if got, budget := after.TotalAlloc-before.TotalAlloc, uint64(2*enc.Budget(len(in))+16<<10); got > budget {
 			t.Fatalf("decoding %d bytes allocated %d, budget %d", len(in), got, budget)
 		}
 		if err != nil {

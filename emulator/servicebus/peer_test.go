@@ -363,7 +363,7 @@ func (w *heapWatch) check(t *testing.T, what string) {
 	runtime.GC()
 	after := liveHeap()
 	peak := max(w.peak, after)
-	t.Logf("%s: idle %d MB, peak %+d MB, live after GC %+d MB", what, w.idle>>20, (int64(peak)-int64(w.idle))>>20, (int64(after)-int64(w.idle))>>20)
+	t.Logf("%s: idle %d KB, peak %+d MB, live after GC %+d MB", what, w.idle>>10, (int64(peak)-int64(w.idle))>>20, (int64(after)-int64(w.idle))>>20)
 	if peak > w.idle+limitMB<<20 {
 		t.Fatalf("%s: heap peaked %d MB above idle (limit %d MB)", what, (peak-w.idle)>>20, limitMB)
 	}
