@@ -66,8 +66,10 @@ type Config struct {
 	// MaxPendingBytes bounds the bytes one connection holds in unfinished incoming deliveries
 	// (a message whose transfers have not all arrived) plus $cbs and $management responses
 	// waiting for credit on their reply link. A transfer beyond it detaches its link with
-	// amqp:resource-limit-exceeded; a request beyond it is rejected with that condition. Default
-	// 16 MiB, and never less than twice MaxMessageSize.
+	// amqp:resource-limit-exceeded; a $cbs or $management request that arrives while the
+	// connection is at the limit is rejected with that condition before it runs (a request that
+	// ran is always answered, so one response may pass the limit). Default 16 MiB, and never
+	// less than twice MaxMessageSize.
 	MaxPendingBytes int64
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.

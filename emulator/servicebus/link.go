@@ -424,6 +424,13 @@ func (l *link) request(payload []byte, id uint32, settled bool) error {
 	if rl == nil {
 		return outcome(&frames.Rejected{Error: amqpError(CondNotFound, fmt.Sprintf("no reply link attached for %q", req.replyTo))})
 	}
+	// Room for the response is taken before the request runs: a request may change state
+	// (receive-and-delete by sequence number, settlement), so its response must not be dropped
+	// afterwards. A response may take the connection past MaxPendingBytes by its own size; the
+	// next request is then refused.
+	if err := rl.reserveReply(); err != nil {
+		return outcome(&frames.Rejected{Error: amqpError(CondResourceLimit, err.Error())})
+	}
 	var resp *response
 	if l.kind == kindCBS {
 		resp = l.s.c.putToken(req)
@@ -432,13 +439,13 @@ func (l *link) request(payload []byte, id uint32, settled bool) error {
 	}
 	b, err := encodeResponse(req, resp)
 	if err != nil {
+		rl.unreserveReply()
 		return outcome(&frames.Rejected{Error: amqpError(CondInternalError, err.Error())})
 	}
-	if err := rl.reserveReply(len(b)); err != nil {
-		return outcome(&frames.Rejected{Error: amqpError(CondResourceLimit, err.Error())})
-	}
+	l.s.c.pending.Add(int64(len(b)))
 	if err := outcome(&frames.Accepted{}); err != nil {
-		rl.unreserveReply(len(b))
+		rl.unreserveReply()
+		l.s.c.release(int64(len(b)))
 		return err
 	}
 	rl.enqueueReply(b)
@@ -461,10 +468,10 @@ func (l *link) replyLinkFor(replyTo string) *link {
 	return found
 }
 
-// reserveReply makes room for an encoded response of n bytes: a place in the queue and n bytes of
-// the connection's pending budget, so responses to a client that grants no credit stay bounded in
-// number and in size.
-func (l *link) reserveReply(n int) error {
+// reserveReply takes a place in the reply queue for one response, refusing while the queue is
+// full or the connection holds MaxPendingBytes, so responses to a client that grants no credit
+// stay bounded in number and in size.
+func (l *link) reserveReply() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.repliesClosed {
@@ -473,21 +480,21 @@ func (l *link) reserveReply(n int) error {
 	if l.replyCount >= replyQueue {
 		return fmt.Errorf("reply link %q has %d responses waiting", l.name, replyQueue)
 	}
-	if !l.s.c.reserve(int64(n)) {
+	if l.s.c.pending.Load() >= l.srv().cfg.MaxPendingBytes {
 		return fmt.Errorf("the connection holds more than %d bytes of responses waiting for credit and unfinished deliveries", l.srv().cfg.MaxPendingBytes)
 	}
 	l.replyCount++
 	return nil
 }
 
-func (l *link) unreserveReply(n int) {
+func (l *link) unreserveReply() {
 	l.mu.Lock()
 	l.replyCount--
 	l.mu.Unlock()
-	l.s.c.release(int64(n))
 }
 
-// enqueueReply queues a response reserved with reserveReply for the pump; the queue has room.
+// enqueueReply queues a response reserved with reserveReply, its bytes already counted as
+// pending, for the pump.
 func (l *link) enqueueReply(payload []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
