@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
@@ -58,9 +57,7 @@ func TestAmplifiedOpenIsRefused(t *testing.T) {
 // Finding 1: messages of under 1 KB whose 50 application properties are 65,536-null arrays;
 // and a small array property, which decodes within budget but is not a simple type.
 func TestAmplifiedApplicationPropertiesAreRejected(t *testing.T) {
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	srv, p := sessionPeer(t, Config{})
 	p.attachSender(0, 0, "s", "q")
 	w := watchHeap()
 	props := enc.AppendDescriptor(nil, secApplicationProps)
@@ -89,17 +86,7 @@ func TestAmplifiedApplicationPropertiesAreRejected(t *testing.T) {
 // Finding 2: peeks of 100,000 messages with no credit on the reply link, on a queue of twenty
 // 250 KB messages.
 func TestPeekWithoutCreditStaysBounded(t *testing.T) {
-	srv := testServer(t, Config{})
-	body := dataMessage(bytes.Repeat([]byte{'p'}, 250<<10))
-	for range 20 {
-		if _, err := srv.broker.Send("q", []*broker.Message{{Body: body}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
-	p.attachSender(0, 0, "m", "q/$management")
-	p.attachReceiver(0, 1, "mr", "q/$management", "reply", 0)
+	srv, p := managementPeer(t, Config{}, 20, 250<<10)
 	w := watchHeap()
 	req := peekRequest(100000)
 	accepted, limited := 0, 0
@@ -209,9 +196,7 @@ func TestLinksPerConnectionCapped(t *testing.T) {
 
 // Finding 3: 300 senders each holding an unfinished 248 KB delivery.
 func TestUnfinishedDeliveriesBounded(t *testing.T) {
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	srv, p := sessionPeer(t, Config{})
 	const links = 300
 	var batch []byte
 	for h := range uint32(links) {
@@ -263,9 +248,7 @@ func srvPending(srv *Server) int64 {
 // Finding 4: dispositions over 2^20 delivery ids cost only the outstanding deliveries.
 func TestWideDispositionIsCheap(t *testing.T) {
 	t.Parallel()
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	_, p := sessionPeer(t, Config{})
 	last := uint32(1 << 20)
 	start := time.Now()
 	var batch []byte

@@ -1,6 +1,7 @@
 package servicebus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
@@ -70,6 +72,31 @@ func dialPeer(t *testing.T, srv *Server, open *frames.Open) *peer {
 	}
 	p.send(0, open, nil)
 	return p
+}
+
+// sessionPeer starts a server with cfg and connects a peer with one session on channel 0.
+func sessionPeer(t *testing.T, cfg Config) (*Server, *peer) {
+	t.Helper()
+	srv := testServer(t, cfg)
+	p := dialPeer(t, srv, nil)
+	p.begin(0)
+	return srv, p
+}
+
+// managementPeer stores n messages with a data body of size bytes in "q" and attaches the
+// $management request link (handle 0) and its reply link "reply" (handle 1) with no credit.
+func managementPeer(t *testing.T, cfg Config, n, size int) (*Server, *peer) {
+	t.Helper()
+	srv, p := sessionPeer(t, cfg)
+	body := dataMessage(bytes.Repeat([]byte{'p'}, size))
+	for range n {
+		if _, err := srv.broker.Send("q", []*broker.Message{{Body: body}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.attachSender(0, 0, "m", "q/$management")
+	p.attachReceiver(0, 1, "mr", "q/$management", "reply", 0)
+	return srv, p
 }
 
 // dialPeerNoOpen is dialPeer up to the open, which the caller writes.

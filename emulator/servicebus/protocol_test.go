@@ -1,10 +1,8 @@
 package servicebus
 
 import (
-	"bytes"
 	"testing"
 
-	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
 
@@ -16,8 +14,7 @@ import (
 func TestProtocolErrors(t *testing.T) {
 	t.Parallel()
 	open := func(t *testing.T, cfg Config) *peer {
-		p := dialPeer(t, testServer(t, cfg), nil)
-		p.begin(0)
+		_, p := sessionPeer(t, cfg)
 		return p
 	}
 	t.Run("handle in use", func(t *testing.T) {
@@ -137,15 +134,7 @@ func TestProtocolErrors(t *testing.T) {
 	})
 	t.Run("responses over the pending budget", func(t *testing.T) {
 		t.Parallel()
-		srv := testServer(t, Config{MaxMessageSize: 64 << 10, MaxPendingBytes: 300 << 10})
-		body := dataMessage(bytes.Repeat([]byte{'p'}, 60<<10))
-		if _, err := srv.broker.Send("q", []*broker.Message{{Body: body}}); err != nil {
-			t.Fatal(err)
-		}
-		p := dialPeer(t, srv, nil)
-		p.begin(0)
-		p.attachSender(0, 0, "m", "q/$management")
-		p.attachReceiver(0, 1, "mr", "q/$management", "reply", 0)
+		_, p := managementPeer(t, Config{MaxMessageSize: 64 << 10, MaxPendingBytes: 300 << 10}, 1, 60<<10)
 		var id uint32
 		var last frames.DeliveryState
 		for ; id < 10; id++ {

@@ -79,9 +79,7 @@ func TestCBSAnsweredAfterDisposition(t *testing.T) {
 }
 
 func testCBSOrder(t *testing.T, replyTo string) {
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	srv, p := sessionPeer(t, Config{})
 	p.attachSender(0, 0, "cbs", "$cbs")
 	const n = 200
 	p.attachReceiver(0, 1, "cbs-reply", "$cbs", replyTo, n)
@@ -131,9 +129,7 @@ func testCBSOrder(t *testing.T, replyTo string) {
 // Finding 6: a $management request without reply-to, on a node given as a URI (finding 7).
 func TestManagementWithoutReplyToOnURIAddress(t *testing.T) {
 	t.Parallel()
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	srv, p := sessionPeer(t, Config{})
 	node := "amqps://" + srv.AMQPAddr() + "/q/$management"
 	p.attachSender(0, 0, "m", node)
 	p.attachReceiver(0, 1, "m-reply", node, "", 10)
@@ -157,9 +153,7 @@ func TestManagementWithoutReplyToOnURIAddress(t *testing.T) {
 // Finding 7: entity addresses given as amqps:// and sb:// URIs resolve on attach.
 func TestURIAddressesResolve(t *testing.T) {
 	t.Parallel()
-	srv := testServer(t, Config{})
-	p := dialPeer(t, srv, nil)
-	p.begin(0)
+	srv, p := sessionPeer(t, Config{})
 	p.attachSender(0, 0, "s", "amqps://"+srv.AMQPAddr()+"/q")
 	p.transfer(0, 0, 0, dataMessage([]byte("via-uri")))
 	if st, ok := p.disposition(0).(*frames.Accepted); !ok {
