@@ -169,3 +169,21 @@ func TestURIAddressesResolve(t *testing.T) {
 		t.Fatalf("%d links detached", n)
 	}
 }
+
+func TestNodeAddress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"q":                                     "q",
+		"$cbs":                                  "$cbs",
+		"amqps://ns.servicebus.windows.net/q":   "q",
+		"sb://localhost:5673/t/Subscriptions/s": "t/Subscriptions/s",
+		"amqp://localhost/q/$management":        "q/$management",
+		"amqps://localhost/$cbs":                "$cbs",
+		"amqps://localhost":                     "",
+		"q/$management":                         "q/$management",
+	} {
+		if got := nodeAddress(in); got != want {
+			t.Errorf("nodeAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
