@@ -37,7 +37,7 @@ func amplifiedMap(n int) []byte {
 // Finding 1: an open of 3.7 KB whose properties hold 200 arrays of 65,536 nulls.
 func TestAmplifiedOpenIsRefused(t *testing.T) {
 	srv := testServer(t, Config{})
-	w := watchHeap()
+	w := watchHeap(t)
 	// open: container-id, nine null fields, then properties.
 	fields := enc.AppendString(nil, "attacker")
 	fields = append(fields, bytes.Repeat([]byte{enc.TypeNull}, 8)...)
@@ -59,7 +59,7 @@ func TestAmplifiedOpenIsRefused(t *testing.T) {
 func TestAmplifiedApplicationPropertiesAreRejected(t *testing.T) {
 	srv, p := sessionPeer(t, Config{})
 	p.attachSender(0, 0, "s", "q")
-	w := watchHeap()
+	w := watchHeap(t)
 	props := enc.AppendDescriptor(nil, secApplicationProps)
 	props = append(props, amplifiedMap(50)...)
 	msg := append(props, dataMessage([]byte("x"))...)
@@ -87,7 +87,7 @@ func TestAmplifiedApplicationPropertiesAreRejected(t *testing.T) {
 // 250 KB messages.
 func TestPeekWithoutCreditStaysBounded(t *testing.T) {
 	srv, p := managementPeer(t, Config{}, 20, 250<<10)
-	w := watchHeap()
+	w := watchHeap(t)
 	req := peekRequest(100000)
 	accepted, limited := 0, 0
 	for id := range uint32(40) {
@@ -205,7 +205,7 @@ func TestUnfinishedDeliveriesBounded(t *testing.T) {
 	}
 	p.write(batch)
 	p.sync(0)
-	w := watchHeap()
+	w := watchHeap(t)
 	chunk := bytes.Repeat([]byte{'u'}, 62<<10)
 	zero := uint32(0)
 	for h := range uint32(links) {

@@ -24,26 +24,22 @@ func (p *panicCounter) Handle(context.Context, slog.Record) error    { p.n.Add(1
 func (p *panicCounter) WithAttrs([]slog.Attr) slog.Handler           { return p }
 func (p *panicCounter) WithGroup(string) slog.Handler                { return p }
 
-var (
-	fuzzOnce   sync.Once
-	fuzzServer *Server
-	fuzzPanics panicCounter
-)
+var fuzzPanics panicCounter
 
-// fuzzConnSetup starts one shared server with a queue named "q" for the fuzz inputs.
+// fuzzConnSetup starts the server the fuzz inputs share (each input gets a fresh queue "q"),
+// stopped when the fuzz target ends.
 func fuzzConnSetup(f *testing.F) *Server {
 	f.Helper()
-	fuzzOnce.Do(func() {
-		srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics)})
-		if err != nil {
-			f.Fatal(err)
-		}
-		if err := srv.CreateQueue(QueueConfig{Name: "q"}); err != nil {
-			f.Fatal(err)
-		}
-		fuzzServer = srv
+	srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
 	})
-	return fuzzServer
+	return srv
 }
 
 func seedFrames(ps ...frames.Performative) []byte {

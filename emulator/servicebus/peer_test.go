@@ -347,10 +347,11 @@ func rejectedWith(t *testing.T, st frames.DeliveryState, cond Condition) {
 // heapWatch samples the live heap while an attack runs and reports the peak above the level
 // measured (after a GC) when it started.
 type heapWatch struct {
-	idle uint64
-	peak uint64
-	stop chan struct{}
-	done chan struct{}
+	idle     uint64
+	peak     uint64
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 }
 
 func liveHeap() uint64 {
@@ -359,7 +360,8 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
-func watchHeap() *heapWatch {
+// watchHeap starts sampling; the sampler ends at check or, if the test fails first, at cleanup.
+func watchHeap(t *testing.T) *heapWatch {
 	runtime.GC()
 	w := &heapWatch{idle: liveHeap(), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -375,7 +377,13 @@ func watchHeap() *heapWatch {
 			}
 		}
 	}()
+	t.Cleanup(w.halt)
 	return w
+}
+
+func (w *heapWatch) halt() {
+	w.stopOnce.Do(func() { close(w.stop) })
+	<-w.done
 }
 
 // limitMB is acceptance's bound on what one attack may cost above idle.
@@ -385,8 +393,7 @@ const limitMB = 64
 // counts garbage not yet collected, so the peak is an upper bound of what the attack held.
 func (w *heapWatch) check(t *testing.T, what string) {
 	t.Helper()
-	close(w.stop)
-	<-w.done
+	w.halt()
 	runtime.GC()
 	after := liveHeap()
 	peak := max(w.peak, after)
