@@ -1,10 +1,10 @@
 package servicebus
 
-// idPool hands out the lowest never-used id or a released one, in O(1): channel numbers of a
-// connection and handles of a session. Released ids are reused first (a stack), so the ids in use
-// stay dense and the pool never holds more than the peak number in use.
+// idPool hands out channel numbers of a connection or handles of a session in O(1): released
+// ids first (a stack), then the lowest never used. The ids in use stay dense, and the pool never
+// holds more than the peak number in use.
 type idPool struct {
-	next uint32
+	next uint64 // lowest id never handed out
 	free []uint32
 }
 
@@ -15,12 +15,11 @@ func (p *idPool) get(max uint32) (uint32, bool) {
 		p.free = p.free[:n-1]
 		return id, true
 	}
-	if p.next > max || p.next == 1<<32-1 {
+	if p.next > uint64(max) {
 		return 0, false
 	}
-	id := p.next
 	p.next++
-	return id, true
+	return uint32(p.next - 1), true
 }
 
 // put releases id for reuse.

@@ -187,3 +187,20 @@ func TestNodeAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestIDPoolReusesAndStops(t *testing.T) {
+	t.Parallel()
+	var p idPool
+	for want := range uint32(3) {
+		if id, ok := p.get(2); !ok || id != want {
+			t.Fatalf("get = %d, %v; want %d", id, ok, want)
+		}
+	}
+	if _, ok := p.get(2); ok {
+		t.Fatal("an id above max was handed out")
+	}
+	p.put(1)
+	if id, ok := p.get(2); !ok || id != 1 {
+		t.Fatalf("after put(1): get = %d, %v", id, ok)
+	}
+}

@@ -55,9 +55,6 @@ func (d *Decoder) Reset(b []byte) {
 	d.left = &d.own
 }
 
-// Remaining is the budget left, in bytes.
-func (d *Decoder) Remaining() int { return *d.left }
-
 // charge takes n bytes from the budget.
 func (d *Decoder) charge(n int) error {
 	if *d.left < n {
