@@ -30,7 +30,8 @@ var fuzzPanics panicCounter
 // stopped when the fuzz target ends.
 func fuzzConnSetup(f *testing.F) *Server {
 	f.Helper()
-	srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics)})
+	// The inputs skip SASL and CBS to reach every frame handler.
+	srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics), AllowAnonymous: true})
 	if err != nil {
 		f.Fatal(err)
 	}

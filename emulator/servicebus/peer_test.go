@@ -62,7 +62,8 @@ func testServer(t *testing.T, cfg Config) *Server {
 	return srv
 }
 
-// dialPeer connects, runs SASL ANONYMOUS and the AMQP header exchange, and sends open (a default
+// dialPeer connects, runs SASL PLAIN with the root key (which authorizes the whole connection,
+// so no $cbs links are needed) and the AMQP header exchange, and sends open (a default
 // one when open is nil). It returns before the server's open arrives.
 func dialPeer(t *testing.T, srv *Server, open *frames.Open) *peer {
 	t.Helper()
@@ -118,7 +119,8 @@ func dialPeerNoOpen(t *testing.T, srv *Server) *peer {
 	if _, _, err := r.Next(); err != nil { // sasl-mechanisms
 		t.Fatal(err)
 	}
-	b, _ := frames.Append(nil, frames.TypeSASL, 0, &frames.SASLInit{Mechanism: "ANONYMOUS"}, nil)
+	plain := []byte("\x00" + DefaultKeyName + "\x00" + DefaultKey)
+	b, _ := frames.Append(nil, frames.TypeSASL, 0, &frames.SASLInit{Mechanism: "PLAIN", InitialResponse: plain}, nil)
 	if _, err := nc.Write(b); err != nil {
 		t.Fatal(err)
 	}

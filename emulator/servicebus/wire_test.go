@@ -1,14 +1,11 @@
 package servicebus
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
-	"net/url"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
@@ -17,16 +14,6 @@ import (
 // Wire behaviour a uamqp-based client relies on (issue 12, findings 6 to 8), scripted as
 // uamqp-c sends it: requests with only a message-id, addresses as URIs, and the request's
 // outcome expected before its response.
-
-// sasToken signs a SharedAccessSignature for audience with the default key, valid for an hour.
-func sasToken(audience string) string {
-	sr := url.QueryEscape(audience)
-	se := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(DefaultKey))
-	mac.Write([]byte(sr + "\n" + se))
-	sig := url.QueryEscape(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	return fmt.Sprintf("SharedAccessSignature sr=%s&sig=%s&se=%s&skn=%s", sr, sig, se, DefaultKeyName)
-}
 
 // putTokenRequest is a put-token request; without replyTo it carries only a message-id, as
 // uamqp-c sends it.
@@ -38,9 +25,9 @@ func putTokenRequest(id, replyTo, audience string) []byte {
 		b, _ = enc.AppendList(b, []any{id, nil, nil, nil, replyTo})
 	}
 	b = enc.AppendDescriptor(b, secApplicationProps)
-	b, _ = enc.AppendMap(b, enc.Map{{Key: "operation", Value: "put-token"}, {Key: "type", Value: tokenTypeSAS}, {Key: "name", Value: audience}})
+	b, _ = enc.AppendMap(b, enc.Map{{Key: "operation", Value: "put-token"}, {Key: "type", Value: auth.TypeSAS}, {Key: "name", Value: audience}})
 	b = enc.AppendDescriptor(b, secValue)
-	return enc.AppendString(b, sasToken(audience))
+	return enc.AppendString(b, auth.SignSAS(DefaultKeyName, DefaultKey, audience, time.Now().Add(time.Hour)))
 }
 
 // response decodes a $cbs or $management response: its correlation-id and status code.

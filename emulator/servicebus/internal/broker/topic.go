@@ -31,6 +31,8 @@ type topic struct {
 	scheduled *skiplist // by sequence number
 	timers    timerHeap
 	alarm     alarm
+
+	admin adminState // timestamps and status (admin.go)
 }
 
 func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration, q *quota) *topic {
@@ -38,6 +40,7 @@ func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration, q *quota) *topic {
 		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
+	t.admin.init(b.now())
 	return t
 }
 
@@ -92,6 +95,7 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		}
 	}
 	subs := t.subList
+	t.admin.touch(now)
 	for i, m := range msgs {
 		t.seq++
 		seqs[i] = t.seq
