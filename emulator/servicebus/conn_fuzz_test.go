@@ -31,16 +31,7 @@ var fuzzPanics panicCounter
 func fuzzConnSetup(f *testing.F) *Server {
 	f.Helper()
 	// The inputs skip SASL and CBS to reach every frame handler.
-	srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics), AllowAnonymous: true})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
-	return srv
+	return testServer(f, Config{Logger: slog.New(&fuzzPanics), AllowAnonymous: true})
 }
 
 func seedFrames(ps ...frames.Performative) []byte {

@@ -41,10 +41,10 @@ type peer struct {
 }
 
 // testServer starts an emulator on 127.0.0.1:0 with queue "q", stopped at cleanup.
-func testServer(t *testing.T, cfg Config) *Server {
+func testServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	cfg.AMQPAddr, cfg.HTTPAddr = "127.0.0.1:0", "-"
-	if os.Getenv("SBEMULATOR_DEBUG") != "" {
+	if cfg.Logger == nil && os.Getenv("SBEMULATOR_DEBUG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	srv, err := Start(context.Background(), cfg)
