@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
@@ -290,4 +291,35 @@ func TestQuotaExceeded(t *testing.T) {
 	}
 	p.transfer(0, 0, id+1, msg)
 	rejectedWith(t, p.disposition(id+1), CondQuotaExceeded)
+}
+
+// Finding 4, correctness: a range far larger than the outstanding deliveries settles exactly
+// those, in id order.
+func TestWideDispositionSettlesOutstanding(t *testing.T) {
+	t.Parallel()
+	srv, p := sessionPeer(t, Config{})
+	for i := range 3 {
+		if _, err := srv.broker.Send("q", []*broker.Message{{Body: dataMessage([]byte{byte('a' + i)})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := frames.ReceiverSecond
+	h, credit := uint32(0), uint32(3)
+	p.send(0, &frames.Attach{Name: "r", Handle: h, Role: frames.RoleReceiver, ReceiverSettleMode: &second,
+		Source: &frames.Source{Address: "q"}, Target: &frames.Target{}}, nil)
+	p.send(0, &frames.Flow{IncomingWindow: 5000, OutgoingWindow: 5000, Handle: &h, DeliveryCount: new(uint32), LinkCredit: &credit}, nil)
+	for range 3 {
+		p.expect("delivery", isType[*frames.Transfer])
+	}
+	last := uint32(1 << 31)
+	p.send(0, &frames.Disposition{Role: frames.RoleReceiver, First: 0, Last: &last, State: &frames.Accepted{}}, nil)
+	for want := range uint32(3) {
+		d := p.expect("settlement", func(f frame) bool { d, ok := f.p.(*frames.Disposition); return ok && d.Role == frames.RoleSender }).p.(*frames.Disposition)
+		if d.First != want || !d.Settled || !isAccepted(d.State) {
+			t.Fatalf("settlement %+v, want delivery %d accepted", d, want)
+		}
+	}
+	if st, err := srv.broker.Stats("q"); err != nil || st.Total() != 0 {
+		t.Fatalf("stats %+v, %v: want the queue empty", st, err)
+	}
 }
