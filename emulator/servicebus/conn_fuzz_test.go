@@ -24,6 +24,7 @@ func (p *panicCounter) Handle(context.Context, slog.Record) error    { p.n.Add(1
 func (p *panicCounter) WithAttrs([]slog.Attr) slog.Handler           { return p }
 func (p *panicCounter) WithGroup(string) slog.Handler                { return p }
 
+// fuzzPanics counts the panics the fuzz server's connections recovered from.
 var fuzzPanics panicCounter
 
 // fuzzConnSetup starts the server the fuzz inputs share (each input gets a fresh queue "q"),

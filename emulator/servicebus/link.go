@@ -868,8 +868,6 @@ func brokerCondition(err error) (Condition, string) {
 		return CondMessageNotFound, err.Error()
 	case errors.Is(err, broker.ErrNotAllowed):
 		return CondNotAllowed, err.Error()
-	case errors.Is(err, broker.ErrNotSupported):
-		return CondNotImplemented, err.Error()
 	case errors.Is(err, broker.ErrInvalid):
 		return CondInvalidField, err.Error()
 	case errors.Is(err, broker.ErrStopped):

@@ -24,7 +24,7 @@ const (
 )
 
 // manage answers a request on <entity>/$management. Status codes follow what the SDK expects
-// (servicebus-amqp.md §6): 200 with the documented body types, 204 for an empty peek, 410 for a
+// (servicebus-amqp 6): 200 with the documented body types, 204 for an empty peek, 410 for a
 // lost lock, 404 for unknown entities or messages. Codes other than 401/404/410 make the SDK
 // rebuild its connection, so they are kept for real faults.
 func (c *conn) manage(entity broker.Address, req *request) *response {
@@ -218,8 +218,6 @@ func errResponse(err error) *response {
 		return &response{code: 400, desc: err.Error()}
 	case errors.Is(err, broker.ErrQuotaExceeded):
 		return &response{code: 403, desc: err.Error()}
-	case errors.Is(err, broker.ErrNotSupported):
-		return &response{code: 501, desc: err.Error()}
 	}
 	return &response{code: 500, desc: err.Error()}
 }

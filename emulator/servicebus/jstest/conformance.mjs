@@ -180,8 +180,8 @@ const cases = [
       eq(d.state, "deferred", "deferred message state");
       // Two independent checks; both are reported when both fail.
       const problems = [];
-      // Service Bus counts the deferral: the JS SDK's live tests expect 0 on the first receive
-      // and 1 on the deferred receive (2 after abandoning or deferring it again).
+      // Service Bus counts the deferral: the JS SDK shows 0 on the first receive and 1 on the
+      // deferred receive (2 after abandoning or deferring it again).
       if (d.deliveryCount !== 1) problems.push(`deferred deliveryCount: got ${d.deliveryCount}, want 1`);
       // The JS SDK takes the lock token of a deferred message from the response map's
       // "lock-token" entry; without it the message counts as peeked and cannot be settled.

@@ -25,6 +25,8 @@
 //     destinations first, whatever the file order.
 package config
 
+//lint:file-ignore ST1003 the JSON field names mirror the official Config.json keys (SqlFilter, MessageId, ...).
+
 import (
 	"bytes"
 	"encoding/json"
