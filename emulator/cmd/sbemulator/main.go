@@ -39,6 +39,9 @@ func run() error {
 	authPath := flag.String("auth", os.Getenv("EMULATOR_AUTH_CONFIG"), "shared access policies JSON (env EMULATOR_AUTH_CONFIG; default: Auth.json next to -config if present)")
 	anonymous := flag.Bool("allow-anonymous", false, "turn authorization off: no SASL or CBS token needed (tokens put are still checked)")
 	unverifiedJWT := flag.Bool("accept-unverified-jwt", false, "accept Entra (jwt) tokens WITHOUT checking their signature; audience and expiry are still checked")
+	maxSessions := flag.Int("max-sessions-per-connection", servicebus.DefaultMaxSessionsPerConnection, "sessions one connection may open")
+	maxLinks := flag.Int("max-links-per-connection", servicebus.DefaultMaxLinksPerConnection, "links one connection may attach, across its sessions")
+	maxPending := flag.Int64("max-pending-bytes", servicebus.DefaultMaxPendingBytes, "bytes one connection may hold in unfinished deliveries and responses waiting for credit")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
@@ -58,6 +61,10 @@ func run() error {
 		AllowAnonymous:      *anonymous,
 		AcceptUnverifiedJWT: *unverifiedJWT,
 		Logger:              log,
+
+		MaxSessionsPerConnection: *maxSessions,
+		MaxLinksPerConnection:    *maxLinks,
+		MaxPendingBytes:          *maxPending,
 	})
 	if err != nil {
 		return err
