@@ -138,6 +138,7 @@ func (c Config) withDefaults() Config {
 	if c.AcceptNextSessionTimeout <= 0 {
 		c.AcceptNextSessionTimeout = DefaultAcceptNextSessionTimeout
 	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
