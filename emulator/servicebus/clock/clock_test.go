@@ -124,7 +124,7 @@ func TestFakeConcurrentUse(t *testing.T) {
 
 func TestRealIsTheWallClock(t *testing.T) {
 	t.Parallel()
-	var c clock.Clock = clock.Or(nil)
+	c := clock.Or(nil)
 	if _, ok := c.(clock.Real); !ok {
 		t.Fatalf("Or(nil) = %T, want Real", c)
 	}
