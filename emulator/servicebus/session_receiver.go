@@ -201,7 +201,7 @@ func (l *link) refuseLate(a *frames.Attach, cond Condition, desc string) {
 	l.s.mu.Unlock()
 	if err == nil {
 		l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
-		l.detach(&LinkError{Condition: cond, Description: desc})
+		l.detach(&linkError{Condition: cond, Description: desc})
 	}
 }
 
