@@ -216,21 +216,7 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 		l.kind, l.entity, l.recv = kindEntityOut, addr, recv
 	}
-	zero := uint32(0)
-	reply := &frames.Attach{
-		Name:                 l.name,
-		Handle:               l.handle,
-		Role:                 frames.RoleSender,
-		SenderSettleMode:     a.SenderSettleMode,
-		ReceiverSettleMode:   a.ReceiverSettleMode,
-		Source:               a.Source,
-		Target:               a.Target,
-		InitialDeliveryCount: &zero,
-	}
-	if reply.Target == nil {
-		reply.Target = &frames.Target{}
-	}
-	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+	if err := l.s.c.send(l.s.channel, l.senderAttach(a, a.Source), nil); err != nil {
 		l.closeReceiver()
 		return err
 	}
@@ -254,17 +240,42 @@ func (l *link) refuseErr(a *frames.Attach, err error) error {
 	return l.refuse(a, cond, desc)
 }
 
-// refuse answers an attach with null source and target followed by a closing detach carrying
-// the reason, which is how go-amqp expects a refusal.
-func (l *link) refuse(a *frames.Attach, cond Condition, desc string) error {
-	l.kind = kindRefused
-	l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
+// senderAttach answers a client receiver's attach a: the server sends from delivery count 0,
+// from src, to the client's target (an empty one if it named none).
+func (l *link) senderAttach(a *frames.Attach, src *frames.Source) *frames.Attach {
+	zero := uint32(0)
+	reply := &frames.Attach{
+		Name:                 l.name,
+		Handle:               l.handle,
+		Role:                 frames.RoleSender,
+		SenderSettleMode:     a.SenderSettleMode,
+		ReceiverSettleMode:   a.ReceiverSettleMode,
+		Source:               src,
+		Target:               a.Target,
+		InitialDeliveryCount: &zero,
+	}
+	if reply.Target == nil {
+		reply.Target = &frames.Target{}
+	}
+	return reply
+}
+
+// refusal is the attach that refuses a, with null source and target; a closing detach carrying
+// the reason follows it, which is how go-amqp expects a refusal.
+func (l *link) refusal(a *frames.Attach) *frames.Attach {
 	reply := &frames.Attach{Name: a.Name, Handle: l.handle, Role: !a.Role, SenderSettleMode: a.SenderSettleMode, ReceiverSettleMode: a.ReceiverSettleMode}
 	if !reply.Role {
 		zero := uint32(0)
 		reply.InitialDeliveryCount = &zero
 	}
-	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+	return reply
+}
+
+// refuse answers an attach with its refusal and the closing detach.
+func (l *link) refuse(a *frames.Attach, cond Condition, desc string) error {
+	l.kind = kindRefused
+	l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
+	if err := l.s.c.send(l.s.channel, l.refusal(a), nil); err != nil {
 		return err
 	}
 	l.detach(&linkError{Condition: cond, Description: desc})
