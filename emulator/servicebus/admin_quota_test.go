@@ -35,19 +35,17 @@ func fillUntilQuota(t *testing.T, ctx context.Context, s *azservicebus.Sender, e
 }
 
 // TestAdminMaxSizeIsTheBrokerQuota: the administration API reports the broker's effective
-// MaxSizeInMegabytes (here a 1 MB limit the Go API gave, which the REST API could not) and an
-// update through the API changes the live quota the data plane enforces.
+// MaxSizeInMegabytes (here 1 MB limits a Config.json and the Go API gave, which the REST API
+// could not) and an update through the API changes the live quota the data plane enforces.
 func TestAdminMaxSizeIsTheBrokerQuota(t *testing.T) {
 	t.Parallel()
-	srv, ac, ctx := startAdmin(t, servicebus.Config{})
-	queue, topic := uniqueName(t), uniqueName(t)+"-t"
+	const topic = "small-topic"
+	cfg := writeConfig(t, `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queues": [],
+	  "Topics": [{"Name": "`+topic+`", "Properties": {"MaxSizeInMegabytes": 1}, "Subscriptions": [{"Name": "s", "Properties": {}}]}]}],
+	  "Logging": {"Type": "Console"}}}`)
+	srv, ac, ctx := startAdmin(t, servicebus.Config{ConfigPath: cfg})
+	queue := uniqueName(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: queue, MaxSizeInMegabytes: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic, MaxSizeInMegabytes: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	// The Go SDK does not know com.microsoft:quota-exceeded and would retry it on a new
@@ -93,7 +91,7 @@ func TestAdminMaxSizeIsTheBrokerQuota(t *testing.T) {
 		t.Fatalf("UpdateTopic: %v", err)
 	}
 	for _, name := range []string{queue, topic} {
-		if err := senders[name].SendMessage(ctx, &azservicebus.Message{Body: []byte("fits now")}, nil); err != nil {
+		if err := senders[name].SendMessage(ctx, &azservicebus.Message{Body: bytes.Repeat([]byte{'f'}, 200<<10)}, nil); err != nil {
 			t.Fatalf("%s after raising the limit: %v", name, err)
 		}
 	}
