@@ -68,6 +68,19 @@ package: ## Stage a deployable app folder in dist/app (host.json, function folde
 	cd $(APP_DIR) && rm -f ../app.zip && zip -qr -X ../app.zip . -x local.settings.json
 	@echo "app folder: $(APP_DIR)  zip: dist/app.zip"
 
+# AWS Lambda (provided.al2023): one bootstrap serves every function (ORDERFLOW_FUNCTION picks one). arm64 unless
+# GOARCH is given on the command line or in the environment.
+LAMBDA_DIR    ?= dist/lambda
+LAMBDA_GOARCH := $(if $(filter command line environment,$(origin GOARCH)),$(GOARCH),arm64)
+
+.PHONY: package-lambda
+package-lambda: ## Build the AWS Lambda bootstrap (provided.al2023, arm64; GOARCH=amd64 selectable) and dist/lambda.zip
+	rm -rf $(LAMBDA_DIR) && mkdir -p $(LAMBDA_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $(LAMBDA_DIR)/bootstrap ./functions/cmd/lambda
+	chmod 0755 $(LAMBDA_DIR)/bootstrap
+	cd $(LAMBDA_DIR) && rm -f ../lambda.zip && zip -q -X ../lambda.zip bootstrap
+	@echo "bootstrap: $(LAMBDA_DIR)/bootstrap (linux/$(LAMBDA_GOARCH))  zip: dist/lambda.zip"
+
 .PHONY: tools
 tools: ## Build the local Functions host and the Service Bus emulator into dist/bin
 	$(GO) build -o $(BIN_DIR)/funchost ./emulator/cmd/funchost
