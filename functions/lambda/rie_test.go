@@ -306,4 +306,3 @@ func (w *world) pullEvent(t *testing.T, queue string, n int) []byte {
 	}
 	return b
 }
-
