@@ -117,6 +117,10 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger) (*App, er
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
+	if cfg, err = WithBrokerSecret(ctx, cfg, nil); err != nil {
+		st.Close()
+		return nil, err
+	}
 	pub, err := Publisher(cfg, log)
 	if err != nil {
 		st.Close()

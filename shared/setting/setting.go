@@ -86,6 +86,12 @@ type Settings struct {
 	// RabbitMQConnection (RabbitMQConnection) is the AMQP 0-9-1 URI.
 	// Default: amqp://guest:guest@127.0.0.1:5672/.
 	RabbitMQConnection string
+	// RabbitMQSecretARN (RABBITMQ_SECRET_ARN) is the ARN of an AWS Secrets
+	// Manager secret {"username": ..., "password": ...} (the one the Amazon
+	// MQ event source mapping reads) whose credentials the app puts into
+	// RabbitMQConnection at start, so the URI itself carries none. Default:
+	// empty (the URI's own credentials).
+	RabbitMQSecretARN string
 	// RabbitMQQueueType (RABBITMQ_QUEUE_TYPE) is how the consumers' queues
 	// are declared: "classic" (the Functions host counts attempts itself
 	// and republishes) or "quorum" (the broker counts deliveries and
@@ -152,6 +158,7 @@ const (
 	EnvServiceBusClientID   = "ServiceBusConnection__clientId"
 	EnvRabbitMQConnection   = "RabbitMQConnection"
 	EnvRabbitMQQueueType    = "RABBITMQ_QUEUE_TYPE"
+	EnvRabbitMQSecretARN    = "RABBITMQ_SECRET_ARN"
 	EnvSMTPHost             = "SMTP_HOST"
 	EnvSMTPPort             = "SMTP_PORT"
 	EnvSMTPUsername         = "SMTP_USERNAME"
@@ -168,7 +175,7 @@ func Names() []string {
 		EnvAWSRegion, EnvAzureClientID,
 		EnvBroker,
 		EnvServiceBusConnection, EnvServiceBusNamespace, EnvServiceBusCredential, EnvServiceBusClientID,
-		EnvRabbitMQConnection, EnvRabbitMQQueueType,
+		EnvRabbitMQConnection, EnvRabbitMQQueueType, EnvRabbitMQSecretARN,
 		EnvSMTPHost, EnvSMTPPort, EnvSMTPUsername, EnvSMTPPassword, EnvSMTPFrom,
 	}
 }
@@ -199,6 +206,7 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		ServiceBusClientID:   get(EnvServiceBusClientID),
 		RabbitMQConnection:   get(EnvRabbitMQConnection),
 		RabbitMQQueueType:    strings.ToLower(get(EnvRabbitMQQueueType)),
+		RabbitMQSecretARN:    get(EnvRabbitMQSecretARN),
 		SMTPHost:             get(EnvSMTPHost),
 		SMTPUsername:         get(EnvSMTPUsername),
 		SMTPPassword:         get(EnvSMTPPassword),
