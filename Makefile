@@ -106,6 +106,15 @@ chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "== $$p $$f"; $(GO) test $$p -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} || exit 1; done; done
 
+AWS_STACK ?= orderflow
+LAMBDA_SAM_ARCH := $(if $(filter amd64,$(LAMBDA_GOARCH)),x86_64,arm64)
+
+.PHONY: deploy-aws
+deploy-aws: package-lambda ## Deploy to AWS with infra/aws/template.yaml (needs the AWS SAM CLI and credentials; see infra/aws/DEPLOY.md)
+	@command -v sam >/dev/null || { echo "deploy-aws needs the AWS SAM CLI (sam); see infra/aws/DEPLOY.md"; exit 1; }
+	sam deploy --template-file infra/aws/template.yaml --stack-name $(AWS_STACK) --resolve-s3 \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Architecture=$(LAMBDA_SAM_ARCH)
+
 .PHONY: deploy
 deploy: package ## Deploy to Azure with infra/ (needs az and a subscription; see infra/DEPLOY.md)
 	bash infra/deploy.sh
