@@ -11,6 +11,7 @@ package aws
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
@@ -32,9 +33,15 @@ type Template struct {
 // resource envelope (Globals.Function has none).
 type functionProps serverless.Function
 
+// loadMu serialises parsing: goformation registers its YAML tag handlers
+// in a package-level map on every parse, which races with itself.
+var loadMu sync.Mutex
+
 // Load parses path. Parameters resolve to their defaults; other
-// references stay as text.
+// references stay as text. It is safe for concurrent use.
 func Load(path string) (*Template, error) {
+	loadMu.Lock()
+	defer loadMu.Unlock()
 	verbatim := func(name string, input any, _ any) any {
 		b, _ := json.Marshal(input)
 		return name + "(" + string(b) + ")"
