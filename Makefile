@@ -25,11 +25,33 @@ TEST_FLAGS ?= -race -count=1 -timeout 8m
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Target of make run: azure (the Functions custom handler under our local Functions host) or lambda (the Lambda
+# bootstrap under our local Lambda host, from infra/aws/template.yaml; RabbitMQ only).
+TARGET ?= azure
+
 .PHONY: run
-run: package tools ## Run the app locally (BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+	@$(MAKE) --no-print-directory run-$(TARGET)
+
+.PHONY: run-azure
+run-azure: package tools
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
 	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
+
+# The template's settings are AWS's (RDS IAM, the broker secret); locally the functions use local.settings.json's
+# DATABASE_URL and RabbitMQConnection instead. The queues are quorum queues, as on AWS: a vhost whose queues were
+# declared classic by TARGET=azure BROKER=rabbitmq must have them deleted first (see README).
+LAMBDA_RUN_FLAGS = -set BROKER=rabbitmq -set RABBITMQ_QUEUE_TYPE=quorum -set POSTGRES_AUTH=password -set POSTGRES_HOST= \
+  -set POSTGRES_DATABASE= -set POSTGRES_USER= -set RABBITMQ_SECRET_ARN=
+
+.PHONY: run-lambda
+run-lambda:
+	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
+	$(GO) build -o $(BIN_DIR)/lambdahost ./emulator/cmd/lambdahost
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BIN_DIR)/lambda/bootstrap ./functions/cmd/lambda
+	$(BIN_DIR)/lambdahost -template infra/aws/template.yaml -bootstrap $(BIN_DIR)/lambda/bootstrap -settings local.settings.json \
+	  -port $(PORT) -schedule-every 10s -concurrency $(INSTANCES) $(LAMBDA_RUN_FLAGS)
 
 ifeq ($(BROKER),rabbitmq)
 RUN_FLAGS = -set BROKER=rabbitmq $(foreach f,$(CONSUMERS),-set AzureWebJobs.$(f).Disabled=true -set AzureWebJobs.$(f)RabbitMQ.Disabled=false)
