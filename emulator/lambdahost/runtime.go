@@ -30,7 +30,7 @@ const (
 
 // invocation is one pending invoke.
 type invocation struct {
-	id       string
+	id      string
 	payload []byte
 	trace   string
 	// started carries the deadline from the environment that took the
