@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -44,14 +45,15 @@ func (p *poller) run(ctx context.Context) {
 
 func vhostOf(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Path == "" || u.Path == "/" {
+	if err != nil {
 		return "/"
 	}
-	v, err := url.PathUnescape(u.Path[1:])
-	if err != nil {
-		return u.Path[1:]
+	// As amqp091's URI parsing: the path after the first "/" is the
+	// (already unescaped) vhost; none means "/".
+	if v := strings.TrimPrefix(u.Path, "/"); v != "" && strings.HasPrefix(u.Path, "/") {
+		return v
 	}
-	return v
+	return "/"
 }
 
 func (p *poller) consume(ctx context.Context) error {

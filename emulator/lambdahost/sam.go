@@ -174,10 +174,10 @@ func rate(expr string) (time.Duration, error) {
 	if m == nil {
 		return 0, fmt.Errorf("schedule %q: only rate(N unit) is supported locally", expr)
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, err := strconv.Atoi(m[1])
 	unit := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[strings.TrimSuffix(m[2], "s")]
-	if n < 1 {
-		return 0, fmt.Errorf("schedule %q: the rate must be at least 1", expr)
+	if err != nil || n < 1 || time.Duration(n) > 3650*24*time.Hour/unit {
+		return 0, fmt.Errorf("schedule %q: the rate must be 1 to 10 years", expr)
 	}
 	return time.Duration(n) * unit, nil
 }
