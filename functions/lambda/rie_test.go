@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/orderflow/orderflow/emulator/lambdahost"
 	"github.com/orderflow/orderflow/functions/apptest"
 	"github.com/orderflow/orderflow/functions/handler"
 	"github.com/orderflow/orderflow/functions/lambda"
@@ -305,4 +306,102 @@ func (w *world) pullEvent(t *testing.T, queue string, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestBootstrapAnswersAlikeUnderRIEAndTheLambdaHost runs the same bootstrap
+// under the official emulator (the reference) and under our local Lambda
+// host, fed the same real-shaped events: the answers must be the same
+// (RIE is right where they differ). The order is created through the
+// Lambda host's HTTP front, and the Azure handler's answer for the same
+// request has the same body.
+func TestBootstrapAnswersAlikeUnderRIEAndTheLambdaHost(t *testing.T) {
+	t.Parallel()
+	rie := apptest.RIE(t)
+	bootstrap := apptest.Bootstrap(t)
+	w := newWorld(t)
+	ref := w.startRIE(t, rie, bootstrap, lambda.FunctionAPI)
+
+	cfg, err := lambdahost.FromSAM("../../infra/aws/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Functions = slices.DeleteFunc(cfg.Functions, func(f lambdahost.Function) bool { return f.Name != lambda.FunctionAPI })
+	cfg.Queues, cfg.Schedules = nil, nil
+	cfg.Bootstrap = bootstrap
+	cfg.Env = map[string]string{"POSTGRES_AUTH": "password", "POSTGRES_HOST": "", "POSTGRES_DATABASE": "", "POSTGRES_USER": "", "RABBITMQ_SECRET_ARN": ""}
+	for k, v := range w.settings {
+		cfg.Env[k] = v
+	}
+	out := &syncBuffer{}
+	cfg.Stdout, cfg.Stderr, cfg.Logger = out, out, slog.New(slog.NewTextHandler(out, nil))
+	host, err := lambdahost.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Start(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = host.Stop(context.Background())
+		if t.Failed() {
+			t.Logf("lambdahost output:\n%s", out)
+		}
+	}()
+
+	// POST /api/orders through our host's HTTP front (a real HTTP request
+	// turned into an HTTP API v2 event).
+	raw, err := os.ReadFile("testdata/apigw-v2-post-orders.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "alike-" + rand.Text()
+	event := bytes.ReplaceAll(raw, []byte("IDEMPOTENCY_KEY"), []byte(key))
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	post := func(base string) (int, http.Header, string) {
+		req, _ := http.NewRequestWithContext(w.ctx, http.MethodPost, base+ev.RawPath, strings.NewReader(ev.Body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header, string(b)
+	}
+	code, hdr, created := post(host.URL())
+	if code != http.StatusCreated || hdr.Get("Content-Type") != "application/json" || !strings.HasPrefix(hdr.Get("Location"), "/api/orders/") {
+		t.Fatalf("POST through the Lambda host: %d %v %s", code, hdr, created)
+	}
+	srv := httptest.NewServer(w.azureHandler(t))
+	defer srv.Close()
+	if azCode, _, azBody := post(srv.URL); azCode != http.StatusCreated || azBody != created {
+		t.Fatalf("Azure handler: %d %s\nLambda host: %d %s", azCode, azBody, code, created)
+	}
+
+	// The same events, invoked directly under both runtimes' APIs.
+	get := ev
+	get.RouteKey, get.RawPath, get.Body = "GET /api/orders/{id}", hdr.Get("Location"), ""
+	get.RequestContext.HTTP.Method, get.RequestContext.HTTP.Path = http.MethodGet, hdr.Get("Location")
+	getEvent, _ := json.Marshal(get)
+	bad := ev
+	bad.Body = `{"customerName":""}`
+	badEvent, _ := json.Marshal(bad)
+	for name, e := range map[string][]byte{"replayed POST": event, "GET": getEvent, "invalid POST": badEvent} {
+		want := invoke(t, w.ctx, ref, e)
+		got, err := host.Invoke(w.ctx, lambda.FunctionAPI, e)
+		if err != nil {
+			t.Fatalf("%s under the Lambda host: %v", name, err)
+		}
+		var a, b events.APIGatewayV2HTTPResponse
+		if json.Unmarshal(want, &a) != nil || json.Unmarshal(got, &b) != nil || a.StatusCode == 0 {
+			t.Fatalf("%s: undecodable answers\nrie  %s\nours %s", name, want, got)
+		}
+		if string(want) != string(got) {
+			t.Errorf("%s: answers differ\nrie  %s\nours %s", name, want, got)
+		}
+	}
 }
