@@ -3,6 +3,7 @@ package lambdahost
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -58,12 +59,7 @@ func FromSAM(path string) (Config, error) {
 	}
 	var cfg Config
 	fns := tpl.GetAllServerlessFunctionResources()
-	names := make([]string, 0, len(fns))
-	for n := range fns {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(fns)) {
 		f := fns[name]
 		fn := Function{Name: name, Env: map[string]string{}}
 		if global.Environment != nil {
@@ -92,12 +88,7 @@ func FromSAM(path string) (Config, error) {
 			fn.MemoryMB = *global.MemorySize
 		}
 		cfg.Functions = append(cfg.Functions, fn)
-		evNames := make([]string, 0, len(f.Events))
-		for n := range f.Events {
-			evNames = append(evNames, n)
-		}
-		slices.Sort(evNames)
-		for _, en := range evNames {
+		for _, en := range slices.Sorted(maps.Keys(f.Events)) {
 			ev := f.Events[en]
 			switch {
 			case ev.Type == "HttpApi" && ev.Properties != nil && ev.Properties.HttpApiEvent != nil:
@@ -119,14 +110,9 @@ func FromSAM(path string) (Config, error) {
 			}
 		}
 	}
-	maps := tpl.GetAllLambdaEventSourceMappingResources()
-	mnames := make([]string, 0, len(maps))
-	for n := range maps {
-		mnames = append(mnames, n)
-	}
-	slices.Sort(mnames)
-	for _, n := range mnames {
-		m := maps[n]
+	esms := tpl.GetAllLambdaEventSourceMappingResources()
+	for _, n := range slices.Sorted(maps.Keys(esms)) {
+		m := esms[n]
 		if len(m.Queues) != 1 {
 			continue // not an Amazon MQ mapping
 		}

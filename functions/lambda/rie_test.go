@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,24 +90,6 @@ func (w *world) azureHandler(t *testing.T) http.Handler {
 	return h
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -136,7 +117,7 @@ func (w *world) startRIE(t *testing.T, rie, bootstrap, function string) string {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "AWS_LAMBDA_FUNCTION_NAME="+function, "AWS_LAMBDA_FUNCTION_TIMEOUT=30")
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so the bootstrap it starts dies with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -332,7 +313,7 @@ func TestBootstrapAnswersAlikeUnderRIEAndTheLambdaHost(t *testing.T) {
 	for k, v := range w.settings {
 		cfg.Env[k] = v
 	}
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	cfg.Stdout, cfg.Stderr, cfg.Logger = out, out, slog.New(slog.NewTextHandler(out, nil))
 	host, err := lambdahost.New(cfg)
 	if err != nil {
