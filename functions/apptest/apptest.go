@@ -124,8 +124,8 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 	if opt.Target == "" {
 		opt.Target = Azure
 	}
-	if opt.Target == Lambda && (broker != RabbitMQ || opt.Flaky != nil || opt.HostProcess) {
-		t.Fatalf("apptest: the Lambda target runs on RabbitMQ, without Flaky or HostProcess")
+	if opt.Target == Lambda && (broker != RabbitMQ || opt.HostProcess) {
+		t.Fatalf("apptest: the Lambda target runs on RabbitMQ, without HostProcess")
 	}
 	a := &App{Broker: broker, Target: opt.Target, Ctx: ctx, Output: &Output{}}
 	id := strings.ReplaceAll(uuid.NewString()[:13], "-", "")
@@ -158,6 +158,9 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 	if opt.Flaky != nil {
 		a.flakyLog = filepath.Join(t.TempDir(), "flaky.log")
 		a.Settings["FLAKY_HANDLER"] = bins.handler
+		if a.Target == Lambda {
+			a.Settings["FLAKY_HANDLER"] = Bootstrap(t)
+		}
 		a.Settings["FLAKY_LOG"] = a.flakyLog
 		for k, v := range opt.Flaky {
 			a.Settings[k] = v

@@ -66,6 +66,11 @@ func (a *App) startLambda(t *testing.T, instances int) {
 		t.Fatal(err)
 	}
 	cfg.Bootstrap = Bootstrap(t)
+	if a.flakyLog != "" {
+		// testdata/flakylambda runs the bootstrap (FLAKY_HANDLER) and
+		// injects the faults.
+		cfg.Bootstrap = bins.flakyLambda
+	}
 	cfg.Env = map[string]string{}
 	for k, v := range a.Settings {
 		cfg.Env[k] = v

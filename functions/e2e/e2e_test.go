@@ -40,15 +40,6 @@ func start(t *testing.T, c apptest.Case, opt apptest.Options) *apptest.App {
 	return apptest.Start(t, c.Broker, opt)
 }
 
-// needsFunctionsHost skips a scenario that injects faults through the
-// Functions custom-handler wrapper (testdata/flaky) on the Lambda target,
-// which has no such wrapper yet.
-func needsFunctionsHost(t *testing.T, c apptest.Case) {
-	t.Helper()
-	if c.Target == apptest.Lambda {
-		t.Skip("fault injection wraps the Functions custom handler; no Lambda runtime wrapper yet")
-	}
-}
 
 // placeConcurrently places n orders of one unit of product from 10 clients
 // and returns their ids.
@@ -138,7 +129,6 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 	t.Parallel()
 	forEachCase(t, func(t *testing.T, c apptest.Case) {
 		kind := c.Broker
-		needsFunctionsHost(t, c)
 		a := start(t, c, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_FAIL_FIRST": "2",
 		}})
@@ -160,12 +150,17 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 				t.Errorf("attempt %d = %+v, want %s of one message", i+1, a, wantOutcome)
 			}
 			// The delivery count the handler sees in Metadata counts up.
-			switch kind {
-			case apptest.ServiceBus:
+			switch {
+			case c.Target == apptest.Lambda:
+				// Amazon MQ events carry only the redelivered flag.
+				if a.Redelivered == nil || *a.Redelivered != (i > 0) {
+					t.Errorf("attempt %d: redelivered %v, want %v", i+1, a.Redelivered, i > 0)
+				}
+			case kind == apptest.ServiceBus:
 				if a.DeliveryCount != strconv.Itoa(i+1) {
 					t.Errorf("attempt %d: Metadata.DeliveryCount %q, want %d", i+1, a.DeliveryCount, i+1)
 				}
-			case apptest.RabbitMQ:
+			case kind == apptest.RabbitMQ:
 				got := int64(0)
 				if a.RequeueCount != nil {
 					got = *a.RequeueCount
@@ -276,7 +271,6 @@ func TestStockRaceNeverOversells(t *testing.T) {
 func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 	t.Parallel()
 	forEachCase(t, func(t *testing.T, c apptest.Case) {
-		needsFunctionsHost(t, c)
 		marker := t.TempDir() + "/killed"
 		a := start(t, c, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_KILL_ONCE": marker,
