@@ -40,7 +40,6 @@ func start(t *testing.T, c apptest.Case, opt apptest.Options) *apptest.App {
 	return apptest.Start(t, c.Broker, opt)
 }
 
-
 // placeConcurrently places n orders of one unit of product from 10 clients
 // and returns their ids.
 func placeConcurrently(t *testing.T, a *apptest.App, product string, n int) []string {
