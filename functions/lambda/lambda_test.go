@@ -346,3 +346,40 @@ func TestFunctionName(t *testing.T) {
 		}
 	}
 }
+
+// TestFunctionURLEventsAreServedToo: a Lambda Function URL request has the
+// payload v2 shape without routeKey, stage or path parameters; the same
+// handler serves it and its answer is a valid Function URL response.
+func TestFunctionURLEventsAreServedToo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	raw := `{"version":"2.0","rawPath":"/api/orders","rawQueryString":"","headers":{"content-type":"application/json",
+	"host":"abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws","idempotency-key":"url-1"},
+	"requestContext":{"accountId":"123456789012","apiId":"abcdefghijklmnopqrstuvwxyz012345",
+	"domainName":"abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws","domainPrefix":"abcdefghijklmnopqrstuvwxyz012345",
+	"http":{"method":"POST","path":"/api/orders","protocol":"HTTP/1.1","sourceIp":"198.51.100.1","userAgent":"curl/8.5.0"},
+	"requestId":"c0ffee00-0000-4000-8000-000000000001","time":"02/Dec/2026:08:00:00 +0000","timeEpoch":1796198400000},
+	"body":` + strconvQuote(orderJSON) + `,"isBase64Encoded":false}`
+	var furl events.LambdaFunctionURLRequest
+	if err := json.Unmarshal([]byte(raw), &furl); err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.adapter.HTTP(e.ctx, ev)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("Function URL request: %d %v %s", res.StatusCode, err, res.Body)
+	}
+	b, _ := json.Marshal(res)
+	var out events.LambdaFunctionURLResponse
+	if err := json.Unmarshal(b, &out); err != nil || out.StatusCode != http.StatusCreated || out.Body != res.Body || out.Headers["Location"] == "" {
+		t.Fatalf("not a Function URL response: %s (%v)", b, err)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
