@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/emulator/lambdahost"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // bootstrap is testdata/fn, built once by TestMain.
@@ -52,26 +53,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func start(t *testing.T, cfg lambdahost.Config) *lambdahost.Host {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	cfg.Bootstrap = bootstrap
 	cfg.Stdout, cfg.Stderr = out, out
 	cfg.Logger = slog.New(slog.NewTextHandler(out, nil))

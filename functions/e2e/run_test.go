@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // lambdaRunFlags are the Makefile's LAMBDA_RUN_FLAGS (checked below), the
@@ -30,7 +31,7 @@ var lambdaRunFlags = []string{"-set", "BROKER=rabbitmq", "-set", "RABBITMQ_QUEUE
 // created, reaches confirmed and its e-mail is sent.
 func TestRunTargetLambdaPlacesTheREADMEOrder(t *testing.T) {
 	t.Parallel()
-	root, err := apptest.RepoRoot()
+	root, err := stage.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestRunTargetLambdaPlacesTheREADMEOrder(t *testing.T) {
 		t.Fatalf("building the Lambda host: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	if err := apptest.WriteLocalSettings(dir, a.Settings); err != nil {
+	if err := stage.LocalSettings(dir, a.Settings); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

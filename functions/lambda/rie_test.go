@@ -26,6 +26,7 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/lambdahost"
 	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 	"github.com/orderflow/orderflow/functions/handler"
 	"github.com/orderflow/orderflow/functions/lambda"
 	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
@@ -59,11 +60,11 @@ func newWorld(t *testing.T) *world {
 		}
 	})
 	vhost := "lambda-" + id
-	url, err := apptest.CreateVhost(ctx, vhost)
+	url, err := stage.CreateVhost(ctx, vhost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = apptest.DeleteVhost(vhost) })
+	t.Cleanup(func() { _ = stage.DeleteVhost(vhost) })
 	return &world{ctx: ctx, amqpURL: url, settings: map[string]string{
 		setting.EnvDatabaseURL:        "postgres://postgres@127.0.0.1:5432/" + db + "?sslmode=disable",
 		setting.EnvBroker:             setting.BrokerRabbitMQ,
