@@ -64,7 +64,7 @@ func (h *Host) Start(ctx context.Context) error {
 		for i := range f.Concurrency {
 			e, err := newEnvironment(fn, i)
 			if err != nil {
-				h.stopLocked(context.Background())
+				_ = h.stopLocked(context.Background())
 				return err
 			}
 			fn.envs = append(fn.envs, e)

@@ -24,9 +24,11 @@ func secretsEndpoint(t *testing.T, body string) *secretsmanager.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		var in struct{ SecretId string }
+		var in struct {
+			SecretID string `json:"SecretId"`
+		}
 		_ = json.Unmarshal(b, &in)
-		if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" || in.SecretId != secretARN ||
+		if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" || in.SecretID != secretARN ||
 			!strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"__type":"ResourceNotFoundException","message":"no such secret"}`)

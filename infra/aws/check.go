@@ -67,7 +67,7 @@ func find(check, res, format string, args ...any) error {
 	return &Finding{Check: check, Resource: res, Msg: fmt.Sprintf(format, args...)}
 }
 
-// CheckFunctions: every function exists, names itself, and runs the
+// CheckFunctions checks: every function exists, names itself, and runs the
 // bootstrap on provided.al2023 from make package-lambda's zip.
 func (t *Template) CheckFunctions(w Want) error {
 	var errs []error
@@ -102,7 +102,7 @@ func (t *Template) CheckFunctions(w Want) error {
 	return errors.Join(errs...)
 }
 
-// CheckRoutes: the HTTP function has one HttpApi event per route, payload
+// CheckRoutes checks: the HTTP function has one HttpApi event per route, payload
 // format 2.0, on the template's HttpApi, with an authorizer on protected
 // routes; the HttpApi uses the $default stage (paths without a stage).
 func (t *Template) CheckRoutes(w Want) error {
@@ -155,7 +155,7 @@ func (t *Template) CheckRoutes(w Want) error {
 	return errors.Join(errs...)
 }
 
-// CheckQueues: one event source mapping per consumer on the RabbitMQ
+// CheckQueues checks: one event source mapping per consumer on the RabbitMQ
 // broker, for its queue, with batch size and window, the broker secret
 // (BASIC_AUTH) and the virtual host; and a schedule on the relay.
 func (t *Template) CheckQueues(w Want) error {
@@ -221,7 +221,7 @@ func (t *Template) CheckQueues(w Want) error {
 	return errors.Join(errs...)
 }
 
-// CheckSettings: every function gets every required setting with the
+// CheckSettings checks: every function gets every required setting with the
 // required value, and no forbidden one.
 func (t *Template) CheckSettings(w Want) error {
 	var errs []error
@@ -308,7 +308,7 @@ func statements(f Function) ([]statement, error) {
 var networkActions = []string{"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
 	"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"}
 
-// CheckPermissions: least privilege. Every function may log in to the
+// CheckPermissions checks: least privilege. Every function may log in to the
 // database as POSTGRES_USER (rds-db:connect) and read the broker secret
 // named by SecretSetting; consumers may describe the broker and manage the
 // mapping's network interfaces; no wildcard actions and no "*" resource
@@ -385,7 +385,7 @@ func (t *Template) CheckPermissions(w Want) error {
 	return errors.Join(errs...)
 }
 
-// CheckSecrets: the broker password comes from Secrets Manager, the
+// CheckSecrets checks: the broker password comes from Secrets Manager, the
 // database admin password is managed by RDS, no parameter defaults a
 // secret, and no setting carries credentials.
 func (t *Template) CheckSecrets() error {
@@ -430,7 +430,7 @@ func looksSecret(name string) bool {
 	return strings.Contains(n, "password") || strings.Contains(n, "secret") && !strings.HasSuffix(n, "arn") || strings.Contains(n, "token")
 }
 
-// CheckPlatform: what the code relies on: PostgreSQL with IAM
+// CheckPlatform checks: what the code relies on: PostgreSQL with IAM
 // authentication, private database and broker, functions in the VPC.
 func (t *Template) CheckPlatform() error {
 	var errs []error
