@@ -126,11 +126,20 @@ func TestFakeClockScheduledEnqueue(t *testing.T) {
 
 func TestFakeClockSessionLockExpiry(t *testing.T) {
 	t.Parallel()
-	clk, c, ctx := fixture(t, sbtest.Queue(servicebus.QueueConfig{Name: "sq", RequiresSession: true, LockDuration: 5 * time.Minute}))
+	clk := clock.NewFake(time.Now())
+	srv := sbtest.New(t, sbtest.WithClock(clk), sbtest.Queue(servicebus.QueueConfig{Name: "sq", RequiresSession: true, LockDuration: 5 * time.Minute}))
+	c, ctx := client(t, srv), testContext(t)
 	timed(t, "5 min session lock", func() {
 		id := "s1"
 		send(ctx, t, c, "sq", &azservicebus.Message{Body: []byte("m"), SessionID: &id})
-		holder, err := c.AcceptSessionForQueue(ctx, "sq", id, nil)
+		// The holder's client does not retry: the SDK's retry back-off runs on real time.
+		hc, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(),
+			&azservicebus.ClientOptions{RetryOptions: azservicebus.RetryOptions{MaxRetries: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hc.Close(context.Background())
+		holder, err := hc.AcceptSessionForQueue(ctx, "sq", id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +158,19 @@ func TestFakeClockSessionLockExpiry(t *testing.T) {
 		if *again.SequenceNumber != *first.SequenceNumber {
 			t.Fatalf("redelivered seq %d, want %d", *again.SequenceNumber, *first.SequenceNumber)
 		}
+		// The lapsed holder cannot renew the taker's lock on its behalf: its link no longer holds
+		// the session. (A retrying client would then try to take the session back, and fail
+		// because the taker holds it.)
+		clk.Advance(time.Minute)
+		if err := holder.RenewSessionLock(ctx, nil); !isCode(err, azservicebus.CodeLockLost) {
+			t.Fatalf("the lapsed holder's renewal of the session lock the taker holds: %v, want lock lost", err)
+		}
+		clk.Advance(4 * time.Minute) // the taker's lock ends when it would have without that renewal
+		third, err := c.AcceptSessionForQueue(ctx, "sq", id, nil)
+		if err != nil {
+			t.Fatalf("accept when the taker's lock lapsed: %v (did the holder's renewal extend it?)", err)
+		}
+		_ = third.Close(context.Background())
 	})
 }
 
