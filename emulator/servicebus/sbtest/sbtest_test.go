@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/sbtest"
 )
 
@@ -114,11 +115,13 @@ func TestNewCreatesEntitiesAndConnects(t *testing.T) {
 	}
 }
 
-// WithConfig keeps the strict default unless the test asks otherwise, and a bad entity fails
-// New with the broker's reason.
+// WithConfig sets the policies (the connection string uses them) and keeps a clock set before it;
+// a bad entity fails New with the broker's reason. The fake clock is years ahead of the wall
+// clock, and the SDK's tokens still verify: token expiry is on real time, not entity time.
 func TestWithConfigAndSetupErrors(t *testing.T) {
 	t.Parallel()
-	srv := sbtest.New(t, sbtest.WithConfig(servicebus.Config{Policies: []servicebus.SharedAccessPolicy{
+	clk := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	srv := sbtest.New(t, sbtest.WithClock(clk), sbtest.WithConfig(servicebus.Config{Policies: []servicebus.SharedAccessPolicy{
 		{Name: "app", PrimaryKey: "app-key", Rights: servicebus.Send | servicebus.Listen}}}),
 		sbtest.Queue(servicebus.QueueConfig{Name: "q"}))
 	if cs := srv.ConnectionString(); !strings.Contains(cs, "SharedAccessKeyName=app;SharedAccessKey=app-key;") {
@@ -126,6 +129,9 @@ func TestWithConfigAndSetupErrors(t *testing.T) {
 	}
 	ctx, c := testContext(t), client(t, srv)
 	send(ctx, t, c, "q", &azservicebus.Message{Body: []byte("x")})
+	if m := receiveOne(ctx, t, receiver(t, c, "q", nil)); !m.EnqueuedTime.Equal(clk.Now()) {
+		t.Fatalf("EnqueuedTime %v, want the fake clock's %v: WithConfig dropped the clock", m.EnqueuedTime, clk.Now())
+	}
 
 	ft := &fatalRecorder{TB: t}
 	func() {
