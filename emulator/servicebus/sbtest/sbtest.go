@@ -31,7 +31,8 @@ import (
 	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 )
 
-// StopTimeout bounds how long the cleanup waits for the emulator's connections to end.
+// StopTimeout bounds the start-up, and how long the cleanup waits for the emulator's connections
+// to end.
 const StopTimeout = 5 * time.Second
 
 // Option configures New.
@@ -44,7 +45,7 @@ type options struct {
 
 // WithConfig starts the emulator with cfg (policies, AllowAnonymous, limits, a Logger...). Its
 // AMQPAddr defaults to "127.0.0.1:0" and its HTTPAddr to "-" (disabled); any other address
-// should also use port 0. Its Clock is kept unless WithClock comes after it.
+// should also use port 0. A nil cfg.Clock keeps the clock of an earlier WithClock.
 func WithConfig(cfg servicebus.Config) Option {
 	return func(o *options) {
 		if cfg.Clock == nil {
