@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +77,10 @@ type lease struct {
 	cancel   context.CancelFunc
 	started  time.Time
 	released bool
+	// clientStalled is set when functionTimeout fired while the host was
+	// blocked writing to a slow HTTP client: not the handler's fault, so no
+	// restart.
+	clientStalled atomic.Bool
 }
 
 // acquire registers an in-flight invocation, waits for a ready instance and
@@ -140,6 +145,9 @@ func (l *lease) fail(err error) error {
 	ie := &InvocationError{Function: l.fn, InvocationID: l.id, Instance: l.proc.instance}
 	var inner *InvocationError
 	switch {
+	case l.timedOut() && l.clientStalled.Load():
+		ie.Err = ErrTimeout
+		ie.Reason = "the HTTP client read the response too slowly; the handler is not restarted for it"
 	case l.timedOut():
 		ie.Err = ErrTimeout
 		ie.Reason = fmt.Sprintf("timeout value of %s was exceeded", l.d.app.FunctionTimeout)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Host runs a custom-handler function app the way `func start` does.
@@ -131,7 +130,7 @@ func (h *Host) Start(ctx context.Context) error {
 			delete(h.triggers, fn.Name)
 		}
 	}
-	h.server = &http.Server{Handler: h.front, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)}
+	h.server = newServer(h.front, h.cfg, slog.NewLogLogger(h.log.Handler(), slog.LevelWarn))
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(l) }()
 	h.printFunctions(h.cfg.Stdout)

@@ -220,6 +220,9 @@ const (
 	fnTick   = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *"}]}`
 )
 
+// jsonHeader is what an admin call must carry.
+var jsonHeader = map[string]string{"Content-Type": "application/json"}
+
 func decodeJSON(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -538,12 +541,12 @@ func TestAdminRunsNonHTTPFunction(t *testing.T) {
 		t.Errorf("manual timer payload = %s", recs[0].Body)
 	}
 	for path, want := range map[string]int{"/admin/functions/Ret": 400, "/admin/functions/Queue": 404, "/admin/functions/Nope": 404} {
-		resp, body := a.do(t, http.MethodPost, path, strings.NewReader(`{"input":""}`), nil)
+		resp, body := a.do(t, http.MethodPost, path, strings.NewReader(`{"input":""}`), jsonHeader)
 		if resp.StatusCode != want {
 			t.Errorf("%s: status %d, want %d: %s", path, resp.StatusCode, want, body)
 		}
 	}
-	resp, _ = a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":`), nil)
+	resp, _ = a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":`), jsonHeader)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("malformed body: status %d, want 400", resp.StatusCode)
 	}
@@ -597,7 +600,7 @@ func TestEnforceAuth(t *testing.T) {
 		{"POST", "/admin/functions/Tick", "master", 202},
 	}
 	for _, c := range cases {
-		hdr := map[string]string{}
+		hdr := map[string]string{"Content-Type": "application/json"}
 		if c.key != "" {
 			hdr["x-functions-key"] = c.key
 		}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // httpMode is how an HTTP function reaches the handler (§3).
@@ -108,24 +110,20 @@ func (t *httpTrigger) describe(base string) string {
 
 const httpReason = "This function was programmatically called via the host APIs."
 
-func (t *httpTrigger) serve(w http.ResponseWriter, r *http.Request, params map[string]string, level string) {
+// serve runs the function for a request whose body was already read.
+func (t *httpTrigger) serve(w http.ResponseWriter, r *http.Request, params map[string]string, level string, body []byte) {
 	switch t.mode {
 	case modeForwarding:
-		t.forward(w, r)
+		t.forward(w, r, body)
 	case modeProxying:
-		t.proxy(w, r)
+		t.proxy(w, r, body)
 	default:
-		t.invokePayload(w, r, params, level)
+		t.invokePayload(w, r, params, level, body)
 	}
 }
 
 // invokePayload is the default mode (§3.1, §3.2).
-func (t *httpTrigger) invokePayload(w http.ResponseWriter, r *http.Request, params map[string]string, level string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, "reading request body: "+err.Error())
-		return
-	}
+func (t *httpTrigger) invokePayload(w http.ResponseWriter, r *http.Request, params map[string]string, level string, body []byte) {
 	var identities any = []any{}
 	if level != "" {
 		identities = localIdentities(level)
@@ -215,15 +213,9 @@ func rebuildQuery(raw string) string {
 // forward is enableForwardingHttpRequest (§3.3): original method, path and
 // headers, query rebuilt, body only when Content-Length > 0; the handler's
 // response goes back as is and any status counts as success.
-func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
-	var body []byte
-	if r.ContentLength > 0 {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-		if err != nil {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, "reading request body: "+err.Error())
-			return
-		}
-		body = b
+func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	if r.ContentLength <= 0 {
+		body = nil
 	}
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
@@ -279,9 +271,13 @@ func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(respBody)
 }
 
-// proxy is enableProxyingHttpRequest (§3.4): the live request streamed to the
-// handler at the original path and query, the response streamed back.
-func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
+// proxy is enableProxyingHttpRequest (§3.4): the request (its body already
+// read by the front, so a slow client never holds the handler) sent to the
+// handler at the original path and query, the response streamed back. Each
+// write to the client has its own deadline (Config.BodyReadTimeout), and a
+// functionTimeout that fires while we wait on the client does not restart
+// the handler: a slow reader is the client's fault, not the handler's.
+func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte) {
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
 		t.failed(w, r, err)
@@ -291,11 +287,11 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	var body io.Reader
-	if r.ContentLength != 0 {
-		body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
 	}
-	out, err := http.NewRequestWithContext(l.ctx, r.Method, target, body)
+	out, err := http.NewRequestWithContext(l.ctx, r.Method, target, rd)
 	if err != nil {
 		l.release(err)
 		t.failed(w, r, err)
@@ -303,7 +299,7 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	copyHeaders(out.Header, r.Header)
 	out.Host = r.Host
-	out.ContentLength = r.ContentLength
+	out.ContentLength = int64(len(body))
 	out.Header.Set("X-Azure-Functions-HostVersion", HostVersion)
 	out.Header.Set("X-Azure-Functions-InvocationId", l.id)
 	out.Header.Set("x-ms-invocation-id", l.id)
@@ -318,15 +314,28 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	copyHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
+	var writing atomic.Bool
+	stop := context.AfterFunc(l.ctx, func() {
+		if writing.Load() {
+			l.clientStalled.Store(true)
+		}
+	})
+	defer stop()
 	buf := make([]byte, 32<<10)
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				l.release(werr)
+			writing.Store(true)
+			_ = rc.SetWriteDeadline(time.Now().Add(t.host.cfg.BodyReadTimeout))
+			_, werr := w.Write(buf[:n])
+			if werr == nil {
+				werr = rc.Flush()
+			}
+			writing.Store(false)
+			if werr != nil {
+				l.release(fmt.Errorf("writing the response to the client: %w", werr))
 				return
 			}
-			_ = rc.Flush()
 		}
 		if rerr == io.EOF {
 			l.release()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,7 +77,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := newServer(h, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("handler listening", "addr", ln.Addr().String(), "broker", cfg.Broker, "postgresAuth", cfg.PostgresAuth)
@@ -91,6 +92,20 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// newServer bounds every read and idle connection of the handler's
+// server. Writes are not bounded: an invocation may legitimately run up to
+// functionTimeout; request bodies are limited by the handler itself.
+func newServer(h http.Handler, errorLog *stdlog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+	}
 }
 
 // port follows the host's contract: FUNCTIONS_CUSTOMHANDLER_PORT, then the

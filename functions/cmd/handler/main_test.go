@@ -180,3 +180,13 @@ func TestHandlerProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestServerHasTimeouts is issue 13 point 1: the handler's server bounds
+// header and body reads and idle connections.
+func TestServerHasTimeouts(t *testing.T) {
+	t.Parallel()
+	s := newServer(http.NotFoundHandler(), nil)
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+		t.Fatalf("ReadHeaderTimeout %s ReadTimeout %s IdleTimeout %s MaxHeaderBytes %d", s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout, s.MaxHeaderBytes)
+	}
+}
