@@ -73,7 +73,7 @@ func run(log *slog.Logger) error {
 	}
 	cancel()
 	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log,
-		Mailer: mailer(cfg, log), EmailFrom: cfg.SMTPFrom})
+		Mailer: mailer(cfg, log), EmailFrom: cfg.SMTPFrom, RoutePrefix: routePrefix(log)})
 	if err != nil {
 		return err
 	}
@@ -106,6 +106,27 @@ func newServer(h http.Handler, errorLog *stdlog.Logger) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errorLog,
 	}
+}
+
+// routePrefix is host.json's extensions.http.routePrefix, read from the app
+// root the host passes in FUNCTIONS_APP_ROOT_PATH (else the working
+// directory, which the host also sets to the app root), in the form
+// handler.Config takes ("/" for an empty prefix). Without a host.json (a
+// plain local run) the default "api" applies.
+func routePrefix(log *slog.Logger) string {
+	dir := os.Getenv("FUNCTIONS_APP_ROOT_PATH")
+	if dir == "" {
+		dir = "."
+	}
+	p, err := handler.RoutePrefixFromHostJSON(dir)
+	if err != nil {
+		log.Warn("no usable host.json; serving HTTP functions under /api", "dir", dir, "err", err)
+		return "api"
+	}
+	if p == "" {
+		return "/"
+	}
+	return p
 }
 
 // port follows the host's contract: FUNCTIONS_CUSTOMHANDLER_PORT, then the
