@@ -32,16 +32,6 @@ func newBinder(app *App, log *slog.Logger) *binder {
 	return &binder{app: app, log: log, rabbit: map[string]*amqp.Connection{}, sb: map[string]*azservicebus.Client{}}
 }
 
-// checkOutputs reports the first output binding this host cannot bind.
-func checkOutputs(fn *Function) error {
-	for _, b := range fn.Bindings {
-		if strings.EqualFold(b.Direction, "out") && !outputTypes[strings.ToLower(b.Type)] {
-			return fmt.Errorf("%w: no extension for output binding type %q (%s)", ErrConfig, b.Type, b.Name)
-		}
-	}
-	return nil
-}
-
 // bind publishes every queue output of fn found in res.
 func (o *binder) bind(ctx context.Context, fn *Function, res *Result) error {
 	hasReturn := false

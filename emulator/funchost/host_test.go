@@ -528,10 +528,12 @@ func TestTimerTrigger(t *testing.T) {
 func TestAdminRunsNonHTTPFunction(t *testing.T) {
 	t.Parallel()
 	a := setup(t, appSpec{functions: map[string]string{
-		"Tick":  fnTick,
-		"Ret":   fnReturn,
+		"Tick": fnTick,
+		"Ret":  fnReturn,
+		// Disabled functions are not loaded (an unknown trigger type in an
+		// enabled one stops start-up: TestBrokenConfigStopsStartup).
 		"Queue": `{"bindings":[{"type":"kafkaTrigger","direction":"in","name":"msg"}]}`,
-	}})
+	}, values: map[string]string{"AzureWebJobs.Queue.Disabled": "true"}})
 	resp, body := a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":"x"}`), map[string]string{"Content-Type": "application/json"})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
@@ -549,9 +551,6 @@ func TestAdminRunsNonHTTPFunction(t *testing.T) {
 	resp, _ = a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":`), jsonHeader)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("malformed body: status %d, want 400", resp.StatusCode)
-	}
-	if !strings.Contains(a.logs.String(), "kafkaTrigger") {
-		t.Error("unknown trigger type not logged")
 	}
 }
 
@@ -677,14 +676,11 @@ func TestInstancesShareInvocations(t *testing.T) {
 
 func TestFunctionListPrinted(t *testing.T) {
 	t.Parallel()
-	a := setup(t, appSpec{functions: map[string]string{"CreateOrder": fnOrders, "Tick": fnTick, "Bad": `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"{a}.{b}"}]}`}})
+	a := setup(t, appSpec{functions: map[string]string{"CreateOrder": fnOrders, "Tick": fnTick}})
 	out := a.stdout.String()
 	for _, want := range []string{"\tCreateOrder: [POST] " + a.host.URL() + "/api/orders/{id:int}\n", "\tTick: timerTrigger\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
-	}
-	if strings.Contains(out, "Bad:") || !strings.Contains(a.logs.String(), "complex segments") {
-		t.Error("function with an invalid route should be logged and skipped")
 	}
 }

@@ -50,7 +50,7 @@ func newHTTPTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	}
 	r, err := ParseRoute(full)
 	if err != nil {
-		return nil, err
+		return nil, bindingError("route", "%v", err)
 	}
 	t := &httpTrigger{host: h, fn: fn, binding: b, route: r, authLevel: b.Str("authLevel")}
 	if t.authLevel == "" {

@@ -58,7 +58,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	case t.queue != "" && t.topic == "":
 	case t.queue == "" && t.topic != "" && t.sub != "":
 	default:
-		return nil, fmt.Errorf("%w: serviceBusTrigger needs queueName, or topicName and subscriptionName", ErrConfig)
+		return nil, bindingError("queueName", "serviceBusTrigger needs queueName, or topicName and subscriptionName")
 	}
 	if b.Bool("isSessionsEnabled") {
 		return nil, fmt.Errorf("%w: session-enabled serviceBusTrigger is not supported by this host", ErrConfig)
@@ -69,7 +69,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	var opt sbOptions
 	if raw, ok := h.app.Extensions["servicebus"]; ok {
 		if err := json.Unmarshal(lowerKeys(raw), &opt); err != nil {
-			return nil, fmt.Errorf("%w: extensions.serviceBus: %v", ErrConfig, err)
+			return nil, hostError("extensions.serviceBus", "%v", err)
 		}
 	}
 	if opt.MaxConcurrentCalls != nil && *opt.MaxConcurrentCalls > 0 {
@@ -81,7 +81,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	if opt.MaxAutoLockRenewalDuration != "" {
 		d, err := parseTimeSpan(opt.MaxAutoLockRenewalDuration)
 		if err != nil {
-			return nil, fmt.Errorf("%w: maxAutoLockRenewalDuration: %v", ErrConfig, err)
+			return nil, hostError("extensions.serviceBus.maxAutoLockRenewalDuration", "%q: %v", opt.MaxAutoLockRenewalDuration, err)
 		}
 		t.renewFor = d // negative means infinite
 	}
@@ -96,7 +96,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	}
 	newClient, err := sbConnection(h.app.settings, b.Str("connection"))
 	if err != nil {
-		return nil, err
+		return nil, bindingError("connection", "%v", err)
 	}
 	t.newClient = newClient
 	return t, nil
@@ -151,7 +151,7 @@ func sbConnection(st *settings, name string) (func() (*azservicebus.Client, stri
 			return c, fqns, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("%w: service bus connection %q: no setting %q, %q or %q", ErrConfig, name, name, "AzureWebJobs"+name, name+"__fullyQualifiedNamespace")
+	return nil, fmt.Errorf("service bus connection %q: no app setting %q, %q or %q", name, name, "AzureWebJobs"+name, name+"__fullyQualifiedNamespace")
 }
 
 // azservicebusNamespace extracts the host of Endpoint=sb://host/ for the Client metadata.

@@ -182,9 +182,14 @@ func freePort() (int, error) {
 }
 
 func (s *supervisor) launch(i int) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	// customHandler.port fixes the port (one instance; checked in New);
+	// otherwise a free one, as the real host picks it.
+	port := s.app.Handler.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	p := &process{
 		instance: i,
