@@ -3,7 +3,8 @@
 //
 // The action comes from the "action" query parameter (raw modes), from
 // Data.req.Query.action (payload-mode HTTP) or from the "action" property of a
-// JSON string trigger value (manual runs): echo (default), crash, hang,
+// JSON string trigger value (manual runs; for a batch, of its first body that
+// has one): echo (default), crash, hang,
 // sleep (with "ms"), fail, badjson, empty, textplain, return, outputs (answers
 // with the value's "outputs" object as Outputs).
 //
@@ -180,6 +181,16 @@ func actionOf(r *http.Request, body []byte) (string, int) {
 			}
 			if json.Unmarshal([]byte(s), &d) == nil && d.Action != "" {
 				return d.Action, d.MS
+			}
+			// A batch (cardinality many): a JSON string holding an array of
+			// bodies; the first body with an action decides.
+			var batch []string
+			if json.Unmarshal([]byte(s), &batch) == nil {
+				for _, item := range batch {
+					if json.Unmarshal([]byte(item), &d) == nil && d.Action != "" {
+						return d.Action, d.MS
+					}
+				}
 			}
 		}
 	}
