@@ -190,3 +190,43 @@ func TestServiceBusPrefetchCountWarns(t *testing.T) {
 		t.Fatalf("no prefetchCount warning:\n%s", a.logs)
 	}
 }
+
+// TestHostStatusReportsTriggerConnections is issue 13 point 7: the host
+// has its own health endpoint, GET /admin/host/status, covering its trigger
+// connections: 200 while they are up, 503 with the failing one named.
+func TestHostStatusReportsTriggerConnections(t *testing.T) {
+	t.Parallel()
+	b := sbSetup(t, servicebus.QueueConfig{}, nil, false, nil)
+	status := func(a *testApp) (int, HostStatus) {
+		t.Helper()
+		var st HostStatus
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, body := a.do(t, http.MethodGet, "/admin/host/status", nil, nil)
+			if err := json.Unmarshal(body, &st); err != nil {
+				t.Fatalf("status body %s: %v", body, err)
+			}
+			if st.Triggers["Consume"].Status != "starting" || time.Now().After(deadline) {
+				return resp.StatusCode, st
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	code, st := status(b.app)
+	if code != http.StatusOK || !st.Healthy || st.State != "Running" || st.Triggers["Consume"].Status != "up" || st.Triggers["Consume"].Type != "serviceBusTrigger" {
+		t.Fatalf("healthy host: %d %+v", code, st)
+	}
+	// A second host whose connection points at a closed port.
+	fj := `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"q","connection":"SB"}]}`
+	down := setup(t, appSpec{functions: map[string]string{"Consume": fj, "Tick": fnTick},
+		values: map[string]string{"SB": "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"}})
+	code, st = status(down)
+	if code != http.StatusServiceUnavailable || st.Healthy || st.Triggers["Consume"].Status != "down" || st.Triggers["Consume"].Error == "" ||
+		st.Triggers["Tick"].Status != "up" {
+		t.Fatalf("unreachable broker: %d %+v", code, st)
+	}
+	// Admin rules apply: a browser page cannot read it.
+	if resp, _ := down.do(t, http.MethodGet, "/admin/host/status", nil, map[string]string{"Origin": "https://evil.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status with Origin: %d, want 403", resp.StatusCode)
+	}
+}

@@ -76,6 +76,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusRequestURITooLong, "the URL is longer than 4 KB")
 		return
 	}
+	if strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/admin/host/status") {
+		f.serveStatus(w, r)
+		return
+	}
 	if name, ok := adminFunctionPath(r.URL.Path); ok {
 		f.serveAdmin(w, r, name)
 		return

@@ -35,14 +35,18 @@ type rabbitTrigger struct {
 	prefetch  int
 	consumers int
 
+	conn *connState
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+func (t *rabbitTrigger) health() TriggerHealth { return t.conn.health() }
+
 func newRabbitTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	t := &rabbitTrigger{host: h, fn: fn, binding: b, queue: b.Str("queueName"), insecure: b.Bool("disableCertificateValidation"),
-		prefetch: rabbitDefaultPrefetch, consumers: h.cfg.Instances}
+		prefetch: rabbitDefaultPrefetch, consumers: h.cfg.Instances, conn: newConnState(b.Type)}
 	if t.queue == "" {
 		return nil, bindingError("queueName", "missing")
 	}
@@ -143,6 +147,7 @@ func (t *rabbitTrigger) run(ctx context.Context, d Dispatcher, n int) {
 		if consumed {
 			backoff = 100 * time.Millisecond
 		}
+		t.conn.set(n, err)
 		t.host.log.Warn("rabbitMQ consumer disconnected; reconnecting", "function", t.fn.Name, "queue", t.queue, "consumer", n, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -183,6 +188,7 @@ func (t *rabbitTrigger) consume(ctx context.Context, d Dispatcher, n int) (consu
 		return false, fmt.Errorf("consuming queue %q: %w", t.queue, err)
 	}
 	t.host.log.Info("rabbitMQ consumer started", "function", t.fn.Name, "queue", t.queue, "consumer", n, "prefetch", t.prefetch)
+	t.conn.set(n, nil)
 	for {
 		select {
 		case <-ctx.Done():

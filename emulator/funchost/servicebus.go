@@ -49,11 +49,15 @@ type sbTrigger struct {
 	maxSessions  int  // maxConcurrentSessions
 	sessionIdle  time.Duration
 
+	conn *connState
+
 	mu       sync.Mutex
 	cancel   context.CancelFunc
 	done     chan struct{}
 	inflight sync.WaitGroup
 }
+
+func (t *sbTrigger) health() TriggerHealth { return t.conn.health() }
 
 // sbOptions is host.json extensions.serviceBus (5.x names).
 type sbOptions struct {
@@ -77,7 +81,7 @@ const (
 
 func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	t := &sbTrigger{host: h, fn: fn, binding: b, queue: b.Str("queueName"), topic: b.Str("topicName"), sub: b.Str("subscriptionName"),
-		maxCalls: 16 * runtime.NumCPU(), renewFor: 5 * time.Minute, autoComplete: true}
+		maxCalls: 16 * runtime.NumCPU(), renewFor: 5 * time.Minute, autoComplete: true, conn: newConnState(b.Type)}
 	switch {
 	case t.queue != "" && t.topic == "":
 	case t.queue == "" && t.topic != "" && t.sub != "":
@@ -275,6 +279,7 @@ func (t *sbTrigger) run(ctx context.Context, d Dispatcher) {
 		if ctx.Err() != nil || errors.Is(err, ErrGaveUp) {
 			return
 		}
+		t.conn.set(0, err)
 		t.host.log.Warn("service bus receiver failed; retrying", "function", t.fn.Name, "entity", t.entity(), "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -320,6 +325,18 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 	defer r.Close(closeCtx)
 	// Running invocations settle on this receiver: close it only after them.
 	defer t.inflight.Wait()
+	// A receive waits for messages; a peek proves the connection (and the
+	// entity) at once, for the health report.
+	peekCtx, cancelPeek := context.WithTimeout(ctx, 5*time.Second)
+	_, err = r.PeekMessages(peekCtx, 1, nil)
+	cancelPeek()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("connecting to %s: %w", t.entity(), err)
+	}
+	t.conn.set(0, nil)
 	slots := make(chan struct{}, t.maxCalls)
 	for range t.maxCalls {
 		slots <- struct{}{}
@@ -371,6 +388,7 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 			return fmt.Errorf("receiving: %w", err)
 		}
 		*backoff = 100 * time.Millisecond
+		t.conn.set(0, nil)
 		for _, group := range t.groups(msgs) {
 			t.inflight.Add(1)
 			go func() {
@@ -451,11 +469,13 @@ func (t *sbTrigger) sessionWorker(ctx context.Context, d Dispatcher, client *azs
 		case ctx.Err() != nil:
 			return nil
 		case errors.As(err, &sbErr) && sbErr.Code == azservicebus.CodeTimeout:
+			t.conn.set(0, nil)
 			continue // no session with messages right now
 		case err != nil:
 			return fmt.Errorf("accepting the next session: %w", err)
 		}
 		*backoff = 100 * time.Millisecond
+		t.conn.set(0, nil)
 		err = t.runSession(ctx, d, sr, conn)
 		_ = sr.Close(context.WithoutCancel(ctx))
 		if err != nil {
