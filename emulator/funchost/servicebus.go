@@ -61,13 +61,14 @@ func (t *sbTrigger) health() TriggerHealth { return t.conn.health() }
 
 // sbOptions is host.json extensions.serviceBus (5.x names).
 type sbOptions struct {
-	PrefetchCount              *int   `json:"prefetchcount"`
-	MaxConcurrentCalls         *int   `json:"maxconcurrentcalls"`
-	MaxAutoLockRenewalDuration string `json:"maxautolockrenewalduration"`
-	AutoCompleteMessages       *bool  `json:"autocompletemessages"`
-	MaxMessageBatchSize        *int   `json:"maxmessagebatchsize"`
-	MaxConcurrentSessions      *int   `json:"maxconcurrentsessions"`
-	SessionIdleTimeout         string `json:"sessionidletimeout"`
+	PrefetchCount                *int   `json:"prefetchcount"`
+	MaxConcurrentCalls           *int   `json:"maxconcurrentcalls"`
+	MaxAutoLockRenewalDuration   string `json:"maxautolockrenewalduration"`
+	AutoCompleteMessages         *bool  `json:"autocompletemessages"`
+	MaxMessageBatchSize          *int   `json:"maxmessagebatchsize"`
+	MaxConcurrentSessions        *int   `json:"maxconcurrentsessions"`
+	MaxConcurrentCallsPerSession *int   `json:"maxconcurrentcallspersession"`
+	SessionIdleTimeout           string `json:"sessionidletimeout"`
 }
 
 // Defaults of the extension's ServiceBusOptions (5.x).
@@ -130,6 +131,9 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 			return nil, hostError("extensions.serviceBus.maxConcurrentSessions", "%d: must be 1 or more", *opt.MaxConcurrentSessions)
 		}
 		t.maxSessions = *opt.MaxConcurrentSessions
+	}
+	if n := opt.MaxConcurrentCallsPerSession; n != nil && *n != 1 && t.sessions {
+		h.log.Warn("extensions.serviceBus.maxConcurrentCallsPerSession is not emulated: each session runs one invocation at a time", "function", fn.Name, "maxConcurrentCallsPerSession", *n)
 	}
 	if opt.SessionIdleTimeout != "" {
 		d, err := parseTimeSpan(opt.SessionIdleTimeout)
