@@ -49,7 +49,7 @@ func TestRoutesCaseAndTrailingSlash(t *testing.T) {
 // the result: complete on success, abandon (then dead-letter) on failure.
 func TestServiceBusBatchTrigger(t *testing.T) {
 	t.Parallel()
-	b := sbSetup(t, servicebus.QueueConfig{}, map[string]any{"cardinality": "many", "maxMessageBatchSize": 10}, false, nil)
+	b := sbSetup(t, sbOpts{binding: map[string]any{"cardinality": "many", "maxMessageBatchSize": 10}})
 	s, err := b.client.NewSender(b.queue, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestServiceBusBatchTrigger(t *testing.T) {
 // every message of it, so the broker dead-letters them at the limit.
 func TestServiceBusBatchFailureAbandonsAll(t *testing.T) {
 	t.Parallel()
-	b := sbSetup(t, servicebus.QueueConfig{}, map[string]any{"cardinality": "many"}, false, nil)
+	b := sbSetup(t, sbOpts{binding: map[string]any{"cardinality": "many"}})
 	b.send(t, `{"action":"fail"}`)
 	dl := b.deadLettered(t)
 	if string(dl.Body) != `{"action":"fail"}` {
@@ -124,7 +124,7 @@ func TestServiceBusBatchFailureAbandonsAll(t *testing.T) {
 // session actions' SessionLockedUntil in Metadata.
 func TestServiceBusSessionTrigger(t *testing.T) {
 	t.Parallel()
-	b := sbSetup(t, servicebus.QueueConfig{RequiresSession: true}, map[string]any{"isSessionsEnabled": true}, false, nil)
+	b := sbSetup(t, sbOpts{queue: servicebus.QueueConfig{RequiresSession: true}, binding: map[string]any{"isSessionsEnabled": true}})
 	s, err := b.client.NewSender(b.queue, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestServiceBusPrefetchCountWarns(t *testing.T) {
 // connections: 200 while they are up, 503 with the failing one named.
 func TestHostStatusReportsTriggerConnections(t *testing.T) {
 	t.Parallel()
-	b := sbSetup(t, servicebus.QueueConfig{}, nil, false, nil)
+	b := sbSetup(t, sbOpts{})
 	status := func(a *testApp) (int, HostStatus) {
 		t.Helper()
 		var st HostStatus

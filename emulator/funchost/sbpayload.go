@@ -7,7 +7,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 )
 
-// sbPayload builds the invocation of one message (§2.5): the body as the
+// sbPayload builds the invocation of one message (functions-protocol 2.5): the body as the
 // trigger value, the binding data of the extension's
 // ServiceBusTriggerBindingStrategy as Metadata, then the JSON-body spill.
 func sbPayload(b *Binding, m *azservicebus.ReceivedMessage, conn sbConn, sess *sbSession) *Payload {

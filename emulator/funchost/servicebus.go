@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// sbTrigger is serviceBusTrigger (extension 5.x, §2.5, §5.1): peek-lock
+// sbTrigger is serviceBusTrigger (extension 5.x, functions-protocol 2.5, 5.1): peek-lock
 // receive from a queue or a topic subscription, up to maxConcurrentCalls
 // invocations at once, lock renewal while an invocation runs (up to
 // maxAutoLockRenewalDuration), complete on success (autoCompleteMessages),
@@ -172,7 +172,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 // sbConnection resolves the binding's connection like the extension: the
 // setting <name> (or AzureWebJobs<name>) holding a connection string, or the
 // identity settings <name>__fullyQualifiedNamespace (+ __credential,
-// __clientId). An empty name means AzureWebJobsServiceBus (§7).
+// __clientId). An empty name means AzureWebJobsServiceBus (functions-protocol 7).
 func sbConnection(st *settings, name string) (func() (*azservicebus.Client, string, error), error) {
 	if name == "" {
 		name = "AzureWebJobsServiceBus"

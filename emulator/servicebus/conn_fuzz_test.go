@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,26 +21,27 @@ func (p *panicCounter) Handle(context.Context, slog.Record) error    { p.n.Add(1
 func (p *panicCounter) WithAttrs([]slog.Attr) slog.Handler           { return p }
 func (p *panicCounter) WithGroup(string) slog.Handler                { return p }
 
-var (
-	fuzzOnce   sync.Once
-	fuzzServer *Server
-	fuzzPanics panicCounter
-)
+// fuzzPanics counts the panics the fuzz server's connections recovered from.
+var fuzzPanics panicCounter
 
-// fuzzConnSetup starts one shared server with a queue named "q" for the fuzz inputs.
+// fuzzConnSetup starts the server the fuzz inputs share, with a queue named
+// "q", and stops it when the fuzz target ends.
 func fuzzConnSetup(f *testing.F) *Server {
 	f.Helper()
-	fuzzOnce.Do(func() {
-		srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics)})
-		if err != nil {
-			f.Fatal(err)
+	srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics),
+		AllowAnonymous: true}) // the inputs skip SASL and CBS to reach every frame handler
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		if err := srv.Stop(context.Background()); err != nil {
+			f.Errorf("Stop: %v", err)
 		}
-		if err := srv.CreateQueue(QueueConfig{Name: "q"}); err != nil {
-			f.Fatal(err)
-		}
-		fuzzServer = srv
 	})
-	return fuzzServer
+	if err := srv.CreateQueue(QueueConfig{Name: "q"}); err != nil {
+		f.Fatal(err)
+	}
+	return srv
 }
 
 func seedFrames(ps ...frames.Performative) []byte {

@@ -9,7 +9,7 @@ import (
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 )
 
-// Session operations of $management (servicebus-amqp.md §6 and appendix B).
+// Session operations of $management (servicebus-amqp 6.2).
 const (
 	opRenewSessionLock = "com.microsoft:renew-session-lock"
 	opGetSessionState  = "com.microsoft:get-session-state"

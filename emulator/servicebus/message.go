@@ -284,7 +284,7 @@ func withMessageID(m *broker.Message) *broker.Message {
 	return m
 }
 
-// encodeDelivered encodes a broker message as the SDK reads it (see servicebus-amqp.md §4):
+// encodeDelivered encodes a broker message as the SDK reads it (servicebus-amqp 4.2):
 // header with delivery-count and the effective TTL, Service Bus annotations with their exact
 // types, a properties section always, and the body verbatim. locked adds the lock annotations.
 func encodeDelivered(m *broker.Message, locked bool) ([]byte, error) {

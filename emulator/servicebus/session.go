@@ -298,12 +298,6 @@ func (s *session) detachFrom(d *frames.Detach) error {
 	return nil
 }
 
-// forget drops a link from the handle tables.
-func (s *session) forget(l *link) {
-	delete(s.links, l.peerHandle)
-	delete(s.handles, l.handle)
-}
-
 // peerEnded answers the peer's end.
 func (s *session) peerEnded(e *frames.End) {
 	if e.Error != nil {

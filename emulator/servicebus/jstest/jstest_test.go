@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
-	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
 )
 
@@ -49,7 +48,7 @@ var (
 )
 
 // setup skips without node or the installed SDK, then starts the emulator and creates one set of
-// uniquely named entities per case. Features the emulator refuses are left out of features.
+// uniquely named entities per case.
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -61,7 +60,11 @@ func setup(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
+	listenKey := randomSuffix(t)
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
+		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
+		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
+	}})
 	if err != nil {
 		t.Fatalf("starting emulator: %v", err)
 	}
@@ -85,6 +88,12 @@ func setup(t *testing.T) *fixture {
 		f.entities[c] = map[string]string{"queue": q}
 	}
 	f.entities["entity-not-found"] = map[string]string{"missing": name("missing")}
+	listenQueue := name("listen-only")
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: listenQueue}); err != nil {
+		t.Fatal(err)
+	}
+	// Not entities but the policy the case connects with: Listen only.
+	f.entities["listen-only-policy"] = map[string]string{"queue": listenQueue, "keyName": "js-listen", "key": listenKey}
 
 	topic := name("corr")
 	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
@@ -100,31 +109,29 @@ func setup(t *testing.T) *fixture {
 	}
 	f.entities["topic-correlation-filter"] = map[string]string{"topic": topic, "red": "red", "order1": "order1"}
 
-	sessions := true
+	ruleTopic := name("rules")
+	if err := srv.CreateTopic(servicebus.TopicConfig{Name: ruleTopic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateSubscription(ruleTopic, servicebus.SubscriptionConfig{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	f.entities["rule-manager"] = map[string]string{"topic": ruleTopic, "subscription": "s"}
+
 	for _, c := range []string{"session-accept-by-id", "session-accept-next", "session-state"} {
 		q := name(c)
 		f.entities[c] = map[string]string{"queue": q}
-		if !sessions {
-			continue
-		}
-		err := srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresSession: true})
-		switch {
-		case errors.Is(err, broker.ErrNotSupported):
-			t.Logf("sessions not supported by the emulator (%v): session cases are skipped", err)
-			sessions = false
-		case err != nil:
+		if err := srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresSession: true}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if sessions {
-		f.features = append(f.features, featureSessions)
 	}
 
 	sqlTopic := name("sql")
 	f.entities["topic-sql-filter"] = map[string]string{"topic": sqlTopic, "cheap": "cheap", "colors": "colors", "tagged": "tagged"}
-	if f.createSQLTopic(t, sqlTopic) {
-		f.features = append(f.features, featureSQL)
-	}
+	f.createSQLTopic(t, sqlTopic)
+	// The emulator has every optional feature the script knows; a case it
+	// skips would be a failure here (see run).
+	f.features = []string{featureSessions, featureSQL}
 	return f
 }
 
@@ -141,15 +148,10 @@ const sqlConfig = `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queu
       "Action": {"SqlExpression": "SET tag = 'seen'"}}}]}]}]}],
   "Logging": {"Type": "Console"}}}`
 
-// createSQLTopic creates the SQL-filtered topic and reports whether the emulator supports it.
-func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
+// createSQLTopic creates the SQL-filtered topic.
+func (f *fixture) createSQLTopic(t *testing.T, topic string) {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, sqlConfig, topic))
-	// Only "unsupported" alone means a missing feature; a syntax or validity error is the test's fault.
-	if errors.Is(err, config.ErrUnsupported) && !errors.Is(err, config.ErrInvalid) && !errors.Is(err, config.ErrSyntax) {
-		t.Logf("SQL filters not supported by the emulator's config loader (%v): the SQL case is skipped", err)
-		return false
-	}
 	if err != nil {
 		t.Fatalf("parsing the SQL topic config: %v", err)
 	}
@@ -158,17 +160,11 @@ func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
 			t.Fatal(err)
 		}
 		for _, sc := range te.Subscriptions {
-			err := f.srv.CreateSubscription(te.Topic.Name, sc)
-			if errors.Is(err, broker.ErrNotSupported) {
-				t.Logf("SQL filters not supported by the broker (%v): the SQL case is skipped", err)
-				return false
-			}
-			if err != nil {
+			if err := f.srv.CreateSubscription(te.Topic.Name, sc); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return true
 }
 
 func randomSuffix(t *testing.T) string {
@@ -246,8 +242,8 @@ func parse(out string) (map[string]result, error) {
 }
 
 // TestJSConformance runs conformance.mjs once (its cases concurrently) and reports each case as a
-// subtest: ok passes, FAIL fails with the script's reason, skip (a feature the emulator lacks)
-// skips with it.
+// subtest: ok passes; FAIL, and skip (the emulator offers every feature), fail with the script's
+// reason.
 func TestJSConformance(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -278,7 +274,8 @@ func TestJSConformance(t *testing.T) {
 			case r.status == "FAIL":
 				t.Errorf("JavaScript SDK: %s", r.reason)
 			case r.status == "skip":
-				t.Skipf("JavaScript SDK: %s", r.reason)
+				// Every feature is offered (setup), so a skip is a missing case.
+				t.Errorf("JavaScript SDK skipped the case: %s", r.reason)
 			}
 		})
 	}

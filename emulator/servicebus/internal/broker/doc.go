@@ -1,10 +1,12 @@
 // Package broker is the core of the Service Bus emulator: queues, topics,
 // subscriptions with rules, and the life of each message (locks,
 // settlement, delivery counting, dead-lettering, time to live, scheduling,
-// deferral). It does no I/O and knows nothing of AMQP: the wire layer
-// decodes transfers into Message values, calls Send, drives a Receiver with
-// its link credit, and maps the sentinel errors of errors.go to AMQP
-// conditions and $management status codes.
+// deferral). It does no I/O and does not speak the AMQP protocol: the wire
+// layer decodes transfers into Message values, calls Send, drives a Receiver
+// with its link credit, and maps the sentinel errors of errors.go to AMQP
+// conditions and $management status codes. The one AMQP piece it uses is the
+// type codec, in sqlview.go: SQL filters and actions read and write
+// application properties as AMQP-typed values.
 //
 // # Addresses
 //
@@ -91,8 +93,8 @@
 // # Rules, duplicate detection, auto-forwarding
 //
 // A subscription's rules (rule.go) have a Filter (TrueFilter,
-// CorrelationFilter or SQLFilter) and an optional SQL Action. Per Learn
-// "Topic filters and actions", all matching rules without an action give
+// CorrelationFilter or SQLFilter) and an optional SQL Action. As on Service
+// Bus, all matching rules without an action give
 // one copy; each matching rule with an action gives its own copy, changed
 // by the action and carrying the application property RuleName. Extra
 // copies get new topic sequence numbers. A SQL filter or action that fails

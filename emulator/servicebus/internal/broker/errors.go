@@ -28,15 +28,13 @@ var (
 	// Wire: amqp:not-allowed.
 	ErrNotAllowed = errors.New("operation not allowed on this entity")
 
-	// ErrNotSupported: a feature that this broker does not implement
-	// (kept for the wire mapping; SQL rules, duplicate detection and
-	// auto-forwarding are implemented).
-	// Wire: amqp:not-implemented.
-	ErrNotSupported = errors.New("feature not supported yet")
-
 	// ErrInvalid: an argument is malformed (empty name, negative duration...).
 	// Wire: amqp:invalid-field / status 400.
 	ErrInvalid = errors.New("invalid argument")
+
+	// ErrDisabled: the entity's status (SetStatus) refuses the operation.
+	// Always joined with ErrNotAllowed. Wire: amqp:not-allowed.
+	ErrDisabled = errors.New("messaging entity is disabled")
 
 	// ErrStopped: the broker has been stopped; blocking calls return it.
 	ErrStopped = errors.New("broker stopped")

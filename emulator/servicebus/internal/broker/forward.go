@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// Auto-forwarding (Learn "Chaining Service Bus entities with
-// autoforwarding", QueueDescription.ForwardTo):
+// Auto-forwarding (ForwardTo and ForwardDeadLetteredTo), with Service Bus's
+// rules:
 //
 //   - A queue or subscription with ForwardTo moves each message to the
 //     destination queue or topic as soon as it becomes active there (a
@@ -26,11 +26,9 @@ import (
 //     a topic's subscriptions) is refused at creation with ErrInvalid.
 //   - At run time each forward counts a hop; a message that would make a
 //     fifth hop ("Messages that exceed four hops are dead-lettered") goes to
-//     the dead-letter queue of the entity it is in (Learn "Overview of
-//     Service Bus dead-letter queues", "Dead-lettering in auto forward
-//     scenarios"; the transfer dead-letter queue is for send-via, which this
-//     broker does not have), with reason MaxTransferHopCountExceeded (the
-//     reason that page lists). A destination deleted meanwhile sends the
+//     the dead-letter queue of the entity it is in (the transfer dead-letter
+//     queue is for send-via, which this broker does not have), with reason
+//     MaxTransferHopCountExceeded, the reason Service Bus uses. A destination deleted meanwhile sends the
 //     message there too, with reason ForwardingDestinationNotFound (the
 //     emulator's own code: the service's is not documented). Such messages
 //     are not forwarded again, even with ForwardDeadLetteredTo, and that
@@ -152,8 +150,14 @@ func keepForwarded(dst, src *Message) {
 // refuseForwardingReceive refuses receivers on the main queue of a
 // forwarding entity.
 func (tg target) refuseForwardingReceive() error {
-	if tg.ent != nil && tg.ent.forwardTo != "" && !tg.addr.DeadLetter {
-		return fmt.Errorf("%s forwards to %s; receive from the destination: %w", tg.addr.Path, tg.ent.forwardTo, ErrNotAllowed)
+	if tg.ent == nil || tg.addr.DeadLetter {
+		return nil
+	}
+	tg.ent.mu.Lock()
+	fwd := tg.ent.forwardTo // UpdateQueue may change it
+	tg.ent.mu.Unlock()
+	if fwd != "" {
+		return fmt.Errorf("%s forwards to %s; receive from the destination: %w", tg.addr.Path, fwd, ErrNotAllowed)
 	}
 	return nil
 }

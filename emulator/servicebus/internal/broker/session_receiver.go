@@ -28,11 +28,8 @@ type SessionReceiver struct {
 // ErrNotAllowed for an entity without sessions or a dead-letter queue;
 // ErrSessionLocked when another receiver holds the session.
 func (b *Broker) AcceptSession(address, id string, mode ReceiveMode) (*SessionReceiver, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
@@ -92,7 +89,7 @@ func (b *Broker) sessionTarget(address string) (target, error) {
 		return tg, fmt.Errorf("%s: It is not possible for an entity that does not require sessions to create a sessionful message receiver: %w",
 			tg.addr.Path, ErrNotAllowed)
 	}
-	return tg, nil
+	return tg, tg.receiveEnabled()
 }
 
 // holdSession makes a new receiver the holder of m; the entity's mu is held.
@@ -160,6 +157,9 @@ func (r *SessionReceiver) TryReceive(max int) ([]*Message, error) {
 		return nil, err
 	}
 	defer r.tg.ent.mu.Unlock()
+	if err := r.tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	if max <= 0 {
 		return nil, nil
 	}
@@ -170,30 +170,12 @@ func (r *SessionReceiver) TryReceive(max int) ([]*Message, error) {
 // (returning up to max), ctx ends, the lock is lost, the receiver is closed
 // or the broker stops (ErrStopped).
 func (r *SessionReceiver) Receive(ctx context.Context, max int) ([]*Message, error) {
-	for {
-		msgs, err := r.TryReceive(max)
-		if err != nil || len(msgs) > 0 || max <= 0 {
-			return msgs, err
-		}
-		select {
-		case <-r.notify:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("receive from session %q of %s: %w", r.sess.id, r.tg.addr.Path, ctx.Err())
-		case <-r.b.done:
-			return nil, ErrStopped
-		}
-	}
+	return r.b.waitReceive(ctx, max, r.TryReceive, r.notify, fmt.Sprintf("session %q of %s", r.sess.id, r.tg.addr.Path))
 }
 
 // Unreceive gives back messages that TryReceive returned but the caller
 // could not deliver, as Receiver.Unreceive does.
-func (r *SessionReceiver) Unreceive(msgs []*Message) {
-	if r.tg.lock() != nil {
-		return
-	}
-	defer r.tg.ent.mu.Unlock()
-	r.tg.s.giveBack(msgs, r.mode, r.b.now())
-}
+func (r *SessionReceiver) Unreceive(msgs []*Message) { r.b.unreceive(r.tg, msgs, r.mode) }
 
 // RenewLock extends the session lock to now + LockDuration and returns the
 // new expiry. ErrSessionLockLost if the receiver no longer holds it.
@@ -234,6 +216,9 @@ func (r *SessionReceiver) ReceiveDeferred(seqs []int64, mode ReceiveMode) ([]*Me
 		return nil, err
 	}
 	defer r.tg.ent.mu.Unlock()
+	if err := r.tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	id := r.sess.id
 	return r.tg.s.receiveDeferred(seqs, mode, now, func(m *Message) bool { return m.Properties.GroupID == id })
 }

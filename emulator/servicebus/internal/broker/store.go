@@ -50,8 +50,6 @@ func newStore(ent *entity, dlq bool, path string) *store {
 	return s
 }
 
-func (s *store) now() time.Time { return s.ent.b.now() }
-
 // deadlineOf is the next time something happens to e by itself.
 func (s *store) deadlineOf(e *entry) time.Time {
 	m := e.msg
@@ -79,6 +77,7 @@ func (s *store) retime(e *entry, now time.Time) {
 // add stores a new entry (fresh send, dead-letter arrival, scheduled
 // message, or a message given back by Unreceive).
 func (s *store) add(e *entry, now time.Time) {
+	s.ent.touched(now)
 	s.all.insert(e.msg.SequenceNumber, e)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
@@ -150,6 +149,7 @@ func (s *store) take(max int, mode ReceiveMode, now time.Time) []*Message {
 
 // deliver locks or deletes e and returns the delivered copy.
 func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) *Message {
+	s.ent.touched(now)
 	if mode == ReceiveAndDelete {
 		s.drop(e)
 		return e.msg // e is gone: no copy needed, nothing shares it.
@@ -280,16 +280,18 @@ func (s *store) runTimers(now time.Time) {
 }
 
 // peek returns copies of up to count messages with seq ≥ from, whatever
-// their state, without lock tokens.
-func (s *store) peek(from int64, count int) []*Message {
+// their state, without lock tokens; keep, when not nil, selects which.
+func (s *store) peek(from int64, count int, keep func(*Message) bool) []*Message {
 	var out []*Message
 	s.all.ascend(from, func(e *entry) bool {
 		if len(out) >= count {
 			return false
 		}
-		c := e.msg.Clone()
-		c.LockToken = uuid.Nil
-		out = append(out, c)
+		if keep == nil || keep(e.msg) {
+			c := e.msg.Clone()
+			c.LockToken = uuid.Nil
+			out = append(out, c)
+		}
 		return true
 	})
 	return out
