@@ -13,7 +13,7 @@ import (
 )
 
 // outputTypes are the output binding types this host can bind; a function
-// with any other output binding is not loaded (a missing extension).
+// with any other output binding stops start-up (a missing extension).
 var outputTypes = map[string]bool{"http": true, "rabbitmq": true, "servicebus": true}
 
 // binder publishes queue output bindings after a successful invocation,
