@@ -1,10 +1,6 @@
 package funchost
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
 
@@ -58,33 +54,7 @@ func TestServiceBusPayloadGolden(t *testing.T) {
 	for file, p := range cases {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			got, err := p.Body("Consume", goldenNow, goldenGUID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", "payload", file)
-			if os.Getenv("FUNCHOST_UPDATE_GOLDEN") == "1" {
-				var v any
-				_ = json.Unmarshal(got, &v)
-				b, _ := json.MarshalIndent(v, "", "  ")
-				if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatalf("rendered payload is not JSON: %v\n%s", err, got)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatalf("fixture: %v", err)
-			}
-			if !reflect.DeepEqual(g, w) {
-				t.Fatalf("payload differs from %s\ngot:  %s\nwant: %s", file, got, want)
-			}
+			checkGolden(t, p, "Consume", goldenNow, goldenGUID, file)
 		})
 	}
 }
