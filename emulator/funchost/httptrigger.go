@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -274,9 +273,10 @@ func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request, body []byt
 // proxy is enableProxyingHttpRequest (functions-protocol 3.4): the request (its body already
 // read by the front, so a slow client never holds the handler) sent to the
 // handler at the original path and query, the response streamed back. Each
-// write to the client has its own deadline (Config.BodyReadTimeout), and a
-// functionTimeout that fires while we wait on the client does not restart
-// the handler: a slow reader is the client's fault, not the handler's.
+// write to the client has its own deadline (Config.BodyReadTimeout), and the
+// time spent waiting on the client does not count as the handler's: a
+// functionTimeout reached because of a slow reader fails the invocation but
+// does not restart the handler.
 func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte) {
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
@@ -314,24 +314,17 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte)
 	copyHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	var writing atomic.Bool
-	stop := context.AfterFunc(l.ctx, func() {
-		if writing.Load() {
-			l.clientStalled.Store(true)
-		}
-	})
-	defer stop()
 	buf := make([]byte, 32<<10)
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			writing.Store(true)
-			_ = rc.SetWriteDeadline(time.Now().Add(t.host.cfg.BodyReadTimeout))
+			start := time.Now()
+			_ = rc.SetWriteDeadline(start.Add(t.host.cfg.BodyReadTimeout))
 			_, werr := w.Write(buf[:n])
 			if werr == nil {
 				werr = rc.Flush()
 			}
-			writing.Store(false)
+			l.clientWait.Add(int64(time.Since(start)))
 			if werr != nil {
 				l.release(fmt.Errorf("writing the response to the client: %w", werr))
 				return

@@ -180,3 +180,39 @@ func TestKeyEqual(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowReaderDoesNotRestartHandler is issue 13 point 1: in proxying mode
+// a client that reads a streamed response slowly holds the invocation past
+// functionTimeout; the time is the client's, so the handler is not
+// restarted (before, the timeout restarted it, killing everything in flight).
+func TestSlowReaderDoesNotRestartHandler(t *testing.T) {
+	t.Parallel()
+	a := setup(t, appSpec{
+		functions:     map[string]string{"Echo": fnEcho},
+		customHandler: map[string]any{"enableProxyingHttpRequest": true},
+		host:          map[string]any{"functionTimeout": "00:00:01"},
+		cfg:           Config{BodyReadTimeout: 5 * time.Second},
+	})
+	c, err := net.Dial("tcp", hostAddr(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 256 MB read 64 KB every 20 ms: the response takes far longer than
+	// functionTimeout, nearly all of it waiting on us.
+	fmt.Fprintf(c, "GET /api/echo/big?action=big&ms=256 HTTP/1.1\r\nHost: %s\r\n\r\n", hostAddr(a))
+	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Close()
+	a.waitLog(t, "Executed 'Functions.Echo' (Failed", 1)
+	if strings.Contains(a.logs.String(), "restarting the handler") || strings.Count(a.logs.String(), "handler instance started") != 1 {
+		t.Fatalf("the handler was restarted for a slow reader:\n%s", a.logs)
+	}
+}

@@ -5,7 +5,7 @@
 // Data.req.Query.action (payload-mode HTTP) or from the "action" property of a
 // JSON string trigger value (manual runs; for a batch, of its first body that
 // has one): echo (default), crash, hang,
-// sleep (with "ms"), fail, badjson, empty, textplain, return, outputs (answers
+// sleep (with "ms"), big (a raw response of "ms" MB), fail, badjson, empty, textplain, return, outputs (answers
 // with the value's "outputs" object as Outputs).
 //
 // Environment: TESTHANDLER_RECORD (file to append one JSON line per request),
@@ -115,6 +115,16 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	case "textplain":
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, `{"Outputs":{}}`)
+		return
+	case "big":
+		// "ms" megabytes of response, for slow-reader tests.
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := make([]byte, 1<<20)
+		for range ms {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
 		return
 	}
 	if action == "outputs" {
