@@ -3,6 +3,9 @@ package funchost
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"net/http"
@@ -214,5 +217,38 @@ func TestSlowReaderDoesNotRestartHandler(t *testing.T) {
 	a.waitLog(t, "Executed 'Functions.Echo' (Failed", 1)
 	if strings.Contains(a.logs.String(), "restarting the handler") || strings.Count(a.logs.String(), "handler instance started") != 1 {
 		t.Fatalf("the handler was restarted for a slow reader:\n%s", a.logs)
+	}
+}
+
+// TestNoPlainKeyComparison is issue 13 point 3 as a regression guard: in
+// the files that check keys (front.go, guard.go) no == or != between two
+// non-literal operands names a key (the check was `v == key`); keys go
+// through keyEqual. A timing measurement would be too flaky to run in CI.
+func TestNoPlainKeyComparison(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	for _, name := range []string{"front.go", "guard.go"} {
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			be, ok := n.(*ast.BinaryExpr)
+			if !ok || (be.Op != token.EQL && be.Op != token.NEQ) {
+				return true
+			}
+			if _, lit := be.X.(*ast.BasicLit); lit {
+				return true
+			}
+			if _, lit := be.Y.(*ast.BasicLit); lit {
+				return true
+			}
+			for _, side := range []ast.Expr{be.X, be.Y} {
+				if id, ok := side.(*ast.Ident); ok && strings.Contains(strings.ToLower(id.Name), "key") {
+					t.Errorf("%s: %s compared with %s; use keyEqual", fset.Position(be.Pos()), id.Name, be.Op)
+				}
+			}
+			return true
+		})
 	}
 }
