@@ -595,3 +595,20 @@ func TestAbandonedAcceptNextLocksNothing(t *testing.T) {
 		t.Fatalf("accepted session %v", got)
 	}
 }
+
+// Closing a session receiver releases the session before the close returns, as on Service Bus:
+// accepting it again at once never finds it locked.
+func TestSessionReacceptRightAfterClose(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "again", "m")
+	for i := range 200 {
+		r, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, "again", nil)
+		if err != nil {
+			t.Fatalf("accept %d right after the previous receiver closed: %v", i, err)
+		}
+		if err := r.Close(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
