@@ -41,6 +41,7 @@ type dispatcher struct {
 	app    *App
 	sup    *supervisor
 	out    *binder
+	tel    *hostTelemetry
 	log    *slog.Logger
 	client *http.Client
 	now    func() time.Time
@@ -170,6 +171,7 @@ func (l *lease) release(errs ...error) {
 		if err != nil {
 			attrs = append(attrs, "err", err)
 		}
+		l.d.tel.invoked1(l.ctx, l.fn, l.d.now().Sub(l.started), err)
 		l.d.log.Info(fmt.Sprintf("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", l.fn, status, l.id, l.d.now().Sub(l.started).Milliseconds()), attrs...)
 	}
 	d := l.d

@@ -98,6 +98,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusUnauthorized, "a valid key is required (x-functions-key header or code query parameter)")
 		return
 	}
+	nameRoute(r, t)
 	t.serve(w, r, params, level)
 }
 

@@ -21,6 +21,7 @@ type Host struct {
 	sup   *supervisor
 	disp  *dispatcher
 	front *front
+	tel   *hostTelemetry
 
 	triggers map[string]Trigger // by function name, enabled and loaded only
 
@@ -50,6 +51,9 @@ func New(cfg Config) (*Host, error) {
 	h.front = &front{host: h, log: cfg.Logger}
 	h.sup = newSupervisor(app, cfg)
 	h.disp = newDispatcher(app, h.sup, cfg.Logger)
+	h.tel = newHostTelemetry(cfg.Telemetry)
+	h.disp.tel, h.sup.tel = h.tel, h.tel
+	h.disp.client.Transport = h.tel.transport(h.disp.client.Transport)
 	for _, w := range app.warnings {
 		h.log.Warn(w)
 	}
@@ -131,7 +135,7 @@ func (h *Host) Start(ctx context.Context) error {
 			delete(h.triggers, fn.Name)
 		}
 	}
-	h.server = &http.Server{Handler: h.front, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)}
+	h.server = &http.Server{Handler: h.tel.wrapFront(h.front), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)}
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(l) }()
 	h.printFunctions(h.cfg.Stdout)

@@ -299,12 +299,14 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 // handle invokes the function for one message, renewing its lock meanwhile,
 // and settles it.
 func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r *azservicebus.Receiver, m *azservicebus.ReceivedMessage, fqns, identifier string) {
-	invCtx := context.WithoutCancel(ctx)
+	invCtx, span := t.processSpan(context.WithoutCancel(ctx), m)
 	renewCtx, stopRenew := context.WithCancel(invCtx)
 	renewDone := make(chan struct{})
 	go func() { defer close(renewDone); t.renewLock(renewCtx, r, m) }()
 	inv := Invocation{Function: t.fn.Name, Reason: fmt.Sprintf("New ServiceBus message detected on '%s'.", t.entity()), Payload: sbPayload(t.binding, m, fqns, identifier)}
 	_, err := d.Invoke(invCtx, inv)
+	disposition := "complete"
+	defer func() { settled(span, disposition, err) }()
 	stopRenew()
 	<-renewDone
 	settleCtx, cancel := context.WithTimeout(invCtx, 30*time.Second)
@@ -315,8 +317,11 @@ func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r *azservicebus.Re
 			t.host.log.Warn("complete failed; the message will be redelivered", "function", t.fn.Name, "err", cerr)
 		}
 	case err == nil:
+		disposition = "none"
 		// autoCompleteMessages=false: nothing settles it (see newSBTrigger).
 	default:
+		disposition = "abandon"
+		t.host.tel.retried.Add(settleCtx, 1)
 		if aerr := r.AbandonMessage(settleCtx, m, nil); aerr != nil {
 			t.host.log.Warn("abandon failed; the lock will expire", "function", t.fn.Name, "err", aerr)
 		}

@@ -25,6 +25,7 @@ type supervisor struct {
 	app *App
 	cfg Config
 	log *slog.Logger
+	tel *hostTelemetry
 
 	outMu, errMu sync.Mutex
 
@@ -126,6 +127,7 @@ func (s *supervisor) run(ctx context.Context, i int) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.tel.restarted(ctx, i)
 		if p != nil && p.restarting.Load() {
 			s.log.Info("handler instance restarted by the host", "instance", i)
 			continue

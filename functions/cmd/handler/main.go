@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/exaring/otelpgx"
 
 	"github.com/orderflow/orderflow/functions/handler"
 	"github.com/orderflow/orderflow/shared/bus"
@@ -24,6 +25,7 @@ import (
 	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/setting"
 	"github.com/orderflow/orderflow/shared/store"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 func main() {
@@ -42,6 +44,14 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tel, err := telemetry.Start(ctx, telemetry.Config{ServiceName: "orderflow-handler"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+	tel.SetGlobal()
+	log = slog.New(tel.SlogHandler("github.com/orderflow/orderflow/functions/cmd/handler", log.Handler()))
+	slog.SetDefault(log)
 	// Listen before migrating: the host's readiness probe (GET /) then
 	// connects and waits in the backlog instead of being refused.
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port())
@@ -52,6 +62,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if tel.Enabled() {
+		stCfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer), otelpgx.WithMeterProvider(tel.Meter))
+	}
 	openCtx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	st, err := store.Open(openCtx, stCfg)
 	cancel()
@@ -59,6 +72,11 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
+	if tel.Enabled() {
+		if err := otelpgx.RecordStats(st.Pool(), otelpgx.WithStatsMeterProvider(tel.Meter)); err != nil {
+			log.Warn("pool metrics unavailable", "err", err)
+		}
+	}
 	pub, err := publisher(cfg, log)
 	if err != nil {
 		return err
@@ -72,7 +90,7 @@ func run(log *slog.Logger) error {
 	}
 	cancel()
 	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log,
-		Mailer: mailer(cfg, log), EmailFrom: cfg.SMTPFrom})
+		Mailer: mailer(cfg, log), EmailFrom: cfg.SMTPFrom, Telemetry: tel})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,42 @@
+package apptest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/telemetry"
+)
+
+// otlpSettings are the handler's OTEL_* settings for an OTLP/HTTP endpoint,
+// with intervals short enough for a test to see the data within a second.
+func otlpSettings(endpoint string) map[string]string {
+	return map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_BSP_SCHEDULE_DELAY":     "100",
+		"OTEL_BLRP_SCHEDULE_DELAY":    "100",
+		"OTEL_METRIC_EXPORT_INTERVAL": "300",
+	}
+}
+
+// hostTelemetry builds the in-process host's telemetry (off without
+// Options.OTLPEndpoint); the host process's environment is not touched, so
+// parallel tests keep their own collectors.
+func (a *App) hostTelemetry(t *testing.T) *telemetry.Telemetry {
+	t.Helper()
+	if a.otlp == "" {
+		return telemetry.Disabled()
+	}
+	tel, err := telemetry.Start(a.Ctx, telemetry.Config{ServiceName: "funchost", Endpoint: a.otlp,
+		MetricInterval: 300 * time.Millisecond, BatchDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(ctx)
+	})
+	return tel
+}
