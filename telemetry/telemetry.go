@@ -239,3 +239,22 @@ func executableName() string {
 	i := strings.LastIndexAny(exe, `/\`)
 	return exe[i+1:]
 }
+
+// FromProviders wraps providers built elsewhere (a test's span recorder, an
+// application's own SDK setup) as enabled Telemetry with the W3C
+// propagator. Nil providers are no-ops. Shutdown does not stop them.
+func FromProviders(tp trace.TracerProvider, mp metric.MeterProvider, lp log.LoggerProvider) *Telemetry {
+	t := Disabled()
+	t.enabled = true
+	t.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	if tp != nil {
+		t.Tracer = tp
+	}
+	if mp != nil {
+		t.Meter = mp
+	}
+	if lp != nil {
+		t.Logger = lp
+	}
+	return t
+}
