@@ -33,6 +33,13 @@ func (a *App) hostTelemetry(t *testing.T) *telemetry.Telemetry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if a.Emulator != nil {
+		// The embedded emulator reports its queue depths with the host's
+		// telemetry, as make run does.
+		if err := a.Emulator.RegisterMetrics(tel.Meter); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -72,6 +72,11 @@ func TestTelemetryOneTracePerOrder(t *testing.T) {
 		want := []string{"orderflow.orders.created", "orderflow.orders.processed", "messaging.client.sent.messages",
 			"messaging.client.consumed.messages", "messaging.process.duration", "faas.invoke_duration", "faas.invocations",
 			"http.server.request.duration", "orderflow.outbox.pending"}
+		if kind == apptest.RabbitMQ {
+			want = append(want, "rabbitmq.queue.messages")
+		} else {
+			want = append(want, "servicebus.entity.messages", "servicebus.entity.dead_letter_messages")
+		}
 		a.WaitFor(t, "the metrics", 20*time.Second, func() (bool, string) {
 			got := col.Metrics()
 			var missing []string

@@ -125,7 +125,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("handler: Store and Publisher are required")
 	}
 	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: http.NewServeMux()}
-	h.inst = newInstruments(h.cfg.Telemetry, h.cfg.Store)
+	h.inst = newInstruments(h.cfg.Telemetry, h.cfg.Store, h.cfg.Publisher)
 	p := h.cfg.RoutePrefix
 	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
 	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})

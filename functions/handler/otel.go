@@ -16,6 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/orderflow/orderflow/shared/bus"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/telemetry"
 )
@@ -36,7 +37,7 @@ type instruments struct {
 	process metric.Float64Histogram
 }
 
-func newInstruments(tel *telemetry.Telemetry, st *store.Store) instruments {
+func newInstruments(tel *telemetry.Telemetry, st *store.Store, pub bus.Publisher) instruments {
 	m := tel.Meter.Meter(scope)
 	in := instruments{tel: tel, tracer: tel.Tracer.Tracer(scope)}
 	// Errors here only mean an invalid instrument name; the SDK then hands
@@ -61,7 +62,25 @@ func newInstruments(tel *telemetry.Telemetry, st *store.Store) instruments {
 				return nil
 			}))
 	}
+	if d, ok := pub.(queueDepther); ok && tel.Enabled() {
+		_, _ = m.Int64ObservableGauge("rabbitmq.queue.messages", metric.WithUnit("{message}"),
+			metric.WithDescription("Ready messages in each consumer queue and dead-letter queue (passive declare)."),
+			metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				depths, err := d.QueueDepths(ctx)
+				for q, n := range depths {
+					o.Observe(int64(n), metric.WithAttributes(semconv.MessagingDestinationName(q)))
+				}
+				return err
+			}))
+	}
 	return in
+}
+
+// queueDepther is a publisher that can count its queues (RabbitMQ).
+type queueDepther interface {
+	QueueDepths(ctx context.Context) (map[string]int, error)
 }
 
 // wrapHTTP puts an HTTP server span around every request the handler gets,

@@ -25,7 +25,7 @@ func tracedHandler(t *testing.T, broker string) (*Handler, *tracetest.SpanRecord
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	h := &Handler{cfg: Config{Broker: broker, Telemetry: telemetry.FromProviders(tp, nil, nil)}.withDefaults()}
-	h.inst = newInstruments(h.cfg.Telemetry, nil)
+	h.inst = newInstruments(h.cfg.Telemetry, nil, nil)
 	return h, rec
 }
 

@@ -89,6 +89,11 @@ func run() error {
 			defer cancel()
 			_ = srv.Stop(c)
 		}()
+		if tel.Enabled() {
+			if err := srv.RegisterMetrics(tel.Meter); err != nil {
+				logger.Warn("emulator metrics unavailable", "err", err)
+			}
+		}
 		names, err := emulatorSettings(*appDir, overrides)
 		if err != nil {
 			return err
