@@ -42,6 +42,7 @@ type dispatcher struct {
 	sup    *supervisor
 	out    *binder
 	tel    *hostTelemetry
+	ctl    *control
 	log    *slog.Logger
 	client *http.Client
 	now    func() time.Time
@@ -172,6 +173,7 @@ func (l *lease) release(errs ...error) {
 			attrs = append(attrs, "err", err)
 		}
 		l.d.tel.invoked1(l.ctx, l.fn, l.d.now().Sub(l.started), err)
+		l.d.ctl.count(l.fn, err)
 		l.d.log.Info(fmt.Sprintf("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", l.fn, status, l.id, l.d.now().Sub(l.started).Milliseconds()), attrs...)
 	}
 	d := l.d

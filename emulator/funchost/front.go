@@ -71,6 +71,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusRequestURITooLong, "the URL is longer than 4 KB")
 		return
 	}
+	if f.serveControl(w, r) {
+		return
+	}
 	if name, ok := adminFunctionPath(r.URL.Path); ok {
 		f.serveAdmin(w, r, name)
 		return

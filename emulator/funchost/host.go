@@ -22,6 +22,7 @@ type Host struct {
 	disp  *dispatcher
 	front *front
 	tel   *hostTelemetry
+	ctl   *control
 
 	triggers map[string]Trigger // by function name, enabled and loaded only
 
@@ -52,7 +53,8 @@ func New(cfg Config) (*Host, error) {
 	h.sup = newSupervisor(app, cfg)
 	h.disp = newDispatcher(app, h.sup, cfg.Logger)
 	h.tel = newHostTelemetry(cfg.Telemetry)
-	h.disp.tel, h.sup.tel = h.tel, h.tel
+	h.ctl = newControl()
+	h.disp.tel, h.sup.tel, h.disp.ctl, h.sup.ctl = h.tel, h.tel, h.ctl, h.ctl
 	h.disp.client.Transport = h.tel.transport(h.disp.client.Transport)
 	for _, w := range app.warnings {
 		h.log.Warn(w)
@@ -217,6 +219,9 @@ func (h *Host) stop(ctx context.Context) error {
 		if err := t.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping trigger of %s: %w", name, err))
 		}
+	}
+	if err := h.ctl.stopReplaced(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if n := h.disp.close(ctx); n > 0 {
 		h.log.Warn("drain timeout: abandoning in-flight invocations", "count", n)

@@ -26,6 +26,7 @@ type supervisor struct {
 	cfg Config
 	log *slog.Logger
 	tel *hostTelemetry
+	ctl *control
 
 	outMu, errMu sync.Mutex
 
@@ -128,6 +129,7 @@ func (s *supervisor) run(ctx context.Context, i int) {
 			return
 		}
 		s.tel.restarted(ctx, i)
+		s.ctl.restarted(i)
 		if p != nil && p.restarting.Load() {
 			s.log.Info("handler instance restarted by the host", "instance", i)
 			continue
