@@ -13,6 +13,11 @@ INSTANCES ?= 1
 # Broker for make run: servicebus (the embedded emulator) or rabbitmq (127.0.0.1:5672). It also switches the
 # inactive broker's trigger variants off with AzureWebJobs.<Function>.Disabled, as a deployment does.
 BROKER    ?= servicebus
+# The local dashboard (make run): its port, also its OTLP/HTTP endpoint, which the host, the emulator and the
+# handler export to with short intervals so the pages follow live.
+DASHBOARD_PORT ?= 18888
+RUN_OTEL = OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$(DASHBOARD_PORT) OTEL_METRIC_EXPORT_INTERVAL=2000 \
+	OTEL_BSP_SCHEDULE_DELAY=500 OTEL_BLRP_SCHEDULE_DELAY=500
 CONSUMERS := ProcessOrder SendEmail
 # Standalone emulator (make emulator): Config.json path and ports.
 EMULATOR_CONFIG    ?= shared/topology/emulator-config.json
@@ -26,10 +31,12 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: package tools ## Run the app locally (BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+run: package tools ## Run the app and the dashboard locally (BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
-	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
+	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -host-url http://127.0.0.1:$(PORT) -broker $(BROKER) & dash=$$!; \
+	trap 'kill $$dash 2>/dev/null' EXIT; \
+	$(RUN_OTEL) $(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
 
 ifeq ($(BROKER),rabbitmq)
 RUN_FLAGS = -set BROKER=rabbitmq $(foreach f,$(CONSUMERS),-set AzureWebJobs.$(f).Disabled=true -set AzureWebJobs.$(f)RabbitMQ.Disabled=false)
@@ -69,9 +76,10 @@ package: ## Stage a deployable app folder in dist/app (host.json, function folde
 	@echo "app folder: $(APP_DIR)  zip: dist/app.zip"
 
 .PHONY: tools
-tools: ## Build the local Functions host and the Service Bus emulator into dist/bin
+tools: ## Build the local Functions host, the Service Bus emulator and the dashboard into dist/bin
 	$(GO) build -o $(BIN_DIR)/funchost ./emulator/cmd/funchost
 	$(GO) build -o $(BIN_DIR)/sbemulator ./emulator/cmd/sbemulator
+	$(GO) build -o $(BIN_DIR)/dashboard ./functions/cmd/dashboard
 
 .PHONY: emulator
 emulator: ## Run the Service Bus emulator alone in the foreground (EMULATOR_CONFIG, EMULATOR_AMQP_PORT, EMULATOR_HTTP_PORT)

@@ -49,6 +49,9 @@ type Config struct {
 	// Addr is the listen address for the pages and the OTLP receiver.
 	// Default "127.0.0.1:18888"; tests use "127.0.0.1:0".
 	Addr string
+	// Listener, when set, is used instead of listening on Addr (a test
+	// that must know the URL before the dashboard's other parts exist).
+	Listener net.Listener
 	// HostURL is the local Functions host's base URL, for the Resources page
 	// and function stop/start. Default: "" (no host shown).
 	HostURL string
@@ -129,9 +132,12 @@ func (d *Dashboard) Start(context.Context) error {
 	if d.srv != nil {
 		return errors.New("dashboard already started")
 	}
-	ln, err := net.Listen("tcp", d.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("dashboard listening on %s: %w", d.cfg.Addr, err)
+	ln := d.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.cfg.Addr); err != nil {
+			return fmt.Errorf("dashboard listening on %s: %w", d.cfg.Addr, err)
+		}
 	}
 	d.ln = ln
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,

@@ -38,7 +38,7 @@ type Event struct {
 }
 
 // Attr returns the value of key ("" if absent).
-func (s *Span) Attr(key string) string { return attrOf(s.Attrs, key) }
+func (s Span) Attr(key string) string { return attrOf(s.Attrs, key) }
 
 func attrOf(attrs []Attr, key string) string {
 	for _, a := range attrs {

@@ -228,7 +228,7 @@ func (t *Telemetry) SlogHandler(name string, h slog.Handler) slog.Handler {
 	if !t.enabled {
 		return h
 	}
-	return slog.NewMultiHandler(h, otelslog.NewHandler(name, otelslog.WithLoggerProvider(t.Logger)))
+	return slog.NewMultiHandler(h, textValues(otelslog.NewHandler(name, otelslog.WithLoggerProvider(t.Logger))))
 }
 
 func executableName() string {

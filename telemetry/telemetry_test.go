@@ -3,6 +3,9 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -110,3 +113,39 @@ func sampledSC() trace.SpanContext {
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})
 }
+
+type status string
+
+// TestLogValuesExportAsText: UUIDs and named string types reach the
+// collector as their text, not as byte arrays or "unhandled".
+func TestLogValuesExportAsText(t *testing.T) {
+	t.Parallel()
+	col := otlptest.Start(t)
+	tel, err := telemetry.Start(context.Background(), telemetry.Config{Endpoint: col.URL, Getenv: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := [16]byte{0xa0, 1}
+	log := slog.New(tel.SlogHandler("test", slog.NewTextHandler(io.Discard, nil)))
+	log.With("order", uuidish(id)).Info("order processed", "status", status("confirmed"), "err", errors.New("boom"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := col.Logs()
+	if len(logs) != 1 {
+		t.Fatalf("%d log records", len(logs))
+	}
+	got := map[string]string{}
+	for _, kv := range logs[0].Attributes {
+		got[kv.Key] = kv.Value.GetStringValue()
+	}
+	if got["order"] != uuidish(id).String() || got["status"] != "confirmed" || got["err"] != "boom" {
+		t.Errorf("attributes %v", got)
+	}
+}
+
+type uuidish [16]byte
+
+func (u uuidish) String() string { return fmt.Sprintf("%x", u[:]) }

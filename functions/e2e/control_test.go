@@ -33,6 +33,10 @@ func TestStopStartConsumerOrderWaitsInQueue(t *testing.T) {
 			n := a.Count(t, "SELECT count(*) FROM sent_emails")
 			return n == 1, fmt.Sprintf("%d emails", n)
 		})
+		a.WaitFor(t, "send-email drained", 10*time.Second, func() (bool, string) {
+			d, err := depthOf(a, "send-email")
+			return err == nil && d.Live == 0 && d.Dead == 0, fmt.Sprintf("depth %+v, err %v", d, err)
+		})
 		a.WaitFor(t, "the order waiting in process-order", 10*time.Second, func() (bool, string) {
 			d, err := depthOf(a, "process-order")
 			return err == nil && d.Live == 1, fmt.Sprintf("depth %+v, err %v", d, err)
