@@ -141,7 +141,7 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 	}
 	a.SetConsumers(!opt.ConsumersOff)
 	if a.otlp = opt.OTLPEndpoint; a.otlp != "" {
-		for k, v := range otlpSettings(a.otlp) {
+		for k, v := range OTLPSettings(a.otlp) {
 			a.Settings[k] = v
 		}
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/orderflow/orderflow/telemetry"
 )
 
-// otlpSettings are the handler's OTEL_* settings for an OTLP/HTTP endpoint,
+// OTLPSettings are the handler's OTEL_* settings for an OTLP/HTTP endpoint,
 // with intervals short enough for a test to see the data within a second.
-func otlpSettings(endpoint string) map[string]string {
+func OTLPSettings(endpoint string) map[string]string {
 	return map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
 		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",

@@ -63,7 +63,8 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	if tel.Enabled() {
-		stCfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer), otelpgx.WithMeterProvider(tel.Meter))
+		// Pool acquire spans would double the span count for little insight.
+		stCfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer), otelpgx.WithMeterProvider(tel.Meter), otelpgx.WithDisableAcquireTracer())
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	st, err := store.Open(openCtx, stCfg)
