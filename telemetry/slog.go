@@ -54,7 +54,9 @@ func (t textHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return textHandler{t.Handler.WithAttrs(conv)}
 }
 
-func (t textHandler) WithGroup(name string) slog.Handler { return textHandler{t.Handler.WithGroup(name)} }
+func (t textHandler) WithGroup(name string) slog.Handler {
+	return textHandler{t.Handler.WithGroup(name)}
+}
 
 func textAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
