@@ -99,6 +99,8 @@ func (h *Handler) wrapHTTP(next http.Handler) http.Handler {
 	return otelhttp.NewHandler(withID, "handler",
 		otelhttp.WithTracerProvider(h.inst.tel.Tracer), otelhttp.WithMeterProvider(h.inst.tel.Meter),
 		otelhttp.WithPropagators(h.inst.tel.Propagator),
+		// The host's readiness and health pings (GET /) are not worth a trace.
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/" }),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 }
 
