@@ -38,7 +38,7 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.requestContext(r)
 	defer cancel()
-	placed, err := h.cfg.Store.Orders.Create(ctx, req, key, h.cfg.Topology.RoutingKey)
+	placed, err := h.cfg.Store.Orders.Create(h.withTraceContext(ctx), req, key, h.cfg.Topology.RoutingKey)
 	var ve *order.ValidationError
 	switch {
 	case errors.As(err, &ve):

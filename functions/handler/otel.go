@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -138,7 +139,17 @@ func (h *Handler) sendTraced(ctx context.Context, e store.Event, send func(conte
 		attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(e.Subject))
 	}
 	attrs = append(attrs, semconv.MessagingDestinationName(dest))
-	ctx, span := h.inst.tracer.Start(ctx, "send "+dest, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...)}
+	if e.Trace.Parent != "" {
+		// OutboxRelay publishing later: the send continues the trace of the
+		// request that created the event, linked to the relay's invocation.
+		created := h.inst.tel.Propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": e.Trace.Parent, "tracestate": e.Trace.State})
+		if sc := trace.SpanContextFromContext(created); sc.IsValid() && sc.TraceID() != trace.SpanContextFromContext(ctx).TraceID() {
+			opts = append(opts, trace.WithLinks(trace.LinkFromContext(ctx)))
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	ctx, span := h.inst.tracer.Start(ctx, "send "+dest, opts...)
 	defer span.End()
 	props := map[string]any{}
 	h.inst.tel.Propagator.Inject(ctx, telemetry.MessageCarrier{Props: props, DiagnosticID: h.cfg.Broker != "rabbitmq"})
@@ -153,6 +164,20 @@ func (h *Handler) sendTraced(ctx context.Context, e store.Event, send func(conte
 	}
 	h.inst.sent.Add(ctx, 1, metric.WithAttributes(h.brokerSystem(), semconv.MessagingDestinationName(dest)))
 	return nil
+}
+
+// withTraceContext puts the request's trace context into ctx for the
+// outbox row (store.WithTraceContext).
+func (h *Handler) withTraceContext(ctx context.Context) context.Context {
+	if !h.inst.tel.Enabled() {
+		return ctx
+	}
+	c := propagation.MapCarrier{}
+	h.inst.tel.Propagator.Inject(ctx, c)
+	if c["traceparent"] == "" {
+		return ctx
+	}
+	return store.WithTraceContext(ctx, store.TraceContext{Parent: c["traceparent"], State: c["tracestate"]})
 }
 
 // invocationFunc is a non-HTTP function of the handler.

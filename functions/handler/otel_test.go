@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/telemetry"
 )
 
@@ -116,4 +118,32 @@ func remoteSC(t *testing.T) trace.SpanContext {
 	tid, _ := trace.TraceIDFromHex(msgTraceID)
 	sid, _ := trace.SpanIDFromHex(msgSpanID)
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
+}
+
+// TestRelayedSendContinuesCreatingTrace: an event the relay publishes later
+// is sent in the trace of the request that created it, linked to the relay.
+func TestRelayedSendContinuesCreatingTrace(t *testing.T) {
+	h, rec := tracedHandler(t, "servicebus")
+	relayCtx, relay := h.inst.tracer.Start(context.Background(), "POST /OutboxRelay")
+	var props map[string]string
+	e := store.Event{Subject: "order.created", Trace: store.TraceContext{Parent: msgTraceparnt}}
+	if err := h.sendTraced(relayCtx, e, func(_ context.Context, p map[string]string) error { props = p; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	relay.End()
+	var send sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindProducer {
+			send = s
+		}
+	}
+	if send == nil || send.Parent().TraceID().String() != msgTraceID || send.Parent().SpanID().String() != msgSpanID {
+		t.Fatalf("send span %v is not in the creating trace", send)
+	}
+	if len(send.Links()) != 1 || send.Links()[0].SpanContext.SpanID() != relay.SpanContext().SpanID() {
+		t.Errorf("links %v, want the relay's span", send.Links())
+	}
+	if !strings.Contains(props["traceparent"], msgTraceID) || props[telemetry.DiagnosticID] != props["traceparent"] {
+		t.Errorf("message properties %v", props)
+	}
 }
