@@ -147,3 +147,25 @@ func TestRelayedSendContinuesCreatingTrace(t *testing.T) {
 		t.Errorf("message properties %v", props)
 	}
 }
+
+// FuzzDelivery feeds arbitrary invocation Metadata to the trace-context
+// reader: it must never panic, and whatever it extracts is a string map.
+func FuzzDelivery(f *testing.F) {
+	f.Add([]byte(`{"ApplicationProperties":{"Diagnostic-Id":"` + msgTraceparnt + `"},"DeliveryCount":"2","MessageId":"\"m\""}`))
+	f.Add([]byte(`{"BasicProperties":{"Headers":{"traceparent":"` + base64.StdEncoding.EncodeToString([]byte(msgTraceparnt)) + `"}},"Exchange":"\"orders\""}`))
+	f.Add([]byte(`{"ApplicationProperties":"{\"traceparent\":1}","DeliveryCount":3}`))
+	f.Add([]byte(`{"BasicProperties":"null"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var md map[string]json.RawMessage
+		if json.Unmarshal(raw, &md) != nil {
+			return
+		}
+		d := delivery(md)
+		for k, v := range d.props {
+			if _, ok := v.(string); !ok {
+				t.Fatalf("property %q is %T", k, v)
+			}
+		}
+		_ = telemetry.MessageCarrier{Props: d.props, DiagnosticID: true}.Get("traceparent")
+	})
+}
