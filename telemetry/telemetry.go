@@ -22,6 +22,7 @@ import (
 
 	"go.opentelemetry.io/contrib/bridges/otelslog"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -37,9 +38,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
-	"go.opentelemetry.io/otel"
-	logglobal "go.opentelemetry.io/otel/log/global"
 )
 
 // Config configures Start. The zero value reads everything from the
@@ -205,7 +203,7 @@ func (t *Telemetry) SetGlobal() {
 	otel.SetTracerProvider(t.Tracer)
 	otel.SetMeterProvider(t.Meter)
 	otel.SetTextMapPropagator(t.Propagator)
-	logglobal.SetLoggerProvider(t.Logger)
+	otel.SetLoggerProvider(t.Logger)
 }
 
 // Shutdown flushes and stops the exporters. It is idempotent; ctx bounds it.
