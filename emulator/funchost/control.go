@@ -223,18 +223,14 @@ func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
 	var err error
 	switch {
 	case len(parts) == 1 && parts[0] == "status":
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
-			writeProblem(w, r, http.StatusMethodNotAllowed, "use GET")
+		if !allowMethod(w, r, http.MethodGet) {
 			return true
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(f.host.Status())
 		return true
 	case len(parts) == 3 && parts[0] == "functions" && (parts[2] == "stop" || parts[2] == "start"):
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeProblem(w, r, http.StatusMethodNotAllowed, "use POST")
+		if !allowMethod(w, r, http.MethodPost) {
 			return true
 		}
 		if parts[2] == "stop" {
@@ -243,9 +239,7 @@ func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
 			err = f.host.StartFunction(ctx, parts[1])
 		}
 	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "restart":
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeProblem(w, r, http.StatusMethodNotAllowed, "use POST")
+		if !allowMethod(w, r, http.MethodPost) {
 			return true
 		}
 		i, perr := strconv.Atoi(parts[1])
@@ -267,4 +261,14 @@ func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return true
+}
+
+// allowMethod answers 405 unless r uses method.
+func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	writeProblem(w, r, http.StatusMethodNotAllowed, "use "+method)
+	return false
 }

@@ -55,12 +55,7 @@ type Collector struct {
 func Start(t testing.TB) *Collector {
 	c := &Collector{metrics: map[string]string{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
-		var req coltrace.ExportTraceServiceRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		c.mu.Lock()
+	mux.HandleFunc("POST /v1/traces", receive(c, &coltrace.ExportTraceServiceResponse{}, func(req *coltrace.ExportTraceServiceRequest) {
 		for _, rs := range req.ResourceSpans {
 			svc := AttrString(rs.GetResource().GetAttributes(), "service.name")
 			for _, ss := range rs.ScopeSpans {
@@ -69,15 +64,8 @@ func Start(t testing.TB) *Collector {
 				}
 			}
 		}
-		c.mu.Unlock()
-		reply(w, &coltrace.ExportTraceServiceResponse{})
-	})
-	mux.HandleFunc("POST /v1/metrics", func(w http.ResponseWriter, r *http.Request) {
-		var req colmetrics.ExportMetricsServiceRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		c.mu.Lock()
+	}))
+	mux.HandleFunc("POST /v1/metrics", receive(c, &colmetrics.ExportMetricsServiceResponse{}, func(req *colmetrics.ExportMetricsServiceRequest) {
 		for _, rm := range req.ResourceMetrics {
 			svc := AttrString(rm.GetResource().GetAttributes(), "service.name")
 			for _, sm := range rm.ScopeMetrics {
@@ -88,27 +76,36 @@ func Start(t testing.TB) *Collector {
 				}
 			}
 		}
-		c.mu.Unlock()
-		reply(w, &colmetrics.ExportMetricsServiceResponse{})
-	})
-	mux.HandleFunc("POST /v1/logs", func(w http.ResponseWriter, r *http.Request) {
-		var req collogs.ExportLogsServiceRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		c.mu.Lock()
+	}))
+	mux.HandleFunc("POST /v1/logs", receive(c, &collogs.ExportLogsServiceResponse{}, func(req *collogs.ExportLogsServiceRequest) {
 		for _, rl := range req.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				c.logs = append(c.logs, sl.LogRecords...)
 			}
 		}
-		c.mu.Unlock()
-		reply(w, &collogs.ExportLogsServiceResponse{})
-	})
+	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	c.URL = srv.URL
 	return c
+}
+
+// receive decodes one export request into a fresh Req and keeps it with
+// keep, under the collector's lock.
+func receive[Req any, PReq interface {
+	*Req
+	proto.Message
+}](c *Collector, resp proto.Message, keep func(PReq)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := PReq(new(Req))
+		if !decode(w, r, req) {
+			return
+		}
+		c.mu.Lock()
+		keep(req)
+		c.mu.Unlock()
+		reply(w, resp)
+	}
 }
 
 func decode(w http.ResponseWriter, r *http.Request, m proto.Message) bool {
