@@ -3,6 +3,8 @@ package servicebus
 import (
 	"log/slog"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 )
 
 // Defaults of Config. The AMQP port is 5673, not the standard 5672, because RabbitMQ holds 5672
@@ -12,6 +14,7 @@ const (
 	DefaultHTTPAddr       = "127.0.0.1:5300"
 	DefaultKeyName        = "RootManageSharedAccessKey"
 	DefaultKey            = "SAS_KEY_VALUE"
+	DefaultTokenTimeout   = 20 * time.Second // Service Bus's grace for a connection's first CBS token
 	DefaultMaxFrameSize   = 65536
 	DefaultMaxMessageSize = 262144
 	DefaultIdleTimeout    = 60 * time.Second
@@ -28,11 +31,25 @@ type Config struct {
 	// ConfigPath is a Config.json in the official emulator's schema whose entities are created at
 	// start. Default "": start without entities.
 	ConfigPath string
-	// Keys maps SAS key names to keys used to verify CBS tokens and SASL PLAIN.
-	// Default {"RootManageSharedAccessKey": "SAS_KEY_VALUE"}, as in the official emulator's sample.
-	Keys map[string]string
-	// AcceptAnyToken accepts every CBS token (SAS with any signature, and jwt). Default false.
-	AcceptAnyToken bool
+	// Policies are the shared access policies that sign tokens and SASL PLAIN logins. Default:
+	// RootManageSharedAccessKey / SAS_KEY_VALUE with Manage, Send and Listen on the namespace, as
+	// in the official emulator's sample. Policies from AuthPath are added to these (a file entry
+	// replaces a policy of the same name).
+	Policies []SharedAccessPolicy
+	// AuthPath is a JSON file of more shared access policies (see internal/config.Auth). Default
+	// "": the file Auth.json next to ConfigPath when it exists, else none.
+	AuthPath string
+	// AllowAnonymous turns authorization off: clients may skip SASL and attach links and call
+	// $management without a CBS token (tokens that are put are still verified). Default false:
+	// every link and $management operation needs a token with the right claim, as on Service Bus.
+	AllowAnonymous bool
+	// AcceptUnverifiedJWT accepts Entra tokens (CBS token type jwt) without verifying their
+	// signature, checking only audience and expiry; they grant every claim. Default false.
+	AcceptUnverifiedJWT bool
+	// TokenTimeout is how long a connection may stay open without putting a valid token on $cbs
+	// (or logging in with SASL PLAIN); then it is closed with amqp:unauthorized-access, as
+	// Service Bus does. Not applied with AllowAnonymous. Default 20 s.
+	TokenTimeout time.Duration
 	// MaxFrameSize is the largest frame the server accepts, announced in open. Default 65536.
 	MaxFrameSize uint32
 	// MaxMessageSize is the largest message a client may send, announced on attach; larger
@@ -57,8 +74,11 @@ func (c Config) withDefaults() Config {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
 	}
-	if len(c.Keys) == 0 {
-		c.Keys = map[string]string{DefaultKeyName: DefaultKey}
+	if len(c.Policies) == 0 {
+		c.Policies = auth.DefaultPolicies()
+	}
+	if c.TokenTimeout <= 0 {
+		c.TokenTimeout = DefaultTokenTimeout
 	}
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize
@@ -80,3 +100,17 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// SharedAccessPolicy is a shared access authorization rule: a key name, its keys and the claims it
+// grants, on the namespace or on one entity.
+type SharedAccessPolicy = auth.Policy
+
+// Right is a set of Service Bus claims (Listen, Send, Manage).
+type Right = auth.Right
+
+// The claims of a SharedAccessPolicy.
+const (
+	Listen = auth.Listen
+	Send   = auth.Send
+	Manage = auth.Manage
+)

@@ -39,17 +39,11 @@ func (b amqpBundle) dial(t *testing.T, sasl amqp.SASLType) (*amqp.Conn, error) {
 	return c, err
 }
 
-// session opens an anonymous connection and a session with a sender to the queue.
+// session opens a SASL ANONYMOUS connection with a CBS token for the queue, as the SDKs do, and
+// a session with a sender to the queue.
 func (b amqpBundle) session(t *testing.T) (*amqp.Session, *amqp.Sender) {
 	t.Helper()
-	c, err := b.dial(t, amqp.SASLTypeAnonymous())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.NewSession(b.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := authorizedSession(t, b.ctx, b.srv, b.queue)
 	snd, err := s.NewSender(b.ctx, b.queue, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
@@ -42,6 +43,11 @@ type conn struct {
 	// request handlers on any session of the connection.
 	replyMu sync.Mutex
 	replies map[string]*link
+
+	// grants are the tokens put on $cbs (and a SASL PLAIN login) that authorize links (auth.go);
+	// tokenTimer closes the connection when none arrives in time.
+	grants     auth.Grants
+	tokenTimer *time.Timer
 
 	// sessionLinks holds the attached session receiver links by name, so $management requests
 	// can find the session their associated-link-name holds (session_receiver.go).
@@ -100,6 +106,7 @@ func (c *conn) serve() {
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	c.writerStarted = true
 	go c.writer()
+	c.requireToken()
 	c.log.Debug("connection open", "container", c.containerID, "max-frame", c.peerMaxFrame, "idle", c.peerIdle) // one line per connection
 	for {
 		if c.srv.cfg.IdleTimeout > 0 {
@@ -169,6 +176,11 @@ func (c *conn) handshake() error {
 	hdr, err := c.r.ReadProtoHeader()
 	if err != nil {
 		return fmt.Errorf("reading protocol header: %w", err)
+	}
+	if hdr == frames.ProtoAMQP && !c.srv.cfg.AllowAnonymous {
+		// SASL is required: answer with the header we accept and close (part 2, section 2.2).
+		_, _ = c.nc.Write(frames.ProtoSASL[:])
+		return ErrSASLRequired
 	}
 	if hdr == frames.ProtoSASL {
 		if _, err := c.nc.Write(frames.ProtoSASL[:]); err != nil {
@@ -389,6 +401,7 @@ func (c *conn) shutdown(err error) {
 // teardown releases everything the connection holds: links give their undelivered messages
 // back to the broker (locks stay with the entity), then the socket closes.
 func (c *conn) teardown() {
+	c.stopTokenTimer()
 	c.markClosing()
 	for _, s := range c.local {
 		s.closeAll()

@@ -14,6 +14,7 @@ type Condition string
 // Conditions the server sends (AMQP 1.0 part 2, section 2.8.15-2.8.18, and the Service Bus vendor ones).
 const (
 	CondInternalError       Condition = "amqp:internal-error"
+	CondUnauthorizedAccess  Condition = "amqp:unauthorized-access"
 	CondNotFound            Condition = "amqp:not-found"
 	CondDecodeError         Condition = "amqp:decode-error"
 	CondResourceLimit       Condition = "amqp:resource-limit-exceeded"
@@ -40,6 +41,8 @@ const (
 
 // Sentinel errors of the server.
 var (
+	// ErrSASLRequired reports a client that skipped SASL while AllowAnonymous is off.
+	ErrSASLRequired = errors.New("SASL is required: connect with the SASL protocol header")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
 )

@@ -7,8 +7,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
@@ -52,6 +54,10 @@ type link struct {
 	// attachPending: an accept-next-session attach not answered yet (guarded by s.mu); a
 	// detach then has nothing to answer on the wire (session_receiver.go).
 	attachPending bool
+
+	// Authorization expiry (auth.go); guarded by mu.
+	grantTimer   *time.Timer
+	grantStopped bool
 
 	// Incoming deliveries (we are the receiver).
 	credit        uint32
@@ -103,6 +109,7 @@ func (l *link) attach(a *frames.Attach) error {
 
 // attachIncoming handles a client sender: to an entity, $cbs or $management.
 func (l *link) attachIncoming(a *frames.Attach) error {
+	var grant auth.Grant // the token that authorizes the link, watched for expiry
 	if a.Target == nil || a.Target.Address == "" {
 		return l.refuse(a, CondInvalidField, "a sender link needs a target address")
 	}
@@ -111,12 +118,20 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 	case l.address == "$cbs":
 		l.kind = kindCBS
 	case hasSuffixFold(l.address, "/$management"):
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Any); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		addr, err := l.srv().broker.Resolve(l.address[:len(l.address)-len("/$management")])
 		if err != nil {
 			return l.refuseErr(a, err)
 		}
 		l.kind, l.entity = kindMgmt, addr
 	default:
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Send); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		addr, err := l.srv().broker.Resolve(l.address)
 		if err != nil {
 			return l.refuseErr(a, err)
@@ -149,11 +164,17 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 		return err
 	}
 	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "receiver")
+	if l.kind == kindEntityIn {
+		l.watchGrant(l.address, auth.Send, grant)
+	} else if l.kind == kindMgmt {
+		l.watchGrant(l.address, auth.Any, grant)
+	}
 	return l.s.sendFlow(l)
 }
 
 // attachOutgoing handles a client receiver: from an entity, or the reply side of an RPC pair.
 func (l *link) attachOutgoing(a *frames.Attach) error {
+	var grant auth.Grant // the token that authorizes the link, watched for expiry
 	if a.Source == nil || a.Source.Address == "" {
 		return l.refuse(a, CondInvalidField, "a receiver link needs a source address")
 	}
@@ -168,7 +189,12 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 		l.replies = make(chan []byte, replyQueue)
 	default:
+		var err error
+		if grant, err = l.s.c.checkGrant(l.address, auth.Listen); err != nil {
+			return l.refuse(a, CondUnauthorizedAccess, unauthorizedDesc(err))
+		}
 		if filter, ok := sessionFilter(a); ok {
+			l.watchGrant(l.address, auth.Listen, grant)
 			return l.attachSession(a, filter)
 		}
 		addr, err := l.srv().broker.Resolve(l.address)
@@ -213,6 +239,9 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 	}
 	l.s.c.log.Debug("link attached", "name", l.name, "address", l.address, "role", "sender")
+	if l.kind == kindEntityOut {
+		l.watchGrant(l.address, auth.Listen, grant)
+	}
 	go l.pump()
 	return nil
 }
@@ -629,6 +658,7 @@ func (l *link) close() {
 	l.s.cond.Broadcast()
 	l.s.mu.Unlock()
 	l.stopOnce.Do(func() { close(l.stop) })
+	l.stopGrantWatch()
 	l.s.c.sessionLinks.CompareAndDelete(l.name, l)
 	if l.kind == kindReply {
 		l.s.c.unregisterReply(l.name, l)

@@ -18,6 +18,9 @@ const (
 	opSchedule       = "com.microsoft:schedule-message"
 	opCancelSchedule = "com.microsoft:cancel-scheduled-message"
 	opListSessions   = "com.microsoft:get-message-sessions"
+	opAddRule        = "com.microsoft:add-rule"
+	opRemoveRule     = "com.microsoft:remove-rule"
+	opEnumerateRules = "com.microsoft:enumerate-rules"
 )
 
 // manage answers a request on <entity>/$management. Status codes follow what the SDK expects
@@ -26,11 +29,17 @@ const (
 // rebuild its connection, so they are kept for real faults.
 func (c *conn) manage(entity broker.Address, req *request) *response {
 	op := propString(req.props, "operation")
+	if resp := c.authorizeOp(op, entity.Path); resp != nil {
+		return resp
+	}
 	body, _ := req.value.(enc.Map)
 	args := mapToProps(body)
 	b := c.srv.broker
 	path := entity.Path
 	if resp := c.manageSession(op, path, req, args); resp != nil {
+		return resp
+	}
+	if resp := c.manageRules(op, entity, args); resp != nil {
 		return resp
 	}
 	switch op {
@@ -179,6 +188,8 @@ func errResponse(err error) *response {
 		return &response{code: 410, desc: err.Error()}
 	case errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrMessageNotFound):
 		return &response{code: 404, desc: err.Error()}
+	case errors.Is(err, broker.ErrExists):
+		return &response{code: 409, desc: err.Error()}
 	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
 		return &response{code: 400, desc: err.Error()}
 	case errors.Is(err, broker.ErrNotSupported):

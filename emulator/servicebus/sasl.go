@@ -2,15 +2,16 @@ package servicebus
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"fmt"
+	"time"
 
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
 
-// SASL mechanisms offered, in preference order. The Go SDK picks ANONYMOUS and authorizes
-// through CBS; PLAIN checks a key name and key; MSSBCBS defers to CBS like ANONYMOUS.
+// SASL mechanisms offered, in preference order. The SDKs pick ANONYMOUS and authorize through
+// CBS; PLAIN checks a policy's key name and key and authorizes the connection; MSSBCBS defers to
+// CBS like ANONYMOUS.
 var saslMechanisms = []enc.Symbol{"ANONYMOUS", "PLAIN", "MSSBCBS"}
 
 // sasl runs the SASL layer (part 5, section 5.3) after the SASL protocol headers.
@@ -49,17 +50,19 @@ func (c *conn) sasl() error {
 	return nil
 }
 
-// checkPlain verifies "\x00user\x00password" against the configured keys.
+// checkPlain verifies "\x00user\x00password" (a policy's key name and one of its keys); the
+// connection then holds the policy's claims on its scope for its lifetime.
 func (c *conn) checkPlain(resp []byte) bool {
 	parts := bytes.Split(resp, []byte{0})
 	if len(parts) != 3 {
 		return false
 	}
-	if c.srv.cfg.AcceptAnyToken {
-		return true
+	g, err := c.srv.authz.Plain(string(parts[1]), string(parts[2]))
+	if err != nil {
+		return false
 	}
-	key, ok := c.srv.cfg.Keys[string(parts[1])]
-	return ok && subtle.ConstantTimeCompare([]byte(key), parts[2]) == 1
+	c.grants.Put(g, time.Now())
+	return true
 }
 
 func (c *conn) writeSASL(p frames.Performative) error {

@@ -12,9 +12,10 @@
 // Service Bus nodes in cbs.go and management.go and the message mapping in message.go.
 //
 // Session receivers (an attach with a com.microsoft:session-filter) and the session $management
-// operations are in session_receiver.go and management_session.go. CBS tokens are verified when
-// put, but links are not refused for a missing put-token, so plain AMQP clients may attach
-// anonymously.
+// operations are in session_receiver.go and management_session.go, rule management in
+// management_rules.go. Authorization (auth.go, internal/auth) is Service Bus's: SASL is required,
+// and links and $management operations need a CBS token for their entity with the right claim
+// unless Config.AllowAnonymous is set.
 package servicebus
 
 import (
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
@@ -50,6 +52,8 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
+	authz  *auth.Authorizer
 	ln     net.Listener
 	httpLn net.Listener
 	http   *http.Server
@@ -68,7 +72,12 @@ type Server struct {
 // served until Stop. ctx bounds only the start-up.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
+	authz, policies, err := newAuthorizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Policies = policies
+	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
 	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
@@ -187,25 +196,34 @@ func (s *Server) HTTPAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-// ConnectionString is an emulator connection string for the bound AMQP port, using the first
-// configured key (by name order; RootManageSharedAccessKey by default).
+// ConnectionString is an emulator connection string for the bound AMQP port with the
+// RootManageSharedAccessKey policy (or, without it, the namespace policy with the most claims).
 func (s *Server) ConnectionString() string {
 	name, key := s.firstKey()
 	return fmt.Sprintf("Endpoint=sb://%s;SharedAccessKeyName=%s;SharedAccessKey=%s;UseDevelopmentEmulator=true;",
 		s.AMQPAddr(), name, key)
 }
 
+// firstKey is RootManageSharedAccessKey when configured, else the first namespace-level policy
+// with the most claims.
 func (s *Server) firstKey() (string, string) {
-	if k, ok := s.cfg.Keys[DefaultKeyName]; ok {
-		return DefaultKeyName, k
-	}
-	first := ""
-	for name := range s.cfg.Keys {
-		if first == "" || name < first {
-			first = name
+	var best *SharedAccessPolicy
+	for i := range s.cfg.Policies {
+		p := &s.cfg.Policies[i]
+		if p.Entity != "" {
+			continue
+		}
+		if p.Name == DefaultKeyName {
+			return p.Name, p.PrimaryKey
+		}
+		if best == nil || p.Rights > best.Rights {
+			best = p
 		}
 	}
-	return first, s.cfg.Keys[first]
+	if best == nil {
+		best = &s.cfg.Policies[0]
+	}
+	return best.Name, best.PrimaryKey
 }
 
 // ConnectionCount is the number of open AMQP connections.

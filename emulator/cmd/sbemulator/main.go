@@ -1,9 +1,12 @@
 // Command sbemulator runs the Service Bus emulator standalone in the foreground.
 //
-//	sbemulator [-config Config.json] [-amqp-port 5673] [-http-port 5300] [-accept-any-token] [-log-level info]
+//	sbemulator [-config Config.json] [-auth Auth.json] [-amqp-port 5673] [-http-port 5300]
+//	           [-allow-anonymous] [-accept-unverified-jwt] [-log-level info]
 //
-// Flags default to the environment variables EMULATOR_CONFIG, EMULATOR_AMQP_PORT and
-// EMULATOR_HTTP_PORT. The AMQP default is 5673 because RabbitMQ holds 5672.
+// Flags default to the environment variables EMULATOR_CONFIG, EMULATOR_AUTH_CONFIG,
+// EMULATOR_AMQP_PORT and EMULATOR_HTTP_PORT. The AMQP default is 5673 because RabbitMQ holds 5672.
+// Authorization is strict by default, as on Service Bus (docs/servicebus-auth.md);
+// -allow-anonymous turns it off.
 package main
 
 import (
@@ -33,7 +36,9 @@ func run() error {
 	amqpPort := flag.Int("amqp-port", envInt(os.Getenv, "EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
 	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
 	host := flag.String("host", "127.0.0.1", "listen address")
-	anyToken := flag.Bool("accept-any-token", false, "accept every CBS token")
+	authPath := flag.String("auth", os.Getenv("EMULATOR_AUTH_CONFIG"), "shared access policies JSON (env EMULATOR_AUTH_CONFIG; default: Auth.json next to -config if present)")
+	anonymous := flag.Bool("allow-anonymous", false, "turn authorization off: no SASL or CBS token needed (tokens put are still checked)")
+	unverifiedJWT := flag.Bool("accept-unverified-jwt", false, "accept Entra (jwt) tokens WITHOUT checking their signature; audience and expiry are still checked")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
@@ -46,11 +51,13 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := servicebus.Start(ctx, servicebus.Config{
-		AMQPAddr:       net.JoinHostPort(*host, strconv.Itoa(*amqpPort)),
-		HTTPAddr:       net.JoinHostPort(*host, strconv.Itoa(*httpPort)),
-		ConfigPath:     *configPath,
-		AcceptAnyToken: *anyToken,
-		Logger:         log,
+		AMQPAddr:            net.JoinHostPort(*host, strconv.Itoa(*amqpPort)),
+		HTTPAddr:            net.JoinHostPort(*host, strconv.Itoa(*httpPort)),
+		ConfigPath:          *configPath,
+		AuthPath:            *authPath,
+		AllowAnonymous:      *anonymous,
+		AcceptUnverifiedJWT: *unverifiedJWT,
+		Logger:              log,
 	})
 	if err != nil {
 		return err

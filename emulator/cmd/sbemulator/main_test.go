@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -58,6 +59,37 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// startBinary runs bin with args (ports 0, no environment defaults) until the test ends and
+// returns the AMQP connection string it prints first.
+func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0"}, args...)...)
+	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the connection string: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// buildClient builds testdata/client, a separate program that knows only azservicebus.
+func buildClient(t *testing.T, dir string) string {
+	t.Helper()
+	client := filepath.Join(dir, "client")
+	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
+		t.Fatalf("go build client: %v\n%s", err, out)
+	}
+	return client
+}
+
 func TestEnvInt(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"EMULATOR_AMQP_PORT": "6001", "EMULATOR_HTTP_PORT": "x"}
@@ -86,30 +118,88 @@ func TestSeparateSDKProgramSendsAndReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := filepath.Join(dir, "client")
-	if out, err := exec.Command("go", "build", "-o", client, "./testdata/client").CombinedOutput(); err != nil {
-		t.Fatalf("go build client: %v\n%s", err, out)
-	}
+	client := buildClient(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	conn, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the connection string: %v", err)
-	}
-	out, err := exec.CommandContext(ctx, client, "-conn", strings.TrimSpace(conn), "-queue", "demo", "-body", "order #7").CombinedOutput()
+	conn := startBinary(t, ctx, bin, "-config", config)
+	out, err := exec.CommandContext(ctx, client, "-conn", conn, "-queue", "demo", "-body", "order #7").CombinedOutput()
 	if err != nil {
 		t.Fatalf("client: %v\n%s", err, out)
 	}
 	if want := `received "order #7" (delivery count 1, sequence number 1)`; strings.TrimSpace(string(out)) != want {
 		t.Fatalf("client printed %q, want %q", out, want)
+	}
+}
+
+// TestAuthFileNextToConfig starts the binary with an Auth.json next to the Config.json: a bad file
+// stops the start with its problem, a good one adds a policy the client program can use.
+func TestAuthFileNextToConfig(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "Config.json")
+	authFile := filepath.Join(dir, "Auth.json")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(config, `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "demo", "Properties": {}}], "Topics": []}],
+		"Logging": {"Type": "Console"}}}`)
+	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "k", "Rights": ["Manage"]}]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Auth.json") || !strings.Contains(string(out), "Manage requires Send and Listen") {
+		t.Fatalf("bad Auth.json: exit %v, output %q", err, out)
+	}
+
+	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "app-key", "Rights": ["Send", "Listen"], "Entity": "demo"}]}`)
+	client := buildClient(t, dir)
+	line := startBinary(t, ctx, bin, "-config", config)
+	conn := strings.NewReplacer("SharedAccessKeyName=RootManageSharedAccessKey", "SharedAccessKeyName=app",
+		"SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=app-key").Replace(line)
+	out, err = exec.CommandContext(ctx, client, "-conn", conn, "-queue", "demo", "-body", "with app").CombinedOutput()
+	if err != nil {
+		t.Fatalf("client with the entity policy: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `received "with app"`) {
+		t.Fatalf("client printed %q", out)
+	}
+}
+
+// TestAllowAnonymousFlag: by default a client without SASL gets the SASL header back (and the
+// socket closes); with -allow-anonymous it gets the AMQP header, as before authorization existed.
+func TestAllowAnonymousFlag(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "AMQP\x03\x01\x00\x00"},
+		{[]string{"-allow-anonymous"}, "AMQP\x00\x01\x00\x00"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		line := startBinary(t, ctx, bin, c.args...)
+		endpoint, _ := strings.CutPrefix(strings.SplitN(line, ";", 2)[0], "Endpoint=sb://")
+		nc, err := net.Dial("tcp", endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := nc.Write([]byte("AMQP\x00\x01\x00\x00")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 8)
+		if _, err := io.ReadFull(nc, got); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.Close()
+		if string(got) != c.want {
+			t.Errorf("flags %v: header % x, want % x", c.args, got, c.want)
+		}
 	}
 }

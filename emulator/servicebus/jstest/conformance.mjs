@@ -325,6 +325,35 @@ const cases = [
     },
   },
   {
+    // A connection string with a Listen-only policy: sending is refused (amqp:unauthorized-access
+    // on the attach), receiving works.
+    name: "listen-only-policy",
+    async run(client, { queue, keyName, key }) {
+      await client.createSender(queue).sendMessages({ body: "for the listener" });
+      const cs = process.env.SB_CONNECTION_STRING.replace(/SharedAccessKeyName=[^;]*/, `SharedAccessKeyName=${keyName}`)
+        .replace(/SharedAccessKey=[^;]*/, `SharedAccessKey=${key}`);
+      const listener = new ServiceBusClient(cs, { retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 15_000 } });
+      try {
+        let err;
+        try {
+          await listener.createSender(queue).sendMessages({ body: "nope" });
+        } catch (e) {
+          err = e;
+        }
+        check(err, "send with a Listen-only policy succeeded");
+        eq(err.code, "UnauthorizedAccess", `send with a Listen-only policy: error code (message: ${err.message})`);
+        const receiver = listener.createReceiver(queue);
+        const got = await receiveExactly(receiver, 1, "receive with a Listen-only policy");
+        eq(got.map((m) => m.body), ["for the listener"], "received");
+        await receiver.completeMessage(got[0]);
+        const peeked = await receiver.peekMessages(1);
+        eq(peeked.length, 0, "peek after complete");
+      } finally {
+        await withTimeout(listener.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+      }
+    },
+  },
+  {
     name: "entity-not-found",
     async run(client, { missing }) {
       const sender = client.createSender(missing);
@@ -463,6 +492,61 @@ const cases = [
       const cleared = await receiver.getSessionState();
       check(cleared == null, `session state after clearing: ${JSON.stringify(cleared)}, want none`);
       await receiver.close();
+    },
+  },
+  {
+    // ServiceBusRuleManager: add-rule, enumerate-rules and remove-rule over $management.
+    name: "rule-manager",
+    async run(client, { topic, subscription }) {
+      const rm = client.createRuleManager(topic, subscription);
+      const list = async () => {
+        const out = [];
+        for await (const r of rm.listRules()) out.push(r);
+        return out;
+      };
+      let rules = await list();
+      eq(rules.map((r) => r.name), ["$Default"], "initial rules");
+      eq(rules[0].filter.sqlExpression, "1=1", "$Default filter");
+      await rm.createRule("gold", { sqlExpression: "tier = 'gold' AND amount > 10" }, { sqlExpression: "SET sys.Label = 'vip'" });
+      await rm.createRule("eu", { subject: "order", applicationProperties: { region: "eu" } });
+      let err;
+      try {
+        await rm.createRule("eu", { sqlExpression: "1=1" });
+      } catch (e) {
+        err = e;
+      }
+      check(err, "createRule with an existing name succeeded");
+      eq(err.code, "MessagingEntityAlreadyExists", `duplicate rule error code (message: ${err.message})`);
+      await rm.deleteRule("$Default");
+      rules = await list();
+      eq(rules.map((r) => r.name), ["gold", "eu"], "rules after changes");
+      eq(rules[0].filter.sqlExpression, "tier = 'gold' AND amount > 10", "gold filter");
+      eq(rules[0].action.sqlExpression, "SET sys.Label = 'vip'", "gold action");
+      eq(rules[1].filter.subject, "order", "eu correlation subject");
+      eq(rules[1].filter.applicationProperties, { region: "eu" }, "eu correlation properties");
+      eq(rules[1].action, {}, "eu action");
+      const paged = [];
+      for await (const page of rm.listRules().byPage({ maxPageSize: 1 })) paged.push(page.map((r) => r.name));
+      eq(paged, [["gold"], ["eu"]], "pages of one rule");
+      // The rules route what the subscription receives.
+      const sender = client.createSender(topic);
+      await sender.sendMessages([
+        { body: "gold", applicationProperties: { tier: "gold", amount: 20 } },
+        { body: "eu", subject: "order", applicationProperties: { region: "eu" } },
+        { body: "none", subject: "order", applicationProperties: { region: "us", tier: "silver" } },
+      ]);
+      const receiver = client.createReceiver(topic, subscription, { receiveMode: "receiveAndDelete" });
+      const got = await receiveExactly(receiver, 2, "subscription with rules");
+      eq(got.map((m) => `${m.body}/${m.subject}`).sort(), ["eu/order", "gold/vip"], "routed messages");
+      await expectNothing(receiver, "subscription with rules");
+      err = undefined;
+      try {
+        await rm.deleteRule("$Default");
+      } catch (e) {
+        err = e;
+      }
+      check(err, "deleting a missing rule succeeded");
+      eq(err.code, "MessagingEntityNotFound", `missing rule error code (message: ${err.message})`);
     },
   },
 ];

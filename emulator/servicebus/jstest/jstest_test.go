@@ -61,7 +61,11 @@ func setup(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
+	listenKey := randomSuffix(t)
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
+		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
+		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
+	}})
 	if err != nil {
 		t.Fatalf("starting emulator: %v", err)
 	}
@@ -85,6 +89,12 @@ func setup(t *testing.T) *fixture {
 		f.entities[c] = map[string]string{"queue": q}
 	}
 	f.entities["entity-not-found"] = map[string]string{"missing": name("missing")}
+	listenQueue := name("listen-only")
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: listenQueue}); err != nil {
+		t.Fatal(err)
+	}
+	// Not entities but the policy the case connects with: Listen only.
+	f.entities["listen-only-policy"] = map[string]string{"queue": listenQueue, "keyName": "js-listen", "key": listenKey}
 
 	topic := name("corr")
 	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
@@ -99,6 +109,15 @@ func setup(t *testing.T) *fixture {
 		}
 	}
 	f.entities["topic-correlation-filter"] = map[string]string{"topic": topic, "red": "red", "order1": "order1"}
+
+	ruleTopic := name("rules")
+	if err := srv.CreateTopic(servicebus.TopicConfig{Name: ruleTopic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateSubscription(ruleTopic, servicebus.SubscriptionConfig{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	f.entities["rule-manager"] = map[string]string{"topic": ruleTopic, "subscription": "s"}
 
 	sessions := true
 	for _, c := range []string{"session-accept-by-id", "session-accept-next", "session-state"} {

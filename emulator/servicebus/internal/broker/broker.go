@@ -194,7 +194,8 @@ func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) er
 		return fmt.Errorf("topic %s: %w", topicName, ErrNotFound)
 	}
 	sub := newEntity(b, KindSubscription, t.name+subscriptionsInfix+cfg.Name, limits)
-	sub.topic, sub.rules = t, rules
+	sub.topic = t
+	sub.rules.Store(&rules)
 	sub.enableSessions(cfg.RequiresSession)
 	sub.forwardTo, sub.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
 	if err := b.addSubscription(t, sub, cfg); err != nil {

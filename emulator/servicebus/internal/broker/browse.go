@@ -17,6 +17,9 @@ func (b *Broker) ReceiveBySequenceNumber(address string, seqs []int64, mode Rece
 	if err != nil {
 		return nil, err
 	}
+	if err := tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	if err := tg.lock(); err != nil {
 		return nil, err
 	}

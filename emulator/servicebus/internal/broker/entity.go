@@ -1,5 +1,7 @@
 package broker
 
+import "sync/atomic"
+
 // entity is a queue or a subscription: its main store and its dead-letter
 // store share one mutex, so moving a message to the DLQ is atomic and needs
 // no lock ordering.
@@ -21,14 +23,19 @@ type entity struct {
 	// set at creation.
 	sessions *sessionSet
 
-	// Subscriptions only. rules is immutable after creation.
+	// Subscriptions only. rules is swapped whole by the rule changes of
+	// admin.go, never modified in place; read it with ruleList.
 	topic *topic
-	rules []Rule
+	rules atomic.Pointer[[]Rule]
+
+	// admin holds timestamps and status (admin.go).
+	admin adminState
 
 	// dedup is the duplicate-detection history of a queue (nil: off).
 	dedup *dedupLog
 	// forwardTo and forwardDLQ are the auto-forwarding destinations ("":
-	// none); immutable after creation.
+	// none); changed only by UpdateQueue/UpdateSubscription, under both
+	// b.mu and mu, so either lock suffices to read them.
 	forwardTo, forwardDLQ string
 }
 
@@ -37,6 +44,7 @@ func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits) *en
 	e.main = newStore(e, false, path)
 	e.dlq = newStore(e, true, path+deadLetterSuffix)
 	e.mu.flush = func(out []forwarded) { b.flushForwards(e, out) }
+	e.admin.init(b.now())
 	return e
 }
 

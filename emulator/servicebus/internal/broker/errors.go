@@ -38,6 +38,10 @@ var (
 	// Wire: amqp:invalid-field / status 400.
 	ErrInvalid = errors.New("invalid argument")
 
+	// ErrDisabled: the entity's status (SetStatus) refuses the operation.
+	// Always joined with ErrNotAllowed. Wire: amqp:not-allowed.
+	ErrDisabled = errors.New("messaging entity is disabled")
+
 	// ErrStopped: the broker has been stopped; blocking calls return it.
 	ErrStopped = errors.New("broker stopped")
 

@@ -152,8 +152,14 @@ func keepForwarded(dst, src *Message) {
 // refuseForwardingReceive refuses receivers on the main queue of a
 // forwarding entity.
 func (tg target) refuseForwardingReceive() error {
-	if tg.ent != nil && tg.ent.forwardTo != "" && !tg.addr.DeadLetter {
-		return fmt.Errorf("%s forwards to %s; receive from the destination: %w", tg.addr.Path, tg.ent.forwardTo, ErrNotAllowed)
+	if tg.ent == nil || tg.addr.DeadLetter {
+		return nil
+	}
+	tg.ent.mu.Lock()
+	fwd := tg.ent.forwardTo // UpdateQueue may change it
+	tg.ent.mu.Unlock()
+	if fwd != "" {
+		return fmt.Errorf("%s forwards to %s; receive from the destination: %w", tg.addr.Path, fwd, ErrNotAllowed)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ func (b *Broker) NewReceiver(address string, mode ReceiveMode) (*Receiver, error
 	if err := tg.refuseForwardingReceive(); err != nil {
 		return nil, err
 	}
+	if err := tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	return &Receiver{b: b, tg: tg, mode: mode, notify: make(chan struct{}, 1)}, nil
 }
 
@@ -69,6 +72,9 @@ func (r *Receiver) TryReceive(max int) ([]*Message, error) {
 	defer r.tg.ent.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
+	}
+	if err := r.tg.receiveEnabled(); err != nil {
+		return nil, err
 	}
 	if max <= 0 {
 		return nil, nil

@@ -66,9 +66,9 @@ func (f *SQLFilter) Expression() string { return f.f.Expression() }
 // A filter or action that fails for m counts as not matching and is
 // logged.
 func (e *entity) route(m *Message, out []*Message) []*Message {
-	plain := len(e.rules) == 0
+	plain := false // no rules: nothing (Service Bus keeps such a subscription empty)
 	var copies []*Message
-	for _, r := range e.rules {
+	for _, r := range e.ruleList() {
 		if r.Action == nil && plain {
 			continue // already selected: OR needs no more evaluation
 		}

@@ -31,6 +31,9 @@ func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error
 	if !tg.addr.CanSend() {
 		return nil, fmt.Errorf("cannot send to %s %s: %w", tg.addr.Kind, tg.addr.Path, ErrNotAllowed)
 	}
+	if err := tg.sendEnabled(); err != nil {
+		return nil, err
+	}
 	for i, m := range msgs {
 		if m == nil {
 			return nil, fmt.Errorf("send to %s: message %d is nil: %w", tg.addr.Path, i, ErrInvalid)

@@ -92,7 +92,7 @@ func (b *Broker) sessionTarget(address string) (target, error) {
 		return tg, fmt.Errorf("%s: It is not possible for an entity that does not require sessions to create a sessionful message receiver: %w",
 			tg.addr.Path, ErrNotAllowed)
 	}
-	return tg, nil
+	return tg, tg.receiveEnabled()
 }
 
 // holdSession makes a new receiver the holder of m; the entity's mu is held.
@@ -160,6 +160,9 @@ func (r *SessionReceiver) TryReceive(max int) ([]*Message, error) {
 		return nil, err
 	}
 	defer r.tg.ent.mu.Unlock()
+	if err := r.tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	if max <= 0 {
 		return nil, nil
 	}
@@ -234,6 +237,9 @@ func (r *SessionReceiver) ReceiveDeferred(seqs []int64, mode ReceiveMode) ([]*Me
 		return nil, err
 	}
 	defer r.tg.ent.mu.Unlock()
+	if err := r.tg.receiveEnabled(); err != nil {
+		return nil, err
+	}
 	id := r.sess.id
 	return r.tg.s.receiveDeferred(seqs, mode, now, func(m *Message) bool { return m.Properties.GroupID == id })
 }

@@ -79,6 +79,7 @@ func (s *store) retime(e *entry, now time.Time) {
 // add stores a new entry (fresh send, dead-letter arrival, scheduled
 // message, or a message given back by Unreceive).
 func (s *store) add(e *entry, now time.Time) {
+	s.ent.touched(now)
 	s.all.insert(e.msg.SequenceNumber, e)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
@@ -150,6 +151,7 @@ func (s *store) take(max int, mode ReceiveMode, now time.Time) []*Message {
 
 // deliver locks or deletes e and returns the delivered copy.
 func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) *Message {
+	s.ent.touched(now)
 	if mode == ReceiveAndDelete {
 		s.drop(e)
 		return e.msg // e is gone: no copy needed, nothing shares it.

@@ -30,6 +30,8 @@ type topic struct {
 	scheduled *skiplist // by sequence number
 	timers    timerHeap
 	alarm     alarm
+
+	admin adminState // timestamps and status (admin.go)
 }
 
 func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
@@ -37,6 +39,7 @@ func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
 		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
+	t.admin.init(b.now())
 	return t
 }
 
@@ -85,6 +88,7 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		return nil, fmt.Errorf("topic %s: %w", t.name, ErrNotFound)
 	}
 	subs := t.subList
+	t.admin.touch(now)
 	for i, m := range msgs {
 		t.seq++
 		seqs[i] = t.seq

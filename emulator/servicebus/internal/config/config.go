@@ -178,24 +178,33 @@ func Load(path string) (*Config, error) {
 // Parse parses and validates a Config.json document. All problems found
 // are reported together (errors.Join), each naming the entity and field.
 func Parse(data []byte) (*Config, error) {
-	clean, err := stripComments(data)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(clean))
-	dec.DisallowUnknownFields()
 	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, describeJSONError(data, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		line, col := position(data, int(dec.InputOffset()))
-		return nil, fmt.Errorf("line %d, column %d: data after the top-level object: %w", line, col, ErrSyntax)
+	if err := decodeStrict(data, &c); err != nil {
+		return nil, err
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeStrict decodes one JSON object (comments allowed) into v, refusing unknown fields and
+// trailing data; errors give line and column.
+func decodeStrict(data []byte, v any) error {
+	clean, err := stripComments(data)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(clean))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describeJSONError(data, dec, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		line, col := position(data, int(dec.InputOffset()))
+		return fmt.Errorf("line %d, column %d: data after the top-level object: %w", line, col, ErrSyntax)
+	}
+	return nil
 }
 
 func describeJSONError(src []byte, dec *json.Decoder, err error) error {
