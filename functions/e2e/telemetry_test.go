@@ -140,6 +140,13 @@ func missingLinks(trace []otlptest.Span) []string {
 	for _, s := range trace {
 		byID[s.SpanID()] = s
 	}
+	// The host exports its spans in its own batches, and a delivery's span
+	// ends only after settlement: wait until no span's parent is missing.
+	for _, s := range trace {
+		if _, ok := byID[s.ParentID()]; s.ParentID() != "" && !ok {
+			missing = append(missing, "parent of "+s.Service+":"+s.Name)
+		}
+	}
 	for _, fn := range []string{"ProcessOrder", "SendEmail"} {
 		p := find(trace, consumerSpan(fn))
 		if p.Span == nil {
