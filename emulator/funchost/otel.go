@@ -167,3 +167,8 @@ func (ht *hostTelemetry) restarted(ctx context.Context, i int) {
 	}
 	ht.restarts.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.Int("funchost.instance", i)))
 }
+
+// count adds one to a per-function, per-broker message counter.
+func (ht *hostTelemetry) count(ctx context.Context, c metric.Int64Counter, fn, system string) {
+	c.Add(ctx, 1, metric.WithAttributes(attribute.String("faas.invoked_name", fn), semconv.MessagingSystemKey.String(system)))
+}

@@ -248,7 +248,7 @@ func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Chann
 	if count >= rabbitMaxAttempts {
 		t.host.log.Warn("message failed on its last attempt; rejecting it to the dead-letter exchange", "function", t.fn.Name, "queue", t.queue, "attempts", count)
 		disposition = "dead_letter"
-		t.host.tel.deadLet.Add(invCtx, 1)
+		t.host.tel.count(invCtx, t.host.tel.deadLet, t.fn.Name, "rabbitmq")
 		_ = dl.Reject(false)
 		return
 	}
@@ -279,7 +279,7 @@ func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Chann
 		return
 	}
 	disposition = "retry"
-	t.host.tel.retried.Add(invCtx, 1)
+	t.host.tel.count(invCtx, t.host.tel.retried, t.fn.Name, "rabbitmq")
 	t.host.log.Info("message failed; retry copy queued", "function", t.fn.Name, "queue", t.queue, "attempt", count)
 	_ = dl.Ack(false)
 }

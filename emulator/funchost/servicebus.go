@@ -321,7 +321,7 @@ func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r *azservicebus.Re
 		// autoCompleteMessages=false: nothing settles it (see newSBTrigger).
 	default:
 		disposition = "abandon"
-		t.host.tel.retried.Add(settleCtx, 1)
+		t.host.tel.count(settleCtx, t.host.tel.retried, t.fn.Name, "servicebus")
 		if aerr := r.AbandonMessage(settleCtx, m, nil); aerr != nil {
 			t.host.log.Warn("abandon failed; the lock will expire", "function", t.fn.Name, "err", aerr)
 		}
