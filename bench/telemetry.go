@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/dashboard"
-	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 	"github.com/orderflow/orderflow/telemetry"
 )
 
@@ -18,7 +18,7 @@ func benchTelemetry(ctx context.Context, endpoint string, settings map[string]st
 	if endpoint == "" {
 		return nil, nil
 	}
-	for k, v := range apptest.OTLPSettings(endpoint) {
+	for k, v := range stage.OTLPSettings(endpoint) {
 		settings[k] = v
 	}
 	// The handler exports as make run does (2 s metrics, 500 ms batches),
@@ -45,7 +45,7 @@ func telemetryCost(ctx context.Context, cfg runConfig) ([]Result, error) {
 	// on, off, on, ...), so drift in the machine's load hits both sides.
 	apps := map[bool]*appRun{}
 	for _, on := range []bool{false, true} {
-		ac := appConfig{Broker: apptest.ServiceBus, Name: "telemetry"}
+		ac := appConfig{Broker: stage.ServiceBus, Name: "telemetry"}
 		if on {
 			ac.OTLPEndpoint = d.URL()
 		}

@@ -8,18 +8,6 @@ import (
 	"github.com/orderflow/orderflow/telemetry"
 )
 
-// OTLPSettings are the handler's OTEL_* settings for an OTLP/HTTP endpoint,
-// with intervals short enough for a test to see the data within a second.
-func OTLPSettings(endpoint string) map[string]string {
-	return map[string]string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-		"OTEL_BSP_SCHEDULE_DELAY":     "100",
-		"OTEL_BLRP_SCHEDULE_DELAY":    "100",
-		"OTEL_METRIC_EXPORT_INTERVAL": "300",
-	}
-}
-
 // hostTelemetry builds the in-process host's telemetry (off without
 // Options.OTLPEndpoint); the host process's environment is not touched, so
 // parallel tests keep their own collectors.

@@ -55,7 +55,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer q.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err := q.Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintln(os.Stderr, "deadletter: closing the broker connection:", err)
+		}
+	}()
 
 	switch verb {
 	case "list":
