@@ -79,18 +79,41 @@ type Series struct {
 type store struct {
 	cfg Config
 
-	mu      sync.Mutex
-	spans   []Span // ring
-	spanPos int
-	logs    []LogRecord // ring
-	logPos  int
-	logSeq  uint64
+	mu     sync.Mutex
+	spans  ring[Span]
+	logs   ring[LogRecord]
+	logSeq uint64
 	series  map[string]*Series
 	changed chan struct{} // closed and replaced on every new log record
 }
 
 func newStore(cfg Config) *store {
-	return &store{cfg: cfg, series: map[string]*Series{}, changed: make(chan struct{})}
+	return &store{cfg: cfg, spans: ring[Span]{max: cfg.MaxSpans}, logs: ring[LogRecord]{max: cfg.MaxLogs},
+		series: map[string]*Series{}, changed: make(chan struct{})}
+}
+
+// ring keeps the last max items pushed.
+type ring[T any] struct {
+	items []T
+	next  int // the oldest item once full
+	max   int
+}
+
+func (r *ring[T]) push(v T) {
+	if len(r.items) < r.max {
+		r.items = append(r.items, v)
+		return
+	}
+	r.items[r.next] = v
+	r.next = (r.next + 1) % r.max
+}
+
+// each calls fn on every item, oldest first.
+func (r *ring[T]) each(fn func(T)) {
+	n := len(r.items)
+	for i := range n {
+		fn(r.items[(r.next+i)%n])
+	}
 }
 
 func hexID(b []byte) string {
@@ -176,12 +199,7 @@ func (s *store) addSpans(rss []*tracepb.ResourceSpans) {
 				for _, l := range sp.GetLinks() {
 					rec.Links = append(rec.Links, hexID(l.GetSpanId()))
 				}
-				if len(s.spans) < s.cfg.MaxSpans {
-					s.spans = append(s.spans, rec)
-				} else {
-					s.spans[s.spanPos] = rec
-					s.spanPos = (s.spanPos + 1) % s.cfg.MaxSpans
-				}
+				s.spans.push(rec)
 			}
 		}
 	}
@@ -219,12 +237,7 @@ func (s *store) addLogs(rls []*logspb.ResourceLogs) {
 				s.logSeq++
 				rec := LogRecord{Seq: s.logSeq, Time: time.Unix(0, int64(t)), Service: svc, Level: level(lr.GetSeverityNumber(), lr.GetSeverityText()),
 					Body: anyValue(lr.GetBody()), Function: fn, TraceID: hexID(lr.GetTraceId()), SpanID: hexID(lr.GetSpanId()), Attrs: as}
-				if len(s.logs) < s.cfg.MaxLogs {
-					s.logs = append(s.logs, rec)
-				} else {
-					s.logs[s.logPos] = rec
-					s.logPos = (s.logPos + 1) % s.cfg.MaxLogs
-				}
+				s.logs.push(rec)
 				added = true
 			}
 		}
@@ -301,9 +314,7 @@ type TraceSummary struct {
 func (s *store) traces(limit int) []TraceSummary {
 	s.mu.Lock()
 	byTrace := map[string][]Span{}
-	for _, sp := range s.spans {
-		byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp)
-	}
+	s.spans.each(func(sp Span) { byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp) })
 	s.mu.Unlock()
 	out := make([]TraceSummary, 0, len(byTrace))
 	for id, spans := range byTrace {
@@ -353,11 +364,11 @@ func summarize(id string, spans []Span) TraceSummary {
 func (s *store) trace(id string) ([]Span, []int) {
 	s.mu.Lock()
 	var spans []Span
-	for _, sp := range s.spans {
+	s.spans.each(func(sp Span) {
 		if sp.TraceID == id {
 			spans = append(spans, sp)
 		}
-	}
+	})
 	s.mu.Unlock()
 	ids := map[string]bool{}
 	children := map[string][]Span{}
@@ -400,13 +411,11 @@ func (s *store) logsAfter(after uint64, f logFilter, limit int) ([]LogRecord, <-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []LogRecord
-	n := len(s.logs)
-	for i := 0; i < n; i++ {
-		rec := s.logs[(s.logPos+i)%n]
+	s.logs.each(func(rec LogRecord) {
 		if rec.Seq > after && f.match(rec) {
 			out = append(out, rec)
 		}
-	}
+	})
 	if len(out) > limit {
 		out = out[len(out)-limit:]
 	}

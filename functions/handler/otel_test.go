@@ -99,18 +99,24 @@ func TestConsumerSpanUnderTracedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.End()
-	var process sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.SpanKind() == trace.SpanKindConsumer {
-			process = s
-		}
-	}
+	process := endedOfKind(rec, trace.SpanKindConsumer)
 	if process == nil || process.Parent().SpanID() != req.SpanContext().SpanID() {
 		t.Fatalf("process span %v is not a child of the request span", process)
 	}
 	if got := process.Name(); got != "process orders" {
 		t.Errorf("span name %q", got)
 	}
+}
+
+// endedOfKind returns the last ended span of kind, or nil.
+func endedOfKind(rec *tracetest.SpanRecorder, kind trace.SpanKind) sdktrace.ReadOnlySpan {
+	var found sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == kind {
+			found = s
+		}
+	}
+	return found
 }
 
 func remoteSC(t *testing.T) trace.SpanContext {
@@ -131,12 +137,7 @@ func TestRelayedSendContinuesCreatingTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	relay.End()
-	var send sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.SpanKind() == trace.SpanKindProducer {
-			send = s
-		}
-	}
+	send := endedOfKind(rec, trace.SpanKindProducer)
 	if send == nil || send.Parent().TraceID().String() != msgTraceID || send.Parent().SpanID().String() != msgSpanID {
 		t.Fatalf("send span %v is not in the creating trace", send)
 	}
