@@ -79,10 +79,10 @@ type Series struct {
 type store struct {
 	cfg Config
 
-	mu     sync.Mutex
-	spans  ring[Span]
-	logs   ring[LogRecord]
-	logSeq uint64
+	mu      sync.Mutex
+	spans   ring[Span]
+	logs    ring[LogRecord]
+	logSeq  uint64
 	series  map[string]*Series
 	changed chan struct{} // closed and replaced on every new log record
 }
