@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/dashboard"
@@ -78,6 +80,11 @@ func TestReceivesStandardExporterAndShowsIt(t *testing.T) {
 	c.Add(ctx, 3)
 	lg := slogLogger(tel)
 	lg.InfoContext(ctx, "order processed <b>", "function", "ProcessOrder")
+	// A record without a function attribute, inside a consumer span that
+	// names its function.
+	pctx, process := tel.Tracer.Tracer("t").Start(ctx, "process orders", trace.WithAttributes(attribute.String("orderflow.function", "SendEmail")))
+	lg.InfoContext(pctx, "email sent")
+	process.End()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := tel.Shutdown(shutdown); err != nil {
@@ -93,6 +100,9 @@ func TestReceivesStandardExporterAndShowsIt(t *testing.T) {
 	}
 	if code, body := get(t, d.URL()+"/logs?trace="+tid); code != 200 || !strings.Contains(body, "order processed &lt;b&gt;") {
 		t.Errorf("logs page %d lacks the escaped record:\n%s", code, body)
+	}
+	if code, body := get(t, d.URL()+"/logs?function=SendEmail"); code != 200 || !strings.Contains(body, "email sent") || strings.Contains(body, "order processed") {
+		t.Errorf("logs of SendEmail (%d) should hold just the record inside its span:\n%s", code, body)
 	}
 	if code, body := get(t, d.URL()+"/metrics?name=orderflow.orders.created"); code != 200 || !strings.Contains(body, "<polyline") || !strings.Contains(body, "last 3") {
 		t.Errorf("metrics page %d lacks the chart:\n%s", code, body)

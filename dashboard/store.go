@@ -85,11 +85,14 @@ type store struct {
 	logSeq  uint64
 	series  map[string]*Series
 	changed chan struct{} // closed and replaced on every new log record
+	// spanFunc maps a stored span to the function it ran in, so a log
+	// record inside it can be filtered by function without saying so.
+	spanFunc map[string]string
 }
 
 func newStore(cfg Config) *store {
 	return &store{cfg: cfg, spans: ring[Span]{max: cfg.MaxSpans}, logs: ring[LogRecord]{max: cfg.MaxLogs},
-		series: map[string]*Series{}, changed: make(chan struct{})}
+		series: map[string]*Series{}, changed: make(chan struct{}), spanFunc: map[string]string{}}
 }
 
 // ring keeps the last max items pushed.
@@ -99,13 +102,16 @@ type ring[T any] struct {
 	max   int
 }
 
-func (r *ring[T]) push(v T) {
+// push adds v and returns the item it dropped, if any.
+func (r *ring[T]) push(v T) (dropped T, ok bool) {
 	if len(r.items) < r.max {
 		r.items = append(r.items, v)
-		return
+		return dropped, false
 	}
+	dropped = r.items[r.next]
 	r.items[r.next] = v
 	r.next = (r.next + 1) % r.max
+	return dropped, true
 }
 
 // each calls fn on every item, oldest first.
@@ -199,7 +205,12 @@ func (s *store) addSpans(rss []*tracepb.ResourceSpans) {
 				for _, l := range sp.GetLinks() {
 					rec.Links = append(rec.Links, hexID(l.GetSpanId()))
 				}
-				s.spans.push(rec)
+				if old, ok := s.spans.push(rec); ok {
+					delete(s.spanFunc, old.SpanID)
+				}
+				if fn := spanFunction(rec); fn != "" {
+					s.spanFunc[rec.SpanID] = fn
+				}
 			}
 		}
 	}
@@ -412,6 +423,9 @@ func (s *store) logsAfter(after uint64, f logFilter, limit int) ([]LogRecord, <-
 	defer s.mu.Unlock()
 	var out []LogRecord
 	s.logs.each(func(rec LogRecord) {
+		if rec.Function == "" {
+			rec.Function = s.spanFunc[rec.SpanID]
+		}
 		if rec.Seq > after && f.match(rec) {
 			out = append(out, rec)
 		}
@@ -479,4 +493,13 @@ func (s *store) seriesOf(name string) []Series {
 		return fmt.Sprint(out[i].Service, out[i].Labels) < fmt.Sprint(out[j].Service, out[j].Labels)
 	})
 	return out
+}
+
+// spanFunction names the function a span belongs to: the handler's
+// consumer spans say orderflow.function, the host's spans faas.invoked_name.
+func spanFunction(sp Span) string {
+	if fn := sp.Attr("orderflow.function"); fn != "" {
+		return fn
+	}
+	return sp.Attr("faas.invoked_name")
 }

@@ -9,7 +9,9 @@ func TestRingKeepsTheNewest(t *testing.T) {
 	r := ring[int]{max: 3}
 	var got []int
 	for i := range 5 {
-		r.push(i)
+		if old, ok := r.push(i); ok != (i >= 3) || (ok && old != i-3) {
+			t.Errorf("push(%d) dropped %d, %v", i, old, ok)
+		}
 	}
 	r.each(func(v int) { got = append(got, v) })
 	if !slices.Equal(got, []int{2, 3, 4}) {
