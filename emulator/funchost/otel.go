@@ -87,7 +87,7 @@ func nameRoute(r *http.Request, t *httpTrigger) {
 
 // invoked records one invocation's outcome.
 func (ht *hostTelemetry) invoked1(ctx context.Context, fn string, d time.Duration, err error) {
-	if ht == nil {
+	if ht == nil || !ht.tel.Enabled() {
 		return
 	}
 	attrs := metric.WithAttributes(attribute.String("faas.invoked_name", fn))
@@ -170,5 +170,8 @@ func (ht *hostTelemetry) restarted(ctx context.Context, i int) {
 
 // count adds one to a per-function, per-broker message counter.
 func (ht *hostTelemetry) count(ctx context.Context, c metric.Int64Counter, fn, system string) {
+	if !ht.tel.Enabled() {
+		return
+	}
 	c.Add(ctx, 1, metric.WithAttributes(attribute.String("faas.invoked_name", fn), semconv.MessagingSystemKey.String(system)))
 }

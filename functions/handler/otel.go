@@ -251,6 +251,9 @@ func (h *Handler) consumer(function string, fn invocationFunc) invocationFunc {
 
 // orderDecided counts a confirmed or rejected order.
 func (h *Handler) orderDecided(ctx context.Context, status string) {
+	if !h.inst.tel.Enabled() {
+		return
+	}
 	h.inst.decided.Add(ctx, 1, metric.WithAttributes(attribute.String("order.status", status)))
 }
 
