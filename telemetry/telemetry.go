@@ -87,8 +87,8 @@ func Disabled() *Telemetry {
 	}
 }
 
-// Enabled reports whether anything is exported.
-func (t *Telemetry) Enabled() bool { return t.enabled }
+// Enabled reports whether anything is exported; a nil Telemetry is off.
+func (t *Telemetry) Enabled() bool { return t != nil && t.enabled }
 
 // configured reports whether the environment asks for export: an OTLP
 // endpoint or an explicit OTEL_*_EXPORTER. Without one, autoexport would

@@ -18,7 +18,7 @@ import (
 // ProcessOrder again and sees the order confirmed.
 func TestStopStartConsumerOrderWaitsInQueue(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+	forEachAzureBroker(t, func(t *testing.T, kind apptest.Broker) {
 		a := apptest.Start(t, kind, apptest.Options{})
 		fn := "ProcessOrder"
 		if kind == apptest.RabbitMQ {
