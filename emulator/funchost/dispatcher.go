@@ -172,7 +172,7 @@ func (l *lease) release(errs ...error) {
 		if err != nil {
 			attrs = append(attrs, "err", err)
 		}
-		l.d.tel.invoked1(l.ctx, l.fn, l.d.now().Sub(l.started), err)
+		l.d.tel.recordInvocation(l.ctx, l.fn, l.d.now().Sub(l.started), err)
 		l.d.ctl.count(l.fn, err)
 		l.d.log.Info(fmt.Sprintf("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", l.fn, status, l.id, l.d.now().Sub(l.started).Milliseconds()), attrs...)
 	}

@@ -86,7 +86,7 @@ func nameRoute(r *http.Request, t *httpTrigger) {
 }
 
 // invoked records one invocation's outcome.
-func (ht *hostTelemetry) invoked1(ctx context.Context, fn string, d time.Duration, err error) {
+func (ht *hostTelemetry) recordInvocation(ctx context.Context, fn string, d time.Duration, err error) {
 	if ht == nil || !ht.tel.Enabled() {
 		return
 	}
