@@ -51,6 +51,8 @@ func TestControlStopStartFunction(t *testing.T) {
 	if f := st.function("Every"); f.State != "stopped" || f.Trigger != "timerTrigger" || f.Invocations < 1 {
 		t.Fatalf("after stop: %+v", f)
 	}
+	// An invocation dispatched just before the stop may still land.
+	time.Sleep(time.Second)
 	before := len(a.waitRecords(t, 1, func(r handlerRecord) bool { return r.Path == "/Every" }))
 	time.Sleep(2200 * time.Millisecond)
 	if n := len(a.waitRecords(t, 1, func(r handlerRecord) bool { return r.Path == "/Every" })); n != before {
