@@ -19,11 +19,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/orderflow/orderflow/shared/deadletter"
+	"github.com/orderflow/orderflow/shared/loopback"
 )
 
 //go:embed assets
@@ -202,7 +204,21 @@ func (d *Dashboard) routes() http.Handler {
 	mux.HandleFunc("POST /actions/functions/{name}/{action}", d.sameOrigin(d.functionAction))
 	mux.HandleFunc("POST /actions/instances/{index}/restart", d.sameOrigin(d.instanceRestart))
 	mux.HandleFunc("POST /actions/queues/{consumer}/{action}", d.sameOrigin(d.queueAction))
-	return mux
+	return loopbackOnly(mux)
+}
+
+// loopbackOnly serves only loopback Host names. A page whose name was
+// re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with itself, so
+// sameOrigin cannot tell it apart; and the dashboard holds the host's master
+// key, so it must not become a way round the host's own Host check.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopback.Allowed(r.Host, nil) {
+			http.Error(w, "Host "+strconv.Quote(r.Host)+" is not served; only loopback names are", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sameOrigin lets an action through only from the dashboard's own pages:

@@ -169,3 +169,37 @@ func TestActionsRefuseCrossSiteRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusesForeignHost: a page on evil.example whose name is re-pointed
+// at 127.0.0.1 (DNS rebinding) is same-origin with itself, so Origin and
+// X-Dashboard prove nothing; the dashboard holds the host's master key and
+// would carry the action to the host, whose own Host check it bypasses. Only
+// loopback names are served.
+func TestRefusesForeignHost(t *testing.T) {
+	d := start(t, dashboard.Config{HostURL: "http://127.0.0.1:1"})
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodPost, "/actions/instances/0/restart"},
+		{http.MethodGet, "/traces"},
+	} {
+		req, _ := http.NewRequest(tc.method, d.URL()+tc.path, nil)
+		req.Host = "evil.example:18888"
+		req.Header.Set("X-Dashboard", "1")
+		req.Header.Set("Origin", "http://evil.example:18888")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s with Host evil.example: %d, want 403", tc.method, tc.path, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(d.URL() + "/traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /traces on loopback: %d, want 200", resp.StatusCode)
+	}
+}

@@ -51,6 +51,13 @@ func (d *Dashboard) page(w http.ResponseWriter, name, title string, data any) {
 // --- Resources ---
 
 type hostStatus struct {
+	State    string `json:"state"`
+	Healthy  bool   `json:"healthy"`
+	Error    string `json:"error"`
+	Triggers map[string]struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	} `json:"triggers"`
 	Instances []struct {
 		Index    int    `json:"index"`
 		PID      int    `json:"pid"`
@@ -69,9 +76,18 @@ type hostStatus struct {
 type checkView struct{ Name, Kind, Detail, State, Error string }
 
 func (d *Dashboard) hostCall(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, d.cfg.HostURL+path, nil)
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader("{}")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.cfg.HostURL+path, body)
 	if err != nil {
 		return nil, err
+	}
+	// The host's admin rules: a JSON body on POST, and no Origin (the
+	// browser's request to the dashboard is not passed on).
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if d.cfg.HostKey != "" {
 		req.Header.Set("x-functions-key", d.cfg.HostKey)

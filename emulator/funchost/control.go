@@ -2,7 +2,6 @@ package funchost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,19 +11,14 @@ import (
 	"time"
 )
 
-// The host's control API, for dashboards: GET /admin/host/status, POST
+// The host's control API, for dashboards: POST
 // /admin/host/functions/{name}/stop|start and POST
-// /admin/host/instances/{i}/restart. The Azure host has no such API (its
+// /admin/host/instances/{i}/restart; GET /admin/host/status (status.go)
+// reports the instances and functions too. The Azure host has no such API (its
 // portal toggles AzureWebJobs.<fn>.Disabled and restarts the app); here a
 // function is stopped and started in place, its messages waiting in the
-// queue meanwhile. Like the other admin calls it needs the master key when
-// auth is enforced.
-
-// Status is a snapshot of the host for GET /admin/host/status.
-type Status struct {
-	Instances []InstanceStatus `json:"instances"`
-	Functions []FunctionStatus `json:"functions"`
-}
+// queue meanwhile. The admin rules apply as to every admin call (adminRequest:
+// no Origin, a JSON POST, the master key when keys are enforced).
 
 // InstanceStatus describes one handler instance.
 type InstanceStatus struct {
@@ -80,9 +74,19 @@ func (c *control) restarted(i int) {
 	c.mu.Unlock()
 }
 
-// Status reports the instances and functions.
-func (h *Host) Status() Status {
-	var st Status
+// current returns the trigger running fn (the one StartFunction created
+// after a stop, else t) and whether fn is stopped.
+func (c *control) current(fn string, t Trigger) (Trigger, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.replaced[fn]; ok {
+		t = r
+	}
+	return t, c.stopped[fn]
+}
+
+// controlStatus adds the instances and functions to a status report.
+func (h *Host) controlStatus(st *HostStatus) {
 	h.sup.mu.Lock()
 	for i, p := range h.sup.current {
 		is := InstanceStatus{Index: i, State: "down"}
@@ -122,7 +126,6 @@ func (h *Host) Status() Status {
 		}
 		st.Functions = append(st.Functions, fs)
 	}
-	return st
 }
 
 // StopFunction stops a running function's trigger; queue messages wait in
@@ -190,7 +193,7 @@ func (h *Host) RestartInstance(i int) error {
 	}
 	p := h.sup.current[i]
 	h.sup.mu.Unlock()
-	h.sup.restart(p)
+	h.sup.restartByOperator(p)
 	return nil
 }
 
@@ -213,45 +216,34 @@ func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if _, ok := f.authorize(r, "", "admin"); !ok {
-		writeProblem(w, r, http.StatusUnauthorized, "the master key is required (x-functions-key header)")
-		return true
-	}
 	parts := strings.Split(rest, "/")
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	var err error
+	var do func(ctx context.Context) error
 	switch {
-	case len(parts) == 1 && parts[0] == "status":
-		if !allowMethod(w, r, http.MethodGet) {
-			return true
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(f.host.Status())
-		return true
 	case len(parts) == 3 && parts[0] == "functions" && (parts[2] == "stop" || parts[2] == "start"):
-		if !allowMethod(w, r, http.MethodPost) {
-			return true
-		}
-		if parts[2] == "stop" {
-			err = f.host.StopFunction(ctx, parts[1])
-		} else {
-			err = f.host.StartFunction(ctx, parts[1])
+		name, stop := parts[1], parts[2] == "stop"
+		do = func(ctx context.Context) error {
+			if stop {
+				return f.host.StopFunction(ctx, name)
+			}
+			return f.host.StartFunction(ctx, name)
 		}
 	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "restart":
-		if !allowMethod(w, r, http.MethodPost) {
-			return true
-		}
-		i, perr := strconv.Atoi(parts[1])
-		if perr != nil {
+		i, err := strconv.Atoi(parts[1])
+		if err != nil {
 			writeProblem(w, r, http.StatusBadRequest, "the instance must be a number")
 			return true
 		}
-		err = f.host.RestartInstance(i)
+		do = func(context.Context) error { return f.host.RestartInstance(i) }
 	default:
 		writeProblem(w, r, http.StatusNotFound, "no control endpoint "+r.URL.Path)
 		return true
 	}
+	if !allowMethod(w, r, http.MethodPost) || !f.adminRequest(w, r) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	err := do(ctx)
 	switch {
 	case errors.Is(err, ErrConfig):
 		writeProblem(w, r, http.StatusNotFound, err.Error())

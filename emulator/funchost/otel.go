@@ -115,18 +115,38 @@ func (ht *hostTelemetry) processSpan(ctx context.Context, fn, dest string, props
 	return ht.tracer.Start(msgCtx, "process "+dest, opts...)
 }
 
-// sbProcessSpan starts the span of a Service Bus delivery.
-func (t *sbTrigger) processSpan(ctx context.Context, m *azservicebus.ReceivedMessage) (context.Context, trace.Span) {
+// processSpan starts the span of one Service Bus invocation. A single
+// message's span is parented on (and linked to) the message's creation
+// context; a batch's span, as the messaging conventions ask for a batch,
+// starts its own trace and links to every message's creation context.
+func (t *sbTrigger) processSpan(ctx context.Context, msgs []*azservicebus.ReceivedMessage) (context.Context, trace.Span) {
 	ht := t.host.tel
 	if !ht.tel.Enabled() {
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	attrs := []attribute.KeyValue{semconv.MessagingSystemServiceBus, semconv.MessagingMessageID(m.MessageID),
-		semconv.MessagingServiceBusMessageDeliveryCount(int(m.DeliveryCount))}
+	attrs := []attribute.KeyValue{semconv.MessagingSystemServiceBus}
 	if t.sub != "" {
 		attrs = append(attrs, semconv.MessagingDestinationSubscriptionName(t.sub))
 	}
-	return ht.processSpan(ctx, t.fn.Name, t.entity(), m.ApplicationProperties, attrs...)
+	if m := msgs[0]; m.SessionID != nil {
+		attrs = append(attrs, attribute.String("orderflow.servicebus.session_id", *m.SessionID))
+	}
+	if !t.batch {
+		m := msgs[0]
+		attrs = append(attrs, semconv.MessagingMessageID(m.MessageID), semconv.MessagingServiceBusMessageDeliveryCount(int(m.DeliveryCount)))
+		return ht.processSpan(ctx, t.fn.Name, t.entity(), m.ApplicationProperties, attrs...)
+	}
+	links := make([]trace.Link, 0, len(msgs))
+	for _, m := range msgs {
+		msgCtx := ht.tel.Propagator.Extract(ctx, telemetry.MessageCarrier{Props: m.ApplicationProperties, DiagnosticID: true})
+		if sc := trace.SpanContextFromContext(msgCtx); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{semconv.MessagingMessageID(m.MessageID)}})
+		}
+	}
+	attrs = append(attrs, semconv.MessagingBatchMessageCount(len(msgs)), semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
+		semconv.MessagingDestinationName(t.entity()), semconv.FaaSTriggerPubSub, attribute.String("faas.invoked_name", t.fn.Name))
+	return ht.tracer.Start(ctx, "process "+t.entity(), trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 }
 
 // settled ends a delivery's span with its settlement (complete, abandon,

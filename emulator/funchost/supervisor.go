@@ -52,9 +52,12 @@ type process struct {
 	ready    bool
 	exited   chan struct{}
 	exitErr  error
-	// restarting marks a kill the host asked for (functionTimeout); it does
-	// not count towards giving up.
+	// restarting marks a kill the host asked for (functionTimeout); it
+	// counts towards giving up like a crash.
 	restarting atomic.Bool
+	// operator marks a restart asked for through the control API; it does
+	// not count towards giving up.
+	operator atomic.Bool
 }
 
 func newSupervisor(app *App, cfg Config) *supervisor {
@@ -130,9 +133,19 @@ func (s *supervisor) run(ctx context.Context, i int) {
 		}
 		s.tel.restarted(ctx, i)
 		s.ctl.restarted(i)
-		if p != nil && p.restarting.Load() {
-			s.log.Info("handler instance restarted by the host", "instance", i)
+		// An operator's restart (control API) is not a failure: asking for
+		// it three times must not make the host give up.
+		if p != nil && p.operator.Load() {
+			s.log.Info("handler instance restarted through the control API", "instance", i)
 			continue
+		}
+		// A restart the host asked for (functionTimeout) counts like a
+		// crash: after issue 13 a timeout can only be the handler's doing
+		// (slow clients are answered 408 before a slot is taken), and a
+		// handler that hangs over and over is as unusable as one that
+		// crashes.
+		if p != nil && p.restarting.Load() {
+			err = fmt.Errorf("restarted by the host after functionTimeout: %w", err)
 		}
 		s.log.Error("handler instance failed", "instance", i, "err", err)
 		now := time.Now()
@@ -182,9 +195,14 @@ func freePort() (int, error) {
 }
 
 func (s *supervisor) launch(i int) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	// customHandler.port fixes the port (one instance; checked in New);
+	// otherwise a free one, as the real host picks it.
+	port := s.app.Handler.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	p := &process{
 		instance: i,
@@ -343,6 +361,13 @@ func (s *supervisor) restart(p *process) {
 	if p.restarting.CompareAndSwap(false, true) {
 		_ = kill(p.cmd)
 	}
+}
+
+// restartByOperator restarts p for the control API, without counting it as
+// a failure.
+func (s *supervisor) restartByOperator(p *process) {
+	p.operator.Store(true)
+	s.restart(p)
 }
 
 // stop terminates every instance: SIGTERM, then SIGKILL after KillTimeout or

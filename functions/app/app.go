@@ -108,8 +108,10 @@ type App struct {
 // Open opens the store (migrating it), the publisher and the handler.
 // The broker is checked (RabbitMQ: the topology declared) but an
 // unreachable broker only logs: events wait in the outbox. tel traces the
-// handler and its database work; nil is off.
-func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *telemetry.Telemetry) (*App, error) {
+// handler and its database work; nil is off. configure, if given, adjusts
+// the handler's Config last (the custom handler sets the route prefix from
+// host.json).
+func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *telemetry.Telemetry, configure ...func(*handler.Config)) (*App, error) {
 	stCfg, err := StoreConfig(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, err
@@ -143,8 +145,12 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *tele
 		log.Warn("broker not reachable at start; events wait in the outbox", "broker", cfg.Broker, "err", err)
 	}
 	cancel()
-	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log,
-		Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom, Telemetry: tel})
+	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom,
+		Telemetry: tel}
+	for _, c := range configure {
+		c(&hcfg)
+	}
+	h, err := handler.New(hcfg)
 	if err != nil {
 		_ = pub.Close(context.WithoutCancel(ctx))
 		st.Close()

@@ -37,8 +37,8 @@ type Config struct {
 	Broker string
 	// Topology gives the event routing key. Default: topology.Default().
 	Topology *topology.Topology
-	// RoutePrefix is host.json's extensions.http.routePrefix. Default: "api".
-	// Use "/" for an empty prefix.
+	// RoutePrefix is host.json's extensions.http.routePrefix (see
+	// RoutePrefixFromHostJSON). Default: "api". Use "/" for an empty prefix.
 	RoutePrefix string
 	// RequestTimeout bounds the database work of one request, so an outage
 	// answers 503 quickly. Default: 5s.
@@ -113,7 +113,7 @@ type Handler struct {
 	serve http.Handler
 	mux   *http.ServeMux
 	// routes is the raw-HTTP router shared by proxying/forwarding and payload modes.
-	routes *http.ServeMux
+	routes *router
 }
 
 // methods maps HTTP methods to handlers for one route.
@@ -124,16 +124,13 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil || cfg.Publisher == nil {
 		return nil, errors.New("handler: Store and Publisher are required")
 	}
-	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: http.NewServeMux()}
+	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: &router{}}
 	h.inst = newInstruments(h.cfg.Telemetry, h.cfg.Store, h.cfg.Publisher)
 	p := h.cfg.RoutePrefix
 	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
 	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})
 	h.route(p+"/products", methods{http.MethodGet: h.listProducts, http.MethodPost: h.createProduct})
 	h.route(p+"/health", methods{http.MethodGet: h.health})
-	h.routes.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		status(w, r, http.StatusNotFound, fmt.Sprintf("no function serves %s", r.URL.Path))
-	})
 
 	// Readiness and the host's health pings: any answer will do.
 	h.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +158,7 @@ func (h *Handler) route(pattern string, m methods) {
 		allowed = append(allowed, k)
 	}
 	slices.Sort(allowed)
-	h.routes.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.routes.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		fn, ok := m[r.Method]
 		nameRoute(r, pattern)
 		if !ok {
