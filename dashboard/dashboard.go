@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/loopback"
 	"github.com/orderflow/orderflow/shared/deadletter"
-	"github.com/orderflow/orderflow/shared/loopback"
 )
 
 //go:embed assets

@@ -13,6 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/orderflow/orderflow/emulator/servicebus"
 	"github.com/orderflow/orderflow/telemetry"
 )
 
@@ -266,5 +267,51 @@ func TestServiceBusBatchSpanLinksEachMessage(t *testing.T) {
 		if !linked[tid] {
 			t.Errorf("no batch span links to the message of trace %s (linked %v)", tid, linked)
 		}
+	}
+}
+
+// TestServiceBusSessionSpans: a session message's invocation is a CONSUMER
+// span that continues the message's trace, names the session and records
+// the settlement, as for any single message.
+func TestServiceBusSessionSpans(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	b := sbSetup(t, sbOpts{queue: servicebus.QueueConfig{RequiresSession: true}, binding: map[string]any{"isSessionsEnabled": true},
+		cfg: Config{Telemetry: telemetry.FromProviders(tp, nil, nil)}})
+	s, err := b.client.NewSender(b.queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	const tid = "5bf92f3577b34da6a3ce929d0e0e4736"
+	sid := "s-trace"
+	m := &azservicebus.Message{Body: []byte(`{}`), SessionID: &sid, ApplicationProperties: map[string]any{"traceparent": "00-" + tid + "-00f067aa0ba902b7-01"}}
+	if err := s.SendMessage(context.Background(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.app.waitRecords(t, 1, consumeRecords)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, sp := range rec.Ended() {
+			if sp.Name() != "process "+b.queue {
+				continue
+			}
+			var session string
+			for _, kv := range sp.Attributes() {
+				if kv.Key == "orderflow.servicebus.session_id" {
+					session = kv.Value.AsString()
+				}
+			}
+			if sp.SpanContext().TraceID().String() != tid || session != sid || len(sp.Events()) == 0 || sp.Events()[0].Name != "complete" {
+				t.Fatalf("session span: trace %s, session %q, events %v", sp.SpanContext().TraceID(), session, sp.Events())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no process span for the session message")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/orderflow/orderflow/shared/loopback"
+	"github.com/orderflow/orderflow/internal/loopback"
 )
 
 // Request limits of the real front end (functions-protocol 3.5).

@@ -14,7 +14,7 @@ import (
 )
 
 // This file holds what keeps the host safe to leave running on a developer
-// machine (issue 13): which Host values are served (shared/loopback), what an admin call must
+// machine (issue 13): which Host values are served (internal/loopback), what an admin call must
 // look like, how keys are compared and how request bodies are read.
 
 // adminRequest applies the admin API's rules and answers when they fail:

@@ -172,6 +172,10 @@ func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker)
 		chromedp.WaitVisible(chromedp.CSS(fnRow+`[data-state="running"]`))); err != nil {
 		t.Fatalf("starting %s: %v", processOrder, err)
 	}
+	// The host's health report shows through: the host runs and the
+	// restarted trigger's broker connection is up again.
+	waitJS(processOrder+" connected again", dashURL+"/resources", fmt.Sprintf(`!!document.querySelector('tr[data-function=%q] td.state.up') &&
+		document.getElementById("host-state").textContent.includes("Running")`, processOrder))
 	shot("resources")
 	waitJS("order "+second+" confirmed in the logs", dashURL+"/logs", fmt.Sprintf(`[...document.querySelectorAll("#logs tr")].some(
 		(tr) => tr.innerText.includes("order processed") && tr.innerText.includes(%q) && tr.innerText.includes("confirmed"))`, second))
