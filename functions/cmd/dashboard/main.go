@@ -50,7 +50,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer q.Close(context.WithoutCancel(ctx))
+	defer func() { _ = q.Close(context.WithoutCancel(ctx)) }() // read side: the actions reported their errors
 	top := topology.Default()
 	var consumers []string
 	for _, s := range top.Subscriptions {
