@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 )
 
 // footprint starts the standalone emulator binary and measures the time from
@@ -77,6 +79,10 @@ func footprint(ctx context.Context, cfg runConfig) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	stored, err := storedRSS(ctx, connStr, cmd.Process.Pid, cfg.stored)
+	if err != nil {
+		return nil, err
+	}
 	official := "official emulator: 15–90 s start, SQL Server sidecar needing ≥ 2 GB (documented, not measurable here: no Docker engine)"
 	r1 := newResult("emulator-ready", "process start → first accepted AMQP connection", "ms", float64(ready.Microseconds())/1000, 0, false)
 	r1.Target, r1.Params = "≤ 100 ms", map[string]any{"note": official}
@@ -84,7 +90,49 @@ func footprint(ctx context.Context, cfg runConfig) ([]Result, error) {
 	r2.Target = "≤ 30 MB"
 	r3 := newResult("emulator-rss-after-load", "resident memory after messages passed through", "MB", float64(busy)/1024, 0, false)
 	r3.Params = map[string]any{"messages": p.Messages, "bytes": p.Size, "sdkThroughputMsgPerSec": int(rate)}
-	return []Result{r1, r2, r3}, nil
+	r4 := newResult("emulator-rss-per-stored-message", "resident memory per queued 1 KiB message (RSS growth / messages left queued)", "bytes", stored, 0, false)
+	r4.Target, r4.Params = "≤ 1300 bytes (memory mode)", map[string]any{"messages": cfg.stored, "bytes": 1024, "batch": 100}
+	return []Result{r1, r2, r3, r4}, nil
+}
+
+// storedRSS sends n 1 KiB messages in batches of 100 to the queue "backlog"
+// of the emulator process pid, receives none, and returns the growth of its
+// RSS per message.
+func storedRSS(ctx context.Context, connStr string, pid, n int) (float64, error) {
+	before, err := rssKiB(pid)
+	if err != nil {
+		return 0, err
+	}
+	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close(context.WithoutCancel(ctx))
+	sender, err := client.NewSender("backlog", nil)
+	if err != nil {
+		return 0, err
+	}
+	body := make([]byte, 1024)
+	for sent := 0; sent < n; {
+		batch, err := sender.NewMessageBatch(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; i < 100 && sent < n; i++ {
+			if err := batch.AddMessage(&azservicebus.Message{Body: body}, nil); err != nil {
+				return 0, fmt.Errorf("batching the backlog: %w", err)
+			}
+			sent++
+		}
+		if err := sender.SendMessageBatch(ctx, batch, nil); err != nil {
+			return 0, fmt.Errorf("sending the backlog after %d: %w", sent, err)
+		}
+	}
+	after, err := rssKiB(pid)
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) * 1024 / float64(n), nil
 }
 
 // amqpHandshake reports whether addr completes an AMQP 1.0 protocol-header
@@ -132,7 +180,7 @@ func freePort() (int, error) {
 
 const footprintConfig = `{
   "UserConfig": {
-    "Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "bench", "Properties": {"LockDuration": "PT1M", "MaxDeliveryCount": 10}}], "Topics": []}],
+    "Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "bench", "Properties": {"LockDuration": "PT1M", "MaxDeliveryCount": 10}}, {"Name": "backlog", "Properties": {"DefaultMessageTimeToLive": "P14D"}}], "Topics": []}],
     "Logging": {"Type": "Console"}
   }
 }`

@@ -389,7 +389,7 @@ func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 		if err != nil {
 			return &frames.Rejected{Error: amqpError(CondDecodeError, err.Error())}
 		}
-		if _, err := l.srv().broker.Send(l.entity.Path, msgs); err != nil {
+		if _, err := l.srv().broker.SendOwned(l.entity.Path, msgs); err != nil {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
 		}

@@ -79,7 +79,7 @@ func (t *topic) sub(name string) *entity {
 
 // send numbers msgs (copies), drops duplicates, keeps the scheduled ones and
 // fans out the rest. fwd marks auto-forwarded messages.
-func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) {
+func (t *topic) send(msgs []*Message, now time.Time, fwd, owned bool) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
 	var due []*Message
 	t.mu.Lock()
@@ -95,7 +95,12 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		if t.dedup.duplicate(m, now) {
 			continue
 		}
-		c := m.Clone()
+		var c *Message
+		if owned { // never with fwd (see Broker.send)
+			c = m
+		} else {
+			c = m.Clone()
+		}
 		stamp(c, t.seq, now, t.ttl)
 		if fwd {
 			keepForwarded(c, m)
