@@ -9,7 +9,8 @@
 //	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
 //
 // Layers follow the spec: conn.go (connection, SASL in sasl.go), session.go, link.go, with the
-// Service Bus nodes in cbs.go and management.go and the message mapping in message.go.
+// Service Bus nodes in cbs.go and management.go and the message mapping in message.go. The HTTP
+// port serves GET /health (health.go) and the ATOM administration API (admin*.go).
 //
 // Session receivers (an attach with a com.microsoft:session-filter) and the session $management
 // operations are in session_receiver.go and management_session.go, rule management in
@@ -104,7 +105,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
 		s.httpLn = hl
-		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		s.wg.Go(func() {
 			if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Warn("http server", "err", err)

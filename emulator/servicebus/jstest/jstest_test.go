@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,24 +48,25 @@ var (
 	summaryLine = regexp.MustCompile(`^(\d+) passed, (\d+) failed, (\d+) skipped$`)
 )
 
-// setup skips without node or the installed SDK, then starts the emulator and creates one set of
-// uniquely named entities per case.
-func setup(t *testing.T) *fixture {
+// requireNode returns the node binary, or skips the test without node or the installed SDK.
+func requireNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not on PATH: the JavaScript SDK conformance script needs Node.js (v18+)")
+		t.Skip("node is not on PATH: the JavaScript SDK scripts need Node.js (v18+)")
 	}
 	if _, err := os.Stat(filepath.Join("node_modules", "@azure", "service-bus", "package.json")); err != nil {
 		t.Skipf("@azure/service-bus is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
 	}
+	return node
+}
+
+// startEmulator starts an emulator for the test and stops it, bounded, when the test ends.
+func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	listenKey := randomSuffix(t)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
-		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
-		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
-	}})
+	srv, err := servicebus.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting emulator: %v", err)
 	}
@@ -75,6 +77,19 @@ func setup(t *testing.T) *fixture {
 			t.Errorf("stopping emulator: %v", err)
 		}
 	})
+	return srv
+}
+
+// setup skips without node or the installed SDK, then starts the emulator and creates one set of
+// uniquely named entities per case.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	node := requireNode(t)
+	listenKey := randomSuffix(t)
+	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
+		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
+		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
+	}})
 	f := &fixture{node: node, srv: srv, entities: map[string]map[string]string{}}
 	suffix := randomSuffix(t)
 	name := func(parts ...string) string { return "js-" + strings.Join(parts, "-") + "-" + suffix }
@@ -182,31 +197,42 @@ type result struct {
 	reason string
 }
 
-// run executes the script and returns its output and exit error.
+// run executes conformance.mjs and returns its output and exit error.
 func (f *fixture) run(t *testing.T) (string, error) {
 	t.Helper()
 	ents, err := json.Marshal(f.entities)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runScript(t, f.node, "conformance.mjs", map[string]string{
+		"SB_CONNECTION_STRING": f.srv.ConnectionString(),
+		"JSTEST_ENTITIES":      string(ents),
+		"EMULATOR_FEATURES":    strings.Join(f.features, ","),
+	})
+}
+
+// runScript runs a script of this directory with env added to (and replacing the same names in)
+// the test's environment, bounded by scriptTimeout; it returns the combined output.
+func runScript(t *testing.T, node, script string, env map[string]string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, f.node, "conformance.mjs")
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "SB_CONNECTION_STRING=") || strings.HasPrefix(kv, "JSTEST_ENTITIES=") ||
-			strings.HasPrefix(kv, "EMULATOR_FEATURES=")
-	}),
-		"SB_CONNECTION_STRING="+f.srv.ConnectionString(),
-		"JSTEST_ENTITIES="+string(ents),
-		"EMULATOR_FEATURES="+strings.Join(f.features, ","),
-	)
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		_, set := env[name]
+		return set
+	})
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("script killed after %v: %w", scriptTimeout, ctx.Err())
+		err = fmt.Errorf("%s killed after %v: %w", script, scriptTimeout, ctx.Err())
 	}
 	return out.String(), err
 }
@@ -248,12 +274,20 @@ func TestJSConformance(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	out, runErr := f.run(t)
+	reportCases(t, "conformance.mjs", slices.Collect(maps.Keys(f.entities)), out, runErr)
+}
+
+// reportCases reads a script's output and reports each case as a subtest: ok passes; FAIL, and
+// skip (the emulator offers every feature), fail with the script's reason. Output that does
+// not account for every case, or an exit status that disagrees with the cases, fails the test.
+func reportCases(t *testing.T, script string, cases []string, out string, runErr error) {
+	t.Helper()
 	res, err := parse(out)
 	if err != nil {
-		t.Fatalf("unreadable script output (%v; exit: %v):\n%s", err, runErr, out)
+		t.Fatalf("unreadable %s output (%v; exit: %v):\n%s", script, err, runErr, out)
 	}
 	failed := false
-	for c := range f.entities {
+	for _, c := range cases {
 		if r, ok := res[c]; !ok || r.status == "FAIL" {
 			failed = true
 		}
@@ -262,15 +296,15 @@ func TestJSConformance(t *testing.T) {
 		t.Errorf("exit status %v does not match the case results", runErr)
 	}
 	if failed || runErr != nil {
-		t.Logf("conformance.mjs output:\n%s", out)
+		t.Logf("%s output:\n%s", script, out)
 	}
-	for c := range f.entities {
+	for _, c := range cases {
 		t.Run(c, func(t *testing.T) {
 			t.Parallel()
 			r, ok := res[c]
 			switch {
 			case !ok:
-				t.Errorf("the script did not report case %s", c)
+				t.Errorf("%s did not report case %s", script, c)
 			case r.status == "FAIL":
 				t.Errorf("JavaScript SDK: %s", r.reason)
 			case r.status == "skip":

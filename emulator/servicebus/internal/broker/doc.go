@@ -16,6 +16,15 @@
 // (all subscription copies of a topic message share it), start at 1, and a
 // dead-lettered message keeps its number in the DLQ.
 //
+// # Entity size
+//
+// A queue or topic holds at most MaxSizeInMegabytes (default 1024) of
+// messages, counted at Message.Size in every state, dead-lettered ones
+// included; a topic counts each subscription's copy and its scheduled
+// messages (quota.go). Send refuses what does not fit with
+// ErrQuotaExceeded; auto-forwarded and dead-lettered messages are never
+// refused, so the limit may be overshot by what they bring.
+//
 // # Message states
 //
 // A message is scheduled, available, locked or deferred (State plus whether
@@ -105,4 +114,11 @@
 //
 // Auto-forwarding (forward.go): ForwardTo and ForwardDeadLetteredTo, with
 // loops refused at creation and at most MaxForwardHops hops at run time.
+//
+// Management (for the administration API): entities are listed and their
+// effective settings read back and changed in place (manage.go; what
+// Service Bus fixes at creation stays fixed), rules added, replaced and
+// removed on live subscriptions (rulechange.go; a subscription without rules
+// receives nothing), an entity's Status refuses sends or receives
+// (status.go), and EntityInfo counts messages by state (info.go).
 package broker

@@ -10,6 +10,9 @@ var (
 	// dead-letter queue. Wire: status 404 / amqp:not-found.
 	ErrNotFound = errors.New("messaging entity not found")
 
+	// ErrQuotaExceeded reports a send to a queue or topic that holds its MaxSizeInMegabytes.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+
 	// ErrMessageNotFound: a sequence number given to ReceiveBySequenceNumber
 	// or CancelScheduled names no message in the required state.
 	// Wire: status 404 / com.microsoft:message-not-found.

@@ -79,6 +79,7 @@ func (s *store) retime(e *entry, now time.Time) {
 func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
 	s.all.insert(e.msg.SequenceNumber, e)
+	s.ent.quota.add(e.msg)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
 		return
@@ -127,7 +128,9 @@ func (s *store) wake() {
 
 // drop removes e from every index.
 func (s *store) drop(e *entry) {
-	s.all.remove(e.msg.SequenceNumber)
+	if s.all.remove(e.msg.SequenceNumber) {
+		s.ent.quota.drop(e.msg)
+	}
 	s.unavail(e)
 	s.timers.set(e, time.Time{})
 	s.unlock(e)
