@@ -379,7 +379,7 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		if err := l.request(msg, id, settled); err != nil {
 			return err
 		}
-	} else if state := l.process(msg, format); !settled {
+	} else if state := l.process(exactSize(msg), format); !settled {
 		if err := l.sendDisposition(id, state); err != nil {
 			return err
 		}
@@ -389,6 +389,16 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		return l.s.sendFlow(l)
 	}
 	return nil
+}
+
+// exactSize returns msg, or a copy without its spare capacity when that is
+// more than an eighth of it: the broker keeps slices of a sent message's
+// buffer for as long as the message is stored, spare capacity included.
+func exactSize(msg []byte) []byte {
+	if cap(msg)-len(msg) <= len(msg)/8 {
+		return msg
+	}
+	return append(make([]byte, 0, len(msg)), msg...)
 }
 
 // dropAssembly ends the delivery being assembled and returns its buffer's pending bytes; only

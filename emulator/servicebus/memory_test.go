@@ -43,7 +43,7 @@ func storedFootprint(count, size int) (heapPerMsg, rssPerMsg float64, err error)
 	}
 	const batch = 100
 	tmpl := sdkBatch(batch, size)
-	heap0, rss0 := liveHeap(), rss()
+	heap0, rss0 := heapAfterGC(), rss()
 	for sent := 0; sent < count; sent += batch {
 		payload := append([]byte(nil), tmpl...) // each transfer has its own buffer, as in link.onTransfer
 		msgs, err := decodeSent(payload, batchFormat)
@@ -54,14 +54,14 @@ func storedFootprint(count, size int) (heapPerMsg, rssPerMsg float64, err error)
 			return 0, 0, err
 		}
 	}
-	heap1, rss1 := liveHeap(), rss()
+	heap1, rss1 := heapAfterGC(), rss()
 	if st, _ := br.Stats("q"); st.Active != count {
 		return 0, 0, fmt.Errorf("queued %d, want %d", st.Active, count)
 	}
 	return float64(heap1-heap0) / float64(count), float64(rss1-rss0) / float64(count), nil
 }
 
-func liveHeap() uint64 {
+func heapAfterGC() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
