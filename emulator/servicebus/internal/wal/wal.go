@@ -322,9 +322,10 @@ func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
 		err = syncDir(filepath.Dir(l.path))
 	}
 	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("compacting %s: %w", l.path, err)
+		// The old log stays in use; a left-over temporary file is only
+		// untidy (the next Compact truncates it), so its removal's error
+		// goes with the cause.
+		return fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, f.Close(), os.Remove(tmp)))
 	}
 	old := l.f
 	l.f = f // positioned at the end of the snapshot

@@ -47,10 +47,7 @@ func replayAll(t *testing.T, path string) [][]byte {
 func TestConcurrentAppendsAreReplayedInOrderOfTheirBatches(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	const writers, each = 8, 200
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -92,18 +89,9 @@ func TestConcurrentAppendsAreReplayedInOrderOfTheirBatches(t *testing.T) {
 func TestAbandonKeepsAcknowledgedRecordsOnly(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	for i := range 10 {
-		b, err := l.Append([]byte{byte(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Wait(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		appendDurable(t, l, []byte{byte(i)})
 	}
 	if err := l.Abandon(); err != nil {
 		t.Fatal(err)
@@ -125,10 +113,7 @@ func TestAbandonKeepsAcknowledgedRecordsOnly(t *testing.T) {
 func TestCloseWritesPendingRecords(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	b, err := l.Append([]byte("pending"))
 	if err != nil {
 		t.Fatal(err)
@@ -206,11 +191,7 @@ func TestReplayErrorStopsOpen(t *testing.T) {
 
 func TestTooLargeRecordIsRefused(t *testing.T) {
 	t.Parallel()
-	l, err := wal.Open(filepath.Join(t.TempDir(), "log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openClosedAtCleanup(t)
 	if _, err := l.Append(make([]byte, wal.MaxRecordSize+1)); !errors.Is(err, wal.ErrTooLarge) {
 		t.Fatalf("Append: %v, want ErrTooLarge", err)
 	}
@@ -218,11 +199,7 @@ func TestTooLargeRecordIsRefused(t *testing.T) {
 
 func TestWaitHonoursContext(t *testing.T) {
 	t.Parallel()
-	l, err := wal.Open(filepath.Join(t.TempDir(), "log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openClosedAtCleanup(t)
 	b, err := l.Append([]byte("x"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,12 +211,42 @@ func TestWaitHonoursContext(t *testing.T) {
 	}
 }
 
-func writeRecords(t *testing.T, path string, recs ...string) {
+func mustOpen(t *testing.T, path string) *wal.Log {
 	t.Helper()
 	l, err := wal.Open(path, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Open: %v", err)
 	}
+	return l
+}
+
+// openClosedAtCleanup opens a new log that the test's cleanup closes.
+func openClosedAtCleanup(t *testing.T) *wal.Log {
+	t.Helper()
+	l := mustOpen(t, filepath.Join(t.TempDir(), "log"))
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// appendDurable appends rec and waits until it is durable.
+func appendDurable(t *testing.T, l *wal.Log, rec []byte) {
+	t.Helper()
+	b, err := l.Append(rec)
+	if err == nil {
+		err = b.Wait(t.Context())
+	}
+	if err != nil {
+		t.Fatalf("appending %q: %v", rec, err)
+	}
+}
+
+func writeRecords(t *testing.T, path string, recs ...string) {
+	t.Helper()
+	l := mustOpen(t, path)
 	for _, r := range recs {
 		if _, err := l.Append([]byte(r)); err != nil {
 			t.Fatal(err)
@@ -318,7 +325,9 @@ func crashChild(path string) {
 				}
 				mu.Lock()
 				fmt.Fprintln(w, id)
-				w.Flush()
+				if err := w.Flush(); err != nil {
+					os.Exit(2) // the parent stopped reading
+				}
 				mu.Unlock()
 			}
 		}()
@@ -338,7 +347,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer l.Close()
+			b.Cleanup(func() {
+				if err := l.Close(); err != nil {
+					b.Error(err)
+				}
+			})
 			batches := map[*wal.Batch]bool{}
 			var mu sync.Mutex
 			if writers == 1 {
@@ -371,10 +384,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 func TestSyncWaitsForEverythingAppendedBefore(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	if err := l.Sync(t.Context()); err != nil {
 		t.Fatalf("Sync on an empty log: %v", err)
 	}
@@ -407,28 +417,19 @@ func TestSyncWaitsForEverythingAppendedBefore(t *testing.T) {
 func TestCompactReplacesTheLogWithTheSnapshot(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	for _, r := range []string{"a", "b", "c"} {
 		if _, err := l.Append([]byte(r)); err != nil { // pending, not waited for
 			t.Fatal(err)
 		}
 	}
-	err = l.Compact(func(emit func([]byte) error) error {
+	err := l.Compact(func(emit func([]byte) error) error {
 		return emit([]byte("abc"))
 	})
 	if err != nil {
 		t.Fatalf("Compact: %v", err)
 	}
-	b, err := l.Append([]byte("d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	appendDurable(t, l, []byte("d"))
 	if err := l.Abandon(); err != nil {
 		t.Fatal(err)
 	}
@@ -443,10 +444,7 @@ func TestCompactReplacesTheLogWithTheSnapshot(t *testing.T) {
 func TestFailedCompactKeepsTheOldLog(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	if _, err := l.Append([]byte("a")); err != nil {
 		t.Fatal(err)
 	}
@@ -459,13 +457,7 @@ func TestFailedCompactKeepsTheOldLog(t *testing.T) {
 	}); !errors.Is(err, boom) {
 		t.Fatalf("Compact: %v, want the snapshot's error", err)
 	}
-	b, err := l.Append([]byte("b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	appendDurable(t, l, []byte("b"))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -477,10 +469,7 @@ func TestFailedCompactKeepsTheOldLog(t *testing.T) {
 func TestCompactWhileWritersAppend(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := wal.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, path)
 	// Writers append "w/i" after each compaction has started; the snapshot
 	// is a marker. Every acknowledged record appended after the last
 	// compaction returned must survive, and the log must stay readable.
