@@ -173,7 +173,7 @@ func (s *Server) Stop(ctx context.Context) error {
 			_ = s.http.Close()
 		}
 		for _, c := range conns {
-			c.shutdown(&ConnError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
+			c.shutdown(&connError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
 		}
 		s.broker.Stop()
 		done := make(chan struct{})
