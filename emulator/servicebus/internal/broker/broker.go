@@ -30,6 +30,8 @@ type Broker struct {
 	queues map[string]*entity // by lower-case name
 	topics map[string]*topic  // by lower-case name
 
+	replaying atomic.Bool // Recover is rebuilding state: nothing is journaled
+
 	stopped  atomic.Bool
 	done     chan struct{}
 	stopOnce sync.Once

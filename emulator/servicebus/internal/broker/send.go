@@ -77,6 +77,7 @@ func (b *Broker) send(address string, msgs []*Message, fwd, owned bool) ([]int64
 		if q.dedup.duplicate(m, now) {
 			continue
 		}
+		b.journalDedup(q.dedup, q.path, m, now)
 		var e *entry
 		if owned { // never with fwd: keepForwarded reads m after stamp
 			e = newEntry(m)
@@ -90,6 +91,7 @@ func (b *Broker) send(address string, msgs []*Message, fwd, owned bool) ([]int64
 		e.seq = q.seq
 		q.main.add(e, now)
 	}
+	b.journal(recSeq, q.path, q.seq)
 	return seqs, nil
 }
 
