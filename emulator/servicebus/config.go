@@ -88,6 +88,12 @@ type Config struct {
 	// ran is always answered, so one response may pass the limit). Default 16 MiB, and never
 	// less than twice MaxMessageSize.
 	MaxPendingBytes int64
+	// DataDir, when set, makes the emulator durable: every acknowledged send, settlement,
+	// schedule, deferral, dead-lettering and session state is written to a write-ahead log in
+	// this directory (created with mode 0700) before the client gets its acknowledgement, and
+	// is restored at the next start (docs/servicebus-durability.md). Entities still come from
+	// ConfigPath at each start. Default "": memory only.
+	DataDir string
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger

@@ -442,6 +442,9 @@ func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
 		}
+		if err := l.srv().durable(); err != nil {
+			return &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
+		}
 		return &frames.Accepted{}
 	}
 	return &frames.Rejected{Error: amqpError(CondNotAllowed, "link cannot accept messages")}
@@ -486,6 +489,9 @@ func (l *link) request(payload []byte, id uint32, settled bool) error {
 		resp = l.s.c.putToken(req)
 	} else {
 		resp = l.s.c.manage(l.entity, req)
+		if err := l.srv().durable(); err != nil {
+			resp = &response{code: 500, desc: err.Error()}
+		}
 	}
 	b, err := encodeResponse(req, resp)
 	if err != nil {
@@ -770,6 +776,9 @@ func (l *link) settle(d *delivery, state frames.DeliveryState) frames.DeliverySt
 	if err != nil {
 		cond, desc := brokerCondition(err)
 		return &frames.Rejected{Error: amqpError(cond, desc)}
+	}
+	if err := l.srv().durable(); err != nil {
+		return &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
 	}
 	return state
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
 )
 
 // QueueConfig describes a queue; zero fields take the Service Bus defaults (see each field).
@@ -53,6 +54,8 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
+	wal *wal.Log
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
@@ -79,29 +82,54 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
+	jr := &journal{}
+	bcfg := broker.Config{Logger: cfg.Logger}
+	if cfg.DataDir != "" {
+		bcfg.Journal = jr
+	}
+	s.broker = broker.New(bcfg)
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
 			return nil, fmt.Errorf("loading %s: %w", cfg.ConfigPath, err)
 		}
 	}
+	if cfg.DataDir != "" {
+		wl, err := s.recover(cfg.DataDir)
+		if err != nil {
+			s.broker.Stop()
+			return nil, err
+		}
+		jr.log, s.wal = wl, wl
+	}
 	if err := ctx.Err(); err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, err
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.AMQPAddr)
 	if err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, fmt.Errorf("listening for AMQP on %s: %w", cfg.AMQPAddr, err)
 	}
 	s.ln = ln
+	stopLog := func() {
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
+	}
 	if cfg.HTTPAddr != "-" {
 		hl, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
 		if err != nil {
 			_ = ln.Close()
 			s.broker.Stop()
+			stopLog()
 			return nil, fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
 		s.httpLn = hl
@@ -182,6 +210,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			err = fmt.Errorf("stopping service bus emulator: %w", ctx.Err())
+		}
+		if s.wal != nil {
+			err = errors.Join(err, s.wal.Close())
 		}
 	})
 	return err

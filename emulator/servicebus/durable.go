@@ -1,0 +1,64 @@
+package servicebus
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
+)
+
+// walFile is the write-ahead log's name in Config.DataDir.
+const walFile = "journal.wal"
+
+// journal adapts the write-ahead log to the broker's Journal: records are
+// appended to the current group-commit batch, and whoever acknowledges
+// them to a client waits for durability with Server.durable.
+type journal struct {
+	log *wal.Log // nil until recovery is over (the broker journals nothing before)
+}
+
+func (j *journal) Append(rec []byte) error {
+	if j.log == nil {
+		return fmt.Errorf("journal not open: %w", wal.ErrClosed)
+	}
+	_, err := j.log.Append(rec)
+	return err
+}
+
+// recover opens the log in dir, rebuilds the broker's messages from it and
+// replaces it with a snapshot of the rebuilt state, which is the log's
+// compaction: the log holds what changed since the last start.
+func (s *Server) recover(dir string) (*wal.Log, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	start := time.Now()
+	r := s.broker.NewRecovery()
+	wl, err := wal.Open(filepath.Join(dir, walFile), r.Apply)
+	if err != nil {
+		r.Finish()
+		return nil, fmt.Errorf("recovering from %s: %w", dir, err)
+	}
+	st := r.Finish()
+	if err := wl.Compact(s.broker.Snapshot); err != nil {
+		return nil, fmt.Errorf("compacting the log in %s: %w", dir, err)
+	}
+	s.log.Info("recovered from the write-ahead log", "dir", dir, "messages", st.Messages,
+		"lockedAtCrash", st.Locked, "orphans", st.Orphans, "took", time.Since(start))
+	return wl, nil
+}
+
+// durable waits until every change made so far is on disk, so that the
+// acknowledgement the caller is about to send cannot be lost by a crash.
+// Without DataDir it returns at once.
+func (s *Server) durable() error {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.Sync(s.ctx); err != nil {
+		return fmt.Errorf("making the change durable: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+package servicebus
+
+import (
+	"context"
+	"time"
+)
+
+// Crash stops s as a crash would: the write-ahead log is dropped without
+// writing what was not yet acknowledged, then the server stops. Tests only.
+func Crash(s *Server) error {
+	if s.wal != nil {
+		if err := s.wal.Abandon(); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Stop(ctx)
+}
