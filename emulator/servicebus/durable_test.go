@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
 	"github.com/orderflow/orderflow/emulator/servicebus"
 )
 
@@ -161,3 +162,80 @@ func TestDurableRestartKeepsEveryMessageState(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestDurableRestartKeepsAdministrationAPIEntities creates a queue, a topic,
+// a subscription and a rule through the administration API (the SDK's
+// admin client), sends to them, crashes the emulator and checks all of it
+// after the restart.
+func TestDurableRestartKeepsAdministrationAPIEntities(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	srv, ac, ctx := startAdmin(t, cfg)
+	if _, err := ac.CreateQueue(ctx, "made-at-runtime", &admin.CreateQueueOptions{Properties: &admin.QueueProperties{
+		LockDuration: ptr("PT45S"), MaxDeliveryCount: ptr(int32(4))}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateTopic(ctx, "rt-topic", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateSubscription(ctx, "rt-topic", "rt-sub", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateRule(ctx, "rt-topic", "rt-sub", &admin.CreateRuleOptions{Name: ptr("red"),
+		Filter: &admin.SQLFilter{Expression: "color = 'red'"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.DeleteRule(ctx, "rt-topic", "rt-sub", "$Default", nil); err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t, srv)
+	for _, dest := range []string{"made-at-runtime", "rt-topic"} {
+		s, err := client.NewSender(dest, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, color := range []string{"red", "blue"} {
+			if err := s.SendMessage(ctx, &azservicebus.Message{Body: []byte(color), ApplicationProperties: map[string]any{"color": color}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := servicebus.Crash(srv); err != nil {
+		t.Fatal(err)
+	}
+
+	srv2, ac2, ctx2 := startAdmin(t, cfg)
+	q, err := ac2.GetQueue(ctx2, "made-at-runtime", nil)
+	if err != nil || q == nil || *q.LockDuration != "PT45S" || *q.MaxDeliveryCount != 4 {
+		t.Fatalf("runtime queue after the crash: %+v, %v", q, err)
+	}
+	rules := ac2.NewListRulesPager("rt-topic", "rt-sub", nil)
+	var names []string
+	for rules.More() {
+		page, err := rules.NextPage(ctx2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Rules {
+			names = append(names, r.Name)
+		}
+	}
+	if fmt.Sprint(names) != "[red]" {
+		t.Fatalf("rules after the crash: %v, want [red]", names)
+	}
+	client2 := newClient(t, srv2)
+	qr, err := client2.NewReceiverForQueue("made-at-runtime", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodiesOf(receiveN(t, ctx2, qr, 2)); fmt.Sprint(got) != "[red blue]" {
+		t.Fatalf("runtime queue's messages after the crash: %v", got)
+	}
+	sr, err := client2.NewReceiverForSubscription("rt-topic", "rt-sub", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodiesOf(receiveN(t, ctx2, sr, 1)); fmt.Sprint(got) != "[red]" {
+		t.Fatalf("runtime subscription's messages after the crash: %v", got)
+	}
+}

@@ -123,9 +123,9 @@ type record struct {
 	path string
 	seq  int64
 	msg  *Message // recPut
-	id   string   // recDedup, recSession
+	id   string   // recDedup, recSession; the name of a recEntity
 	at   time.Time
-	data []byte // recSession
+	data []byte // recSession; the JSON definition of a recEntity
 }
 
 // decodeRecord parses a journal record.
@@ -165,6 +165,11 @@ func decodeRecord(rec []byte) (record, error) {
 	case r.kind == recDedup && len(vals) == 4:
 		r.id, _ = vals[2].(string)
 		r.at = fromNanos(vals[3])
+	case r.kind == recEntity && len(vals) == 5: // kind, topic, name, definition
+		r.path, _ = vals[2].(string) // the topic of a subscription
+		r.id, _ = vals[3].(string)
+		r.data, _ = vals[4].([]byte)
+	case r.kind == recDelete && len(vals) == 2:
 	case r.kind == recSession && len(vals) == 4:
 		r.id, _ = vals[2].(string)
 		r.data, _ = vals[3].([]byte)

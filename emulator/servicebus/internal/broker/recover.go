@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -83,6 +84,23 @@ func (r *Recovery) Apply(rec []byte) error {
 		r.seqs[key] = max(r.seqs[key], x.seq)
 	case recDedup:
 		r.dedup[key] = append(r.dedup[key], dedupEntry{id: x.id, at: x.at})
+	case recEntity:
+		if err := r.b.applyEntity(x.path, x.data); err != nil {
+			// An entity the journal cannot recreate (its definition no
+			// longer valid): its messages become orphans, reported.
+			r.b.cfg.Logger.Warn("journaled entity not recreated", "topic", x.path, "name", x.id, "err", err)
+		}
+	case recDelete:
+		if err := r.b.Delete(x.path); err != nil && !isNotFound(err) {
+			r.b.cfg.Logger.Warn("journaled deletion not applied", "path", x.path, "err", err)
+		}
+		// What the deleted entity held is gone, even if one of the same
+		// name is created later.
+		for k := range r.msgs {
+			if k == key || strings.HasPrefix(k, key+"/") {
+				delete(r.msgs, k)
+			}
+		}
 	case recSession:
 		if r.sessions[key] == nil {
 			r.sessions[key] = map[string][]byte{}
@@ -240,6 +258,9 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 		}
 		return emit(rec)
 	}
+	if err := b.snapshotEntities(put); err != nil {
+		return err
+	}
 	b.mu.RLock()
 	topics := slices.Collect(maps.Values(b.topics))
 	b.mu.RUnlock()
@@ -267,6 +288,44 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 		ent.mu.Unlock()
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// snapshotEntities emits the definition of every entity: topics, queues,
+// then subscriptions (after their topic).
+func (b *Broker) snapshotEntities(put func(fields ...any) error) error {
+	def := func(kind EntityKind, topic, name string) error {
+		d, err := b.entityDefOf(kind, topic, name)
+		if err != nil {
+			return err
+		}
+		js, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return put(recEntity, kind.String(), topic, name, js)
+	}
+	for _, t := range b.Topics() {
+		if err := def(KindTopic, "", t); err != nil {
+			return err
+		}
+	}
+	for _, q := range b.Queues() {
+		if err := def(KindQueue, "", q); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.Topics() {
+		subs, err := b.Subscriptions(t)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, s := range subs {
+			if err := def(KindSubscription, t, s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
