@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 )
 
 // footprint starts the standalone emulator binary and measures the time from
@@ -103,30 +101,8 @@ func storedRSS(ctx context.Context, connStr string, pid, n int) (float64, error)
 	if err != nil {
 		return 0, err
 	}
-	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
-	if err != nil {
+	if err := sendBacklog(ctx, connStr, "backlog", n); err != nil {
 		return 0, err
-	}
-	defer client.Close(context.WithoutCancel(ctx))
-	sender, err := client.NewSender("backlog", nil)
-	if err != nil {
-		return 0, err
-	}
-	body := make([]byte, 1024)
-	for sent := 0; sent < n; {
-		batch, err := sender.NewMessageBatch(ctx, nil)
-		if err != nil {
-			return 0, err
-		}
-		for i := 0; i < 100 && sent < n; i++ {
-			if err := batch.AddMessage(&azservicebus.Message{Body: body}, nil); err != nil {
-				return 0, fmt.Errorf("batching the backlog: %w", err)
-			}
-			sent++
-		}
-		if err := sender.SendMessageBatch(ctx, batch, nil); err != nil {
-			return 0, fmt.Errorf("sending the backlog after %d: %w", sent, err)
-		}
 	}
 	after, err := rssKiB(pid)
 	if err != nil {

@@ -50,6 +50,28 @@ func (s *Server) recover(dir string) (*wal.Log, error) {
 	return wl, nil
 }
 
+// afterDurable calls then once every change made so far is on disk (at
+// once without DataDir), from another goroutine when it has to wait, so
+// that a connection's read loop goes on while the fsync runs and the
+// acknowledgements of many clients share it.
+func (s *Server) afterDurable(then func(error)) {
+	var b *wal.Batch
+	if s.wal != nil {
+		b = s.wal.Barrier()
+	}
+	if b == nil {
+		then(nil)
+		return
+	}
+	s.wg.Go(func() {
+		if err := b.Wait(s.ctx); err != nil {
+			then(fmt.Errorf("making the change durable: %w", err))
+			return
+		}
+		then(nil)
+	})
+}
+
 // durable waits until every change made so far is on disk, so that the
 // acknowledgement the caller is about to send cannot be lost by a crash.
 // Without DataDir it returns at once.

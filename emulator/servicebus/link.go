@@ -391,8 +391,19 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 			return err
 		}
 	} else if state := l.process(exactSize(msg), format); !settled {
-		if err := l.sendDisposition(id, state); err != nil {
-			return err
+		if _, ok := state.(*frames.Accepted); !ok {
+			if err := l.sendDisposition(id, state); err != nil {
+				return err
+			}
+		} else {
+			// The accepted disposition is the send's acknowledgement: with
+			// DataDir it goes out once the message is durable.
+			l.srv().afterDurable(func(err error) {
+				if err != nil {
+					state = &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
+				}
+				_ = l.sendDisposition(id, state)
+			})
 		}
 	}
 	if l.credit < linkCreditIn/2 {
@@ -441,9 +452,6 @@ func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 		if _, err := l.srv().broker.SendOwned(l.entity.Path, msgs); err != nil {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
-		}
-		if err := l.srv().durable(); err != nil {
-			return &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
 		}
 		return &frames.Accepted{}
 	}
@@ -777,10 +785,7 @@ func (l *link) settle(d *delivery, state frames.DeliveryState) frames.DeliverySt
 		cond, desc := brokerCondition(err)
 		return &frames.Rejected{Error: amqpError(cond, desc)}
 	}
-	if err := l.srv().durable(); err != nil {
-		return &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
-	}
-	return state
+	return state // confirmed once durable (session.disposition)
 }
 
 // detach ends the link from the server side (closed=true, as go-amqp requires). Safe from any

@@ -241,16 +241,26 @@ func write(f *os.File, p []byte) error {
 // batches) acknowledges them all at once; batches are written in order, so
 // the last one is enough.
 func (l *Log) Sync(ctx context.Context) error {
-	l.mu.Lock()
-	b := l.cur
-	if len(b.buf) == 0 {
-		b = l.last
-	}
-	l.mu.Unlock()
+	b := l.Barrier()
 	if b == nil {
 		return nil
 	}
 	return b.Wait(ctx)
+}
+
+// Barrier returns the batch whose durability implies that of every record
+// appended before the call (nil when there is nothing to wait for), for
+// callers that wait elsewhere than where they appended.
+func (l *Log) Barrier() *Batch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cur.buf) > 0 {
+		return l.cur
+	}
+	if l.last != nil && !isDone(l.last) {
+		return l.last
+	}
+	return nil
 }
 
 // Compact replaces the log with a snapshot: the records snapshot gives to
