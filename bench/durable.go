@@ -42,19 +42,11 @@ func durableThroughput(ctx context.Context, p throughputParams, memory, rabbit f
 // process start to the first accepted AMQP connection, recovery and the
 // log's compaction included.
 func durableStartup(ctx context.Context, cfg runConfig) ([]Result, error) {
-	dir, err := os.MkdirTemp("", "bench-startup")
+	dir, bin, config, err := stageEmulator(ctx, "bench-startup")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "sbemulator")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./emulator/cmd/sbemulator").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building sbemulator: %v\n%s", err, out)
-	}
-	config := filepath.Join(dir, "Config.json")
-	if err := os.WriteFile(config, []byte(footprintConfig), 0o644); err != nil {
-		return nil, err
-	}
 	data := filepath.Join(dir, "data")
 	run := func() (*exec.Cmd, string, time.Duration, error) {
 		port, err := freePort()

@@ -20,19 +20,11 @@ import (
 // protocol-header exchange), its idle RSS, and its RSS after cfg.footprint
 // messages passed through it with the SDK.
 func footprint(ctx context.Context, cfg runConfig) ([]Result, error) {
-	dir, err := os.MkdirTemp("", "bench-footprint")
+	dir, bin, config, err := stageEmulator(ctx, "bench-footprint")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "sbemulator")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./emulator/cmd/sbemulator").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building sbemulator: %v\n%s", err, out)
-	}
-	config := filepath.Join(dir, "Config.json")
-	if err := os.WriteFile(config, []byte(footprintConfig), 0o644); err != nil {
-		return nil, err
-	}
 	amqpPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -109,6 +101,26 @@ func storedRSS(ctx context.Context, connStr string, pid, n int) (float64, error)
 		return 0, err
 	}
 	return float64(after-before) * 1024 / float64(n), nil
+}
+
+// stageEmulator builds the emulator binary into a new temporary directory
+// (named after prefix; the caller removes it) next to a Config.json with
+// the benchmark queues.
+func stageEmulator(ctx context.Context, prefix string) (dir, bin, config string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", err
+	}
+	bin = filepath.Join(dir, "sbemulator")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./emulator/cmd/sbemulator").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", fmt.Errorf("building sbemulator: %v\n%s", err, out)
+	}
+	config = filepath.Join(dir, "Config.json")
+	if err := os.WriteFile(config, []byte(footprintConfig), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", err
+	}
+	return dir, bin, config, nil
 }
 
 // amqpHandshake reports whether addr completes an AMQP 1.0 protocol-header

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,7 +54,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 	dataDir := filepath.Join(dir, "data")
 	l := &ledger{acked: map[string]bool{}, seen: map[string]bool{}, completed: map[string]int{}}
 	for round := range p.kills {
-		cmd, connStr := startDurable(t, bin, cfgPath, dataDir)
+		cmd, connStr := launch(t, context.Background(), bin, "-config", cfgPath, "-data-dir", dataDir)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		client, err := azservicebus.NewClientFromConnectionString(connStr, &azservicebus.ClientOptions{
@@ -82,7 +79,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		_ = client.Close(context.Background())
 	}
 	// Drain: every acknowledged send must still be there to complete.
-	cmd, connStr := startDurable(t, bin, cfgPath, dataDir)
+	cmd, connStr := launch(t, context.Background(), bin, "-config", cfgPath, "-data-dir", dataDir)
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
 	if err != nil {
@@ -138,28 +135,6 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 	if len(l.acked) == 0 || completions == 0 {
 		t.Fatal("nothing was acknowledged: the test measured nothing")
 	}
-}
-
-// startDurable starts the binary with the data directory and returns it
-// with the connection string it printed.
-func startDurable(t *testing.T, bin, cfgPath, dataDir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(bin, "-amqp-port", "0", "-http-port", "0", "-config", cfgPath, "-data-dir", dataDir)
-	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("reading the connection string: %v", err)
-	}
-	return cmd, strings.TrimSpace(line)
 }
 
 func produce(ctx context.Context, client *azservicebus.Client, l *ledger, prefix string) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 )
 
@@ -218,6 +217,3 @@ func decodeMessage(v []any, maps [3]map[string]any) *Message {
 	m.forwardHops = int(hops)
 	return m
 }
-
-// lockTokenNil is the zero lock token (a recovered message is unlocked).
-var lockTokenNil = uuid.Nil

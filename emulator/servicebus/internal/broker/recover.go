@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 )
 
@@ -216,7 +217,7 @@ func (r *Recovery) restoreDedup(tg target, entries []dedupEntry, now time.Time) 
 // held at the crash has expired: the delivery counts (see Recovery).
 func (s *store) restore(rm *recovered, now time.Time) {
 	m := rm.msg
-	m.LockToken, m.LockedUntil = lockTokenNil, time.Time{}
+	m.LockToken, m.LockedUntil = uuid.Nil, time.Time{}
 	dlqNow := false
 	if rm.locked && !s.dlq {
 		if int(m.DeliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
@@ -331,12 +332,12 @@ func (b *Broker) snapshotEntities(put func(fields ...any) error) error {
 	return nil
 }
 
-func (ent *entity) snapshotTo(put func(fields ...any) error) error {
+func (e *entity) snapshotTo(put func(fields ...any) error) error {
 	var err error
-	for _, s := range []*store{ent.main, ent.dlq} {
-		s.all.ascend(0, func(e *entry) bool {
-			if err = put(messageRecord(s.path, e.msg)...); err == nil && e.msg.LockToken != lockTokenNil {
-				err = put(recLock, s.path, e.msg.SequenceNumber)
+	for _, s := range []*store{e.main, e.dlq} {
+		s.all.ascend(0, func(en *entry) bool {
+			if err = put(messageRecord(s.path, en.msg)...); err == nil && en.msg.LockToken != uuid.Nil {
+				err = put(recLock, s.path, en.msg.SequenceNumber)
 			}
 			return err == nil
 		})
@@ -344,18 +345,18 @@ func (ent *entity) snapshotTo(put func(fields ...any) error) error {
 			return err
 		}
 	}
-	if ent.topic == nil {
-		if err := put(recSeq, ent.path, ent.seq); err != nil {
+	if e.topic == nil {
+		if err := put(recSeq, e.path, e.seq); err != nil {
 			return err
 		}
-		if err := snapshotDedup(put, ent.path, ent.dedup); err != nil {
+		if err := snapshotDedup(put, e.path, e.dedup); err != nil {
 			return err
 		}
 	}
-	if ent.sessions != nil {
-		for id, m := range ent.sessions.byID {
+	if e.sessions != nil {
+		for id, m := range e.sessions.byID {
 			if m.state != nil {
-				if err := put(recSession, ent.path, id, m.state); err != nil {
+				if err := put(recSession, e.path, id, m.state); err != nil {
 					return err
 				}
 			}
