@@ -12,6 +12,40 @@ import (
 // walFile is the write-ahead log's name in Config.DataDir.
 const walFile = "journal.wal"
 
+// Running compaction: the log is compacted when it has grown by
+// compactGrowth since its last compaction and is more than twice the size
+// it had then, checked every compactCheck. So its size stays within about
+// twice the live data, plus compactGrowth.
+const (
+	compactGrowth = 64 << 20
+	compactCheck  = time.Second
+)
+
+// compactLoop compacts the log while the server runs (see compactGrowth).
+func (s *Server) compactLoop() {
+	tick := time.NewTicker(compactCheck)
+	defer tick.Stop()
+	base := s.wal.Size()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		size := s.wal.Size()
+		if size-base < s.compactGrowth.Load() || size < 2*base {
+			continue
+		}
+		start := time.Now()
+		if err := s.wal.CompactLive(s.broker.Snapshot); err != nil {
+			s.log.Error("compacting the write-ahead log failed; acknowledgements stop", "err", err)
+			return
+		}
+		base = s.wal.Size()
+		s.log.Info("write-ahead log compacted", "from", size, "to", base, "took", time.Since(start))
+	}
+}
+
 // journal adapts the write-ahead log to the broker's Journal: records are
 // appended to the current group-commit batch, and whoever acknowledges
 // them to a client waits for durability with Server.durable.

@@ -17,3 +17,7 @@ func Crash(s *Server) error {
 	defer cancel()
 	return s.Stop(ctx)
 }
+
+// SetCompactGrowth sets how much the write-ahead log grows before the
+// running compaction (checked each second) rewrites it. Tests only.
+func SetCompactGrowth(s *Server, n int64) { s.compactGrowth.Store(n) }

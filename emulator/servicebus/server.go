@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
@@ -56,6 +57,8 @@ type Server struct {
 	broker *broker.Broker
 	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
 	wal *wal.Log
+	// compactGrowth is compactGrowth; tests lower it.
+	compactGrowth atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
@@ -143,6 +146,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(s.acceptLoop)
+	if s.wal != nil {
+		s.compactGrowth.Store(compactGrowth)
+		s.wg.Go(s.compactLoop)
+	}
 	s.log.Info("service bus emulator listening", "amqp", s.AMQPAddr(), "http", s.HTTPAddr())
 	return s, nil
 }

@@ -31,4 +31,12 @@
 // appends continue from there. A bad record followed by more data is not a
 // torn tail: Open refuses the log with ErrCorrupt rather than silently
 // dropping what follows.
+//
+// # Compaction
+//
+// Compact replaces the log with a snapshot while appends wait; CompactLive
+// does it while appends go on, into the side file path.next, whose records
+// follow the snapshot in the new log. Open finishes what a crash cut
+// short: it drops a partial snapshot (path.compact) and reads path.next
+// after the log, merging it in.
 package wal

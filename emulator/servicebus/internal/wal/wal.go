@@ -36,6 +36,7 @@ type Log struct {
 	closing bool       // Close: flush what is pending, then stop
 	abandon bool       // Abandon: stop without writing what is pending
 	err     error      // first write or sync error; the log is unusable after it
+	written int64      // bytes in the file (Size)
 
 	done chan struct{} // closed when the flusher has exited
 	once sync.Once
@@ -81,10 +82,21 @@ func Open(path string, replay func(rec []byte) error) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
+	// A compaction cut short leaves its unfinished snapshot (ignored: the
+	// log is complete without it) and maybe the records appended while it
+	// ran, in path.next, which follow the log's.
+	if err := os.Remove(path + compactSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.Close()
+		return nil, fmt.Errorf("removing an unfinished compaction: %w", err)
+	}
 	end, err := Read(f, replay)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("replaying %s: %w", path, err)
+	}
+	if end, err = mergeNext(f, end, path+nextSuffix, replay); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := f.Truncate(end); err != nil {
 		f.Close()
@@ -94,11 +106,57 @@ func Open(path string, replay func(rec []byte) error) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("seeking in %s: %w", path, err)
 	}
-	l := &Log{f: f, path: path, cur: newBatch(), done: make(chan struct{})}
+	l := &Log{f: f, path: path, cur: newBatch(), done: make(chan struct{}), written: end}
 	l.cond = sync.NewCond(&l.mu)
 	l.idle = sync.NewCond(&l.mu)
 	go l.flusher()
 	return l, nil
+}
+
+// File names next to the log: a compaction's snapshot being written, and
+// the records appended while a running compaction builds it.
+const (
+	compactSuffix = ".compact"
+	nextSuffix    = ".next"
+)
+
+// mergeNext replays the records of next (if it exists) after the log's,
+// appends them to f at end, syncs f and removes next. A crash after the
+// append but before the removal replays them twice at the next start,
+// which the journal's records allow (each states a whole state, so
+// applying a sequence again ends in the same state).
+func mergeNext(f *os.File, end int64, next string, replay func(rec []byte) error) (int64, error) {
+	nf, err := os.Open(next)
+	if errors.Is(err, os.ErrNotExist) {
+		return end, nil
+	}
+	if err != nil {
+		return end, fmt.Errorf("opening %s: %w", next, err)
+	}
+	defer nf.Close()
+	n, err := Read(nf, replay)
+	if err != nil {
+		return end, fmt.Errorf("replaying %s: %w", next, err)
+	}
+	if err := f.Truncate(end); err != nil {
+		return end, fmt.Errorf("truncating before merging %s: %w", next, err)
+	}
+	if _, err := nf.Seek(0, io.SeekStart); err != nil {
+		return end, err
+	}
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
+		return end, err
+	}
+	if _, err := io.CopyN(f, nf, n); err != nil {
+		return end, fmt.Errorf("merging %s: %w", next, err)
+	}
+	if err := fdatasync(f); err != nil {
+		return end, fmt.Errorf("syncing after merging %s: %w", next, err)
+	}
+	if err := os.Remove(next); err != nil {
+		return end, fmt.Errorf("removing %s: %w", next, err)
+	}
+	return end + n, syncDir(filepath.Dir(next))
 }
 
 // Read replays the records of r in order through fn (which must not keep
@@ -209,6 +267,8 @@ func (l *Log) flusher() {
 		if err != nil {
 			err = fmt.Errorf("writing %s: %w", l.path, err)
 			l.err = err
+		} else {
+			l.written += int64(len(b.buf))
 		}
 		b.err = err
 		close(b.done)
@@ -271,54 +331,19 @@ func (l *Log) Barrier() *Batch {
 // new one. Appends wait meanwhile. An error leaves the old log in use.
 func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
 	l.mu.Lock()
-	l.pausing = true
-	defer func() {
-		l.pausing = false
-		l.cond.Signal()
-		l.mu.Unlock()
-	}()
-	// Let the flusher finish the batch it holds, then write the pending
-	// one here, so the old log is complete before it is replaced.
-	for l.last != nil && !isDone(l.last) {
-		l.idle.Wait()
+	defer l.mu.Unlock()
+	defer l.resume()
+	// The old log is complete before it is replaced.
+	if err := l.pause(); err != nil {
+		return err
 	}
-	if l.closing || l.abandon {
-		return ErrClosed
-	}
-	if l.err != nil {
-		return l.err
-	}
-	if b := l.cur; len(b.buf) > 0 {
-		b.err = write(l.f, b.buf)
-		if b.err != nil {
-			l.err = fmt.Errorf("writing %s: %w", l.path, b.err)
-			b.err = l.err
-		}
-		close(b.done)
-		l.cur, l.last = newBatch(), b
-		if l.err != nil {
-			return l.err
-		}
-	}
-	tmp := l.path + ".compact"
+	tmp := l.path + compactSuffix
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating the compacted log: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	var hdr [frameHeader]byte
-	err = snapshot(func(rec []byte) error {
-		if len(rec) == 0 || len(rec) > MaxRecordSize {
-			return fmt.Errorf("snapshot record of %d bytes: %w", len(rec), ErrTooLarge)
-		}
-		binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(rec)))
-		binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(rec, castagnoli))
-		if _, err := w.Write(hdr[:]); err != nil {
-			return err
-		}
-		_, err := w.Write(rec)
-		return err
-	})
+	err = snapshot(func(rec []byte) error { return appendFrame(w, rec) })
 	if err == nil {
 		err = w.Flush()
 	}
@@ -333,12 +358,16 @@ func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
 	}
 	if err != nil {
 		// The old log stays in use; a left-over temporary file is only
-		// untidy (the next Compact truncates it), so its removal's error
-		// goes with the cause.
+		// untidy (Open removes it), so its removal's error goes with the
+		// cause.
 		return fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, f.Close(), os.Remove(tmp)))
 	}
+	size, err := f.Seek(0, io.SeekEnd) // appends go on after the snapshot
+	if err != nil {
+		return errors.Join(err, f.Close())
+	}
 	old := l.f
-	l.f = f // positioned at the end of the snapshot
+	l.f, l.written = f, size
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("closing the replaced log: %w", err)
 	}
@@ -384,5 +413,158 @@ func (l *Log) stop(abandon bool) error {
 		l.mu.Unlock()
 		err = errors.Join(werr, l.f.Close())
 	})
+	return err
+}
+
+// Size returns the bytes written to the log file since it was opened or
+// last compacted, for deciding when to compact.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.written
+}
+
+// drain writes the pending batch into the current file once the flusher
+// is idle; mu is held and pausing set, so the flusher takes nothing new.
+func (l *Log) drain() error {
+	for l.last != nil && !isDone(l.last) {
+		l.idle.Wait()
+	}
+	if l.closing || l.abandon {
+		return ErrClosed
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if b := l.cur; len(b.buf) > 0 {
+		b.err = write(l.f, b.buf)
+		if b.err != nil {
+			l.err = fmt.Errorf("writing %s: %w", l.path, b.err)
+			b.err = l.err
+		} else {
+			l.written += int64(len(b.buf))
+		}
+		close(b.done)
+		l.cur, l.last = newBatch(), b
+		return l.err
+	}
+	return nil
+}
+
+// pause stops the flusher and drains; resume undoes it. Both with mu held.
+func (l *Log) pause() error {
+	l.pausing = true
+	return l.drain()
+}
+
+func (l *Log) resume() {
+	l.pausing = false
+	l.cond.Signal()
+}
+
+// CompactLive replaces the log with a snapshot like Compact, but without
+// holding appends back while snapshot runs: the snapshot may take the
+// caller's locks, under which others append. snapshot is called once
+// appends go to a side file, whose records follow the snapshot in the new
+// log; it must stand for every record appended before it was called, and
+// may include some appended while it runs, provided applying those again
+// on top of it ends in the same state (the emulator's records state whole
+// states, so they do). A crash at any point leaves the
+// log whole: Open replays the old log and the side file, or the new log.
+func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) error {
+	next := l.path + nextSuffix
+	nf, err := os.OpenFile(next, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", next, err)
+	}
+	if err := syncDir(filepath.Dir(next)); err != nil {
+		nf.Close()
+		return err
+	}
+	// Switch appends to the side file.
+	l.mu.Lock()
+	if err := l.pause(); err != nil {
+		l.resume()
+		l.mu.Unlock()
+		return errors.Join(err, nf.Close(), os.Remove(next))
+	}
+	old := l.f
+	l.f = nf
+	l.resume()
+	l.mu.Unlock()
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("closing the log before compaction: %w", err)
+	}
+
+	// Build the snapshot while appends go on.
+	tmp := l.path + compactSuffix
+	cf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the compacted log: %w", err)
+	}
+	w := bufio.NewWriterSize(cf, 1<<20)
+	err = snapshot(func(rec []byte) error { return appendFrame(w, rec) })
+	if err == nil {
+		err = w.Flush()
+	}
+
+	// Then, with appends held back, add what went to the side file and
+	// put the result in place of the log.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.resume()
+	if err == nil {
+		err = l.pause()
+	}
+	if err == nil {
+		if _, err = nf.Seek(0, io.SeekStart); err == nil {
+			_, err = io.Copy(w, nf)
+		}
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = fdatasync(cf)
+	}
+	if err == nil {
+		err = os.Rename(tmp, l.path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(l.path))
+	}
+	if err != nil {
+		// The log on disk stays whole (the old file, then the side file,
+		// which Open reads), but this Log stops: a further compaction
+		// would truncate the side file. Fail-stop, like a failed write.
+		err = fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, cf.Close(), os.Remove(tmp)))
+		if l.err == nil {
+			l.err = err
+		}
+		return err
+	}
+	size, err := cf.Seek(0, io.SeekEnd)
+	if err != nil {
+		return errors.Join(err, cf.Close())
+	}
+	l.f, l.written = cf, size
+	if err := errors.Join(nf.Close(), os.Remove(next)); err != nil {
+		return fmt.Errorf("removing %s after compaction: %w", next, err)
+	}
+	return syncDir(filepath.Dir(l.path))
+}
+
+// appendFrame writes one framed record.
+func appendFrame(w io.Writer, rec []byte) error {
+	if len(rec) == 0 || len(rec) > MaxRecordSize {
+		return fmt.Errorf("snapshot record of %d bytes: %w", len(rec), ErrTooLarge)
+	}
+	var hdr [frameHeader]byte
+	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(rec)))
+	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(rec, castagnoli))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(rec)
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -528,6 +529,105 @@ func TestCompactWhileWritersAppend(t *testing.T) {
 	for _, id := range afterLast {
 		if !seen[id] {
 			t.Fatalf("record %s acknowledged after the last compaction is missing", id)
+		}
+	}
+}
+
+// TestCompactLiveKeepsWhatIsAppendedMeanwhile: writers go on appending
+// while the snapshot is built; every record appended after the snapshot
+// began must follow it in the new log, acknowledged as usual.
+func TestCompactLiveKeepsWhatIsAppendedMeanwhile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "log")
+	l := mustOpen(t, path)
+	var snapping atomic.Bool
+	var mu sync.Mutex
+	must := map[string]bool{} // appended after the snapshot began
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				after := snapping.Load()
+				id := fmt.Sprintf("%d/%d", w, i)
+				appendDurable(t, l, []byte(id))
+				if after {
+					mu.Lock()
+					must[id] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	err := l.CompactLive(func(emit func([]byte) error) error {
+		snapping.Store(true)
+		time.Sleep(30 * time.Millisecond) // writers keep appending
+		return emit([]byte("snapshot"))
+	})
+	if err != nil {
+		t.Fatalf("CompactLive: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(done)
+	wg.Wait()
+	if size := l.Size(); size <= 0 {
+		t.Fatalf("Size after compaction %d", size)
+	}
+	if err := l.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	got := replayAll(t, path)
+	if len(got) == 0 || string(got[0]) != "snapshot" {
+		t.Fatalf("the new log does not start with the snapshot: %q", got[:min(3, len(got))])
+	}
+	inLog := map[string]bool{}
+	for _, r := range got[1:] {
+		inLog[string(r)] = true
+	}
+	if len(must) == 0 {
+		t.Fatal("no record was appended while the snapshot was built: the test proved nothing")
+	}
+	for id := range must {
+		if !inLog[id] {
+			t.Fatalf("record %s, appended during the compaction, is missing", id)
+		}
+	}
+	for _, f := range []string{path + ".next", path + ".compact"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s left behind: %v", f, err)
+		}
+	}
+}
+
+// TestOpenAfterACompactionCutShort: a crash during a running compaction
+// leaves the old log, the side file with what was appended since, and a
+// partial snapshot. Open reads the old log then the side file, drops the
+// partial snapshot, and appends continue.
+func TestOpenAfterACompactionCutShort(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log")
+	writeRecords(t, path, "old-1", "old-2")
+	writeRecords(t, path+".next", "next-1", "next-2")
+	if err := os.WriteFile(path+".compact", []byte{9, 0, 0, 0, 1, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := mustOpen(t, path)
+	appendDurable(t, l, []byte("after"))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%s", replayAll(t, path)); got != "[old-1 old-2 next-1 next-2 after]" {
+		t.Fatalf("replayed %s", got)
+	}
+	for _, f := range []string{path + ".next", path + ".compact"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s left behind: %v", f, err)
 		}
 	}
 }
