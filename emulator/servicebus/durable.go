@@ -12,16 +12,13 @@ import (
 // walFile is the write-ahead log's name in Config.DataDir.
 const walFile = "journal.wal"
 
-// Running compaction: the log is compacted when it has grown by
-// compactGrowth since its last compaction and is more than twice the size
-// it had then, checked every compactCheck. So its size stays within about
-// twice the live data, plus compactGrowth.
-const (
-	compactGrowth = 64 << 20
-	compactCheck  = time.Second
-)
+// compactCheck is how often the running compaction looks at the log: it
+// compacts once the log has grown by Config.CompactGrowth since its last
+// compaction and is more than twice the size it had then, so the log stays
+// within about twice the live data plus CompactGrowth.
+const compactCheck = time.Second
 
-// compactLoop compacts the log while the server runs (see compactGrowth).
+// compactLoop compacts the log while the server runs (see compactCheck).
 func (s *Server) compactLoop() {
 	tick := time.NewTicker(compactCheck)
 	defer tick.Stop()

@@ -57,7 +57,7 @@ type Server struct {
 	broker *broker.Broker
 	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
 	wal *wal.Log
-	// compactGrowth is compactGrowth; tests lower it.
+	// compactGrowth is Config.CompactGrowth; tests lower it while running.
 	compactGrowth atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
@@ -147,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(s.acceptLoop)
 	if s.wal != nil {
-		s.compactGrowth.Store(compactGrowth)
+		s.compactGrowth.Store(cfg.CompactGrowth)
 		s.wg.Go(s.compactLoop)
 	}
 	s.log.Info("service bus emulator listening", "amqp", s.AMQPAddr(), "http", s.HTTPAddr())

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -42,7 +44,9 @@ func (l *ledger) add(f func(*ledger)) {
 const crashConfig = `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
   "Queues": [{"Name": "work", "Properties": {"LockDuration": "PT30S", "MaxDeliveryCount": 1000}}]}]}}`
 
-// runCrashPlan runs p and checks the accounting: no acknowledged send
+// runCrashPlan runs p and checks the accounting (with a small
+// -compact-growth, so the log is also compacted while it runs and kills
+// land during compactions too): no acknowledged send
 // lost, no acknowledged completion undone (a message completed twice).
 func runCrashPlan(t *testing.T, p crashPlan) {
 	bin := setup(t)
@@ -52,9 +56,10 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
+	logs := &syncBuffer{} // the emulator's log lines, for the count of compactions
 	l := &ledger{acked: map[string]bool{}, seen: map[string]bool{}, completed: map[string]int{}}
 	for round := range p.kills {
-		cmd, connStr := launch(t, context.Background(), bin, "-config", cfgPath, "-data-dir", dataDir)
+		cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536")
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		client, err := azservicebus.NewClientFromConnectionString(connStr, &azservicebus.ClientOptions{
@@ -79,7 +84,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		_ = client.Close(context.Background())
 	}
 	// Drain: every acknowledged send must still be there to complete.
-	cmd, connStr := launch(t, context.Background(), bin, "-config", cfgPath, "-data-dir", dataDir)
+	cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536")
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
 	if err != nil {
@@ -130,11 +135,29 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 			}
 		}
 	}
-	t.Logf("emulator crash test: %d kill -9, %d producers, %d consumers: sent %d, acknowledged %d, received %d, completed %d (%d ids); lost %d, completed twice %d",
-		p.kills, p.producers, p.consumers, l.sent, len(l.acked), l.received, completions, len(l.completed), lost, twice)
+	t.Logf("emulator crash test: %d kill -9, %d producers, %d consumers, %d compactions while running: sent %d, acknowledged %d, received %d, completed %d (%d ids); lost %d, completed twice %d",
+		p.kills, p.producers, p.consumers, logs.count("write-ahead log compacted"), l.sent, len(l.acked), l.received, completions, len(l.completed), lost, twice)
 	if len(l.acked) == 0 || completions == 0 {
 		t.Fatal("nothing was acknowledged: the test measured nothing")
 	}
+}
+
+// syncBuffer collects the output of the emulator processes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
 }
 
 func produce(ctx context.Context, client *azservicebus.Client, l *ledger, prefix string) {
@@ -176,5 +199,5 @@ func consume(ctx context.Context, client *azservicebus.Client, l *ledger) {
 // (the chaos build runs a long one, crash_chaos_test.go).
 func TestSIGKILLLosesNoAcknowledgedSendOrCompletion(t *testing.T) {
 	t.Parallel()
-	runCrashPlan(t, crashPlan{kills: 2, producers: 2, consumers: 2, round: 700 * time.Millisecond})
+	runCrashPlan(t, crashPlan{kills: 2, producers: 2, consumers: 2, round: 1200 * time.Millisecond}) // a compaction each round
 }
