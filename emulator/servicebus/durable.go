@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
 )
 
@@ -61,12 +62,12 @@ func (j *journal) Append(rec []byte) error {
 // recover opens the log in dir, rebuilds the broker's messages from it and
 // replaces it with a snapshot of the rebuilt state, which is the log's
 // compaction: the log holds what changed since the last start.
-func (s *Server) recover(dir string) (*wal.Log, error) {
+func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
+	start := time.Now()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		r.Finish()
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	start := time.Now()
-	r := s.broker.NewRecovery()
 	wl, err := wal.Open(filepath.Join(dir, walFile), r.Apply)
 	if err != nil {
 		r.Finish()

@@ -91,6 +91,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		bcfg.Journal = jr
 	}
 	s.broker = broker.New(bcfg)
+	var rec *broker.Recovery
+	if cfg.DataDir != "" {
+		// From here until the log is open nothing is journaled: the entities of ConfigPath are
+		// made at every start, and the start's snapshot records them with the rest.
+		rec = s.broker.NewRecovery()
+	}
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
@@ -98,7 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.DataDir != "" {
-		wl, err := s.recover(cfg.DataDir)
+		wl, err := s.recover(cfg.DataDir, rec)
 		if err != nil {
 			s.broker.Stop()
 			return nil, err
