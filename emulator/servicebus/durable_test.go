@@ -3,9 +3,11 @@ package servicebus_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,5 +302,39 @@ func TestDurableCompactionWhileServing(t *testing.T) {
 	left, err := peeker.PeekMessages(ctx2, 500, nil)
 	if err != nil || len(left) != 80 {
 		t.Fatalf("after the crash: %d messages, %v; want 200+50 sent − 150−20 completed = 80", len(left), err)
+	}
+}
+
+// errorCounter counts log records at error level.
+type errorCounter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h errorCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// TestDurableStartJournalsCleanly: the Config.json entities made at start,
+// before the log is open, are not journaled (and log no failed append).
+func TestDurableStartJournalsCleanly(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	var errs atomic.Int64
+	cfg.AMQPAddr, cfg.Logger = "127.0.0.1:0", slog.New(errorCounter{Handler: slog.DiscardHandler, n: &errs})
+	for range 2 { // a first start and a restart
+		srv, err := servicebus.Start(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Stop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := errs.Load(); n != 0 {
+		t.Fatalf("%d error lines while starting with a data directory", n)
 	}
 }
