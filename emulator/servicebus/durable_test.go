@@ -311,6 +311,8 @@ type errorCounter struct {
 	n *atomic.Int64
 }
 
+func (h errorCounter) Enabled(context.Context, slog.Level) bool { return true }
+
 func (h errorCounter) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		h.n.Add(1)
