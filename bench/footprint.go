@@ -168,7 +168,7 @@ func freePort() (int, error) {
 
 const footprintConfig = `{
   "UserConfig": {
-    "Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "bench", "Properties": {"LockDuration": "PT1M", "MaxDeliveryCount": 10}}, {"Name": "backlog", "Properties": {"DefaultMessageTimeToLive": "P14D"}}], "Topics": []}],
+    "Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "bench", "Properties": {"LockDuration": "PT1M", "MaxDeliveryCount": 10}}, {"Name": "backlog", "Properties": {"DefaultMessageTimeToLive": "P14D", "MaxSizeInMegabytes": 4096}}], "Topics": []}],
     "Logging": {"Type": "Console"}
   }
 }`

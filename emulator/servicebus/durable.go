@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -77,6 +78,9 @@ func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
 	if err := wl.Compact(s.broker.Snapshot); err != nil {
 		return nil, fmt.Errorf("compacting the log in %s: %w", dir, err)
 	}
+	// Decoding the log made garbage about the size of the log; give it back
+	// to the system now rather than keep it as the process's high-water mark.
+	debug.FreeOSMemory()
 	s.log.Info("recovered from the write-ahead log", "dir", dir, "messages", st.Messages,
 		"lockedAtCrash", st.Locked, "orphans", st.Orphans, "took", time.Since(start))
 	return wl, nil
