@@ -80,6 +80,7 @@ func main() {
 
 	benchmarks := []benchmark{
 		{"intake", intake},
+		{"telemetry", telemetryCost},
 		{"e2e", endToEnd},
 		{"broker", brokerThroughput},
 		{"footprint", footprint},
