@@ -41,6 +41,7 @@ func (s *Server) compactLoop() {
 			return
 		}
 		base = s.wal.Size()
+		s.compactions.Add(1)
 		s.log.Info("write-ahead log compacted", "from", size, "to", base, "took", time.Since(start))
 	}
 }

@@ -21,3 +21,6 @@ func Crash(s *Server) error {
 // SetCompactGrowth sets how much the write-ahead log grows before the
 // running compaction (checked each second) rewrites it. Tests only.
 func SetCompactGrowth(s *Server, n int64) { s.compactGrowth.Store(n) }
+
+// Compactions is the number of compactions s made while running. Tests only.
+func Compactions(s *Server) int64 { return s.compactions.Load() }

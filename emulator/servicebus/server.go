@@ -59,6 +59,8 @@ type Server struct {
 	wal *wal.Log
 	// compactGrowth is Config.CompactGrowth; tests lower it while running.
 	compactGrowth atomic.Int64
+	// compactions counts the compactions made while running.
+	compactions atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
