@@ -2,6 +2,7 @@ package servicebus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // durableConfig writes a Config.json with queue "q" (max 3 deliveries) and
@@ -273,13 +275,12 @@ func TestDurableCompactionWhileServing(t *testing.T) {
 		}
 	}
 	sendAndComplete(200, 150)
-	deadline := time.Now().Add(10 * time.Second)
-	for servicebus.Compactions(srv) == 0 { // checked each second
-		if time.Now().After(deadline) {
-			t.Fatal("the log was not compacted while serving")
+	testkit.Eventually(t, 10*time.Second, func() error { // the log is checked each second
+		if servicebus.Compactions(srv) == 0 {
+			return errors.New("the log was not compacted while serving")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	sendAndComplete(50, 20)
 	if err := servicebus.Crash(srv); err != nil {
 		t.Fatal(err)

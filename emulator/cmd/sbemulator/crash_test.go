@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // crashPlan is a crash test: rounds of producers and consumers against
@@ -56,7 +56,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
-	logs := &syncBuffer{} // the emulator's log lines, for the count of compactions
+	logs := &testkit.Buffer{} // the emulator's log lines, for the count of compactions
 	l := &ledger{acked: map[string]bool{}, seen: map[string]bool{}, completed: map[string]int{}}
 	for round := range p.kills {
 		cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536")
@@ -136,28 +136,10 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		}
 	}
 	t.Logf("emulator crash test: %d kill -9, %d producers, %d consumers, %d compactions while running: sent %d, acknowledged %d, received %d, completed %d (%d ids); lost %d, completed twice %d",
-		p.kills, p.producers, p.consumers, logs.count("write-ahead log compacted"), l.sent, len(l.acked), l.received, completions, len(l.completed), lost, twice)
+		p.kills, p.producers, p.consumers, strings.Count(logs.String(), "write-ahead log compacted"), l.sent, len(l.acked), l.received, completions, len(l.completed), lost, twice)
 	if len(l.acked) == 0 || completions == 0 {
 		t.Fatal("nothing was acknowledged: the test measured nothing")
 	}
-}
-
-// syncBuffer collects the output of the emulator processes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
 }
 
 func produce(ctx context.Context, client *azservicebus.Client, l *ledger, prefix string) {

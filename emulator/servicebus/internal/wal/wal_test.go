@@ -597,11 +597,7 @@ func TestCompactLiveKeepsWhatIsAppendedMeanwhile(t *testing.T) {
 			t.Fatalf("record %s, appended during the compaction, is missing", id)
 		}
 	}
-	for _, f := range []string{path + ".next", path + ".compact"} {
-		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("%s left behind: %v", f, err)
-		}
-	}
+	noCompactionLeftovers(t, path)
 }
 
 // TestOpenAfterACompactionCutShort: a crash during a running compaction
@@ -625,6 +621,13 @@ func TestOpenAfterACompactionCutShort(t *testing.T) {
 	if got := fmt.Sprintf("%s", replayAll(t, path)); got != "[old-1 old-2 next-1 next-2 after]" {
 		t.Fatalf("replayed %s", got)
 	}
+	noCompactionLeftovers(t, path)
+}
+
+// noCompactionLeftovers fails the test if a compaction's side file or
+// partial snapshot is left next to the log at path.
+func noCompactionLeftovers(t *testing.T, path string) {
+	t.Helper()
 	for _, f := range []string{path + ".next", path + ".compact"} {
 		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%s left behind: %v", f, err)
