@@ -81,7 +81,7 @@ test: lint-deps ## Run every test (needs PostgreSQL and RabbitMQ on 127.0.0.1; .
 lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags chaos ./functions/chaos/
+	$(GO) vet -tags chaos ./functions/chaos/ ./emulator/cmd/sbemulator/
 	$(GO) run $(STATICCHECK) -tags chaos ./...
 	$(GO) run $(ERRCHECK) -tags chaos -exclude .errcheck-excludes ./...
 	@# Programs must not link the testing package (bench stages the app with functions/apptest/stage).
@@ -139,8 +139,9 @@ bench: ## Run the benchmarks against same-run baselines; writes bench/results.js
 	$(GO) run ./bench
 
 .PHONY: chaos
-chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts
+chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts; the emulator through 6 kill -9 with -data-dir
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./functions/chaos/
+	$(GO) test -tags chaos -count=1 -timeout 5m -v -run TestChaosEmulatorKill9 ./emulator/cmd/sbemulator/
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)

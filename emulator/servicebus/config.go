@@ -29,6 +29,8 @@ const (
 	// DefaultMaxPendingBytes bounds what one connection buffers: unfinished incoming deliveries
 	// plus $cbs and $management responses waiting for link credit.
 	DefaultMaxPendingBytes = 16 << 20
+	// DefaultCompactGrowth is the default Config.CompactGrowth.
+	DefaultCompactGrowth = 64 << 20
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -89,6 +91,16 @@ type Config struct {
 	// ran is always answered, so one response may pass the limit). Default 16 MiB, and never
 	// less than twice MaxMessageSize.
 	MaxPendingBytes int64
+	// DataDir, when set, makes the emulator durable: every acknowledged send, settlement,
+	// schedule, deferral, dead-lettering and session state is written to a write-ahead log in
+	// this directory (created with mode 0700) before the client gets its acknowledgement, and
+	// is restored at the next start (docs/servicebus-durability.md). Entities still come from
+	// ConfigPath at each start. Default "": memory only.
+	DataDir string
+	// CompactGrowth is how many bytes the write-ahead log may grow by before it is compacted
+	// while the emulator runs (once it is also more than twice its size after the last
+	// compaction). Default 64 MiB.
+	CompactGrowth int64
 	// Clock is the entity time of the broker: enqueue, lock and expiry timestamps, lock expiry,
 	// time to live, scheduled enqueue, session lock expiry and duplicate-detection windows. Default
 	// nil: the real clock. A *clock.Fake lets a test move entity time with Advance (see package
@@ -137,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AcceptNextSessionTimeout <= 0 {
 		c.AcceptNextSessionTimeout = DefaultAcceptNextSessionTimeout
+	}
+	if c.CompactGrowth <= 0 {
+		c.CompactGrowth = DefaultCompactGrowth
 	}
 	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {

@@ -27,10 +27,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
 )
 
 // QueueConfig describes a queue; zero fields take the Service Bus defaults (see each field).
@@ -53,6 +55,12 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
+	wal *wal.Log
+	// compactGrowth is Config.CompactGrowth; tests lower it while running.
+	compactGrowth atomic.Int64
+	// compactions counts the compactions made while running.
+	compactions atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
@@ -79,29 +87,60 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	s.broker = broker.New(broker.Config{Logger: cfg.Logger, Clock: cfg.Clock})
+	jr := &journal{}
+	bcfg := broker.Config{Logger: cfg.Logger, Clock: cfg.Clock}
+	if cfg.DataDir != "" {
+		bcfg.Journal = jr
+	}
+	s.broker = broker.New(bcfg)
+	var rec *broker.Recovery
+	if cfg.DataDir != "" {
+		// From here until the log is open nothing is journaled: the entities of ConfigPath are
+		// made at every start, and the start's snapshot records them with the rest.
+		rec = s.broker.NewRecovery()
+	}
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
 			return nil, fmt.Errorf("loading %s: %w", cfg.ConfigPath, err)
 		}
 	}
+	if cfg.DataDir != "" {
+		wl, err := s.recover(cfg.DataDir, rec)
+		if err != nil {
+			s.broker.Stop()
+			return nil, err
+		}
+		jr.log, s.wal = wl, wl
+	}
 	if err := ctx.Err(); err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, err
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.AMQPAddr)
 	if err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, fmt.Errorf("listening for AMQP on %s: %w", cfg.AMQPAddr, err)
 	}
 	s.ln = ln
+	stopLog := func() {
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
+	}
 	if cfg.HTTPAddr != "-" {
 		hl, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
 		if err != nil {
 			_ = ln.Close()
 			s.broker.Stop()
+			stopLog()
 			return nil, fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
 		s.httpLn = hl
@@ -115,6 +154,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(s.acceptLoop)
+	if s.wal != nil {
+		s.compactGrowth.Store(cfg.CompactGrowth)
+		s.wg.Go(s.compactLoop)
+	}
 	s.log.Info("service bus emulator listening", "amqp", s.AMQPAddr(), "http", s.HTTPAddr())
 	return s, nil
 }
@@ -182,6 +225,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			err = fmt.Errorf("stopping service bus emulator: %w", ctx.Err())
+		}
+		if s.wal != nil {
+			err = errors.Join(err, s.wal.Close())
 		}
 	})
 	return err

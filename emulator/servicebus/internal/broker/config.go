@@ -30,6 +30,10 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives debug lines for entity changes. Default: discard.
 	Logger *slog.Logger
+	// Journal, when set, receives every durable state change (journal.go)
+	// so that Recover can rebuild the messages after a restart. Nil: memory
+	// only, nothing is encoded.
+	Journal Journal
 }
 
 func (c Config) withDefaults() Config {
