@@ -10,6 +10,10 @@
 // The JavaScript SDK honours the port in the connection string's Endpoint (@azure/core-amqp 4.x
 // uses 5672 only when the endpoint has no port), so no fixed port is needed.
 //
+// websocket_test.go runs websocket.mjs, the SDK over AMQP-over-WebSockets (webSocketOptions with
+// the ws package, customEndpointAddress for the port) against the emulator's HTTPS listener,
+// trusting its generated CA.
+//
 // Install the SDK once (CI does the same) before running the test:
 //
 //	npm ci --prefix emulator/servicebus/jstest --no-audit --no-fund
