@@ -36,6 +36,17 @@ const (
 	certRenewBefore = 30 * 24 * time.Hour
 )
 
+// DefaultCertDir is the CertDir of the standalone emulator and the local host:
+// $XDG_CONFIG_HOME/orderflow/sbemulator (or the platform's equivalent), where a generated
+// certificate survives restarts; "" (a new certificate per start) without a config directory.
+func DefaultCertDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "orderflow", "sbemulator")
+}
+
 // tlsCert is the certificate the TLS listeners serve.
 type tlsCert struct {
 	cert tls.Certificate

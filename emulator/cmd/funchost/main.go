@@ -46,6 +46,7 @@ func run() error {
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	sbConfig := flag.String("servicebus-emulator", "", "run the Service Bus emulator in-process with this Config.json and point emulator connection settings at it")
 	sbPort := flag.Int("servicebus-emulator-port", 5673, "AMQP port of the embedded Service Bus emulator (0 = any free port)")
+	sbAMQPSPort := flag.Int("servicebus-emulator-amqps-port", -1, "AMQP-over-TLS port of the embedded Service Bus emulator, certificate kept where sbemulator keeps it (negative = off)")
 	overrides := map[string]string{}
 	flag.Func("set", "override an app setting, `NAME=VALUE` (repeatable)", func(kv string) error {
 		name, value, ok := strings.Cut(kv, "=")
@@ -66,12 +67,17 @@ func run() error {
 	defer stop()
 
 	if *sbConfig != "" {
-		srv, err := servicebus.Start(ctx, servicebus.Config{
+		sbCfg := servicebus.Config{
 			AMQPAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbPort)),
 			HTTPAddr:   "-",
 			ConfigPath: *sbConfig,
 			Logger:     logger.With("component", "servicebus-emulator"),
-		})
+		}
+		if *sbAMQPSPort >= 0 {
+			sbCfg.AMQPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbAMQPSPort))
+			sbCfg.CertDir = servicebus.DefaultCertDir()
+		}
+		srv, err := servicebus.Start(ctx, sbCfg)
 		if err != nil {
 			return fmt.Errorf("starting the embedded Service Bus emulator: %w", err)
 		}
@@ -87,7 +93,7 @@ func run() error {
 		for _, n := range names {
 			overrides[n] = srv.ConnectionString()
 		}
-		logger.Info("embedded Service Bus emulator", "amqp", srv.AMQPAddr(), "settings", strings.Join(names, ","))
+		logger.Info("embedded Service Bus emulator", "amqp", srv.AMQPAddr(), "amqps", srv.AMQPSAddr(), "settings", strings.Join(names, ","))
 	}
 
 	host, err := funchost.New(funchost.Config{

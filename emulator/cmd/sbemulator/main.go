@@ -23,7 +23,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -45,7 +44,7 @@ func run() error {
 	host := flag.String("host", "127.0.0.1", "listen address")
 	amqpsPort := flag.Int("amqps-port", envInt(os.Getenv, "EMULATOR_AMQPS_PORT", 5671), "AMQP over TLS port, negative = off (env EMULATOR_AMQPS_PORT)")
 	httpsPort := flag.Int("https-port", envInt(os.Getenv, "EMULATOR_HTTPS_PORT", 5443), "HTTPS port: AMQP over WebSockets and the HTTP API, negative = off (env EMULATOR_HTTPS_PORT)")
-	certDir := flag.String("cert-dir", envOr(os.Getenv, "EMULATOR_CERT_DIR", defaultCertDir()), "where the generated TLS certificate is kept; trust its ca.crt (env EMULATOR_CERT_DIR)")
+	certDir := flag.String("cert-dir", envOr(os.Getenv, "EMULATOR_CERT_DIR", servicebus.DefaultCertDir()), "where the generated TLS certificate is kept; trust its ca.crt (env EMULATOR_CERT_DIR)")
 	certFile := flag.String("tls-cert", os.Getenv("EMULATOR_TLS_CERT"), "PEM certificate chain to serve instead of a generated one (env EMULATOR_TLS_CERT)")
 	keyFile := flag.String("tls-key", os.Getenv("EMULATOR_TLS_KEY"), "PEM key of -tls-cert (env EMULATOR_TLS_KEY)")
 	authPath := flag.String("auth", os.Getenv("EMULATOR_AUTH_CONFIG"), "shared access policies JSON (env EMULATOR_AUTH_CONFIG; default: Auth.json next to -config if present)")
@@ -110,14 +109,4 @@ func optionalAddr(host string, port int) string {
 		return ""
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
-}
-
-// defaultCertDir is $XDG_CONFIG_HOME/orderflow/sbemulator (or the platform's equivalent), where
-// the generated certificate survives restarts; "" (a new one per start) without a config dir.
-func defaultCertDir() string {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "orderflow", "sbemulator")
 }
