@@ -385,3 +385,60 @@ func TestUserCertificate(t *testing.T) {
 	}
 	_ = conn.Close()
 }
+
+// TestStopEndsTLSAndWebSocketConnections: Stop closes connections on both TLS listeners (a
+// hijacked WebSocket is not closed by http.Server.Close) and returns in time.
+func TestStopEndsTLSAndWebSocketConnections(t *testing.T) {
+	t.Parallel()
+	srv, ctx := startTLSServer(t, servicebus.Config{AllowAnonymous: true})
+	conns := make([]*amqp.Conn, 0, 2)
+	amqps, err := amqp.Dial(ctx, "amqps://localhost:"+portOf(t, srv.AMQPSAddr()), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypeAnonymous(), TLSConfig: srv.ClientTLSConfig(),
+	})
+	if err != nil {
+		t.Fatalf("AMQPS: %v", err)
+	}
+	conns = append(conns, amqps)
+	nc, err := dialWebSocket("localhost:"+portOf(t, srv.HTTPSAddr()), srv.ClientTLSConfig())(ctx, azservicebus.NewWebSocketConnArgs{Host: "wss://localhost/" + strings.TrimPrefix(servicebus.WebSocketPath, "/")})
+	if err != nil {
+		t.Fatalf("WebSocket: %v", err)
+	}
+	ws, err := amqp.NewConn(ctx, nc, &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatalf("AMQP over WebSocket: %v", err)
+	}
+	conns = append(conns, ws)
+	waitFor(t, ctx, func() bool { return srv.ConnectionCount() == 2 })
+
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := srv.Stop(stopCtx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for i, c := range conns {
+		_, err := c.NewSession(ctx, nil)
+		var connErr *amqp.ConnError
+		if !errors.As(err, &connErr) {
+			t.Errorf("connection %d after Stop: %v, want a closed connection", i, err)
+		}
+	}
+}
+
+// TestPlainAMQPOnTLSPortIsRefused: a client without TLS on the AMQPS port gets no AMQP answer.
+func TestPlainAMQPOnTLSPortIsRefused(t *testing.T) {
+	t.Parallel()
+	srv, _ := startTLSServer(t, servicebus.Config{})
+	nc, err := net.Dial("tcp", srv.AMQPSAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = nc.Close() }()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Write([]byte("AMQP\x03\x01\x00\x00")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(nc)
+	if bytes.Contains(got, []byte("AMQP")) {
+		t.Fatalf("plain AMQP on the TLS port answered %q", got)
+	}
+}
