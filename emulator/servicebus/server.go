@@ -16,6 +16,11 @@
 // management_rules.go. Authorization (auth.go, internal/auth) is Service Bus's: SASL is required,
 // and links and $management operations need a CBS token for their entity with the right claim
 // unless Config.AllowAnonymous is set.
+//
+// Besides plain AMQP it serves AMQP over TLS (Config.AMQPSAddr) and AMQP over WebSockets on an
+// HTTPS listener (Config.HTTPSAddr, websocket.go), with a certificate the user provides or one
+// generated for localhost (tls.go), so the SDKs connect as to Service Bus; all transports end in
+// the same connection code.
 package servicebus
 
 import (
