@@ -259,12 +259,13 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.cancel()
-		s.closeListeners()
+		// The HTTP servers first: they close their own listeners and then Serve returns ErrServerClosed.
 		for _, h := range []*http.Server{s.http, s.https} {
 			if h != nil {
 				_ = h.Close()
 			}
 		}
+		s.closeListeners()
 		for _, c := range conns {
 			c.shutdown(&ConnError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
 		}

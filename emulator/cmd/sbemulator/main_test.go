@@ -251,3 +251,35 @@ func TestAMQPSFlags(t *testing.T) {
 		t.Fatalf("SASL header over TLS: %q, %v", got, err)
 	}
 }
+
+// TestSeparateProgramOverTLS: the client program connects to -amqps-port with a Service Bus
+// connection string (Endpoint=sb://localhost/, no UseDevelopmentEmulator) and trusts the generated
+// CA through SSL_CERT_FILE alone. The free port goes in CustomEndpoint: with a port in the
+// Endpoint, the Go SDK checks the certificate for "localhost:PORT".
+func TestSeparateProgramOverTLS(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "Config.json")
+	err := os.WriteFile(config, []byte(`{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
+		"Queues": [{"Name": "demo", "Properties": {}}], "Topics": []}], "Logging": {"Type": "Console"}}}`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := buildClient(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	certDir := filepath.Join(dir, "tls")
+	port := freePort(t)
+	startBinary(t, ctx, bin, "-config", config, "-amqps-port", port, "-cert-dir", certDir)
+	conn := "Endpoint=sb://localhost/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE"
+	cmd := exec.CommandContext(ctx, client, "-conn", conn, "-custom-endpoint", "localhost:"+port, "-queue", "demo", "-body", "over TLS")
+	cmd.Env = append(cmd.Environ(), "SSL_CERT_FILE="+filepath.Join(certDir, "ca.crt"), "SSL_CERT_DIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client over TLS: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `received "over TLS"`) {
+		t.Fatalf("client printed %q", out)
+	}
+}
