@@ -59,23 +59,11 @@ func setup(t *testing.T) *fixture {
 	if _, err := os.Stat(filepath.Join("node_modules", "@azure", "service-bus", "package.json")); err != nil {
 		t.Skipf("@azure/service-bus is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
 	listenKey := randomSuffix(t)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
+	srv := startEmulator(t, servicebus.Config{Policies: []servicebus.SharedAccessPolicy{
 		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
 		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
 	}})
-	if err != nil {
-		t.Fatalf("starting emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stopping emulator: %v", err)
-		}
-	})
 	f := &fixture{node: node, srv: srv, entities: map[string]map[string]string{}}
 	suffix := randomSuffix(t)
 	name := func(parts ...string) string { return "js-" + strings.Join(parts, "-") + "-" + suffix }
@@ -188,6 +176,27 @@ func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
 		}
 	}
 	return true
+}
+
+// startEmulator starts the emulator with cfg, plain AMQP on a free port and HTTP off, stopped when
+// the test ends.
+func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	cfg.AMQPAddr, cfg.HTTPAddr = "127.0.0.1:0", "-"
+	srv, err := servicebus.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("starting emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			t.Errorf("stopping emulator: %v", err)
+		}
+	})
+	return srv
 }
 
 func randomSuffix(t *testing.T) string {

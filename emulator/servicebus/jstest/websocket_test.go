@@ -27,19 +27,7 @@ func TestJSOverWebSocket(t *testing.T) {
 		t.Skipf("ws is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
 	}
 	certDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
-	if err != nil {
-		t.Fatalf("starting emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stopping emulator: %v", err)
-		}
-	})
+	srv := startEmulator(t, servicebus.Config{HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
 	queue := "js-websocket-" + randomSuffix(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: queue}); err != nil {
 		t.Fatal(err)
