@@ -18,14 +18,14 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/funchost"
 	"github.com/orderflow/orderflow/emulator/servicebus"
-	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // appConfig shapes one private copy of the app for a benchmark.
 type appConfig struct {
-	// Broker is apptest.ServiceBus (in-process emulator) or apptest.RabbitMQ
+	// Broker is stage.ServiceBus (in-process emulator) or stage.RabbitMQ
 	// (a private vhost).
-	Broker apptest.Broker
+	Broker stage.Broker
 	// Consumers switches ProcessOrder and SendEmail on.
 	Consumers bool
 	// Instances is the number of handler processes. Default 1.
@@ -54,7 +54,7 @@ type appRun struct {
 
 const postgresURL = "postgres://postgres@127.0.0.1:5432/%s?sslmode=disable"
 
-// startApp stages the app (apptest.StageApp) with cfg.handlerBin and starts
+// startApp stages the app (stage.App) with cfg.handlerBin and starts
 // it; stop releases everything.
 func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err error) {
 	a = &appRun{hlog: &tail{max: 1 << 20}, log: &tail{max: 64 << 10}, out: &tail{max: 16 << 10}}
@@ -79,11 +79,11 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 	if p := profilePrefix(rc, cfg.Name); p != "" {
 		settings["BENCH_CPUPROFILE"] = p
 	}
-	for k, v := range apptest.ConsumerSettings(cfg.Broker, cfg.Consumers) {
+	for k, v := range stage.ConsumerSettings(cfg.Broker, cfg.Consumers) {
 		settings[k] = v
 	}
 	switch cfg.Broker {
-	case apptest.ServiceBus:
+	case stage.ServiceBus:
 		a.emu, err = servicebus.Start(ctx, servicebus.Config{
 			AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", ConfigPath: filepath.Join(rc.root, "shared/topology/emulator-config.json"),
 			Logger: slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -92,9 +92,9 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 			return a, fmt.Errorf("starting emulator: %w", err)
 		}
 		settings["ServiceBusConnection"] = a.emu.ConnectionString()
-	case apptest.RabbitMQ:
+	case stage.RabbitMQ:
 		a.vhost = "bench-" + id
-		url, err := apptest.CreateVhost(ctx, a.vhost)
+		url, err := stage.CreateVhost(ctx, a.vhost)
 		if err != nil {
 			return a, err
 		}
@@ -103,7 +103,7 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 	if a.dir, err = os.MkdirTemp("", "bench-app"); err != nil {
 		return a, err
 	}
-	if err := apptest.StageApp(rc.root, a.dir, rc.handlerBin, ""); err != nil {
+	if err := stage.App(rc.root, a.dir, rc.handlerBin, ""); err != nil {
 		return a, err
 	}
 	a.host, err = funchost.New(funchost.Config{
@@ -148,7 +148,7 @@ func (a *appRun) release() {
 		_ = a.emu.Stop(ctx)
 	}
 	if a.vhost != "" {
-		_ = apptest.DeleteVhost(a.vhost)
+		_ = stage.DeleteVhost(a.vhost)
 	}
 	if a.SMTP != nil {
 		a.SMTP.close()

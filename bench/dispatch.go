@@ -259,7 +259,8 @@ func startDispatchHost(ctx context.Context, cfg runConfig, q dispatchQueue, seen
 	for name, v := range files {
 		p := filepath.Join(dir, name)
 		b, _ := json.Marshal(v)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
 			err = os.WriteFile(p, b, 0o644)
 		}
 		if err != nil {

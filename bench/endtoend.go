@@ -6,7 +6,7 @@ import (
 	"log"
 	"time"
 
-	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // endToEnd measures the whole flow on each broker: orders/s from POST to
@@ -20,7 +20,7 @@ func endToEnd(ctx context.Context, cfg runConfig) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
-	for _, broker := range apptest.Brokers {
+	for _, broker := range stage.Brokers {
 		rs, err := endToEndOn(ctx, cfg, broker, pg)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", broker, err)
@@ -30,7 +30,7 @@ func endToEnd(ctx context.Context, cfg runConfig) ([]Result, error) {
 	return out, nil
 }
 
-func endToEndOn(ctx context.Context, cfg runConfig, broker apptest.Broker, pg pgbenchResult) ([]Result, error) {
+func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbenchResult) ([]Result, error) {
 	name := "e2e-" + string(broker)
 	a, err := startApp(ctx, cfg, appConfig{Broker: broker, Consumers: true, Name: name})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"log"
 	"time"
 
-	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // intake measures order intake: cfg.clients concurrent clients POST
@@ -15,7 +15,7 @@ import (
 // consumers off so that only intake runs). The baseline is pgbench running
 // the handler's statements with the same number of clients.
 func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
-	a, err := startApp(ctx, cfg, appConfig{Broker: apptest.ServiceBus, Name: "intake"})
+	a, err := startApp(ctx, cfg, appConfig{Broker: stage.ServiceBus, Name: "intake"})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // runConfig holds the knobs shared by the benchmarks.
@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&cfg.profileDir, "cpuprofile", "", "write CPU profiles of the handler and of this process (host, emulator, clients) into this directory")
 	flag.Parse()
 
-	root, err := apptest.RepoRoot()
+	root, err := stage.RepoRoot()
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,11 +21,11 @@ func profiled(cfg runConfig, name string, pids []int, fn func() error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGUSR1)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
 		return fmt.Errorf("profiling: %w", err)
 	}
 	err = fn()
@@ -35,6 +35,9 @@ func profiled(cfg runConfig, name string, pids []int, fn func() error) error {
 	}
 	// Let the handlers flush their profiles before the app stops.
 	time.Sleep(200 * time.Millisecond)
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("writing the profile: %w", cerr)
+	}
 	return err
 }
 

@@ -77,8 +77,8 @@ param smtpFrom string
 @description('Tags applied to every resource.')
 param tags object = {}
 
-// Flex Consumption has no RabbitMQ trigger (functions-protocol.md §8), and
-// the RabbitMQ trigger has no identity-based connection (§7).
+// Flex Consumption has no RabbitMQ trigger (docs/functions-protocol.md 8), and
+// the RabbitMQ trigger has no identity-based connection (7).
 var hostingPlanKind = plan == 'flex' && broker == 'rabbitmq' ? fail('broker rabbitmq needs plan premium: Flex Consumption does not run RabbitMQ triggers') : plan
 var rabbitMQConnectionChecked = broker == 'rabbitmq' && empty(rabbitMQConnection) ? fail('broker rabbitmq needs the rabbitMQConnection parameter') : rabbitMQConnection
 

@@ -17,8 +17,8 @@ type Role struct {
 	Scope string
 }
 
-// IdentityRoles is exactly what the app identity needs (role IDs from
-// lambda-and-azure-infra.md B5): publish and consume on the namespace, host
+// IdentityRoles is exactly what the app identity needs (Azure built-in role
+// IDs, see infra/DEPLOY.md): publish and consume on the namespace, host
 // storage, and telemetry ingestion. Nothing else may be assigned.
 var IdentityRoles = []Role{
 	{Name: "Azure Service Bus Data Sender", ID: "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39", Scope: "Microsoft.ServiceBus/namespaces"},

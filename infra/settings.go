@@ -20,7 +20,7 @@ var forbiddenSettings = map[string]string{
 }
 
 // classicOnlySettings must not reach a Flex Consumption app, which takes the
-// runtime and package from functionAppConfig (lambda-and-azure-infra.md B5).
+// runtime and package from functionAppConfig (infra/DEPLOY.md).
 var classicOnlySettings = []string{"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
 
 // appSetting is one entry of the function app's appSettings as written.

@@ -28,8 +28,8 @@ func setupTriggers(t *testing.T) infra.Checker {
 	return c
 }
 
-// TestTriggersOfApp checks the real functions/ folder once the message
-// consumers exist there.
+// TestTriggersOfApp checks the real functions/ folder, whose message
+// consumers must be there.
 func TestTriggersOfApp(t *testing.T) {
 	t.Parallel()
 	c := setup(t)
@@ -38,7 +38,7 @@ func TestTriggersOfApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(fns) == 0 {
-		t.Skip("functions/ has no serviceBusTrigger or rabbitMQTrigger function.json yet; TestTriggersFixture covers the check")
+		t.Fatal("functions/ has no serviceBusTrigger or rabbitMQTrigger function.json: the consumers are missing")
 	}
 	if err := c.Triggers(); err != nil {
 		t.Fatal(err)

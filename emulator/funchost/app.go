@@ -20,7 +20,7 @@ type App struct {
 	// RoutePrefix is extensions.http.routePrefix, default "api".
 	RoutePrefix string
 	// FunctionTimeout is host.json functionTimeout; 0 means unlimited. Default 30m
-	// (the real host's default everywhere but classic Consumption, §5.3).
+	// (the real host's default everywhere but classic Consumption, functions-protocol 5.3).
 	FunctionTimeout time.Duration
 	// Extensions holds host.json extensions.<name> sections (serviceBus,
 	// rabbitMQ, …) keyed by lower-case name, for the triggers to read.
@@ -32,7 +32,7 @@ type App struct {
 	warnings []string
 }
 
-// HandlerConfig is host.json customHandler (§1.3).
+// HandlerConfig is host.json customHandler (functions-protocol 1.3).
 type HandlerConfig struct {
 	// Executable is description.defaultExecutablePath, made absolute when it
 	// names a file under the app root, otherwise a command looked up on PATH.
@@ -42,9 +42,9 @@ type HandlerConfig struct {
 	// Arguments are description.arguments, %VAR%-expanded, joined with spaces
 	// and split again on spaces exactly as the real host does (no quoting).
 	Arguments []string
-	// EnableForwardingHTTPRequest selects the legacy raw-forwarding mode (§3.3).
+	// EnableForwardingHTTPRequest selects the legacy raw-forwarding mode (functions-protocol 3.3).
 	EnableForwardingHTTPRequest bool
-	// EnableProxyingHTTPRequest selects the streaming proxy mode (§3.4).
+	// EnableProxyingHTTPRequest selects the streaming proxy mode (functions-protocol 3.4).
 	EnableProxyingHTTPRequest bool
 }
 
@@ -68,7 +68,7 @@ type Binding struct {
 	Cardinality string
 	// Props holds every property as written, string values with %Setting%
 	// resolved, keyed by lower-case property name (the host binds them to
-	// attribute properties case-insensitively, §7).
+	// attribute properties case-insensitively, functions-protocol 7).
 	Props map[string]json.RawMessage
 }
 
@@ -81,19 +81,25 @@ func (b Binding) Str(key string) string {
 	return s
 }
 
-// Bool returns a boolean property; strings "true"/"1" count as true.
+// Bool returns a boolean property, read as jsonBool reads it.
 func (b Binding) Bool(key string) bool {
 	raw, ok := b.Props[strings.ToLower(key)]
-	if !ok {
+	return ok && jsonBool(raw)
+}
+
+// jsonBool reads a boolean of host.json or function.json as the real host's
+// binders do (functions-protocol 1.3): JSON true, or the string "true" in any
+// case. Anything else, including "1", is false.
+func jsonBool(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	var v any
-	_ = json.Unmarshal(raw, &v)
 	switch v := v.(type) {
 	case bool:
 		return v
 	case string:
-		return v == "1" || strings.EqualFold(v, "true")
+		return strings.EqualFold(strings.TrimSpace(v), "true")
 	}
 	return false
 }
@@ -119,7 +125,7 @@ func (f *Function) Trigger() *Binding {
 
 // httpInAndOut reports whether the function has exactly one input (an
 // httpTrigger) and one output (http), the condition for forwarding and
-// proxying modes (§3.3, H IsHttpInAndOutFunction).
+// proxying modes (functions-protocol 3.3).
 func (f *Function) httpInAndOut() bool {
 	var in, out int
 	var httpIn, httpOut bool
@@ -223,18 +229,7 @@ func (o jobj) str(key string) (string, bool) {
 
 func (o jobj) boolean(key string) bool {
 	raw, ok := o.raw(key)
-	if !ok {
-		return false
-	}
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	switch v := v.(type) {
-	case bool:
-		return v
-	case string:
-		return strings.EqualFold(v, "true")
-	}
-	return false
+	return ok && jsonBool(raw)
 }
 
 func (app *App) readHostJSON() error {
@@ -302,7 +297,7 @@ func (app *App) readHostJSON() error {
 }
 
 // parseFunctionTimeout reads host.json functionTimeout: a TimeSpan, "-1" for
-// unlimited; the real host requires at least 1 s (§5.3).
+// unlimited; the real host requires at least 1 s (functions-protocol 5.3).
 func parseFunctionTimeout(s string) (time.Duration, error) {
 	if strings.TrimSpace(s) == "-1" {
 		return 0, nil

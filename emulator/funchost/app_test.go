@@ -1,6 +1,7 @@
 package funchost
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -111,5 +112,24 @@ func TestLoadAppErrors(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+// TestJSONBool: host.json and function.json booleans are read alike, as the
+// real host's binders read them: "1" is not true in either.
+func TestJSONBool(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]bool{
+		`true`: true, `"true"`: true, `"TRUE"`: true, `" True "`: true,
+		`false`: false, `"false"`: false, `"1"`: false, `1`: false, `"yes"`: false, `null`: false, `{}`: false, ``: false,
+	} {
+		host := jobj{"enableForwardingHttpRequest": json.RawMessage(raw)}
+		if got := host.boolean("EnableForwardingHttpRequest"); got != want {
+			t.Errorf("host.json %s = %v, want %v", raw, got, want)
+		}
+		fn := Binding{Props: map[string]json.RawMessage{"runonstartup": json.RawMessage(raw)}}
+		if got := fn.Bool("runOnStartup"); got != want {
+			t.Errorf("function.json %s = %v, want %v", raw, got, want)
+		}
 	}
 }

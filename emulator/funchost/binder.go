@@ -17,8 +17,8 @@ import (
 var outputTypes = map[string]bool{"http": true, "rabbitmq": true, "servicebus": true}
 
 // binder publishes queue output bindings after a successful invocation,
-// converting values with the host's rules (§4.3). A publish failure fails the
-// invocation, as in the real host (§4.3 item 7).
+// converting values with the host's rules (functions-protocol 4.3). A publish failure fails the
+// invocation, as in the real host (functions-protocol 4.3 item 7).
 type binder struct {
 	app *App
 	log *slog.Logger
@@ -96,7 +96,7 @@ func (o *binder) rabbitConn(url string) (*amqp.Connection, error) {
 	return c, nil
 }
 
-// publishRabbit publishes like the extension's collector (§4.3 item 5): the
+// publishRabbit publishes like the extension's collector (functions-protocol 4.3 item 5): the
 // default exchange, routing key = queueName, no properties; the queue must
 // exist. Confirms make sure a success really reached the broker.
 func (o *binder) publishRabbit(ctx context.Context, b *Binding, msgs [][]byte) error {
@@ -159,10 +159,11 @@ func (o *binder) sbClient(name string) (*azservicebus.Client, error) {
 	return c, nil
 }
 
-// sendServiceBus sends like the extension's default string collector (§4.3
+// sendServiceBus sends like the extension's default string collector (functions-protocol 4.3
 // item 4): UTF-8 body, ContentType text/plain. A value the host decoded from
-// base64 would reach that collector as byte[] and (INFERRED) be sent as the
-// text "System.Byte[]"; we reproduce that and say so in the log.
+// base64 would reach that collector as byte[] and be sent as the text
+// "System.Byte[]" (our reading of the host, functions-protocol 4.3); we
+// reproduce that and say so in the log.
 func (o *binder) sendServiceBus(ctx context.Context, b *Binding, msgs [][]byte, decoded bool) error {
 	entity := b.Str("queueName")
 	if entity == "" {
@@ -181,7 +182,7 @@ func (o *binder) sendServiceBus(ctx context.Context, b *Binding, msgs [][]byte, 
 	}
 	defer sender.Close(context.WithoutCancel(ctx))
 	if decoded && !strings.EqualFold(b.DataType, "binary") {
-		o.log.Warn("serviceBus output value is valid base64: the real host decodes it to bytes and (INFERRED) sends the text System.Byte[]; set dataType binary on the binding", "binding", b.Name)
+		o.log.Warn("serviceBus output value is valid base64: the real host decodes it to bytes and (by our reading) sends the text System.Byte[]; set dataType binary on the binding", "binding", b.Name)
 		msgs = [][]byte{[]byte("System.Byte[]")}
 	}
 	ct := "text/plain"

@@ -34,10 +34,10 @@ type Config struct {
 	// Stderr receives the handler's stderr lines. Default os.Stderr.
 	Stderr io.Writer
 	// ReadyTimeout bounds the wait for the handler's GET / readiness. Default
-	// 30s, the real host's InitializationTimeout (§1.2).
+	// 30s, the real host's InitializationTimeout (functions-protocol 1.2).
 	ReadyTimeout time.Duration
 	// RestartWindow is the window in which 3 handler failures make the host
-	// give up (§1.2). Default 30 minutes, the real host's
+	// give up (functions-protocol 1.2). Default 30 minutes, the real host's
 	// WorkerRestartErrorIntervalThresholdInMinutes.
 	RestartWindow time.Duration
 	// DrainTimeout bounds Stop when its context has no deadline: in-flight

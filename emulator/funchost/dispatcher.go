@@ -15,7 +15,7 @@ import (
 )
 
 // HostVersion is sent as X-Azure-Functions-HostVersion and in User-Agent: the
-// real host version whose behaviour this host follows (§2.1).
+// real host version whose behaviour this host follows (functions-protocol 2.1).
 const HostVersion = "4.1037.0"
 
 // Invocation is one function call a trigger asks for.
@@ -135,7 +135,7 @@ func (l *lease) redial(err error, attempt int) bool {
 func (l *lease) timedOut() bool { return errors.Is(context.Cause(l.ctx), ErrTimeout) }
 
 // fail converts a transport error into an InvocationError; on timeout it
-// restarts the handler instance, as the real host does (§5.3).
+// restarts the handler instance, as the real host does (functions-protocol 5.3).
 func (l *lease) fail(err error) error {
 	ie := &InvocationError{Function: l.fn, InvocationID: l.id, Instance: l.proc.instance}
 	var inner *InvocationError
@@ -182,7 +182,7 @@ func (l *lease) release(errs ...error) {
 	d.mu.Unlock()
 }
 
-// addHeaders sets the three headers of §2.1.
+// addHeaders sets the three headers of functions-protocol 2.1.
 func (l *lease) addHeaders(h http.Header) {
 	h.Set("X-Azure-Functions-HostVersion", HostVersion)
 	h.Set("X-Azure-Functions-InvocationId", l.id)
@@ -193,7 +193,7 @@ func (l *lease) addHeaders(h http.Header) {
 	h.Set("User-Agent", ua)
 }
 
-// Invoke posts the payload to /<Function> and interprets the answer (§2.1, §4).
+// Invoke posts the payload to /<Function> and interprets the answer (functions-protocol 2.1, 4).
 func (d *dispatcher) Invoke(ctx context.Context, inv Invocation) (*Result, error) {
 	l, err := d.acquire(ctx, inv.Function, inv.Reason)
 	if err != nil {

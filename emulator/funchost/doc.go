@@ -3,9 +3,10 @@
 //
 // It reads an app folder (host.json, <Function>/function.json, local.settings.json),
 // supervises the handler process with the environment the real host gives it, and
-// drives it over the custom-handler HTTP protocol. Protocol behaviour follows
-// shared/docs/functions-protocol.md; section numbers in comments (§2.3, …) refer to
-// that note. The package imports nothing from the app it runs.
+// drives it over the custom-handler HTTP protocol. The protocol as we implement it
+// is written down in docs/functions-protocol.md at the repository root; comments
+// cite its sections as "(functions-protocol 2.3)". The package imports nothing
+// from the app it runs.
 //
 // # What it does
 //

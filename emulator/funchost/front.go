@@ -12,7 +12,7 @@ import (
 	"sync"
 )
 
-// Request limits of the real front end (§3.5).
+// Request limits of the real front end (functions-protocol 3.5).
 const (
 	maxRequestBody = 100 << 20
 	maxURLLength   = 4096
@@ -20,8 +20,8 @@ const (
 
 // front is the host's HTTP listener: it routes requests to HTTP triggers by
 // route template and serves the admin API. A path that matches a route but
-// not its methods gets 404, as the real host does (Azure/azure-functions-host
-// #10098; HEAD on a GET-only route is a 404 too, #11625).
+// not its methods gets 404, as the real host does (HEAD on a GET-only route
+// is a 404 too).
 type front struct {
 	host *Host
 	log  *slog.Logger

@@ -2,39 +2,22 @@ package funchost
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer for captured output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // appSpec describes a generated test app.
 type appSpec struct {
@@ -50,9 +33,9 @@ type testApp struct {
 	dir    string
 	record string
 	host   *Host
-	logs   *syncBuffer
-	stdout *syncBuffer
-	stderr *syncBuffer
+	logs   *testkit.Buffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 }
 
 // handlerRecord is one request the test handler saw.
@@ -73,7 +56,7 @@ type handlerRecord struct {
 func setup(t testing.TB, spec appSpec) *testApp {
 	t.Helper()
 	dir := t.TempDir()
-	a := &testApp{dir: dir, record: filepath.Join(dir, "requests.jsonl"), logs: &syncBuffer{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	a := &testApp{dir: dir, record: filepath.Join(dir, "requests.jsonl"), logs: &testkit.Buffer{}, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	ch := map[string]any{"description": map[string]any{"defaultExecutablePath": handlerBin}}
 	for k, v := range spec.customHandler {
 		ch[k] = v
@@ -161,34 +144,31 @@ func (a *testApp) records(t *testing.T) []handlerRecord {
 // waitRecords polls until at least n records match pred.
 func (a *testApp) waitRecords(t *testing.T, n int, pred func(handlerRecord) bool) []handlerRecord {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got []handlerRecord
+	var got []handlerRecord
+	testkit.Eventually(t, 20*time.Second, func() error {
+		got = got[:0]
 		for _, r := range a.records(t) {
 			if pred(r) {
 				got = append(got, r)
 			}
 		}
-		if len(got) >= n {
-			return got
+		if len(got) < n {
+			return fmt.Errorf("waited for %d matching handler requests, got %d", n, len(got))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited for %d matching handler requests, got %d", n, len(got))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitLog polls the host log until msg appears n times.
 func (a *testApp) waitLog(t *testing.T, msg string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(a.logs.String(), msg) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log %q seen %d times, want %d", msg, strings.Count(a.logs.String(), msg), n)
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if c := strings.Count(a.logs.String(), msg); c < n {
+			return fmt.Errorf("log %q seen %d times, want %d", msg, c, n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (a *testApp) do(t testing.TB, method, path string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {
@@ -220,6 +200,30 @@ const (
 	fnTick   = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *"}]}`
 )
 
+// object walks keys down nested JSON objects and returns the object at the
+// end, failing the test when any step is missing or not an object.
+func object(t *testing.T, m map[string]any, keys ...string) map[string]any {
+	t.Helper()
+	for i, k := range keys {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			t.Fatalf("%s is %#v, want a JSON object", strings.Join(keys[:i+1], "."), m[k])
+		}
+		m = next
+	}
+	return m
+}
+
+// str returns m[key], failing the test when it is not a string.
+func str(t *testing.T, m map[string]any, key string) string {
+	t.Helper()
+	s, ok := m[key].(string)
+	if !ok {
+		t.Fatalf("%s is %#v, want a string", key, m[key])
+	}
+	return s
+}
+
 func decodeJSON(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -243,20 +247,20 @@ func TestPayloadModeEndToEnd(t *testing.T) {
 			t.Errorf("response headers from Outputs.res not applied: %v", resp.Header)
 		}
 		p := decodeJSON(t, body)
-		req := p["Data"].(map[string]any)["req"].(map[string]any)
-		if req["Method"] != "POST" || req["Body"] != `{"qty":2}` || !strings.HasSuffix(req["Url"].(string), "/api/orders/5?x=1") {
+		req := object(t, p, "Data", "req")
+		if req["Method"] != "POST" || req["Body"] != `{"qty":2}` || !strings.HasSuffix(str(t, req, "Url"), "/api/orders/5?x=1") {
 			t.Errorf("Data.req = %v", req)
 		}
-		if req["Params"].(map[string]any)["id"] != "5" || req["Query"].(map[string]any)["x"] != "1" {
+		if object(t, req, "Params")["id"] != "5" || object(t, req, "Query")["x"] != "1" {
 			t.Errorf("Params/Query = %v / %v", req["Params"], req["Query"])
 		}
-		meta := p["Metadata"].(map[string]any)
+		meta := object(t, p, "Metadata")
 		for k, want := range map[string]string{"qty": `"2"`, "id": `"5"`, "x": `"1"`} {
 			if meta[k] != want {
 				t.Errorf("Metadata.%s = %#v, want %#v", k, meta[k], want)
 			}
 		}
-		if meta["sys"].(map[string]any)["MethodName"] != "CreateOrder" {
+		if object(t, meta, "sys")["MethodName"] != "CreateOrder" {
 			t.Errorf("Metadata.sys = %v", meta["sys"])
 		}
 		recs := a.waitRecords(t, 1, func(r handlerRecord) bool { return r.Path == "/CreateOrder" })
@@ -500,16 +504,16 @@ func TestTimerTrigger(t *testing.T) {
 		t.Parallel()
 		recs := a.waitRecords(t, 2, func(r handlerRecord) bool { return r.Path == "/Every" })
 		p := decodeJSON(t, []byte(recs[0].Body))
-		timer := p["Data"].(map[string]any)["timer"].(map[string]any)
-		if timer["Schedule"].(map[string]any)["AdjustForDST"] != true || timer["IsPastDue"] != false {
+		timer := object(t, p, "Data", "timer")
+		if object(t, timer, "Schedule")["AdjustForDST"] != true || timer["IsPastDue"] != false {
 			t.Errorf("Data.timer = %v", timer)
 		}
-		st := timer["ScheduleStatus"].(map[string]any)
-		if _, err := time.Parse(time.RFC3339Nano, st["Next"].(string)); err != nil {
+		st := object(t, timer, "ScheduleStatus")
+		if _, err := time.Parse(time.RFC3339Nano, str(t, st, "Next")); err != nil {
 			t.Errorf("ScheduleStatus.Next = %v: %v", st["Next"], err)
 		}
-		meta := p["Metadata"].(map[string]any)
-		if len(meta) != 1 || meta["sys"].(map[string]any)["MethodName"] != "Every" {
+		meta := object(t, p, "Metadata")
+		if len(meta) != 1 || object(t, meta, "sys")["MethodName"] != "Every" {
 			t.Errorf("Metadata = %v, want only sys", meta)
 		}
 	})

@@ -12,13 +12,13 @@ import (
 	"strings"
 )
 
-// httpMode is how an HTTP function reaches the handler (§3).
+// httpMode is how an HTTP function reaches the handler (functions-protocol 3).
 type httpMode int
 
 const (
-	modePayload    httpMode = iota // {Data:{req}, Metadata} to /<Function> (§3.1)
-	modeForwarding                 // raw request, buffered (§3.3)
-	modeProxying                   // raw request, streamed both ways (§3.4)
+	modePayload    httpMode = iota // {Data:{req}, Metadata} to /<Function> (functions-protocol 3.1)
+	modeForwarding                 // raw request, buffered (functions-protocol 3.3)
+	modeProxying                   // raw request, streamed both ways (functions-protocol 3.4)
 )
 
 func (m httpMode) String() string {
@@ -119,7 +119,7 @@ func (t *httpTrigger) serve(w http.ResponseWriter, r *http.Request, params map[s
 	}
 }
 
-// invokePayload is the default mode (§3.1, §3.2).
+// invokePayload is the default mode (functions-protocol 3.1, 3.2).
 func (t *httpTrigger) invokePayload(w http.ResponseWriter, r *http.Request, params map[string]string, level string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
@@ -183,7 +183,7 @@ func copyHeaders(dst, src http.Header) {
 }
 
 // rebuildQuery re-serialises the parsed query as the host does in forwarding
-// mode: first-appearance key order, duplicate keys joined with ',' (§3.3).
+// mode: first-appearance key order, duplicate keys joined with ',' (functions-protocol 3.3).
 func rebuildQuery(raw string) string {
 	if raw == "" {
 		return ""
@@ -212,7 +212,7 @@ func rebuildQuery(raw string) string {
 	return strings.Join(parts, "&")
 }
 
-// forward is enableForwardingHttpRequest (§3.3): original method, path and
+// forward is enableForwardingHttpRequest (functions-protocol 3.3): original method, path and
 // headers, query rebuilt, body only when Content-Length > 0; the handler's
 // response goes back as is and any status counts as success.
 func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
@@ -279,7 +279,7 @@ func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(respBody)
 }
 
-// proxy is enableProxyingHttpRequest (§3.4): the live request streamed to the
+// proxy is enableProxyingHttpRequest (functions-protocol 3.4): the live request streamed to the
 // handler at the original path and query, the response streamed back.
 func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)

@@ -12,18 +12,18 @@ import (
 	"time"
 )
 
-// This file holds every encoding rule of the invocation body (§2.2–§2.7):
+// This file holds every encoding rule of the invocation body (functions-protocol 2.2–2.7):
 // what the real host puts in {Data, Metadata} and how each .NET value type
 // looks on the wire. Golden fixtures in testdata/payload pin them down.
 
-// Payload is the {Data, Metadata} invocation body (§2.2).
+// Payload is the {Data, Metadata} invocation body (functions-protocol 2.2).
 type Payload struct {
 	Data     Fields
 	Metadata Fields
 }
 
 // Body renders the payload for function fn, adding Metadata.sys with the
-// given clock reading and random GUID (§2.4).
+// given clock reading and random GUID (functions-protocol 2.4).
 func (p *Payload) Body(fn string, now time.Time, randGUID string) ([]byte, error) {
 	meta := p.Metadata.clone()
 	sys := newFields()
@@ -47,7 +47,7 @@ type Fields struct {
 func newFields() Fields { return Fields{vals: map[string]json.RawMessage{}} }
 
 // Set stores v under key; a null Value removes the key, because the host
-// omits null-valued binding data (§2.4).
+// omits null-valued binding data (functions-protocol 2.4).
 func (f *Fields) Set(key string, v Value) {
 	if f.vals == nil {
 		f.vals = map[string]json.RawMessage{}
@@ -109,7 +109,7 @@ func (f Fields) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Value is one binding value in its wire form (§2.3 table). The zero Value is
+// Value is one binding value in its wire form (functions-protocol 2.3 table). The zero Value is
 // .NET null and is omitted.
 type Value struct{ raw json.RawMessage }
 
@@ -163,7 +163,7 @@ func ObjectValue(v any) Value {
 func ArrayValue(v any) Value { return Value{raw: mustJSON(string(mustJSON(v)))} }
 
 // TriggerValue encodes a trigger's raw message body: base64 for dataType
-// binary, otherwise the UTF-8 string, double-encoded (§2.3). A body that is
+// binary, otherwise the UTF-8 string, double-encoded (functions-protocol 2.3). A body that is
 // not valid UTF-8 still goes out as a string (lossy), as the host's
 // converter falls back to.
 func TriggerValue(body []byte, dataType string) Value {
@@ -176,7 +176,7 @@ func TriggerValue(body []byte, dataType string) Value {
 // SpillJSON applies the host's ApplyBindingData to a string trigger value:
 // when s is a JSON object, each top-level property that is not an array (and
 // not null) is copied into f, objects as nested objects and scalars as .NET
-// strings, overwriting same-named keys (§2.3, H Utility.ApplyBindingData).
+// strings, overwriting same-named keys (functions-protocol 2.3).
 func (f *Fields) SpillJSON(s string) {
 	t := strings.TrimSpace(s)
 	if !strings.HasPrefix(t, "{") || !strings.HasSuffix(t, "}") {
@@ -280,7 +280,7 @@ func mustJSON(v any) []byte {
 // to 7 fraction digits, trailing zeros trimmed, and "Z".
 func netJSONTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.9999999Z") }
 
-// --- HTTP trigger (§3.1) ---
+// --- HTTP trigger (functions-protocol 3.1) ---
 
 // httpRequestPayload builds the payload of an HTTP function in payload mode:
 // Data.<trigger> from H HttpRequestExtensions.GetRequestAsJObject and the
@@ -319,7 +319,7 @@ func httpRequestPayload(trigger string, r *http.Request, body []byte, params map
 	req.Set("Headers", headers.Value())
 	req.Set("Params", paramFields.Value())
 	req.Set("Identities", ObjectValue(identities))
-	// Body only when Content-Length > 0; a chunked request gets none (§3.1).
+	// Body only when Content-Length > 0; a chunked request gets none (functions-protocol 3.1).
 	if r.ContentLength > 0 {
 		if isOctetOrMultipart(r.Header.Get("Content-Type")) {
 			req.Set("Body", BytesValue(body))
@@ -347,7 +347,7 @@ func httpRequestPayload(trigger string, r *http.Request, body []byte, params map
 }
 
 // localIdentities is the identity func start attaches to every request: auth
-// level Admin (§3.1, AZFUNC fixture). level is "Admin" or "Function".
+// level Admin (functions-protocol 3.1). level is "Admin" or "Function".
 func localIdentities(level string) []map[string]any {
 	return []map[string]any{{
 		"AuthenticationType": "WebJobsAuthLevel",
@@ -388,7 +388,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// --- timer trigger (§2.7) ---
+// --- timer trigger (functions-protocol 2.7) ---
 
 // TimerStatus is the schedule status the timer trigger reports.
 type TimerStatus struct {
@@ -411,7 +411,7 @@ func timerPayload(name string, st TimerStatus, pastDue bool) *Payload {
 	return p
 }
 
-// --- manual run (§6 "functions-manually-run-non-http") ---
+// --- manual run (functions-protocol 6) ---
 
 // stringTriggerPayload is the payload of a string-typed trigger value (a
 // manual run's "input", a queue message without dataType): the value

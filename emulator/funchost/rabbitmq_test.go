@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -82,20 +84,16 @@ func (b *rabbitBundle) publish(t *testing.T, body string, headers amqp.Table) {
 // waitCount polls a queue's ready-message count.
 func (b *rabbitBundle) waitCount(t *testing.T, queue string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		q, err := b.ch.QueueDeclarePassive(queue, false, true, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q.Messages == want {
-			return
+		if q.Messages != want {
+			return fmt.Errorf("queue %s holds %d messages, want %d", queue, q.Messages, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue %s holds %d messages, want %d", queue, q.Messages, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func consumeRecords(r handlerRecord) bool { return r.Path == "/Consume" }
@@ -117,105 +115,80 @@ func messageBody(r handlerRecord) string {
 	return s
 }
 
-func TestRabbitMQTriggerSuccess(t *testing.T) {
-	t.Parallel()
-	b := rabbitSetup(t, rabbitURL, nil, Config{}, nil)
-	b.publish(t, `{"orderId":7}`, amqp.Table{"tenant": "a"})
-	rec := b.app.waitRecords(t, 1, consumeRecords)[0]
-	p := decodeJSON(t, []byte(rec.Body))
-	if got := p["Data"].(map[string]any)["msg"]; got != `"{\"orderId\":7}"` {
-		t.Errorf("Data.msg = %#v, want the double-encoded body", got)
+// rabbitTriggerBackend is the RabbitMQ side of the trigger conformance
+// suite. Each consumer runs one invocation at a time, so maxCalls is moot.
+func rabbitTriggerBackend(t *testing.T, o triggerOpts) *triggerFixture {
+	t.Helper()
+	url := rabbitURL
+	var proxy *tcpProxy
+	if o.proxied {
+		proxy = newTCPProxy(t, "127.0.0.1:5672")
+		url = "amqp://guest:guest@" + proxy.l.Addr().String() + "/"
 	}
-	meta := p["Metadata"].(map[string]any)
-	want := map[string]any{"RoutingKey": `"` + b.queue + `"`, "Exchange": `""`, "Redelivered": "false", "DeliveryTag": "1", "orderId": `"7"`}
-	for k, v := range want {
-		if meta[k] != v {
-			t.Errorf("Metadata.%s = %#v, want %#v", k, meta[k], v)
-		}
-	}
-	props := meta["BasicProperties"].(map[string]any)
-	if props["ContentType"] != "application/json" || props["Persistent"] != true || props["Headers"].(map[string]any)["tenant"] != base64.StdEncoding.EncodeToString([]byte("a")) {
-		t.Errorf("BasicProperties = %v", props)
-	}
-	if !strings.HasPrefix(meta["ConsumerTag"].(string), `"funchost-Consume-`) {
-		t.Errorf("ConsumerTag = %v", meta["ConsumerTag"])
-	}
-	b.waitCount(t, b.queue, 0)
-}
-
-func TestRabbitMQTriggerBinary(t *testing.T) {
-	t.Parallel()
-	b := rabbitSetup(t, rabbitURL, map[string]any{"dataType": "binary"}, Config{}, nil)
-	b.publish(t, `{"orderId":8}`, nil)
-	rec := b.app.waitRecords(t, 1, consumeRecords)[0]
-	p := decodeJSON(t, []byte(rec.Body))
-	if got := p["Data"].(map[string]any)["msg"]; got != base64.StdEncoding.EncodeToString([]byte(`{"orderId":8}`)) {
-		t.Errorf("Data.msg = %#v, want base64 of the body", got)
-	}
-	if _, spilled := p["Metadata"].(map[string]any)["orderId"]; spilled {
-		t.Error("binary bodies must not spill into Metadata")
-	}
-}
-
-func TestRabbitMQTriggerRetriesThenDeadLetters(t *testing.T) {
-	t.Parallel()
-	b := rabbitSetup(t, rabbitURL, nil, Config{}, nil)
-	b.publish(t, `{"action":"fail"}`, nil)
-	b.waitCount(t, b.dlq, 1)
-	recs := b.app.waitRecords(t, rabbitMaxAttempts, consumeRecords)
-	if len(recs) != rabbitMaxAttempts {
-		t.Fatalf("handler saw %d attempts, want %d", len(recs), rabbitMaxAttempts)
-	}
-	msg, ok, err := b.ch.Get(b.dlq, true)
-	if err != nil || !ok {
-		t.Fatalf("dead-lettered message: ok %v err %v", ok, err)
-	}
-	if got := requeueCount(msg.Headers); got != rabbitMaxAttempts-1 {
-		t.Errorf("dead-lettered copy has %s = %d, want %d", rabbitRequeueHeader, got, rabbitMaxAttempts-1)
-	}
-	if string(msg.Body) != `{"action":"fail"}` || msg.MessageId != `m-{"action":"fail"}` {
-		t.Errorf("dead-lettered message lost its body/properties: %q %q", msg.Body, msg.MessageId)
-	}
-	b.waitCount(t, b.queue, 0)
-}
-
-func TestRabbitMQTriggerStopReleasesPrefetched(t *testing.T) {
-	t.Parallel()
-	b := rabbitSetup(t, rabbitURL, nil, Config{}, nil)
-	for i := range 3 {
-		b.publish(t, fmt.Sprintf(`{"action":"sleep","ms":700,"n":%d}`, i), nil)
-	}
-	b.app.waitRecords(t, 1, consumeRecords)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := b.app.host.Stop(ctx); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	// The one in flight finished and was acked; the two prefetched are back.
-	b.waitCount(t, b.queue, 2)
-	if n := len(b.app.records(t)); n != 1 {
-		t.Errorf("handler saw %d messages, want 1", n)
+	b := rabbitSetup(t, url, o.binding, o.cfg, nil)
+	return &triggerFixture{
+		app:           b.app,
+		proxy:         proxy,
+		send:          func(t *testing.T, body string) { b.publish(t, body, amqp.Table{"tenant": "a"}) },
+		waitEmpty:     func(t *testing.T) { b.waitCount(t, b.queue, 0) },
+		waitAvailable: func(t *testing.T, n int) { b.waitCount(t, b.queue, n) },
+		deadLettered: func(t *testing.T) string {
+			b.waitCount(t, b.dlq, 1)
+			msg, ok, err := b.ch.Get(b.dlq, true)
+			if err != nil || !ok {
+				t.Fatalf("dead-lettered message: ok %v err %v", ok, err)
+			}
+			if got := requeueCount(msg.Headers); got != rabbitMaxAttempts-1 {
+				t.Errorf("dead-lettered copy has %s = %d, want %d", rabbitRequeueHeader, got, rabbitMaxAttempts-1)
+			}
+			if msg.MessageId != "m-"+string(msg.Body) {
+				t.Errorf("dead-lettered message lost its properties: message id %q", msg.MessageId)
+			}
+			return string(msg.Body)
+		},
+		maxAttempts: rabbitMaxAttempts,
+		attempt: func(t *testing.T, rec handlerRecord) int {
+			var p struct {
+				Metadata struct {
+					BasicProperties struct {
+						Headers map[string]any
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(rec.Body), &p); err != nil {
+				t.Fatalf("invocation body %s: %v", rec.Body, err)
+			}
+			c, ok := p.Metadata.BasicProperties.Headers[rabbitRequeueHeader]
+			if !ok {
+				return 1
+			}
+			n, ok := c.(float64)
+			if !ok {
+				t.Errorf("%s header = %#v, want a number", rabbitRequeueHeader, c)
+			}
+			return int(n) + 1
+		},
+		checkPayload: func(t *testing.T, meta map[string]any) {
+			t.Helper()
+			for k, v := range map[string]any{"RoutingKey": `"` + b.queue + `"`, "Exchange": `""`, "Redelivered": "false", "DeliveryTag": "1"} {
+				if meta[k] != v {
+					t.Errorf("Metadata.%s = %#v, want %#v", k, meta[k], v)
+				}
+			}
+			props, _ := meta["BasicProperties"].(map[string]any)
+			headers, _ := props["Headers"].(map[string]any)
+			if props["ContentType"] != "application/json" || props["Persistent"] != true || headers["tenant"] != base64.StdEncoding.EncodeToString([]byte("a")) {
+				t.Errorf("BasicProperties = %v", props)
+			}
+			if tag, _ := meta["ConsumerTag"].(string); !strings.HasPrefix(tag, `"funchost-Consume-`) {
+				t.Errorf("ConsumerTag = %#v", meta["ConsumerTag"])
+			}
+		},
+		reconnectLog: "reconnecting",
 	}
 }
 
-func TestRabbitMQTriggerCompetingInstances(t *testing.T) {
-	t.Parallel()
-	b := rabbitSetup(t, rabbitURL, nil, Config{Instances: 2}, nil)
-	for i := range 8 {
-		b.publish(t, fmt.Sprintf(`{"action":"sleep","ms":50,"n":%d}`, i), nil)
-	}
-	recs := b.app.waitRecords(t, 8, consumeRecords)
-	workers := map[string]int{}
-	for _, r := range recs {
-		workers[r.WorkerID]++
-	}
-	if len(workers) != 2 || len(recs) != 8 {
-		t.Errorf("8 messages went to %v, want both instances and no duplicates", workers)
-	}
-	b.waitCount(t, b.queue, 0)
-}
-
-// tcpProxy forwards to RabbitMQ and can cut every connection, to test
+// tcpProxy forwards to a broker and can cut every connection, to test
 // reconnects without touching the broker other tests share.
 type tcpProxy struct {
 	l     net.Listener
@@ -261,22 +234,6 @@ func (p *tcpProxy) cut() {
 	p.conns = nil
 }
 
-func TestRabbitMQTriggerReconnects(t *testing.T) {
-	t.Parallel()
-	proxy := newTCPProxy(t, "127.0.0.1:5672")
-	b := rabbitSetup(t, "amqp://guest:guest@"+proxy.l.Addr().String()+"/", nil, Config{}, nil)
-	b.publish(t, `{"n":1}`, nil)
-	b.app.waitRecords(t, 1, consumeRecords)
-	b.waitCount(t, b.queue, 0)
-	proxy.cut()
-	b.publish(t, `{"n":2}`, nil)
-	// Message 1 may be redelivered if the cut beat its ack (at-least-once).
-	b.app.waitRecords(t, 1, func(r handlerRecord) bool { return consumeRecords(r) && messageBody(r) == `{"n":2}` })
-	if !strings.Contains(b.app.logs.String(), "reconnecting") {
-		t.Error("reconnect not logged")
-	}
-}
-
 func TestRabbitMQOutputBinding(t *testing.T) {
 	t.Parallel()
 	conn, err := amqp.Dial(rabbitURL)
@@ -305,7 +262,7 @@ func TestRabbitMQOutputBinding(t *testing.T) {
 		got = append(got, string(m.Body))
 	}
 	// Array elements: strings verbatim, objects indented; a top-level base64
-	// string would be decoded, but array elements are not (§4.3).
+	// string would be decoded, but array elements are not (functions-protocol 4.3).
 	want := []string{"hello", "{\n  \"b\": 1\n}", "ping"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("output messages = %q, want %q", got, want)
@@ -324,8 +281,8 @@ func TestAdminRunsQueueFunction(t *testing.T) {
 	if messageBody(rec) != `{"k":1}` {
 		t.Errorf("Data.msg = %q", messageBody(rec))
 	}
-	meta := decodeJSON(t, []byte(rec.Body))["Metadata"].(map[string]any)
-	if meta["k"] != `"1"` || len(meta) != 2 {
+	meta, ok := decodeJSON(t, []byte(rec.Body))["Metadata"].(map[string]any)
+	if !ok || meta["k"] != `"1"` || len(meta) != 2 {
 		t.Errorf("Metadata = %v, want the spilled k and sys only", meta)
 	}
 }

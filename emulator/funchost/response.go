@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Result is the handler's answer to a payload-mode invocation (§4.1).
+// Result is the handler's answer to a payload-mode invocation (functions-protocol 4.1).
 type Result struct {
 	// InvocationID is the X-Azure-Functions-InvocationId sent.
 	InvocationID string
@@ -35,7 +35,7 @@ type resultWire struct {
 // maxReason bounds the response text quoted in errors.
 const maxReason = 512
 
-// parseResult interprets a handler response as the real host does (§4.2):
+// parseResult interprets a handler response as the real host does (functions-protocol 4.2):
 // 2xx required, content type application/json or text/json, a JSON object.
 // An empty body or literal null makes the real host wait until functionTimeout
 // (it never completes the invocation); we fail it at once with a clear
@@ -79,7 +79,7 @@ func sanitize(b []byte) string {
 
 // Output returns the value bound to output binding name: ReturnValue for
 // "$return"; otherwise Outputs[name], overridden by the same key of a
-// JSON-object ReturnValue when the function has no $return binding (§4.1).
+// JSON-object ReturnValue when the function has no $return binding (functions-protocol 4.1).
 func (r *Result) Output(name string, hasReturnBinding bool) (json.RawMessage, bool) {
 	if name == "$return" {
 		return r.ReturnValue, len(r.ReturnValue) > 0
@@ -99,7 +99,7 @@ func (r *Result) Output(name string, hasReturnBinding bool) (json.RawMessage, bo
 	return v, ok
 }
 
-// httpOutput is a converted http output binding value (§3.2).
+// httpOutput is a converted http output binding value (functions-protocol 3.2).
 type httpOutput struct {
 	Status int
 	Header http.Header
@@ -108,7 +108,7 @@ type httpOutput struct {
 
 // parseHTTPOutput converts Outputs.res: a JSON object (or a string holding
 // one) with statusCode, headers and body. A missing value is the empty
-// object: 200 with body {} (INFERRED in the note).
+// object: 200 with body {} (functions-protocol 3.2).
 func parseHTTPOutput(raw json.RawMessage) (*httpOutput, error) {
 	out := &httpOutput{Status: http.StatusOK, Header: http.Header{}}
 	raw = bytes.TrimSpace(raw)
@@ -175,8 +175,8 @@ func parseHTTPOutput(raw json.RawMessage) (*httpOutput, error) {
 		}
 	}
 	if out.Header.Get("Content-Type") == "" && len(out.Body) > 0 {
-		// Default content type is UNCONFIRMED upstream; say plainly what we send
-		// rather than let net/http sniff one.
+		// The real host's default content type is not established (functions-protocol
+		// 3.2): say plainly what we send rather than let net/http sniff one.
 		out.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	return out, nil
@@ -215,7 +215,7 @@ func indentJSON(raw []byte) []byte {
 }
 
 // OutputMessages converts an output binding value into messages the way the
-// real host does for queue outputs (§4.3): unless dataType is binary a string
+// real host does for queue outputs (functions-protocol 4.3): unless dataType is binary a string
 // that is valid base64 is decoded to bytes; a JSON array (or a string that
 // looks like JSON) becomes one message per element; objects are re-serialised
 // indented; other strings and numbers become one message.

@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// sbTrigger is serviceBusTrigger (extension 5.x, §2.5, §5.1): peek-lock
+// sbTrigger is serviceBusTrigger (extension 5.x, functions-protocol 2.5, 5.1): peek-lock
 // receive from a queue or a topic subscription, up to maxConcurrentCalls
 // invocations at once, lock renewal while an invocation runs (up to
 // maxAutoLockRenewalDuration), complete on success (autoCompleteMessages),
@@ -64,7 +64,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 		return nil, fmt.Errorf("%w: session-enabled serviceBusTrigger is not supported by this host", ErrConfig)
 	}
 	if b.Cardinality == "many" {
-		return nil, fmt.Errorf("%w: serviceBusTrigger with cardinality many is not supported by this host (its custom-handler shape is UNCONFIRMED)", ErrConfig)
+		return nil, fmt.Errorf("%w: serviceBusTrigger with cardinality many is not supported by this host (its custom-handler shape is not established)", ErrConfig)
 	}
 	var opt sbOptions
 	if raw, ok := h.app.Extensions["servicebus"]; ok {
@@ -105,7 +105,7 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 // sbConnection resolves the binding's connection like the extension: the
 // setting <name> (or AzureWebJobs<name>) holding a connection string, or the
 // identity settings <name>__fullyQualifiedNamespace (+ __credential,
-// __clientId). An empty name means AzureWebJobsServiceBus (§7).
+// __clientId). An empty name means AzureWebJobsServiceBus (functions-protocol 7).
 func sbConnection(st *settings, name string) (func() (*azservicebus.Client, string, error), error) {
 	if name == "" {
 		name = "AzureWebJobsServiceBus"
@@ -365,7 +365,7 @@ func dotnetGUID(b [16]byte) string {
 	return uuid.UUID(s).String()
 }
 
-// sbPayload builds the invocation of a message (§2.5): the body as the
+// sbPayload builds the invocation of a message (functions-protocol 2.5): the body as the
 // trigger value, the binding data of ServiceBusTriggerBindingStrategy as
 // Metadata, then the JSON-body spill.
 func sbPayload(b *Binding, m *azservicebus.ReceivedMessage, fqns, identifier string) *Payload {

@@ -18,7 +18,7 @@ import (
 )
 
 // supervisor runs Config.Instances handler processes the way the real host
-// runs its one (§1.1, §1.2): free loopback port, the worker environment, GET /
+// runs its one (functions-protocol 1.1, 1.2): free loopback port, the worker environment, GET /
 // readiness polling, restart on exit, give up after 3 failures in the restart
 // window, SIGTERM then SIGKILL on stop.
 type supervisor struct {
@@ -222,7 +222,7 @@ func (s *supervisor) launch(i int) (*process, error) {
 	return p, nil
 }
 
-// environ is the handler's environment (§1.1): the host's environment and app
+// environ is the handler's environment (functions-protocol 1.1): the host's environment and app
 // settings, plus the worker variables.
 func (s *supervisor) environ(p *process) []string {
 	port := strconv.Itoa(p.port)
@@ -245,7 +245,7 @@ func (s *supervisor) environ(p *process) []string {
 	return env
 }
 
-// waitReady polls GET / every 25 ms; any HTTP response means ready (§1.2).
+// waitReady polls GET / every 25 ms; any HTTP response means ready (functions-protocol 1.2).
 func (s *supervisor) waitReady(ctx context.Context, p *process) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.NewTimer(s.cfg.ReadyTimeout)
@@ -328,7 +328,7 @@ func (s *supervisor) pick(ctx context.Context) (*process, error) {
 }
 
 // restart kills p so that its loop starts a fresh process; used after a
-// functionTimeout, as the real host restarts the worker (§5.3).
+// functionTimeout, as the real host restarts the worker (functions-protocol 5.3).
 func (s *supervisor) restart(p *process) {
 	s.mu.Lock()
 	if s.current[p.instance] == p {

@@ -7,8 +7,7 @@ import (
 
 // Trigger listens for the events of one function and invokes it through a
 // Dispatcher, settling its source (message, timer, HTTP request) on the
-// result. HTTP and timer triggers exist now; queue triggers plug in the same
-// way through triggerTypes.
+// result. Each trigger type registers its factory in triggerTypes.
 type Trigger interface {
 	// Start begins listening; it returns once the trigger is set up.
 	Start(ctx context.Context, d Dispatcher) error

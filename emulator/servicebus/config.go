@@ -20,6 +20,14 @@ const (
 	DefaultIdleTimeout    = 60 * time.Second
 	// DefaultAcceptNextSessionTimeout is Service Bus's own wait for accept-next-session.
 	DefaultAcceptNextSessionTimeout = 60 * time.Second
+	// DefaultMaxSessionsPerConnection bounds the sessions of one connection; the server
+	// announces channel-max one below it.
+	DefaultMaxSessionsPerConnection = 1024
+	// DefaultMaxLinksPerConnection bounds the links of one connection, across its sessions.
+	DefaultMaxLinksPerConnection = 1024
+	// DefaultMaxPendingBytes bounds what one connection buffers: unfinished incoming deliveries
+	// plus $cbs and $management responses waiting for link credit.
+	DefaultMaxPendingBytes = 16 << 20
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -76,6 +84,24 @@ type Config struct {
 	// the attach is refused with com.microsoft:timeout (like a client's timeout, up to 10% or 1 s
 	// early, so the refusal beats the client's own deadline). Default 60 s, as on Service Bus.
 	AcceptNextSessionTimeout time.Duration
+	// MaxSessionsPerConnection bounds the sessions of one connection. The server announces
+	// channel-max MaxSessionsPerConnection-1 (or less, if the client asks for less); a begin on a
+	// higher channel closes the connection with amqp:connection:framing-error, as the spec
+	// requires. Default 1024.
+	MaxSessionsPerConnection int
+	// MaxLinksPerConnection bounds the links of one connection across its sessions; each session
+	// announces handle-max MaxLinksPerConnection-1 (or less). An attach beyond it ends its session
+	// with amqp:resource-limit-exceeded; an attach on a handle above handle-max closes the
+	// connection with amqp:connection:framing-error. Default 1024.
+	MaxLinksPerConnection int
+	// MaxPendingBytes bounds the bytes one connection holds in unfinished incoming deliveries
+	// (a message whose transfers have not all arrived) plus $cbs and $management responses
+	// waiting for credit on their reply link. A transfer beyond it detaches its link with
+	// amqp:resource-limit-exceeded; a $cbs or $management request that arrives while the
+	// connection is at the limit is rejected with that condition before it runs (a request that
+	// ran is always answered, so one response may pass the limit). Default 16 MiB, and never
+	// less than twice MaxMessageSize.
+	MaxPendingBytes int64
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -103,6 +129,16 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if c.MaxSessionsPerConnection <= 0 || c.MaxSessionsPerConnection > 1<<16 {
+		c.MaxSessionsPerConnection = DefaultMaxSessionsPerConnection
+	}
+	if c.MaxLinksPerConnection <= 0 {
+		c.MaxLinksPerConnection = DefaultMaxLinksPerConnection
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	c.MaxPendingBytes = max(c.MaxPendingBytes, 2*int64(c.MaxMessageSize))
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}

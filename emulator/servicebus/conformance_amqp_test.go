@@ -122,14 +122,22 @@ func TestAMQPValuesRoundTrip(t *testing.T) {
 	b := setupAMQP(t)
 	s, snd := b.session(t)
 	ts := time.UnixMilli(1700000000123).UTC()
+	// Application properties take the simple types Service Bus allows; compound values travel in
+	// annotations (TestCompoundApplicationPropertyRejected covers the refusal).
 	props := map[string]any{
-		"uuid": amqp.UUID{1, 2, 3}, "symbol": amqp.Symbol("sym"), "list": []any{int64(1), "two", nil},
-		"map": map[string]any{"nested": true}, "longs": []int64{1, 2}, "strings": []string{"a", "b"},
-		"time": ts, "null": nil, "uint64": uint64(1 << 60), "float64": 1.25,
+		"uuid": amqp.UUID{1, 2, 3}, "symbol": amqp.Symbol("sym"), "binary": []byte{1, 2},
+		"time": ts, "null": nil, "uint64": uint64(1 << 60), "float64": 1.25, "int8": int8(-3),
+	}
+	compound := map[string]any{
+		"x-list": []any{int64(1), "two", nil}, "x-map": map[string]any{"nested": true},
+		"x-longs": []int64{1, 2}, "x-strings": []string{"a", "b"},
 	}
 	msg := amqp.NewMessage([]byte("typed"))
 	msg.ApplicationProperties = props
 	msg.Annotations = amqp.Annotations{"x-custom": int32(9)}
+	for k, v := range compound {
+		msg.Annotations[k] = v
+	}
 	if err := snd.Send(b.ctx, msg, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +157,11 @@ func TestAMQPValuesRoundTrip(t *testing.T) {
 	}
 	if got.Annotations["x-custom"] != int32(9) {
 		t.Errorf("custom annotation %v", got.Annotations["x-custom"])
+	}
+	for k, want := range compound {
+		if g := got.Annotations[k]; fmt.Sprintf("%T %v", g, g) != fmt.Sprintf("%T %v", want, want) {
+			t.Errorf("annotation %s: got %T %v, want %T %v", k, g, g, want, want)
+		}
 	}
 	if err := rcv.AcceptMessage(b.ctx, got); err != nil {
 		t.Fatal(err)

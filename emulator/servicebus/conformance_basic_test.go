@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 type basicBundle struct {
@@ -242,16 +244,16 @@ func TestRenewLockExtendsLockedUntil(t *testing.T) {
 	r := b.receiver(t, nil)
 	m := receiveOne(t, b.ctx, r)
 	before := *m.LockedUntil
-	deadline := time.Now().Add(5 * time.Second)
-	for !m.LockedUntil.After(before) {
-		if time.Now().After(deadline) {
-			t.Fatalf("LockedUntil stayed at %v", before)
-		}
-		time.Sleep(20 * time.Millisecond) // the clock must move for a renewal to extend the lock
+	// Eventually's pause lets the clock move, so that a renewal extends the lock.
+	testkit.Eventually(t, 5*time.Second, func() error {
 		if err := r.RenewMessageLock(b.ctx, m, nil); err != nil {
 			t.Fatalf("RenewMessageLock: %v", err)
 		}
-	}
+		if !m.LockedUntil.After(before) {
+			return fmt.Errorf("LockedUntil stayed at %v", before)
+		}
+		return nil
+	})
 	if err := r.CompleteMessage(b.ctx, m, nil); err != nil {
 		t.Fatalf("complete after renew: %v", err)
 	}
@@ -363,20 +365,16 @@ func TestTTLExpiryDrops(t *testing.T) {
 	ttl := 100 * time.Millisecond
 	b.send(t, &azservicebus.Message{Body: []byte("stale"), TimeToLive: &ttl})
 	r := b.receiver(t, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		peeked, err := r.PeekMessages(b.ctx, 10, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(peeked) == 0 {
-			break
+		if len(peeked) != 0 {
+			return errors.New("expired message still in the queue")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("expired message still in the queue")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestReceiveAndDelete(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
@@ -38,6 +39,12 @@ type conn struct {
 	// Owned by the serve goroutine.
 	sessions map[uint16]*session // by the peer's channel
 	local    map[uint16]*session // by our channel
+	channels idPool              // our free channels
+	links    int                 // attached links of all sessions, for MaxLinksPerConnection
+
+	// pending counts the bytes held in unfinished incoming deliveries and in responses waiting
+	// for credit, bounded by Config.MaxPendingBytes (reserve/release).
+	pending atomic.Int64
 
 	// Reply links (server-to-client RPC responses) by their target address, shared with
 	// request handlers on any session of the connection.
@@ -63,7 +70,9 @@ type conn struct {
 	closing   bool // close frame queued or socket failing: the writer closes the socket after flushing
 	closeSent bool
 	opened    bool // our open was sent: close frames are legal
-	wdone     chan struct{}
+	// headerSent: the AMQP header was exchanged, so a bad open is answered with open and close.
+	headerSent bool
+	wdone      chan struct{}
 
 	writerStarted bool          // set by serve before the writer goroutine starts
 	done          chan struct{} // closed when serve returns
@@ -147,6 +156,8 @@ func frameError(err error) error {
 	switch {
 	case errors.Is(err, frames.ErrFrameTooLarge):
 		return &ConnError{Condition: CondFramingError, Description: "frame exceeds max-frame-size", Err: err}
+	case errors.Is(err, enc.ErrBudget):
+		return &ConnError{Condition: CondDecodeError, Description: "frame decodes to more memory than its allocation budget", Err: err}
 	case errors.Is(err, frames.ErrUnknownPerformative):
 		return &ConnError{Condition: CondNotImplemented, Description: "unknown performative", Err: err}
 	case errors.Is(err, frames.ErrMissingField):
@@ -201,6 +212,7 @@ func (c *conn) handshake() error {
 	if _, err := c.nc.Write(frames.ProtoAMQP[:]); err != nil {
 		return fmt.Errorf("writing AMQP header: %w", err)
 	}
+	c.headerSent = true
 	h, body, err := c.r.Next()
 	if err != nil {
 		return fmt.Errorf("reading open: %w", err)
@@ -221,9 +233,11 @@ func (c *conn) handshake() error {
 	if c.peerMaxFrame < frames.MinMaxFrameSize {
 		c.peerMaxFrame = frames.MinMaxFrameSize
 	}
-	c.channelMax = 65535
+	// Sessions are bounded by the channel-max we announce; the spec makes the smaller of the
+	// two announced values binding.
+	c.channelMax = uint16(min(c.srv.cfg.MaxSessionsPerConnection, 1<<16) - 1)
 	if open.ChannelMaxSet {
-		c.channelMax = open.ChannelMax
+		c.channelMax = min(c.channelMax, open.ChannelMax)
 	}
 	c.peerIdle = time.Duration(open.IdleTimeout) * time.Millisecond
 	reply := &frames.Open{
@@ -255,8 +269,13 @@ func (c *conn) failHandshake(err error) {
 	c.wmu.Lock()
 	opened := c.opened
 	c.wmu.Unlock()
-	if opened && errors.As(err, &ce) {
-		b, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Close{Error: amqpError(ce.Condition, ce.Description)}, nil)
+	if (opened || c.headerSent) && errors.As(err, &ce) {
+		var b []byte
+		if !opened {
+			// Part 2, section 2.4.5: a close must follow an open, so a refused open gets ours first.
+			b, _ = frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "sbemulator-" + randomID()}, nil)
+		}
+		b, _ = frames.Append(b, frames.TypeAMQP, 0, &frames.Close{Error: amqpError(ce.Condition, ce.Description)}, nil)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(b)
 	}
@@ -475,6 +494,8 @@ func (c *conn) dispatch(channel uint16, p frames.Performative, payload []byte) e
 		s.peerEnded(f)
 		delete(c.sessions, channel)
 		delete(c.local, s.channel)
+		c.channels.put(uint32(s.channel))
+		c.links -= len(s.links)
 		return nil
 	case *frames.Attach:
 		return s.attach(f)
@@ -494,25 +515,36 @@ func (c *conn) begin(channel uint16, f *frames.Begin) error {
 	if f.RemoteChannel != nil {
 		return &ConnError{Condition: CondNotAllowed, Description: "begin answers a session the server never started"}
 	}
+	if channel > c.channelMax {
+		// Part 2, section 2.7.1: a channel outside the negotiated range is a framing error.
+		return &ConnError{Condition: CondFramingError, Description: fmt.Sprintf("begin on channel %d above channel-max %d", channel, c.channelMax)}
+	}
 	if _, dup := c.sessions[channel]; dup {
 		return &ConnError{Condition: CondNotAllowed, Description: fmt.Sprintf("channel %d already has a session", channel)}
 	}
-	var local uint16
-	found := false
-	for ch := 0; ch <= int(c.channelMax); ch++ {
-		if _, used := c.local[uint16(ch)]; !used {
-			local, found = uint16(ch), true
-			break
-		}
-	}
-	if !found {
+	// The peer's channels are at most channel-max, so ours (one per session) never run out.
+	id, ok := c.channels.get(uint32(c.channelMax))
+	if !ok {
 		return &ConnError{Condition: CondResourceLimit, Description: "channel-max reached"}
 	}
+	local := uint16(id)
 	s := newSession(c, local, channel, f)
 	c.sessions[channel] = s
 	c.local[local] = s
 	return s.sendBegin()
 }
+
+// reserve takes n bytes of the connection's pending budget (Config.MaxPendingBytes).
+func (c *conn) reserve(n int64) bool {
+	if c.pending.Add(n) > c.srv.cfg.MaxPendingBytes {
+		c.pending.Add(-n)
+		return false
+	}
+	return true
+}
+
+// release returns n bytes taken by reserve.
+func (c *conn) release(n int64) { c.pending.Add(-n) }
 
 func (c *conn) registerReply(address string, l *link) {
 	c.replyMu.Lock()

@@ -1,10 +1,12 @@
 package servicebus
 
 import (
+	"bytes"
 	"context"
-	"io"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,27 +24,15 @@ func (p *panicCounter) Handle(context.Context, slog.Record) error    { p.n.Add(1
 func (p *panicCounter) WithAttrs([]slog.Attr) slog.Handler           { return p }
 func (p *panicCounter) WithGroup(string) slog.Handler                { return p }
 
-var (
-	fuzzOnce   sync.Once
-	fuzzServer *Server
-	fuzzPanics panicCounter
-)
+// fuzzPanics counts the panics the fuzz server's connections recovered from.
+var fuzzPanics panicCounter
 
-// fuzzConnSetup starts one shared server with a queue named "q" for the fuzz inputs.
+// fuzzConnSetup starts the server the fuzz inputs share (each input gets a fresh queue "q"),
+// stopped when the fuzz target ends.
 func fuzzConnSetup(f *testing.F) *Server {
 	f.Helper()
-	fuzzOnce.Do(func() {
-		srv, err := Start(context.Background(), Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(&fuzzPanics),
-			AllowAnonymous: true}) // the inputs skip SASL and CBS to reach every frame handler
-		if err != nil {
-			f.Fatal(err)
-		}
-		if err := srv.CreateQueue(QueueConfig{Name: "q"}); err != nil {
-			f.Fatal(err)
-		}
-		fuzzServer = srv
-	})
-	return fuzzServer
+	// The inputs skip SASL and CBS to reach every frame handler.
+	return testServer(f, Config{Logger: slog.New(&fuzzPanics), AllowAnonymous: true})
 }
 
 func seedFrames(ps ...frames.Performative) []byte {
@@ -53,8 +43,57 @@ func seedFrames(ps ...frames.Performative) []byte {
 	return out
 }
 
-// FuzzConn feeds arbitrary frames to a connection after a valid open: the server must neither
-// panic nor hang.
+// scriptConn is a connection whose peer sent r and then half-closed, and reads nothing it is
+// sent: the server processes every frame of the input, however it answers.
+type scriptConn struct {
+	r      *bytes.Reader
+	mu     sync.Mutex
+	closed bool
+}
+
+func (c *scriptConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.r.Read(b)
+}
+
+func (c *scriptConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return len(b), nil
+}
+
+func (c *scriptConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5673}
+}
+func (c *scriptConn) RemoteAddr() net.Addr               { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (c *scriptConn) SetDeadline(t time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// Allocation budget of one fuzzed connection: a fixed part for its buffers (the 64 KiB read
+// buffer, the frame buffer, the write buffers and the pipe's copy buffer) plus a multiple of
+// the input, far below the 100,000-fold amplification of the decoder before it had a budget.
+const (
+	connAllocFixed  = 8 << 20
+	connAllocFactor = 512
+)
+
+// FuzzConn feeds arbitrary frames, in any order, to a connection after a valid open: the server
+// must neither panic nor hang, and the whole connection may allocate no more than its budget.
 func FuzzConn(f *testing.F) {
 	srv := fuzzConnSetup(f)
 	zero, one, settled := uint32(0), uint32(1), frames.SenderSettled
@@ -83,15 +122,27 @@ func FuzzConn(f *testing.F) {
 		&frames.Flow{IncomingWindow: 10, NextOutgoingID: 0, OutgoingWindow: 10, Handle: &one, DeliveryCount: &zero, LinkCredit: &one})
 	mgmt, _ = frames.Append(mgmt, frames.TypeAMQP, 0, &frames.Transfer{Handle: 0, DeliveryID: &zero, DeliveryTag: []byte{1}, MessageFormat: &zero}, req)
 	f.Add(mgmt)
+	// Decoder amplification: an attach whose properties hold 30 arrays of 65,536 nulls.
+	amp := seedFrames(&frames.Begin{IncomingWindow: 10, OutgoingWindow: 10})
+	props := enc.Map{}
+	for i := range 30 { // encoded as 10 bytes each
+		props = append(props, enc.Pair{Key: enc.Symbol(fmt.Sprint(i)), Value: enc.Array{Code: enc.TypeNull, Values: make([]any, 65536)}})
+	}
+	amp, _ = frames.Append(amp, frames.TypeAMQP, 0, &frames.Attach{Name: "a", Role: frames.RoleSender, Source: &frames.Source{}, Target: &frames.Target{Address: "q"},
+		Properties: props}, nil)
+	f.Add(amp)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		client, server := net.Pipe()
-		c := newConn(srv, server)
+		// A fresh queue per input, so what one input stored does not cost the next.
+		_ = srv.DeleteEntity("q")
+		if err := srv.CreateQueue(QueueConfig{Name: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		open, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "fuzz", MaxFrameSize: 65536}, nil)
+		c := newConn(srv, &scriptConn{r: bytes.NewReader(append(append(frames.ProtoAMQP[:], open...), in...))})
 		served := make(chan struct{})
 		go func() { c.serve(); close(served) }()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		open, _ := frames.Append(nil, frames.TypeAMQP, 0, &frames.Open{ContainerID: "fuzz", MaxFrameSize: 65536}, nil)
-		_, _ = client.Write(append(append(frames.ProtoAMQP[:], open...), in...))
-		_ = client.Close()
 		select {
 		case <-served:
 		case <-time.After(10 * time.Second):
@@ -99,6 +150,11 @@ func FuzzConn(f *testing.F) {
 		}
 		if n := fuzzPanics.n.Load(); n > 0 {
 			t.Fatalf("%d recovered panics", n)
+		}
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if got, budget := after.TotalAlloc-before.TotalAlloc, uint64(connAllocFixed+connAllocFactor*len(in)); got > budget {
+			t.Fatalf("a connection fed %d bytes allocated %d bytes, budget %d", len(in), got, budget)
 		}
 	})
 }

@@ -32,6 +32,9 @@ const (
 	CondMessageLockLost     Condition = "com.microsoft:message-lock-lost"
 	CondMessageNotFound     Condition = "com.microsoft:message-not-found"
 	CondDeadLetter          Condition = "com.microsoft:dead-letter"
+	// CondQuotaExceeded refuses a message to an entity at its MaxSizeInMegabytes; the SDKs map it
+	// to their quota-exceeded error.
+	CondQuotaExceeded Condition = "com.microsoft:quota-exceeded"
 
 	// Session conditions: the SDKs map them to SessionCannotBeLocked / lock lost / CodeTimeout.
 	CondSessionCannotBeLocked Condition = "com.microsoft:session-cannot-be-locked"
@@ -47,6 +50,9 @@ var (
 	ErrTLSConfig = errors.New("invalid TLS configuration")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
+
+	// errPropertyType reports an application property of a type Service Bus does not allow.
+	errPropertyType = errors.New("only simple types are allowed in application properties")
 )
 
 // ConnError ends a connection: the server sends close with this condition.

@@ -6,7 +6,7 @@ import (
 )
 
 // httpHandler serves GET /health like the official emulator: 200 {"status":"healthy"} while
-// serving, 503 {"status":"unhealthy"} once stopping. Other paths are RFC 9457 problems.
+// serving, 503 {"status":"unhealthy"} once stopping. Other paths are the administration API.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -21,13 +21,7 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "healthy"})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"type": "about:blank", "title": "Not Found", "status": http.StatusNotFound,
-			"detail": "this emulator serves only GET /health over HTTP", "instance": r.URL.Path,
-		})
-	})
+	// Everything else is the administration API (admin.go).
+	mux.Handle("/", newAdminHandler(s))
 	return mux
 }

@@ -67,20 +67,23 @@ type link struct {
 	asmID         uint32
 	asmFormat     uint32
 	asmSettled    bool
+	asmCharged    bool // asm's capacity is counted in the connection's pending bytes
 
 	// Outgoing deliveries (we are the sender); guarded by mu.
-	mu          sync.Mutex
-	outCredit   uint32
-	outDelivery uint32
-	drain       bool
-	closed      bool          // guarded by s.mu: no transfer may follow a detach
-	recv        messageSource // *broker.Receiver or, on session links, *broker.SessionReceiver
-	mode        broker.ReceiveMode
-	replies     chan []byte
-	wake        chan struct{}
-	stop        chan struct{}
-	stopOnce    sync.Once
-	tagCounter  uint64
+	mu            sync.Mutex
+	outCredit     uint32
+	outDelivery   uint32
+	drain         bool
+	closed        bool          // guarded by s.mu: no transfer may follow a detach
+	recv          messageSource // *broker.Receiver or, on session links, *broker.SessionReceiver
+	mode          broker.ReceiveMode
+	replies       [][]byte // responses waiting for credit (reply links), guarded by mu
+	replyCount    int      // responses reserved or queued, guarded by mu
+	repliesClosed bool     // guarded by mu: the pump ended, no more responses
+	wake          chan struct{}
+	stop          chan struct{}
+	stopOnce      sync.Once
+	tagCounter    uint64
 }
 
 func newLink(s *session, a *frames.Attach, handle uint32) *link {
@@ -113,7 +116,7 @@ func (l *link) attachIncoming(a *frames.Attach) error {
 	if a.Target == nil || a.Target.Address == "" {
 		return l.refuse(a, CondInvalidField, "a sender link needs a target address")
 	}
-	l.address = a.Target.Address
+	l.address = nodeAddress(a.Target.Address)
 	switch {
 	case l.address == "$cbs":
 		l.kind = kindCBS
@@ -178,7 +181,7 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 	if a.Source == nil || a.Source.Address == "" {
 		return l.refuse(a, CondInvalidField, "a receiver link needs a source address")
 	}
-	l.address = a.Source.Address
+	l.address = nodeAddress(a.Source.Address)
 	switch {
 	case l.address == "$cbs" || hasSuffixFold(l.address, "/$management"):
 		// Responses are routed by the request's reply-to: the Go SDK puts the reply link's target
@@ -187,7 +190,6 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		if a.Target != nil {
 			l.replyTarget = a.Target.Address
 		}
-		l.replies = make(chan []byte, replyQueue)
 	default:
 		var err error
 		if grant, err = l.s.c.checkGrant(l.address, auth.Listen); err != nil {
@@ -338,29 +340,46 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		l.asm = nil
 	}
 	if t.Aborted {
-		l.asmActive, l.asm = false, nil
+		l.dropAssembly()
 		return nil
 	}
 	if t.Settled {
 		l.asmSettled = true
 	}
 	if uint64(len(l.asm))+uint64(len(payload)) > uint64(l.srv().cfg.MaxMessageSize) {
-		l.asmActive, l.asm = false, nil
+		l.dropAssembly()
 		return &linkErrorAt{l: l, err: &LinkError{Condition: CondMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than the maximum of %d bytes", l.srv().cfg.MaxMessageSize)}}
 	}
-	if l.asm == nil && !t.More {
-		l.asm = append(make([]byte, 0, len(payload)), payload...)
-	} else {
+	if t.More || l.asm != nil {
+		// A delivery in several transfers: its buffer counts against the connection's pending
+		// bytes until the last transfer arrives, so idle half-sent messages cannot pile up.
+		need := len(l.asm) + len(payload)
+		if need > cap(l.asm) {
+			grown := max(need, 2*cap(l.asm))
+			if !l.s.c.reserve(int64(grown - cap(l.asm))) {
+				l.dropAssembly()
+				return &linkErrorAt{l: l, err: &LinkError{Condition: CondResourceLimit,
+					Description: fmt.Sprintf("the connection holds more than %d bytes of unfinished deliveries and pending responses", l.srv().cfg.MaxPendingBytes)}}
+			}
+			buf := make([]byte, len(l.asm), grown)
+			copy(buf, l.asm)
+			l.asm, l.asmCharged = buf, true
+		}
 		l.asm = append(l.asm, payload...)
+	} else {
+		l.asm = append(make([]byte, 0, len(payload)), payload...)
 	}
 	if t.More {
 		return nil
 	}
 	msg, id, settled, format := l.asm, l.asmID, l.asmSettled, l.asmFormat
-	l.asmActive, l.asm = false, nil // the broker keeps slices of msg: never reuse it
-	state := l.process(msg, format)
-	if !settled {
+	l.dropAssembly() // the broker keeps slices of msg: never reuse it
+	if l.kind == kindCBS || l.kind == kindMgmt {
+		if err := l.request(msg, id, settled); err != nil {
+			return err
+		}
+	} else if state := l.process(msg, format); !settled {
 		if err := l.sendDisposition(id, state); err != nil {
 			return err
 		}
@@ -370,6 +389,15 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		return l.s.sendFlow(l)
 	}
 	return nil
+}
+
+// dropAssembly ends the delivery being assembled and returns its buffer's pending bytes; only
+// multi-transfer deliveries were charged (their buffer is grown by onTransfer, never by append).
+func (l *link) dropAssembly() {
+	if l.asmCharged {
+		l.s.c.release(int64(cap(l.asm)))
+	}
+	l.asmActive, l.asm, l.asmCharged = false, nil, false
 }
 
 func (l *link) sendDisposition(id uint32, state frames.DeliveryState) error {
@@ -387,40 +415,155 @@ func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 	case kindEntityIn:
 		msgs, err := decodeSent(payload, format)
 		if err != nil {
-			return &frames.Rejected{Error: amqpError(CondDecodeError, err.Error())}
+			return &frames.Rejected{Error: amqpError(decodeCondition(err), err.Error())}
 		}
 		if _, err := l.srv().broker.Send(l.entity.Path, msgs); err != nil {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
 		}
 		return &frames.Accepted{}
-	case kindCBS, kindMgmt:
-		req, err := decodeRequest(payload)
-		if err != nil {
-			return &frames.Rejected{Error: amqpError(CondDecodeError, err.Error())}
-		}
-		var resp *response
-		if l.kind == kindCBS {
-			resp = l.s.c.putToken(req)
-		} else {
-			resp = l.s.c.manage(l.entity, req)
-		}
-		if err := l.s.c.reply(req, resp); err != nil {
-			return &frames.Rejected{Error: amqpError(CondNotFound, err.Error())}
-		}
-		return &frames.Accepted{}
 	}
 	return &frames.Rejected{Error: amqpError(CondNotAllowed, "link cannot accept messages")}
 }
 
-// enqueueReply queues an encoded response for the pump.
-func (l *link) enqueueReply(payload []byte) error {
-	select {
-	case l.replies <- payload:
-		return nil
-	default:
+// decodeCondition is the condition of a message that cannot be taken: invalid-field for an
+// application property of a type Service Bus refuses, decode-error for anything else.
+func decodeCondition(err error) Condition {
+	if errors.Is(err, errPropertyType) {
+		return CondInvalidField
+	}
+	return CondDecodeError
+}
+
+// request answers a $cbs or $management request. The request's disposition goes out before the
+// response, which uamqp-based clients require (they fail an operation whose response overtakes
+// the outcome of its request).
+func (l *link) request(payload []byte, id uint32, settled bool) error {
+	outcome := func(state frames.DeliveryState) error {
+		if settled {
+			return nil
+		}
+		return l.sendDisposition(id, state)
+	}
+	req, err := decodeRequest(payload)
+	if err != nil {
+		return outcome(&frames.Rejected{Error: amqpError(decodeCondition(err), err.Error())})
+	}
+	rl := l.replyLinkFor(req.replyTo)
+	if rl == nil {
+		return outcome(&frames.Rejected{Error: amqpError(CondNotFound, fmt.Sprintf("no reply link attached for %q", req.replyTo))})
+	}
+	// Room for the response is taken before the request runs: a request may change state
+	// (receive-and-delete by sequence number, settlement), so its response must not be dropped
+	// afterwards. A response may take the connection past MaxPendingBytes by its own size; the
+	// next request is then refused.
+	if err := rl.reserveReply(); err != nil {
+		return outcome(&frames.Rejected{Error: amqpError(CondResourceLimit, err.Error())})
+	}
+	var resp *response
+	if l.kind == kindCBS {
+		resp = l.s.c.putToken(req)
+	} else {
+		resp = l.s.c.manage(l.entity, req)
+	}
+	b, err := encodeResponse(req, resp)
+	if err != nil {
+		rl.unreserveReply()
+		return outcome(&frames.Rejected{Error: amqpError(CondInternalError, err.Error())})
+	}
+	l.s.c.pending.Add(int64(len(b)))
+	if err := outcome(&frames.Accepted{}); err != nil {
+		rl.unreserveReply()
+		l.s.c.release(int64(len(b)))
+		return err
+	}
+	rl.enqueueReply(b)
+	return nil
+}
+
+// replyLinkFor finds the link a response goes out on: the one the request's reply-to names or,
+// for a request without reply-to (uamqp sends only a message-id), the reply link attached to the
+// same node on this session, as Service Bus answers.
+func (l *link) replyLinkFor(replyTo string) *link {
+	if replyTo != "" {
+		return l.s.c.replyLink(replyTo)
+	}
+	var found *link
+	for _, other := range l.s.links {
+		if other.kind == kindReply && strings.EqualFold(other.address, l.address) && (found == nil || other.handle > found.handle) {
+			found = other
+		}
+	}
+	return found
+}
+
+// reserveReply takes a place in the reply queue for one response, refusing while the queue is
+// full or the connection holds MaxPendingBytes, so responses to a client that grants no credit
+// stay bounded in number and in size.
+func (l *link) reserveReply() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.repliesClosed {
+		return fmt.Errorf("reply link %q is detached", l.name)
+	}
+	if l.replyCount >= replyQueue {
 		return fmt.Errorf("reply link %q has %d responses waiting", l.name, replyQueue)
 	}
+	if l.s.c.pending.Load() >= l.srv().cfg.MaxPendingBytes {
+		return fmt.Errorf("the connection holds more than %d bytes of responses waiting for credit and unfinished deliveries", l.srv().cfg.MaxPendingBytes)
+	}
+	l.replyCount++
+	return nil
+}
+
+func (l *link) unreserveReply() {
+	l.mu.Lock()
+	l.replyCount--
+	l.mu.Unlock()
+}
+
+// enqueueReply queues a response reserved with reserveReply, its bytes already counted as
+// pending, for the pump.
+func (l *link) enqueueReply(payload []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.repliesClosed {
+		l.replyCount--
+		l.s.c.release(int64(len(payload)))
+		return
+	}
+	l.replies = append(l.replies, payload)
+	l.poke()
+}
+
+// takeReply removes the oldest queued response, if any; its bytes leave the pending budget.
+func (l *link) takeReply() ([]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.replies) == 0 {
+		return nil, false
+	}
+	p := l.replies[0]
+	l.replies[0] = nil
+	l.replies = l.replies[1:]
+	if len(l.replies) == 0 {
+		l.replies = nil // let the backing array go
+	}
+	l.replyCount--
+	l.s.c.release(int64(len(p)))
+	return p, true
+}
+
+// closeReplies drops the responses still waiting when the reply link ends.
+func (l *link) closeReplies() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.repliesClosed = true
+	for _, p := range l.replies {
+		l.replyCount--
+		l.s.c.release(int64(len(p)))
+	}
+	l.replies = nil
 }
 
 // pump sends deliveries while the peer grants credit: broker messages on entity links, queued
@@ -432,6 +575,9 @@ func (l *link) pump() {
 			l.s.c.fail(&ConnError{Condition: CondInternalError, Description: "internal error"})
 		}
 		l.closeReceiver()
+		if l.kind == kindReply {
+			l.closeReplies()
+		}
 	}()
 	for {
 		l.mu.Lock()
@@ -461,11 +607,13 @@ func (l *link) pump() {
 			continue
 		}
 		if l.kind == kindReply {
-			select {
-			case p := <-l.replies:
+			if p, ok := l.takeReply(); ok {
 				if err := l.deliver(p, nil, true, nil); err != nil {
 					return
 				}
+				continue
+			}
+			select {
 			case <-l.wake:
 			case <-l.stop:
 				return
@@ -646,8 +794,12 @@ func (l *link) isDetached() bool {
 	return l.detachSent
 }
 
-// close stops the link's work; PeekLock locks stay with the entity until they expire.
+// close stops the link's work; PeekLock locks stay with the entity until they expire. Links the
+// client sends on are closed on the serve goroutine, which owns their assembly buffer.
 func (l *link) close() {
+	if l.role == frames.RoleReceiver {
+		l.dropAssembly()
+	}
 	l.s.mu.Lock()
 	l.closed = true
 	for id, d := range l.s.unsettled {
@@ -670,6 +822,19 @@ func (l *link) closeReceiver() {
 	if l.recv != nil {
 		l.recv.Close()
 	}
+}
+
+// nodeAddress reduces a terminus address given as a URI (amqps://host/queue, sb://host/queue,
+// as uamqp-based clients send) to the node name the broker resolves.
+func nodeAddress(addr string) string {
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/$") {
+		return addr
+	}
+	if _, path, hasPath := strings.Cut(rest, "/"); hasPath {
+		return strings.Trim(path, "/")
+	}
+	return ""
 }
 
 func hasSuffixFold(s, suffix string) bool {
@@ -703,12 +868,12 @@ func brokerCondition(err error) (Condition, string) {
 		return CondMessageNotFound, err.Error()
 	case errors.Is(err, broker.ErrNotAllowed):
 		return CondNotAllowed, err.Error()
-	case errors.Is(err, broker.ErrNotSupported):
-		return CondNotImplemented, err.Error()
 	case errors.Is(err, broker.ErrInvalid):
 		return CondInvalidField, err.Error()
 	case errors.Is(err, broker.ErrStopped):
 		return CondDetachForced, err.Error()
+	case errors.Is(err, broker.ErrQuotaExceeded):
+		return CondQuotaExceeded, err.Error()
 	}
 	return CondInternalError, err.Error()
 }

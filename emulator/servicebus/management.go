@@ -24,7 +24,7 @@ const (
 )
 
 // manage answers a request on <entity>/$management. Status codes follow what the SDK expects
-// (servicebus-amqp.md §6): 200 with the documented body types, 204 for an empty peek, 410 for a
+// (servicebus-amqp 6): 200 with the documented body types, 204 for an empty peek, 410 for a
 // lost lock, 404 for unknown entities or messages. Codes other than 401/404/410 make the SDK
 // rebuild its connection, so they are kept for real faults.
 func (c *conn) manage(entity broker.Address, req *request) *response {
@@ -63,14 +63,14 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 		if !ok1 || !ok2 {
 			return badRequest(errors.New("peek needs from-sequence-number and message-count"))
 		}
-		msgs, err := b.Peek(path, from, int(max(count, 0)))
+		msgs, err := b.Peek(path, from, peekCount(count))
 		if err != nil {
 			return errResponse(err)
 		}
 		if len(msgs) == 0 {
 			return &response{code: 204, desc: "No messages"}
 		}
-		return messagesResponse(msgs, false)
+		return c.peekResponse(msgs)
 	case opReceiveBySeq:
 		seqs, err := int64sOf(args["sequence-numbers"])
 		if err != nil {
@@ -101,6 +101,7 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 			if err != nil {
 				return badRequest(fmt.Errorf("messages[%d]: %w", i, err))
 			}
+			p.msg.Size = len(data)
 			msgs = append(msgs, &p.msg)
 		}
 		seqs, err := b.Send(path, msgs)
@@ -158,13 +159,36 @@ func (c *conn) updateDisposition(path string, args map[string]any) *response {
 	return &response{code: 200, desc: "OK"}
 }
 
+// maxPeekCount caps the message-count of one peek: a client asking for more gets at most this
+// many and continues from the last sequence number, as it does after any short answer.
+const maxPeekCount = 1000
+
+func peekCount(requested int64) int { return int(min(max(requested, 0), maxPeekCount)) }
+
+// peekResponse answers a peek with the first messages of msgs whose encoding fits in
+// MaxMessageSize (at least one): peeked messages stay in the entity, so a short answer loses
+// nothing, and a response never costs much more than the largest message.
+func (c *conn) peekResponse(msgs []*broker.Message) *response {
+	return encodeMessages(msgs, false, int(c.srv.cfg.MaxMessageSize))
+}
+
 // messagesResponse encodes messages as the SDK reads them: a list of maps {message: binary}.
 func messagesResponse(msgs []*broker.Message, locked bool) *response {
+	return encodeMessages(msgs, locked, 0)
+}
+
+// encodeMessages is messagesResponse that stops before the encoded messages exceed limit bytes
+// (0: no limit), keeping at least one.
+func encodeMessages(msgs []*broker.Message, locked bool, limit int) *response {
 	list := make([]any, 0, len(msgs))
+	size := 0
 	for _, m := range msgs {
 		raw, err := encodeDelivered(m, locked && m.LockToken != uuid.Nil)
 		if err != nil {
 			return &response{code: 500, desc: err.Error()}
+		}
+		if size += len(raw); limit > 0 && len(list) > 0 && size > limit {
+			break
 		}
 		entry := enc.Map{{Key: "message", Value: raw}}
 		if locked && m.LockToken != uuid.Nil {
@@ -192,8 +216,8 @@ func errResponse(err error) *response {
 		return &response{code: 409, desc: err.Error()}
 	case errors.Is(err, broker.ErrInvalid), errors.Is(err, broker.ErrNotAllowed):
 		return &response{code: 400, desc: err.Error()}
-	case errors.Is(err, broker.ErrNotSupported):
-		return &response{code: 501, desc: err.Error()}
+	case errors.Is(err, broker.ErrQuotaExceeded):
+		return &response{code: 403, desc: err.Error()}
 	}
 	return &response{code: 500, desc: err.Error()}
 }

@@ -9,7 +9,7 @@ import (
 	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
 )
 
-// Session operations of $management (servicebus-amqp.md §6 and appendix B).
+// Session operations of $management (servicebus-amqp 6.2).
 const (
 	opRenewSessionLock = "com.microsoft:renew-session-lock"
 	opGetSessionState  = "com.microsoft:get-session-state"
@@ -84,14 +84,14 @@ func (c *conn) manageSession(op, path string, req *request, args map[string]any)
 		if !ok1 || !ok2 {
 			return badRequest(errors.New("peek needs from-sequence-number and message-count"))
 		}
-		msgs, err := b.PeekSession(path, sr.SessionID(), from, int(max(count, 0)))
+		msgs, err := b.PeekSession(path, sr.SessionID(), from, peekCount(count))
 		if err != nil {
 			return errResponse(err)
 		}
 		if len(msgs) == 0 {
 			return &response{code: 204, desc: "No messages"}
 		}
-		return messagesResponse(msgs, false)
+		return c.peekResponse(msgs)
 	case opReceiveBySeq:
 		sr := c.sessionReceiver(propString(req.props, "associated-link-name"))
 		if sr == nil {

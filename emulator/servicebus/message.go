@@ -81,6 +81,9 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 			case secMessageAnnotations:
 				p.takeAnnotations(m)
 			default:
+				if err := checkApplicationProperties(m); err != nil {
+					return nil, err
+				}
 				p.msg.ApplicationProperties = m
 			}
 		case secProperties:
@@ -163,6 +166,47 @@ func (p *parsedMessage) takeAnnotations(m map[string]any) {
 		}
 	}
 	p.msg.Annotations = m
+}
+
+// checkApplicationProperties admits the simple types Service Bus allows in application
+// properties: null, booleans, numbers, char, timestamp, uuid, string, symbol, binary, and a
+// described simple value (the SDKs' com.microsoft:uri, datetime-offset and timespan). Lists,
+// maps and arrays are refused, as Service Bus does.
+func checkApplicationProperties(m map[string]any) error {
+	for k, v := range m {
+		if d, ok := v.(enc.Described); ok {
+			if !simpleValue(d.Descriptor) {
+				return fmt.Errorf("application property %q has a descriptor of type %T: %w", k, d.Descriptor, errPropertyType)
+			}
+			v = d.Value
+		}
+		if !simpleValue(v) {
+			return fmt.Errorf("application property %q has type %s: %w", k, amqpTypeName(v), errPropertyType)
+		}
+	}
+	return nil
+}
+
+func simpleValue(v any) bool {
+	switch v.(type) {
+	case []any, enc.Map, enc.Array, enc.Described:
+		return false
+	}
+	return true
+}
+
+func amqpTypeName(v any) string {
+	switch v.(type) {
+	case []any:
+		return "list"
+	case enc.Map:
+		return "map"
+	case enc.Array:
+		return "array"
+	case enc.Described:
+		return "described"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func keyString(k any) string {
@@ -260,6 +304,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		return nil, err
 	}
 	if format != batchFormat {
+		p.msg.Size = len(payload)
 		return []*broker.Message{withMessageID(&p.msg)}, nil
 	}
 	out := make([]*broker.Message, 0, len(p.data))
@@ -268,6 +313,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
+		ip.msg.Size = len(inner)
 		out = append(out, withMessageID(&ip.msg))
 	}
 	return out, nil
@@ -284,7 +330,7 @@ func withMessageID(m *broker.Message) *broker.Message {
 	return m
 }
 
-// encodeDelivered encodes a broker message as the SDK reads it (see servicebus-amqp.md §4):
+// encodeDelivered encodes a broker message as the SDK reads it (servicebus-amqp 4.2):
 // header with delivery-count and the effective TTL, Service Bus annotations with their exact
 // types, a properties section always, and the body verbatim. locked adds the lock annotations.
 func encodeDelivered(m *broker.Message, locked bool) ([]byte, error) {

@@ -2,6 +2,7 @@ package servicebus
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 	"time"
 
@@ -106,7 +107,15 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add(setup(f).encoded)
 	f.Add([]byte{0, 0x53, 0x75, 0xa0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The decoder's budget bounds what a message costs: each batch member has its own, and
+		// the members together are no longer than the batch.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		msgs, err := decodeSent(in, batchFormat)
+		runtime.ReadMemStats(&after)
+		if got, budget := after.TotalAlloc-before.TotalAlloc, uint64(2*enc.Budget(len(in))+16<<10); got > budget {
+			t.Fatalf("decoding %d bytes allocated %d, budget %d", len(in), got, budget)
+		}
 		if err != nil {
 			return
 		}

@@ -30,18 +30,15 @@ func decodeRequest(payload []byte) (*request, error) {
 	return &request{id: pr.MessageID, replyTo: pr.ReplyTo, props: p.msg.ApplicationProperties, value: p.value}, nil
 }
 
-// reply sends resp on the connection's link whose target is the request's reply-to, pre-settled.
-func (c *conn) reply(req *request, resp *response) error {
-	l := c.replyLink(req.replyTo)
-	if l == nil {
-		return fmt.Errorf("no reply link attached for %q", req.replyTo)
-	}
+// encodeResponse encodes resp as the answer to req: correlation-id, both spellings of the status
+// application properties, and the amqp-value body.
+func encodeResponse(req *request, resp *response) ([]byte, error) {
 	b := enc.AppendDescriptor(nil, secProperties)
 	b, start := enc.BeginComposite(b)
 	b = append(b, enc.TypeNull, enc.TypeNull, enc.TypeNull, enc.TypeNull, enc.TypeNull)
 	var err error
 	if b, err = enc.Append(b, req.id); err != nil {
-		return fmt.Errorf("encoding correlation-id: %w", err)
+		return nil, fmt.Errorf("encoding correlation-id: %w", err)
 	}
 	b = enc.EndList(b, start, 6)
 	// Both spellings: the AMQP management draft and the Go SDK read status-code, the
@@ -56,10 +53,10 @@ func (c *conn) reply(req *request, resp *response) error {
 	if resp.value != nil {
 		b = enc.AppendDescriptor(b, secValue)
 		if b, err = enc.AppendMap(b, resp.value); err != nil {
-			return fmt.Errorf("encoding response body: %w", err)
+			return nil, fmt.Errorf("encoding response body: %w", err)
 		}
 	}
-	return l.enqueueReply(b)
+	return b, nil
 }
 
 // propString reads a string (or symbol) application property.

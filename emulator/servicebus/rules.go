@@ -12,7 +12,11 @@ type SQLFilter = broker.SQLFilter
 // NewSQLFilter parses a SQL filter expression for Rule.Filter; errors give line and column.
 func NewSQLFilter(expr string) (*SQLFilter, error) { return broker.NewSQLFilter(expr) }
 
-// NewSQLAction parses a SQL rule action (SET/REMOVE statements) for Rule.Action; "" means no
-// action (nil). Each matching rule with an action gives the subscription its own copy of the
-// message, changed by the action and carrying the application property RuleName.
-func NewSQLAction(expr string) (*sqlfilter.Action, error) { return broker.NewSQLAction(expr) }
+// SQLAction is a rule action in the Service Bus SQL action language (SET/REMOVE statements);
+// make one with NewSQLAction.
+type SQLAction = sqlfilter.Action
+
+// NewSQLAction parses a SQL rule action for Rule.Action; "" means no action (nil). Each matching
+// rule with an action gives the subscription its own copy of the message, changed by the action
+// and carrying the application property RuleName.
+func NewSQLAction(expr string) (*SQLAction, error) { return broker.NewSQLAction(expr) }

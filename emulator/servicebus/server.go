@@ -9,7 +9,8 @@
 //	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
 //
 // Layers follow the spec: conn.go (connection, SASL in sasl.go), session.go, link.go, with the
-// Service Bus nodes in cbs.go and management.go and the message mapping in message.go.
+// Service Bus nodes in cbs.go and management.go and the message mapping in message.go. The HTTP
+// port serves GET /health (health.go) and the ATOM administration API (admin*.go).
 //
 // Session receivers (an attach with a com.microsoft:session-filter) and the session $management
 // operations are in session_receiver.go and management_session.go, rule management in
@@ -176,8 +177,8 @@ func newHTTPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
 

@@ -1,7 +1,9 @@
 package servicebus
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -22,7 +24,9 @@ type session struct {
 	// Owned by the serve goroutine.
 	links     map[uint32]*link // by the peer's handle
 	handles   map[uint32]*link // by our handle
-	handleMax uint32
+	ids       idPool           // our free handles
+	handleMax uint32           // announced in our begin: the highest handle the peer may use
+	peerMax   uint32           // the peer's handle-max: the highest handle we may use
 
 	mu                 sync.Mutex
 	nextIncomingID     uint32 // written by the serve goroutine under mu
@@ -50,14 +54,17 @@ func newSession(c *conn, local, remote uint16, b *frames.Begin) *session {
 		remoteChannel:     remote,
 		links:             map[uint32]*link{},
 		handles:           map[uint32]*link{},
-		handleMax:         b.HandleMax,
+		handleMax:         uint32(c.srv.cfg.MaxLinksPerConnection - 1),
+		peerMax:           b.HandleMax,
 		nextIncomingID:    b.NextOutgoingID,
 		incomingWindow:    sessionWindow,
 		remoteIncomingWin: b.IncomingWindow,
 		unsettled:         map[uint32]*delivery{},
 	}
-	if b.HandleMax == 0 {
-		s.handleMax = 1<<32 - 1
+	if b.HandleMax != 0 { // 0 is the codec's absent: the spec default 2^32-1
+		s.handleMax = min(s.handleMax, b.HandleMax)
+	} else {
+		s.peerMax = 1<<32 - 1
 	}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -234,31 +241,51 @@ func (s *session) disposition(f *frames.Disposition) error {
 		// nothing to do.
 		return nil
 	}
+	if _, interim := f.State.(*frames.Received); interim {
+		return nil
+	}
 	last := f.First
 	if f.Last != nil {
 		last = *f.Last
 	}
-	if last-f.First > 1<<20 {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondInvalidField, Description: "disposition range too large"}}
-	}
-	for id := f.First; ; id++ {
-		if _, interim := f.State.(*frames.Received); !interim {
-			if d := s.takeUnsettled(id); d != nil {
-				state := d.l.settle(d, f.State)
-				if !f.Settled {
-					s.mu.Lock()
-					if !s.ended {
-						_ = s.c.send(s.channel, &frames.Disposition{Role: frames.RoleSender, First: id, Settled: true, State: state}, nil)
-					}
-					s.mu.Unlock()
+	for _, id := range s.outstanding(f.First, last) {
+		if d := s.takeUnsettled(id); d != nil {
+			state := d.l.settle(d, f.State)
+			if !f.Settled {
+				s.mu.Lock()
+				if !s.ended {
+					_ = s.c.send(s.channel, &frames.Disposition{Role: frames.RoleSender, First: id, Settled: true, State: state}, nil)
 				}
+				s.mu.Unlock()
 			}
-		}
-		if id == last {
-			break
 		}
 	}
 	return nil
+}
+
+// outstanding returns the ids of unsettled deliveries in [first, last] (serial-number order,
+// part 2, section 2.6.12), walking the range or the unsettled map, whichever is smaller, so
+// a range of 2^32 costs no more than the deliveries actually outstanding.
+func (s *session) outstanding(first, last uint32) []uint32 {
+	span := uint64(last-first) + 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []uint32
+	if span <= uint64(len(s.unsettled)) {
+		for i := uint64(0); i < span; i++ {
+			if _, ok := s.unsettled[first+uint32(i)]; ok {
+				ids = append(ids, first+uint32(i))
+			}
+		}
+		return ids
+	}
+	for id := range s.unsettled {
+		if id-first <= last-first {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b uint32) int { return cmp.Compare(a-first, b-first) })
+	return ids
 }
 
 // attach handles the peer's attach.
@@ -266,18 +293,25 @@ func (s *session) attach(a *frames.Attach) error {
 	if s.isEnded() {
 		return nil
 	}
+	if a.Handle > s.handleMax {
+		// Part 2, section 2.7.2: a handle outside the announced range is a framing error.
+		return &ConnError{Condition: CondFramingError, Description: fmt.Sprintf("attach on handle %d above handle-max %d", a.Handle, s.handleMax)}
+	}
 	if _, dup := s.links[a.Handle]; dup {
 		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondHandleInUse, Description: fmt.Sprintf("handle %d", a.Handle)}}
 	}
-	var handle uint32
-	for ; ; handle++ {
-		if _, used := s.handles[handle]; !used {
-			break
-		}
+	if s.c.links >= s.c.srv.cfg.MaxLinksPerConnection {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondResourceLimit,
+			Description: fmt.Sprintf("a connection may have at most %d links", s.c.srv.cfg.MaxLinksPerConnection)}}
+	}
+	handle, ok := s.ids.get(s.peerMax)
+	if !ok {
+		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondResourceLimit, Description: "no handle left under the peer's handle-max"}}
 	}
 	l := newLink(s, a, handle)
 	s.links[a.Handle] = l
 	s.handles[handle] = l
+	s.c.links++
 	return l.attach(a)
 }
 
@@ -289,8 +323,7 @@ func (s *session) detachFrom(d *frames.Detach) error {
 		}
 		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("detach of handle %d", d.Handle)}}
 	}
-	delete(s.links, d.Handle)
-	delete(s.handles, l.handle)
+	s.forget(l)
 	if d.Error != nil {
 		s.c.log.Debug("peer detached link with error", "link", l.name, "err", d.Error)
 	}
@@ -298,10 +331,15 @@ func (s *session) detachFrom(d *frames.Detach) error {
 	return nil
 }
 
-// forget drops a link from the handle tables.
+// forget drops a link from the handle tables and frees its handles.
 func (s *session) forget(l *link) {
+	if s.links[l.peerHandle] != l {
+		return
+	}
 	delete(s.links, l.peerHandle)
 	delete(s.handles, l.handle)
+	s.ids.put(l.handle)
+	s.c.links--
 }
 
 // peerEnded answers the peer's end.

@@ -12,7 +12,7 @@ import (
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 )
 
-// Session receivers (servicebus-amqp.md §3 "Session receivers"): a receiver attach whose source
+// Session receivers (servicebus-amqp 3.6): a receiver attach whose source
 // filter has the key com.microsoft:session-filter. The filter value is a described string (a
 // session id) or null (accept-next); the descriptor varies between SDKs (the Go SDK sends
 // 0x000000137000000C, the JavaScript SDK no descriptor at all), so the key alone identifies it.

@@ -24,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
 	"github.com/Azure/go-amqp"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -440,5 +441,29 @@ func TestPlainAMQPOnTLSPortIsRefused(t *testing.T) {
 	got, _ := io.ReadAll(nc)
 	if bytes.Contains(got, []byte("AMQP")) {
 		t.Fatalf("plain AMQP on the TLS port answered %q", got)
+	}
+}
+
+// TestAdminClientOverHTTPS: the HTTPS listener serves the administration API too, so the Go admin
+// client reaches it as it reaches Service Bus (https, no plain-HTTP transport), trusting the CA.
+func TestAdminClientOverHTTPS(t *testing.T) {
+	t.Parallel()
+	srv, ctx := startTLSServer(t, servicebus.Config{})
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: srv.ClientTLSConfig()}}
+	t.Cleanup(hc.CloseIdleConnections)
+	conn := "Endpoint=sb://localhost:" + portOf(t, srv.HTTPSAddr()) + "/;SharedAccessKeyName=" + servicebus.DefaultKeyName + ";SharedAccessKey=" + servicebus.DefaultKey
+	ac, err := admin.NewClientFromConnectionString(conn, &admin.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: hc, Retry: policy.RetryOptions{MaxRetries: -1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := uniqueName(t)
+	if _, err := ac.CreateQueue(ctx, q, nil); err != nil {
+		t.Fatalf("CreateQueue over HTTPS: %v", err)
+	}
+	got, err := ac.GetQueue(ctx, q, nil)
+	if err != nil || got == nil || got.QueueName != q {
+		t.Fatalf("GetQueue over HTTPS: %+v, %v", got, err)
 	}
 }

@@ -27,28 +27,27 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/funchost"
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/email/emailtest"
 	"github.com/orderflow/orderflow/shared/topology"
 )
 
 // Broker selects the broker an App runs on.
-type Broker string
+type Broker = stage.Broker
 
 // The brokers of the app; Brokers lists both for suites that run every case
 // on each.
 const (
-	ServiceBus Broker = "servicebus"
-	RabbitMQ   Broker = "rabbitmq"
+	ServiceBus = stage.ServiceBus
+	RabbitMQ   = stage.RabbitMQ
 )
 
 // Brokers lists every broker.
-var Brokers = []Broker{ServiceBus, RabbitMQ}
+var Brokers = stage.Brokers
 
-const (
-	postgresURL = "postgres://postgres@127.0.0.1:5432/%s?sslmode=disable"
-	rabbitURL   = "amqp://guest:guest@127.0.0.1:5672/"
-)
+const postgresURL = "postgres://postgres@127.0.0.1:5432/%s?sslmode=disable"
 
 // Options shape one App. The zero value runs one handler instance with every
 // consumer on.
@@ -164,7 +163,7 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 // with AzureWebJobs.<Function>.Disabled. It takes effect at the next
 // StartHost.
 func (a *App) SetConsumers(on bool) {
-	for k, v := range ConsumerSettings(a.Broker, on) {
+	for k, v := range stage.ConsumerSettings(a.Broker, on) {
 		a.Settings[k] = v
 	}
 }
@@ -244,11 +243,11 @@ func (a *App) startEmulator(t *testing.T) {
 // exchange and queue names cannot collide with other tests.
 func (a *App) makeVhost(t *testing.T, vhost string) {
 	t.Helper()
-	url, err := CreateVhost(a.Ctx, vhost)
+	url, err := stage.CreateVhost(a.Ctx, vhost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = DeleteVhost(vhost) })
+	t.Cleanup(func() { _ = stage.DeleteVhost(vhost) })
 	a.Settings["RabbitMQConnection"] = url
 	dlq, err := deadletter.NewRabbitMQ(deadletter.RabbitMQConfig{URL: url})
 	if err != nil {
@@ -284,7 +283,7 @@ func (a *App) PublishRaw(t *testing.T, id string, body []byte) {
 	a.publish(t, id, body)
 }
 
-// stageApp lays out the app folder as make package does (StageApp). With
+// stageApp lays out the app folder as make package does (stage.App). With
 // flaky, host.json names the fault-injecting wrapper instead.
 func stageApp(t *testing.T, flaky bool) string {
 	t.Helper()
@@ -293,7 +292,7 @@ func stageApp(t *testing.T, flaky bool) string {
 	if flaky {
 		executable = bins.flaky
 	}
-	if err := StageApp(bins.root, dir, bins.handler, executable); err != nil {
+	if err := stage.App(bins.root, dir, bins.handler, executable); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -361,17 +360,16 @@ func (a *App) CreateProduct(t *testing.T, stock int) string {
 // last state cond described.
 func (a *App) WaitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
+	testkit.Eventually(t, limit, func() error {
 		ok, state := cond()
 		if ok {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) || a.Ctx.Err() != nil {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", limit, what, state)
+		if a.Ctx.Err() != nil {
+			t.Fatalf("the app's context ended (%v) waiting for %s; last state: %s", a.Ctx.Err(), what, state)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("waiting for %s; last state: %s", what, state)
+	})
 }
 
 // StatusCounts returns the number of orders per status.

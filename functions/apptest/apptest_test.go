@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 func TestMain(m *testing.M) { apptest.Main(m) }
@@ -16,18 +17,18 @@ func TestMain(m *testing.M) { apptest.Main(m) }
 // setup returns the repository root.
 func setup(t *testing.T) string {
 	t.Helper()
-	root, err := apptest.RepoRoot()
+	root, err := stage.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return root
 }
 
-func TestStageAppLaysOutThePackage(t *testing.T) {
+func TestStageLaysOutThePackage(t *testing.T) {
 	t.Parallel()
 	root := setup(t)
 	dir := t.TempDir()
-	if err := apptest.StageApp(root, dir, "/bin/true", "/bin/wrapper"); err != nil {
+	if err := stage.App(root, dir, "/bin/true", "/bin/wrapper"); err != nil {
 		t.Fatal(err)
 	}
 	hostJSON, err := os.ReadFile(filepath.Join(dir, "host.json"))

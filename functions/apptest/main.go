@@ -5,8 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // bins holds what Main prepares for the whole test binary.
@@ -47,14 +48,4 @@ func Main(m *testing.M) {
 }
 
 // repoRoot is the directory of the main module's go.mod.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the module root: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the module")
-	}
-	return filepath.Dir(mod), nil
-}
+func repoRoot() (string, error) { return stage.RepoRoot() }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/functions/apptest/stage"
 )
 
 // funchostBin is emulator/cmd/funchost, built on first use: only tests that
@@ -53,7 +55,7 @@ func (a *App) StartHostProcess(t *testing.T, instances int) *HostProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteLocalSettings(a.appDir, a.Settings); err != nil {
+	if err := stage.LocalSettings(a.appDir, a.Settings); err != nil {
 		t.Fatal(err)
 	}
 	if instances <= 0 {

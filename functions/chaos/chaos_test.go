@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/functions/apptest"
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/deadletter"
 )
 
@@ -299,13 +300,12 @@ func (s *shop) restartPostgres(t *testing.T) {
 	s.pgDown.Store(true)
 	defer s.pgDown.Store(false)
 	ctl(t, "pg_ctlcluster", "--skip-systemctl-redirect", postgresVersion(t), "main", "restart")
-	deadline := time.Now().Add(time.Minute)
-	for exec.Command("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432").Run() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("PostgreSQL did not come back within a minute")
+	testkit.Eventually(t, time.Minute, func() error {
+		if err := exec.Command("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432").Run(); err != nil {
+			return fmt.Errorf("PostgreSQL did not come back: pg_isready: %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func postgresVersion(t *testing.T) string {
@@ -353,19 +353,18 @@ func waitServicesHealthy(t *testing.T) {
 // 10 s). It does not fail by itself: check then says what is missing.
 func waitSettled(t *testing.T, a *apptest.App) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	var state string
+	settled := false
+	testkit.Poll(2*time.Minute, func() bool {
 		c := a.StatusCounts(t)
 		emails := a.Count(t, "SELECT count(*) FROM sent_emails")
 		outbox := a.Count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
-		if c["pending"] == 0 && c["confirmed"]+c["rejected"] == orders && emails == orders && outbox == 0 {
-			return
-		}
-		if time.Now().After(deadline) || a.Ctx.Err() != nil {
-			t.Logf("not settled after two minutes: statuses %v, emails %d, unpublished outbox rows %d", c, emails, outbox)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		state = fmt.Sprintf("statuses %v, emails %d, unpublished outbox rows %d", c, emails, outbox)
+		settled = c["pending"] == 0 && c["confirmed"]+c["rejected"] == orders && emails == orders && outbox == 0
+		return settled || a.Ctx.Err() != nil
+	})
+	if !settled {
+		t.Logf("not settled: %s", state)
 	}
 }
 
@@ -480,7 +479,11 @@ func deadLetters(t *testing.T, a *apptest.App, broker apptest.Broker) map[string
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close(context.Background())
+		defer func() {
+			if err := r.Close(context.Background()); err != nil {
+				t.Errorf("closing the dead-letter reader: %v", err)
+			}
+		}()
 		q = r
 	}
 	out := map[string]int{}

@@ -132,7 +132,7 @@ func TestCreateProduct(t *testing.T) {
 	if err := json.Unmarshal(body, &p); err != nil || res.StatusCode != 201 || p["price"] != "35.50" || p["stock"] != float64(3) {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
-	o := e.placeOrder(orderBody(item(p["id"].(string), 2)))
+	o := e.placeOrder(orderBody(item(e.idOf(p), 2)))
 	if o["total"] != "71.00" {
 		t.Fatalf("order with new product: %v", o)
 	}

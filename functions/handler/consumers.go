@@ -131,8 +131,8 @@ func orderCreated(inv Invocation) (order.OrderCreated, string, error) {
 
 // MessageBody recovers the exact message bytes from Data.<trigger>. With
 // "dataType": "binary" (our function.json) the host sends base64. Without
-// it a body arrives as a string, often JSON-encoded twice (protocol notes
-// §2.3); both are accepted so a changed function.json cannot garble bodies.
+// it a body arrives as a string, often JSON-encoded twice (docs/functions-protocol.md
+// 2.3); both are accepted so a changed function.json cannot garble bodies.
 func MessageBody(raw json.RawMessage) ([]byte, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("invocation has no Data.%s", queueTriggerName)

@@ -175,7 +175,9 @@ func TestQueueFunctionsFailPoisonMessages(t *testing.T) {
 		}
 	}
 	var inbox, emails int
-	_ = e.store.Pool().QueryRow(e.ctx, `SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM sent_emails)`).Scan(&inbox, &emails)
+	if err := e.store.Pool().QueryRow(e.ctx, `SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM sent_emails)`).Scan(&inbox, &emails); err != nil {
+		t.Fatalf("counting rows: %v", err)
+	}
 	if inbox != 0 || emails != 0 {
 		t.Fatalf("poison messages left rows: inbox %d, emails %d", inbox, emails)
 	}

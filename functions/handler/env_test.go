@@ -1,7 +1,6 @@
 package handler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/orderflow/orderflow/functions/handler"
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/shared/store/storetest"
@@ -50,14 +50,19 @@ type env struct {
 	pgProxy *tcpProxy
 	mqProxy *tcpProxy
 	mq      *amqp.Channel
-	logs    *bytes.Buffer
+	logs    *testkit.Buffer // the handler's log, shown when a test fails
 }
 
 func newEnv(t testing.TB, configure ...func(*handler.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, logs: &bytes.Buffer{}}
+	e := &env{t: t, ctx: ctx, logs: &testkit.Buffer{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("handler log:\n%s", e.logs)
+		}
+	})
 
 	cfg := storetest.Config(t)
 	u, err := url.Parse(cfg.URL)
@@ -116,7 +121,7 @@ func newEnv(t testing.TB, configure ...func(*handler.Config)) *env {
 	cfg2 := handler.Config{
 		Store: e.store, Publisher: pub, Broker: "rabbitmq", Topology: &e.top,
 		RequestTimeout: 2 * time.Second, PublishTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 	for _, c := range configure {
 		c(&cfg2)
@@ -185,20 +190,31 @@ func (e *env) counts() map[string]int {
 // receive polls subscription sub until a message arrives or the deadline.
 func (e *env) receive(sub string, within time.Duration) (amqp.Delivery, bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		d, ok, err := e.mq.Get(sub, true)
+	var d amqp.Delivery
+	ok := testkit.Poll(within, func() bool {
+		var got bool
+		var err error
+		d, got, err = e.mq.Get(sub, true)
 		if err != nil {
 			e.t.Fatalf("get from %s: %v", sub, err)
 		}
-		if ok || time.Now().After(deadline) {
-			return d, ok
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got
+	})
+	return d, ok
 }
 
 // placeOrder posts a valid order and returns its decoded response.
+// idOf returns the "id" of a decoded order or product, failing the test
+// when it is missing or not a string.
+func (e *env) idOf(v map[string]any) string {
+	e.t.Helper()
+	id, ok := v["id"].(string)
+	if !ok {
+		e.t.Fatalf("no string id in %v", v)
+	}
+	return id
+}
+
 func (e *env) placeOrder(body string) map[string]any {
 	e.t.Helper()
 	res, b := e.do(http.MethodPost, "/api/orders", "application/json", body)

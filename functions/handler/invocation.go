@@ -62,7 +62,7 @@ func (h *Handler) httpPayload(w http.ResponseWriter, r *http.Request) {
 	}
 	var d HTTPRequestData
 	if err := json.Unmarshal(inv.Data[httpTriggerName], &d); err != nil || d.Method == "" || d.URL == "" {
-		h.invocationFailed(w, r, fmt.Errorf("Data.%s is not an HTTP request: %v", httpTriggerName, err))
+		h.invocationFailed(w, r, fmt.Errorf("the invocation's Data.%s is not an HTTP request: %v", httpTriggerName, err))
 		return
 	}
 	inner, err := d.request(r.Context())

@@ -2,11 +2,13 @@ package handler_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/order"
 )
 
@@ -55,7 +57,7 @@ func TestOrderPublishedRightAfterCommit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	o := e.placeOrder(orderBody(item(beans, 1), item(filter, 2)))
-	id := o["id"].(string)
+	id := e.idOf(o)
 	e.expectEvent(id)
 	if !e.published(id) {
 		t.Fatal("outbox row not marked after publishing")
@@ -67,10 +69,10 @@ func TestBrokerDownOrderStillPlacedThenRelayed(t *testing.T) {
 	e := newEnv(t)
 	// Connect the publisher first, so the cut also kills a live connection.
 	first := e.placeOrder(orderBody(item(beans, 1)))
-	e.expectEvent(first["id"].(string))
+	e.expectEvent(e.idOf(first))
 	e.mqProxy.Cut()
 	o := e.placeOrder(orderBody(item(mug, 2)))
-	id := o["id"].(string)
+	id := e.idOf(o)
 	if e.published(id) {
 		t.Fatal("row marked published while the broker was unreachable")
 	}
@@ -114,17 +116,13 @@ func TestDatabaseDownAnswers503AndWritesNothing(t *testing.T) {
 	checkProblem(t, res, body, http.StatusUnprocessableEntity, "items")
 
 	e.pgProxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		res, body = e.do(http.MethodGet, "/api/health", "", "")
-		if res.StatusCode == http.StatusOK {
-			break
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("health never recovered: %s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health never recovered: %s", body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if c := e.counts(); c["orders"] != 0 || c["order_items"] != 0 || c["outbox"] != 0 {
 		t.Fatalf("rows written during the outage: %v", c)
 	}

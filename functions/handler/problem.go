@@ -19,7 +19,7 @@ type Problem struct {
 }
 
 // Problem type URIs. Plain HTTP errors use "about:blank" with the status
-// phrase as title, as RFC 9457 §4.2.1 recommends.
+// phrase as title, as RFC 9457 recommends.
 const (
 	ProblemMalformed   = "urn:orderflow:problem:malformed-request"
 	ProblemValidation  = "urn:orderflow:problem:validation-failed"

@@ -198,7 +198,7 @@ var disabledTriggerSettings = [
   }
 ]
 
-// RabbitMQ has no identity-based connection (functions-protocol.md §7): the
+// RabbitMQ has no identity-based connection (docs/functions-protocol.md 7): the
 // URI is a secret, set only when that broker is active.
 var rabbitMQConnectionSetting = [
   {

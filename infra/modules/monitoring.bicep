@@ -19,7 +19,7 @@ param tags object = {}
 @description('Object ID of the app identity that publishes telemetry.')
 param principalId string
 
-// Built-in role: Monitoring Metrics Publisher (lambda-and-azure-infra.md B5).
+// Built-in role: Monitoring Metrics Publisher (ID: infra/DEPLOY.md).
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {

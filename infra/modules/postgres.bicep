@@ -79,7 +79,7 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
 }
 
-// The administrator's resource name is its object ID (B5).
+// The administrator's resource name is its object ID.
 resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
   name: adminObjectId
   parent: server

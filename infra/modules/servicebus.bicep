@@ -21,7 +21,7 @@ param principalId string
 // The messaging layout; path relative to this file.
 var topology = loadJsonContent('../../shared/topology/topology.json')
 
-// Built-in roles (lambda-and-azure-infra.md B5).
+// Built-in roles (IDs: infra/DEPLOY.md).
 var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 

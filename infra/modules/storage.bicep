@@ -22,7 +22,7 @@ param principalId string
 @description('Name of the blob container that holds the deployment package.')
 param deploymentContainerName string = 'app-package'
 
-// Built-in role: Storage Blob Data Owner (lambda-and-azure-infra.md B5), the
+// Built-in role: Storage Blob Data Owner (ID: infra/DEPLOY.md), the
 // role the Functions host needs for identity-based AzureWebJobsStorage.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 

@@ -2,24 +2,26 @@ package deadletter_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/deadletter"
+	"github.com/orderflow/orderflow/shared/deadletter/deadlettertest"
 	"github.com/orderflow/orderflow/shared/topology"
 )
 
 const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 type rabbitBundle struct {
-	dlq  *deadletter.RabbitMQ
-	ch   *amqp.Channel
-	sub  topology.Subscription
-	ctx  context.Context
-	body func(i int) []byte
+	dlq *deadletter.RabbitMQ
+	ch  *amqp.Channel
+	sub topology.Subscription
+	ctx context.Context
 }
 
 // setupRabbitMQ declares a private copy of the topology (unique names) with one
@@ -67,16 +69,17 @@ func setupRabbitMQ(t *testing.T) rabbitBundle {
 		_ = dlq.Close(context.Background())
 		_ = conn.Close()
 	})
-	return rabbitBundle{dlq: dlq, ch: ch, sub: sub, ctx: ctx, body: func(i int) []byte { return []byte{'m', byte('0' + i)} }}
+	return rabbitBundle{dlq: dlq, ch: ch, sub: sub, ctx: ctx}
 }
 
-// deadLetter publishes n messages to the consumer queue and rejects each one,
-// so RabbitMQ moves them to the dead-letter queue.
-func (b rabbitBundle) deadLetter(t *testing.T, n int) {
+// deadLetter publishes the messages to the consumer queue with the retry
+// counter of a last attempt and rejects each one, so RabbitMQ moves them to
+// the dead-letter queue.
+func (b rabbitBundle) deadLetter(t *testing.T, ids []string, bodies [][]byte) {
 	t.Helper()
-	for i := 0; i < n; i++ {
+	for i, id := range ids {
 		err := b.ch.PublishWithContext(b.ctx, "", b.sub.Name, true, false, amqp.Publishing{
-			MessageId: "evt-" + string(rune('0'+i)), Body: b.body(i),
+			MessageId: id, Body: bodies[i],
 			Headers: amqp.Table{"x-ms-rabbitmq-requeuecount": int32(4)},
 		})
 		if err != nil {
@@ -87,102 +90,73 @@ func (b rabbitBundle) deadLetter(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 	}
-	b.waitCount(t, b.sub.DeadLetterQueue(), n)
+	b.waitCount(t, b.sub.DeadLetterQueue(), len(ids))
 }
 
 func (b rabbitBundle) get(t *testing.T, queue string) amqp.Delivery {
 	t.Helper()
-	for b.ctx.Err() == nil {
-		d, ok, err := b.ch.Get(queue, false)
-		if err != nil {
+	var d amqp.Delivery
+	testkit.Eventually(t, 20*time.Second, func() error {
+		var ok bool
+		var err error
+		if d, ok, err = b.ch.Get(queue, false); err != nil {
 			t.Fatal(err)
 		}
-		if ok {
-			return d
+		if !ok {
+			return fmt.Errorf("no message on %s", queue)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no message on %s", queue)
-	return amqp.Delivery{}
+		return nil
+	})
+	return d
 }
 
 func (b rabbitBundle) waitCount(t *testing.T, queue string, want int) {
 	t.Helper()
-	for b.ctx.Err() == nil {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		q, err := b.ch.QueueDeclarePassive(queue, false, true, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q.Messages == want {
-			return
+		if q.Messages != want {
+			return fmt.Errorf("queue %s holds %d messages, want %d", queue, q.Messages, want)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("queue %s never held %d messages", queue, want)
+		return nil
+	})
 }
 
-func TestRabbitMQListKeepsMessages(t *testing.T) {
-	t.Parallel()
-	b := setupRabbitMQ(t)
-	b.deadLetter(t, 2)
-
-	got, err := b.dlq.List(b.ctx, b.sub.Name, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Fatalf("List returned %d messages, want 2", len(got))
-	}
-	for i, m := range got {
-		if m.ID != "evt-"+string(rune('0'+i)) || string(m.Body) != string(b.body(i)) {
-			t.Errorf("message %d = %+v", i, m)
+// receiveLive acks n messages of the consumer queue; a copy that kept the
+// retry counter or is not persistent is marked.
+func (b rabbitBundle) receiveLive(t *testing.T, n int) []deadlettertest.Live {
+	t.Helper()
+	b.waitCount(t, b.sub.Name, n)
+	var out []deadlettertest.Live
+	for range n {
+		d := b.get(t, b.sub.Name)
+		l := deadlettertest.Live{ID: d.MessageId, Body: d.Body}
+		if c, ok := d.Headers["x-ms-rabbitmq-requeuecount"]; ok {
+			l.Marked = fmt.Sprintf("retry counter %v", c)
+		} else if d.DeliveryMode != amqp.Persistent {
+			l.Marked = "not persistent"
 		}
-		if m.Reason != "rejected" || m.DeliveryCount != 5 {
-			t.Errorf("message %d: reason %q, delivery count %d; want rejected, 5", i, m.Reason, m.DeliveryCount)
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, l)
 	}
-	b.waitCount(t, b.sub.DeadLetterQueue(), 2)
+	return out
 }
 
-func TestRabbitMQReplayMovesToLiveQueue(t *testing.T) {
+func TestRabbitMQConformance(t *testing.T) {
 	t.Parallel()
-	b := setupRabbitMQ(t)
-	b.deadLetter(t, 3)
-
-	n, err := b.dlq.Replay(b.ctx, b.sub.Name, 2)
-	if err != nil || n != 2 {
-		t.Fatalf("Replay = %d, %v; want 2", n, err)
-	}
-	b.waitCount(t, b.sub.DeadLetterQueue(), 1)
-	b.waitCount(t, b.sub.Name, 2)
-	d := b.get(t, b.sub.Name)
-	if d.MessageId != "evt-0" || string(d.Body) != "m0" {
-		t.Errorf("replayed %q %q, want evt-0 m0", d.MessageId, d.Body)
-	}
-	if _, ok := d.Headers["x-ms-rabbitmq-requeuecount"]; ok {
-		t.Errorf("replayed copy kept the retry counter: %v", d.Headers)
-	}
-	if d.DeliveryMode != amqp.Persistent {
-		t.Errorf("replayed copy is not persistent")
-	}
-}
-
-func TestRabbitMQPurge(t *testing.T) {
-	t.Parallel()
-	b := setupRabbitMQ(t)
-	b.deadLetter(t, 2)
-
-	n, err := b.dlq.Purge(b.ctx, b.sub.Name)
-	if err != nil || n != 2 {
-		t.Fatalf("Purge = %d, %v; want 2", n, err)
-	}
-	b.waitCount(t, b.sub.DeadLetterQueue(), 0)
-}
-
-func TestRabbitMQUnknownConsumer(t *testing.T) {
-	t.Parallel()
-	b := setupRabbitMQ(t)
-	if _, err := b.dlq.List(b.ctx, "nope", 1); err == nil {
-		t.Fatal("List of an unknown consumer succeeded")
-	}
+	deadlettertest.Run(t, func(t *testing.T) deadlettertest.Backend {
+		b := setupRabbitMQ(t)
+		return deadlettertest.Backend{
+			Queue:         b.dlq,
+			Consumer:      b.sub.Name,
+			DeadLetter:    b.deadLetter,
+			ReceiveLive:   b.receiveLive,
+			Reason:        "rejected",
+			DeliveryCount: 5,
+		}
+	})
 }

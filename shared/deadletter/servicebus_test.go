@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
 	"github.com/orderflow/orderflow/shared/deadletter"
+	"github.com/orderflow/orderflow/shared/deadletter/deadlettertest"
 	"github.com/orderflow/orderflow/shared/topology"
 )
 
@@ -45,16 +46,33 @@ func setupServiceBus(t *testing.T) serviceBusBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	dlq, err := deadletter.NewServiceBus(deadletter.ServiceBusConfig{Client: client, WaitTime: 300 * time.Millisecond})
+	// WaitTime also bounds a receiver's first receive, link set-up included:
+	// the default 2 s keeps Purge from stopping early on a loaded machine.
+	dlq, err := deadletter.NewServiceBus(deadletter.ServiceBusConfig{Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return serviceBusBundle{dlq: dlq, client: client, top: top, ctx: ctx}
 }
 
-// deadLetter publishes n events to the topic and dead-letters each one on
+// backend is the dead-letter suite's view of the bundle: consumer
+// failures are simulated with the SDK's DeadLetterMessage.
+func (b serviceBusBundle) backend() deadlettertest.Backend {
+	sub := b.top.Subscriptions[0].Name
+	return deadlettertest.Backend{
+		Queue:         b.dlq,
+		Consumer:      sub,
+		DeadLetter:    b.deadLetter,
+		ReceiveLive:   b.receiveLive,
+		Reason:        "PoisonMessage",
+		Description:   func(id string) string { return "cannot decode " + id },
+		DeliveryCount: 1,
+	}
+}
+
+// deadLetter publishes the events to the topic and dead-letters each one on
 // the first subscription, with a reason as a consumer would.
-func (b serviceBusBundle) deadLetter(t *testing.T, n int) string {
+func (b serviceBusBundle) deadLetter(t *testing.T, ids []string, bodies [][]byte) {
 	t.Helper()
 	sub := b.top.Subscriptions[0].Name
 	sender, err := b.client.NewSender(b.top.Topic, nil)
@@ -62,9 +80,8 @@ func (b serviceBusBundle) deadLetter(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	defer sender.Close(b.ctx)
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("evt-%d", i)
-		if err := sender.SendMessage(b.ctx, &azservicebus.Message{MessageID: &id, Body: []byte(id)}, nil); err != nil {
+	for i, id := range ids {
+		if err := sender.SendMessage(b.ctx, &azservicebus.Message{MessageID: &id, Body: bodies[i]}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,8 +90,8 @@ func (b serviceBusBundle) deadLetter(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	defer r.Close(b.ctx)
-	for done := 0; done < n; {
-		msgs, err := r.ReceiveMessages(b.ctx, n-done, nil)
+	for done := 0; done < len(ids); {
+		msgs, err := r.ReceiveMessages(b.ctx, len(ids)-done, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,73 +103,38 @@ func (b serviceBusBundle) deadLetter(t *testing.T, n int) string {
 			done++
 		}
 	}
-	return sub
 }
 
-func TestServiceBusListReplayPurge(t *testing.T) {
-	t.Parallel()
-	b := setupServiceBus(t)
-	sub := b.deadLetter(t, 3)
-
-	got, err := b.dlq.List(b.ctx, sub, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Fatalf("List returned %d messages, want 3", len(got))
-	}
-	for i, m := range got {
-		if m.ID != fmt.Sprintf("evt-%d", i) || m.Reason != "PoisonMessage" || m.Description != "cannot decode "+m.ID || m.DeliveryCount != 1 {
-			t.Errorf("message %d = %+v", i, m)
-		}
-	}
-	// Listing again sees the same messages: peek removes nothing.
-	if again, err := b.dlq.List(b.ctx, sub, 10); err != nil || len(again) != 3 {
-		t.Fatalf("second List = %d, %v", len(again), err)
-	}
-
-	n, err := b.dlq.Replay(b.ctx, sub, 2)
-	if err != nil || n != 2 {
-		t.Fatalf("Replay = %d, %v; want 2", n, err)
-	}
-	r, err := b.client.NewReceiverForSubscription(b.top.Topic, sub, nil)
+// receiveLive completes n messages of the first subscription; a copy that
+// still carries DeadLetterReason is marked.
+func (b serviceBusBundle) receiveLive(t *testing.T, n int) []deadlettertest.Live {
+	t.Helper()
+	r, err := b.client.NewReceiverForSubscription(b.top.Topic, b.top.Subscriptions[0].Name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(b.ctx)
-	seen := map[string]bool{}
-	for len(seen) < 2 {
-		msgs, err := r.ReceiveMessages(b.ctx, 2, nil)
+	var out []deadlettertest.Live
+	for len(out) < n {
+		msgs, err := r.ReceiveMessages(b.ctx, n-len(out), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			seen[m.MessageID] = true
-			if _, ok := m.ApplicationProperties["DeadLetterReason"]; ok {
-				t.Errorf("replayed %s still carries DeadLetterReason", m.MessageID)
+			l := deadlettertest.Live{ID: m.MessageID, Body: m.Body}
+			if reason, ok := m.ApplicationProperties["DeadLetterReason"]; ok {
+				l.Marked = fmt.Sprintf("DeadLetterReason %v", reason)
 			}
+			out = append(out, l)
 			if err := r.CompleteMessage(b.ctx, m, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if !seen["evt-0"] || !seen["evt-1"] {
-		t.Errorf("replayed %v, want evt-0 and evt-1", seen)
-	}
-
-	n, err = b.dlq.Purge(b.ctx, sub)
-	if err != nil || n != 1 {
-		t.Fatalf("Purge = %d, %v; want 1", n, err)
-	}
-	if left, err := b.dlq.List(b.ctx, sub, 10); err != nil || len(left) != 0 {
-		t.Fatalf("after Purge List = %v, %v", left, err)
-	}
+	return out
 }
 
-func TestServiceBusUnknownConsumer(t *testing.T) {
+func TestServiceBusConformance(t *testing.T) {
 	t.Parallel()
-	b := setupServiceBus(t)
-	if _, err := b.dlq.List(b.ctx, "nope", 1); err == nil {
-		t.Fatal("List of an unknown consumer succeeded")
-	}
+	deadlettertest.Run(t, func(t *testing.T) deadlettertest.Backend { return setupServiceBus(t).backend() })
 }

@@ -106,11 +106,3 @@ func (p *Processing) reserve(ctx context.Context, consumer string, eventID, orde
 	}
 	return out, nil
 }
-
-func productIDs(items []order.Item) []uuid.UUID {
-	ids := make([]uuid.UUID, len(items))
-	for i, it := range items {
-		ids[i] = it.ProductID
-	}
-	return ids
-}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/shared/identity"
 )
 
 // EntraScope is the OAuth scope of Azure Database for PostgreSQL tokens.
@@ -157,22 +158,11 @@ func (p *TokenPassword) fetch(ctx context.Context, f *tokenFetch) {
 	close(f.done)
 }
 
-// Credential picks the Azure credential for the PostgreSQL token: the
-// user-assigned managed identity clientID when set (AZURE_CLIENT_ID, which
-// the Bicep template sets), else the default chain (environment, workload
-// identity, managed identity, Azure CLI, azd) for developer logins. It does
-// no I/O.
+// Credential picks the Azure credential for the PostgreSQL token from
+// AZURE_CLIENT_ID, which the Bicep template sets: the user-assigned managed
+// identity clientID when set, else the default chain (environment, workload
+// identity, managed identity, Azure CLI, azd) for developer logins. The
+// rule is shared/identity's, which Service Bus uses too. It does no I/O.
 func Credential(clientID string) (azcore.TokenCredential, error) {
-	if clientID != "" {
-		c, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(clientID)})
-		if err != nil {
-			return nil, fmt.Errorf("creating managed identity credential: %w", err)
-		}
-		return c, nil
-	}
-	c, err := azidentity.NewDefaultAzureCredential(nil)
-	if err != nil {
-		return nil, fmt.Errorf("creating default Azure credential: %w", err)
-	}
-	return c, nil
+	return identity.Credential(clientID != "", clientID)
 }

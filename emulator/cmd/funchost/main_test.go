@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // Binaries built once per test binary by TestMain.
@@ -152,39 +155,34 @@ func TestEmbeddedServiceBusEmulator(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
 	conn := "Endpoint=sb://127.0.0.1:" + strconv.Itoa(sbPort) + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
-	var client *azservicebus.Client
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := azservicebus.NewClientFromConnectionString(conn, nil)
-		if err == nil {
-			s, err := c.NewSender("jobs", nil)
-			if err == nil {
-				sendCtx, sc := context.WithTimeout(ctx, 2*time.Second)
-				err = s.SendMessage(sendCtx, &azservicebus.Message{Body: []byte(`{"job":1}`)}, nil)
-				sc()
-				_ = s.Close(ctx)
-			}
-			if err == nil {
-				client = c
-				break
-			}
-			_ = c.Close(ctx)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("embedded emulator not reachable on port %d: %v", sbPort, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	client, err := azservicebus.NewClientFromConnectionString(conn, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer client.Close(ctx)
+	// The emulator starts with the host: sending works once it listens.
+	testkit.Eventually(t, 20*time.Second, func() error {
+		s, err := client.NewSender("jobs", nil)
+		if err == nil {
+			sendCtx, sc := context.WithTimeout(ctx, 2*time.Second)
+			err = s.SendMessage(sendCtx, &azservicebus.Message{Body: []byte(`{"job":1}`)}, nil)
+			sc()
+			_ = s.Close(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("embedded emulator not reachable on port %d: %w", sbPort, err)
+		}
+		return nil
+	})
 	record := filepath.Join(appDir, "..", "requests.jsonl")
-	for {
-		b, _ := os.ReadFile(record)
-		if strings.Contains(string(b), `"path":"/Ping"`) {
-			break
+	testkit.Eventually(t, 20*time.Second, func() error {
+		b, err := os.ReadFile(record)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the serviceBusTrigger function was not invoked through the embedded emulator")
+		if !strings.Contains(string(b), `"path":"/Ping"`) {
+			return errors.New("the serviceBusTrigger function was not invoked through the embedded emulator")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -40,7 +40,7 @@ func main() {
 func run() error {
 	configPath := flag.String("config", os.Getenv("EMULATOR_CONFIG"), "Config.json in the official emulator's schema (env EMULATOR_CONFIG)")
 	amqpPort := flag.Int("amqp-port", envInt(os.Getenv, "EMULATOR_AMQP_PORT", 5673), "AMQP port (env EMULATOR_AMQP_PORT)")
-	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP health port (env EMULATOR_HTTP_PORT)")
+	httpPort := flag.Int("http-port", envInt(os.Getenv, "EMULATOR_HTTP_PORT", 5300), "HTTP port: health and the administration API (env EMULATOR_HTTP_PORT)")
 	host := flag.String("host", "127.0.0.1", "listen address")
 	amqpsPort := flag.Int("amqps-port", envInt(os.Getenv, "EMULATOR_AMQPS_PORT", 5671), "AMQP over TLS port, negative = off (env EMULATOR_AMQPS_PORT)")
 	httpsPort := flag.Int("https-port", envInt(os.Getenv, "EMULATOR_HTTPS_PORT", 5443), "HTTPS port: AMQP over WebSockets and the HTTP API, negative = off (env EMULATOR_HTTPS_PORT)")
@@ -50,6 +50,9 @@ func run() error {
 	authPath := flag.String("auth", os.Getenv("EMULATOR_AUTH_CONFIG"), "shared access policies JSON (env EMULATOR_AUTH_CONFIG; default: Auth.json next to -config if present)")
 	anonymous := flag.Bool("allow-anonymous", false, "turn authorization off: no SASL or CBS token needed (tokens put are still checked)")
 	unverifiedJWT := flag.Bool("accept-unverified-jwt", false, "accept Entra (jwt) tokens WITHOUT checking their signature; audience and expiry are still checked")
+	maxSessions := flag.Int("max-sessions-per-connection", servicebus.DefaultMaxSessionsPerConnection, "sessions one connection may open")
+	maxLinks := flag.Int("max-links-per-connection", servicebus.DefaultMaxLinksPerConnection, "links one connection may attach, across its sessions")
+	maxPending := flag.Int64("max-pending-bytes", servicebus.DefaultMaxPendingBytes, "bytes one connection may hold in unfinished deliveries and responses waiting for credit")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
@@ -74,11 +77,18 @@ func run() error {
 		AllowAnonymous:      *anonymous,
 		AcceptUnverifiedJWT: *unverifiedJWT,
 		Logger:              log,
+
+		MaxSessionsPerConnection: *maxSessions,
+		MaxLinksPerConnection:    *maxLinks,
+		MaxPendingBytes:          *maxPending,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Println(srv.ConnectionString())
+	if admin := srv.AdminConnectionString(); admin != "" {
+		fmt.Println(admin) // for the administration clients (README: Administration API)
+	}
 	log.Info("ready", "amqp", srv.AMQPAddr(), "http", srv.HTTPAddr(), "amqps", srv.AMQPSAddr(), "https", srv.HTTPSAddr())
 	<-ctx.Done()
 	log.Info("stopping")

@@ -11,23 +11,12 @@
 // Output: one line per case, "ok <case>", "FAIL <case>: <reason>" or "skip <case>: <reason>", then
 // "N passed, N failed, N skipped". Exit status 1 when a case failed, 2 on bad input.
 import { ServiceBusClient, isServiceBusError } from "@azure/service-bus";
+import { CaseError, check, eq, reason, runAll, withTimeout } from "./harness.mjs";
 
 const CASE_TIMEOUT_MS = 30_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 // Short retries: a wrong answer from the emulator should fail fast, not after the SDK's 30 s backoff.
 const clientOptions = { retryOptions: { maxRetries: 1, retryDelayInMs: 200, timeoutInMs: 15_000 } };
-
-class CaseError extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new CaseError(msg);
-}
-
-function eq(got, want, what) {
-  const g = JSON.stringify(got);
-  const w = JSON.stringify(want);
-  check(g === w, `${what}: got ${g}, want ${w}`);
-}
 
 function uid(prefix) {
   return `${prefix}-${Math.random().toString(36).slice(2, 10)}`;
@@ -180,8 +169,8 @@ const cases = [
       eq(d.state, "deferred", "deferred message state");
       // Two independent checks; both are reported when both fail.
       const problems = [];
-      // Service Bus counts the deferral: the JS SDK's live tests expect 0 on the first receive
-      // and 1 on the deferred receive (2 after abandoning or deferring it again).
+      // Service Bus counts the deferral: the JS SDK shows 0 on the first receive and 1 on the
+      // deferred receive (2 after abandoning or deferring it again).
       if (d.deliveryCount !== 1) problems.push(`deferred deliveryCount: got ${d.deliveryCount}, want 1`);
       // The JS SDK takes the lock token of a deferred message from the response map's
       // "lock-token" entry; without it the message counts as peeked and cannot be settled.
@@ -551,18 +540,6 @@ const cases = [
   },
 ];
 
-async function withTimeout(p, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CaseError(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function runCase(c, entities, features) {
   if (c.feature && !features.has(c.feature)) {
     return { status: "skip", reason: `emulator lacks feature "${c.feature}" (EMULATOR_FEATURES=${[...features].join(",")})` };
@@ -572,8 +549,7 @@ async function runCase(c, entities, features) {
     await withTimeout(c.run(client, entities), CASE_TIMEOUT_MS, c.name);
     return { status: "ok" };
   } catch (e) {
-    const reason = e instanceof CaseError ? e.message : `${e?.name ?? "Error"}${e?.code ? ` [${e.code}]` : ""}: ${e?.message ?? e}`;
-    return { status: "FAIL", reason };
+    return { status: "FAIL", reason: reason(e) };
   } finally {
     if (client) await withTimeout(client.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
   }
@@ -599,18 +575,7 @@ async function main() {
   }
   const features = new Set((process.env.EMULATOR_FEATURES ?? "").split(",").map((s) => s.trim()).filter(Boolean));
   const selected = cases.filter((c) => c.name in all);
-  // Cases are isolated by entity, so they run concurrently (as independent applications would);
-  // each line is printed as its case ends, so a hang still leaves the finished cases' lines.
-  const count = { ok: 0, FAIL: 0, skip: 0 };
-  await Promise.all(
-    selected.map(async (c) => {
-      const r = await runCase(c, all[c.name], features);
-      count[r.status]++;
-      console.log(r.status === "ok" ? `ok ${c.name}` : `${r.status} ${c.name}: ${r.reason}`);
-    }),
-  );
-  console.log(`${count.ok} passed, ${count.FAIL} failed, ${count.skip} skipped`);
-  return count.FAIL > 0 ? 1 : 0;
+  return runAll(selected, (c) => runCase(c, all[c.name], features));
 }
 
 // Exit explicitly: a connection the emulator failed to close must not keep node alive.

@@ -10,6 +10,11 @@
 // The JavaScript SDK honours the port in the connection string's Endpoint (@azure/core-amqp 4.x
 // uses 5672 only when the endpoint has no port), so no fixed port is needed.
 //
+// TestJSAdmin runs admin.mjs the same way against the emulator's HTTP port: the SDK's
+// ServiceBusAdministrationClient (over plain HTTP through a pipeline policy, see the README)
+// creates, lists, updates and deletes every entity kind and reads runtime counts. harness.mjs holds
+// what both scripts share (assertions, timeouts, the output protocol).
+//
 // websocket_test.go runs websocket.mjs, the SDK over AMQP-over-WebSockets (webSocketOptions with
 // the ws package, customEndpointAddress for the port) against the emulator's HTTPS listener,
 // trusting its generated CA.

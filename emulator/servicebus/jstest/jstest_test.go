@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
-	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/config"
 )
 
@@ -48,19 +48,45 @@ var (
 	summaryLine = regexp.MustCompile(`^(\d+) passed, (\d+) failed, (\d+) skipped$`)
 )
 
-// setup skips without node or the installed SDK, then starts the emulator and creates one set of
-// uniquely named entities per case. Features the emulator refuses are left out of features.
-func setup(t *testing.T) *fixture {
+// requireNode returns the node binary, or skips the test without node or the installed SDK.
+func requireNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not on PATH: the JavaScript SDK conformance script needs Node.js (v18+)")
+		t.Skip("node is not on PATH: the JavaScript SDK scripts need Node.js (v18+)")
 	}
 	if _, err := os.Stat(filepath.Join("node_modules", "@azure", "service-bus", "package.json")); err != nil {
 		t.Skipf("@azure/service-bus is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
 	}
+	return node
+}
+
+// startEmulator starts an emulator for the test and stops it, bounded, when the test ends.
+func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	srv, err := servicebus.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("starting emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			t.Errorf("stopping emulator: %v", err)
+		}
+	})
+	return srv
+}
+
+// setup skips without node or the installed SDK, then starts the emulator and creates one set of
+// uniquely named entities per case.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	node := requireNode(t)
 	listenKey := randomSuffix(t)
-	srv := startEmulator(t, servicebus.Config{Policies: []servicebus.SharedAccessPolicy{
+	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", Policies: []servicebus.SharedAccessPolicy{
 		{Name: servicebus.DefaultKeyName, PrimaryKey: servicebus.DefaultKey, Rights: servicebus.Manage | servicebus.Send | servicebus.Listen},
 		{Name: "js-listen", PrimaryKey: listenKey, Rights: servicebus.Listen},
 	}})
@@ -107,31 +133,20 @@ func setup(t *testing.T) *fixture {
 	}
 	f.entities["rule-manager"] = map[string]string{"topic": ruleTopic, "subscription": "s"}
 
-	sessions := true
 	for _, c := range []string{"session-accept-by-id", "session-accept-next", "session-state"} {
 		q := name(c)
 		f.entities[c] = map[string]string{"queue": q}
-		if !sessions {
-			continue
-		}
-		err := srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresSession: true})
-		switch {
-		case errors.Is(err, broker.ErrNotSupported):
-			t.Logf("sessions not supported by the emulator (%v): session cases are skipped", err)
-			sessions = false
-		case err != nil:
+		if err := srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresSession: true}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if sessions {
-		f.features = append(f.features, featureSessions)
 	}
 
 	sqlTopic := name("sql")
 	f.entities["topic-sql-filter"] = map[string]string{"topic": sqlTopic, "cheap": "cheap", "colors": "colors", "tagged": "tagged"}
-	if f.createSQLTopic(t, sqlTopic) {
-		f.features = append(f.features, featureSQL)
-	}
+	f.createSQLTopic(t, sqlTopic)
+	// The emulator has every optional feature the script knows; a case it
+	// skips would be a failure here (see run).
+	f.features = []string{featureSessions, featureSQL}
 	return f
 }
 
@@ -148,15 +163,10 @@ const sqlConfig = `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns", "Queu
       "Action": {"SqlExpression": "SET tag = 'seen'"}}}]}]}]}],
   "Logging": {"Type": "Console"}}}`
 
-// createSQLTopic creates the SQL-filtered topic and reports whether the emulator supports it.
-func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
+// createSQLTopic creates the SQL-filtered topic.
+func (f *fixture) createSQLTopic(t *testing.T, topic string) {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, sqlConfig, topic))
-	// Only "unsupported" alone means a missing feature; a syntax or validity error is the test's fault.
-	if errors.Is(err, config.ErrUnsupported) && !errors.Is(err, config.ErrInvalid) && !errors.Is(err, config.ErrSyntax) {
-		t.Logf("SQL filters not supported by the emulator's config loader (%v): the SQL case is skipped", err)
-		return false
-	}
 	if err != nil {
 		t.Fatalf("parsing the SQL topic config: %v", err)
 	}
@@ -165,38 +175,11 @@ func (f *fixture) createSQLTopic(t *testing.T, topic string) bool {
 			t.Fatal(err)
 		}
 		for _, sc := range te.Subscriptions {
-			err := f.srv.CreateSubscription(te.Topic.Name, sc)
-			if errors.Is(err, broker.ErrNotSupported) {
-				t.Logf("SQL filters not supported by the broker (%v): the SQL case is skipped", err)
-				return false
-			}
-			if err != nil {
+			if err := f.srv.CreateSubscription(te.Topic.Name, sc); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return true
-}
-
-// startEmulator starts the emulator with cfg, plain AMQP on a free port and HTTP off, stopped when
-// the test ends.
-func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	cfg.AMQPAddr, cfg.HTTPAddr = "127.0.0.1:0", "-"
-	srv, err := servicebus.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("starting emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stopping emulator: %v", err)
-		}
-	})
-	return srv
 }
 
 func randomSuffix(t *testing.T) string {
@@ -214,31 +197,42 @@ type result struct {
 	reason string
 }
 
-// run executes the script and returns its output and exit error.
+// run executes conformance.mjs and returns its output and exit error.
 func (f *fixture) run(t *testing.T) (string, error) {
 	t.Helper()
 	ents, err := json.Marshal(f.entities)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runScript(t, f.node, "conformance.mjs", map[string]string{
+		"SB_CONNECTION_STRING": f.srv.ConnectionString(),
+		"JSTEST_ENTITIES":      string(ents),
+		"EMULATOR_FEATURES":    strings.Join(f.features, ","),
+	})
+}
+
+// runScript runs a script of this directory with env added to (and replacing the same names in)
+// the test's environment, bounded by scriptTimeout; it returns the combined output.
+func runScript(t *testing.T, node, script string, env map[string]string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, f.node, "conformance.mjs")
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "SB_CONNECTION_STRING=") || strings.HasPrefix(kv, "JSTEST_ENTITIES=") ||
-			strings.HasPrefix(kv, "EMULATOR_FEATURES=")
-	}),
-		"SB_CONNECTION_STRING="+f.srv.ConnectionString(),
-		"JSTEST_ENTITIES="+string(ents),
-		"EMULATOR_FEATURES="+strings.Join(f.features, ","),
-	)
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		_, set := env[name]
+		return set
+	})
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("script killed after %v: %w", scriptTimeout, ctx.Err())
+		err = fmt.Errorf("%s killed after %v: %w", script, scriptTimeout, ctx.Err())
 	}
 	return out.String(), err
 }
@@ -274,18 +268,26 @@ func parse(out string) (map[string]result, error) {
 }
 
 // TestJSConformance runs conformance.mjs once (its cases concurrently) and reports each case as a
-// subtest: ok passes, FAIL fails with the script's reason, skip (a feature the emulator lacks)
-// skips with it.
+// subtest: ok passes; FAIL, and skip (the emulator offers every feature), fail with the script's
+// reason.
 func TestJSConformance(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	out, runErr := f.run(t)
+	reportCases(t, "conformance.mjs", slices.Collect(maps.Keys(f.entities)), out, runErr)
+}
+
+// reportCases reads a script's output and reports each case as a subtest: ok passes; FAIL, and
+// skip (the emulator offers every feature), fail with the script's reason. Output that does
+// not account for every case, or an exit status that disagrees with the cases, fails the test.
+func reportCases(t *testing.T, script string, cases []string, out string, runErr error) {
+	t.Helper()
 	res, err := parse(out)
 	if err != nil {
-		t.Fatalf("unreadable script output (%v; exit: %v):\n%s", err, runErr, out)
+		t.Fatalf("unreadable %s output (%v; exit: %v):\n%s", script, err, runErr, out)
 	}
 	failed := false
-	for c := range f.entities {
+	for _, c := range cases {
 		if r, ok := res[c]; !ok || r.status == "FAIL" {
 			failed = true
 		}
@@ -294,19 +296,20 @@ func TestJSConformance(t *testing.T) {
 		t.Errorf("exit status %v does not match the case results", runErr)
 	}
 	if failed || runErr != nil {
-		t.Logf("conformance.mjs output:\n%s", out)
+		t.Logf("%s output:\n%s", script, out)
 	}
-	for c := range f.entities {
+	for _, c := range cases {
 		t.Run(c, func(t *testing.T) {
 			t.Parallel()
 			r, ok := res[c]
 			switch {
 			case !ok:
-				t.Errorf("the script did not report case %s", c)
+				t.Errorf("%s did not report case %s", script, c)
 			case r.status == "FAIL":
 				t.Errorf("JavaScript SDK: %s", r.reason)
 			case r.status == "skip":
-				t.Skipf("JavaScript SDK: %s", r.reason)
+				// Every feature is offered (setup), so a skip is a missing case.
+				t.Errorf("JavaScript SDK skipped the case: %s", r.reason)
 			}
 		})
 	}

@@ -55,7 +55,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer q.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err := q.Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintln(os.Stderr, "deadletter: closing the broker connection:", err)
+		}
+	}()
 
 	switch verb {
 	case "list":
@@ -126,7 +130,9 @@ func loadLocalSettings(path string) {
 	}
 	for k, v := range doc.Values {
 		if _, set := os.LookupEnv(k); !set {
-			os.Setenv(k, v)
+			if err := os.Setenv(k, v); err != nil {
+				fmt.Fprintf(os.Stderr, "deadletter: %s: setting %q: %v\n", path, k, err)
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,12 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // TestMain lets a test start this binary as the real handler process: the
@@ -27,23 +27,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -60,14 +43,14 @@ func freePort(t *testing.T) string {
 type process struct {
 	base           string
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Buffer
 }
 
 // startProcess starts the handler listening on port with environment env, kills it when the test
 // ends if it is still running, and waits up to wait for it to answer GET /.
 func startProcess(t *testing.T, port string, env []string, wait time.Duration) process {
 	t.Helper()
-	p := process{base: "http://127.0.0.1:" + port, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p := process{base: "http://127.0.0.1:" + port, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = append(env, "ORDERS_HANDLER_MAIN=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -80,20 +63,21 @@ func startProcess(t *testing.T, port string, env []string, wait time.Duration) p
 			_ = p.cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(wait)
-	for {
+	testkit.Eventually(t, wait, func() error {
+		if p.cmd.ProcessState != nil {
+			t.Fatalf("handler exited before answering GET /\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+		}
 		res, err := http.Get(p.base + "/")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
+		if err != nil {
+			return fmt.Errorf("handler never answered GET /: %w\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
 		}
-		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("handler never answered GET /: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("handler answered GET / with %d\nstdout:\n%s\nstderr:\n%s", res.StatusCode, p.stdout, p.stderr)
 		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return nil
+	})
+	return p
 }
 
 // terminate sends SIGTERM as the Functions host does on shutdown and fails the test unless the

@@ -11,6 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/orderflow/orderflow/internal/testkit"
 	"github.com/orderflow/orderflow/shared/bus"
 	"github.com/orderflow/orderflow/shared/bus/bustest"
 	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
@@ -118,23 +119,19 @@ func TestPersistentAndDeadLetterTopology(t *testing.T) {
 	if err := d.Reject(false); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		d, ok, err := ch.Get(sub.DeadLetterQueue(), true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok {
-			if d.MessageId != "m1" {
-				t.Fatalf("dead letter %q", d.MessageId)
-			}
-			break
+		if !ok {
+			return errors.New("rejected message never reached the dead-letter queue")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("rejected message never reached the dead-letter queue")
+		if d.MessageId != "m1" {
+			t.Fatalf("dead letter %q", d.MessageId)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	other := b.Topology.Subscriptions[1].DeadLetterQueue()
 	if q, err := ch.QueueDeclarePassive(other, true, false, false, false, nil); err != nil || q.Messages != 0 {
 		t.Fatalf("other DLQ %s: %+v %v", other, q, err)

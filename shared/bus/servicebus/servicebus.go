@@ -7,15 +7,14 @@ package servicebus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"github.com/orderflow/orderflow/shared/bus"
+	"github.com/orderflow/orderflow/shared/identity"
 	"github.com/orderflow/orderflow/shared/topology"
 )
 
@@ -90,26 +89,11 @@ func newClient(cfg Config) (*azservicebus.Client, error) {
 }
 
 // Credential maps the Functions identity settings (<conn>__credential,
-// <conn>__clientId) to an azidentity credential, as the Functions host does.
+// <conn>__clientId) to a credential, as the Functions host does: managed
+// identity only when the credential setting says managedidentity, so a
+// client id alone selects nothing (docs/functions-protocol.md 7).
 func Credential(kind, clientID string) (azcore.TokenCredential, error) {
-	if strings.EqualFold(kind, "managedidentity") {
-		opts := &azidentity.ManagedIdentityCredentialOptions{}
-		if clientID != "" {
-			opts.ID = azidentity.ClientID(clientID)
-		}
-		c, err := azidentity.NewManagedIdentityCredential(opts)
-		if err != nil {
-			return nil, fmt.Errorf("creating managed identity credential: %w", err)
-		}
-		return c, nil
-	}
-	// clientId only applies to managed identity (as in Functions); the
-	// default chain covers developer logins (Azure CLI, azd) and workload identity.
-	c, err := azidentity.NewDefaultAzureCredential(nil)
-	if err != nil {
-		return nil, fmt.Errorf("creating default Azure credential: %w", err)
-	}
-	return c, nil
+	return identity.Credential(strings.EqualFold(kind, "managedidentity"), clientID)
 }
 
 // Message maps a bus.Message to a Service Bus message: message id, content

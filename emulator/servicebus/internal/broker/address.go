@@ -128,6 +128,16 @@ func (b *Broker) receivable(address string) (target, error) {
 	return tg, nil
 }
 
+// lockTarget locks the entity of a target just resolved, passing the
+// resolver's error through: tg, err := lockTarget(b.receivable(address)).
+// Unless it returns an error, the caller unlocks tg.ent.mu.
+func lockTarget(tg target, err error) (target, error) {
+	if err != nil {
+		return tg, err
+	}
+	return tg, tg.lock()
+}
+
 // lock locks the target's entity, failing if it was deleted meanwhile.
 func (tg target) lock() error {
 	tg.ent.mu.Lock()

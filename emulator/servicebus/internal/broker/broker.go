@@ -138,7 +138,11 @@ func (b *Broker) CreateQueue(cfg QueueConfig) error {
 	if err := b.checkForwardLocked("queue "+cfg.Name, cfg.Name, cfg.RequiresSession, cfg.ForwardTo, cfg.ForwardDeadLetteredTo); err != nil {
 		return err
 	}
-	q := newEntity(b, KindQueue, cfg.Name, limits)
+	quota, err := newQuota("queue "+cfg.Name, cfg.MaxSizeInMegabytes)
+	if err != nil {
+		return err
+	}
+	q := newEntity(b, KindQueue, cfg.Name, limits, quota)
 	q.dedup = newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)
 	q.forwardTo, q.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
 	q.enableSessions(cfg.RequiresSession)
@@ -161,13 +165,17 @@ func (b *Broker) CreateTopic(cfg TopicConfig) error {
 	if err != nil {
 		return err
 	}
+	quota, err := newQuota("topic "+cfg.Name, cfg.MaxSizeInMegabytes)
+	if err != nil {
+		return err
+	}
 	key := strings.ToLower(cfg.Name)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.queues[key] != nil || b.topics[key] != nil {
 		return fmt.Errorf("topic %s: %w", cfg.Name, ErrExists)
 	}
-	b.topics[key] = newTopic(b, cfg, limits.ttl)
+	b.topics[key] = newTopic(b, cfg, limits.ttl, quota)
 	b.cfg.Logger.Debug("topic created", "name", cfg.Name, "ttl", limits.ttl)
 	return nil
 }
@@ -193,7 +201,7 @@ func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) er
 	if t == nil {
 		return fmt.Errorf("topic %s: %w", topicName, ErrNotFound)
 	}
-	sub := newEntity(b, KindSubscription, t.name+subscriptionsInfix+cfg.Name, limits)
+	sub := newEntity(b, KindSubscription, t.name+subscriptionsInfix+cfg.Name, limits, t.quota)
 	sub.topic = t
 	sub.rules.Store(&rules)
 	sub.enableSessions(cfg.RequiresSession)

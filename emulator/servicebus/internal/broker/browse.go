@@ -58,6 +58,11 @@ func (b *Broker) Peek(address string, from int64, count int) ([]*Message, error)
 	if err != nil {
 		return nil, err
 	}
+	return peekTarget(tg, from, count, nil)
+}
+
+// peekTarget implements Peek and PeekSession on a resolved target.
+func peekTarget(tg target, from int64, count int, keep func(*Message) bool) ([]*Message, error) {
 	if count <= 0 {
 		return nil, nil
 	}
@@ -65,7 +70,7 @@ func (b *Broker) Peek(address string, from int64, count int) ([]*Message, error)
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
-	return tg.s.peek(from, count), nil
+	return tg.s.peek(from, count, keep), nil
 }
 
 // Stats are the message counts of a receivable address.

@@ -79,6 +79,10 @@ type QueueConfig struct {
 	// receives this queue's dead-lettered messages instead of its
 	// dead-letter queue. Default "" (none).
 	ForwardDeadLetteredTo string
+	// MaxSizeInMegabytes bounds the bytes of all messages the queue holds,
+	// its dead-letter queue included; a send beyond it fails with
+	// ErrQuotaExceeded. Default 1024, as on Service Bus.
+	MaxSizeInMegabytes int
 }
 
 // TopicConfig describes a topic. Subscriptions are created separately.
@@ -95,6 +99,10 @@ type TopicConfig struct {
 	// the fan-out, so no subscription gets them.
 	RequiresDuplicateDetection          bool
 	DuplicateDetectionHistoryTimeWindow time.Duration
+	// MaxSizeInMegabytes bounds the bytes of all messages of the topic:
+	// each subscription's copies (dead-lettered ones included) and the
+	// scheduled messages waiting at the topic. Default 1024.
+	MaxSizeInMegabytes int
 }
 
 // SubscriptionConfig describes a subscription of a topic.

@@ -7,9 +7,8 @@ import (
 
 // dedupLog is the duplicate-detection history of a queue or topic: the
 // MessageIds accepted during the last window. A send whose MessageId is in
-// it is accepted and dropped, as Service Bus documents (Learn "Duplicate
-// detection": the send is reported as accepted and the new message is
-// ignored and dropped). The window counts from the first accepted send
+// it is accepted and dropped, as on Service Bus (the send is reported as
+// accepted and the new message is ignored). The window counts from the first accepted send
 // of an id; duplicates do not extend it. Messages without a MessageId are
 // never duplicates. Guarded by the owning queue's or topic's mutex.
 type dedupLog struct {

@@ -1,10 +1,12 @@
 // Package broker is the core of the Service Bus emulator: queues, topics,
 // subscriptions with rules, and the life of each message (locks,
 // settlement, delivery counting, dead-lettering, time to live, scheduling,
-// deferral). It does no I/O and knows nothing of AMQP: the wire layer
-// decodes transfers into Message values, calls Send, drives a Receiver with
-// its link credit, and maps the sentinel errors of errors.go to AMQP
-// conditions and $management status codes.
+// deferral). It does no I/O and does not speak the AMQP protocol: the wire
+// layer decodes transfers into Message values, calls Send, drives a Receiver
+// with its link credit, and maps the sentinel errors of errors.go to AMQP
+// conditions and $management status codes. The one AMQP piece it uses is the
+// type codec, in sqlview.go: SQL filters and actions read and write
+// application properties as AMQP-typed values.
 //
 // # Addresses
 //
@@ -13,6 +15,15 @@
 // Matching is case-insensitive. Sequence numbers are per queue or per topic
 // (all subscription copies of a topic message share it), start at 1, and a
 // dead-lettered message keeps its number in the DLQ.
+//
+// # Entity size
+//
+// A queue or topic holds at most MaxSizeInMegabytes (default 1024) of
+// messages, counted at Message.Size in every state, dead-lettered ones
+// included; a topic counts each subscription's copy and its scheduled
+// messages (quota.go). Send refuses what does not fit with
+// ErrQuotaExceeded; auto-forwarded and dead-lettered messages are never
+// refused, so the limit may be overshot by what they bring.
 //
 // # Message states
 //
@@ -91,8 +102,8 @@
 // # Rules, duplicate detection, auto-forwarding
 //
 // A subscription's rules (rule.go) have a Filter (TrueFilter,
-// CorrelationFilter or SQLFilter) and an optional SQL Action. Per Learn
-// "Topic filters and actions", all matching rules without an action give
+// CorrelationFilter or SQLFilter) and an optional SQL Action. As on Service
+// Bus, all matching rules without an action give
 // one copy; each matching rule with an action gives its own copy, changed
 // by the action and carrying the application property RuleName. Extra
 // copies get new topic sequence numbers. A SQL filter or action that fails
@@ -103,4 +114,11 @@
 //
 // Auto-forwarding (forward.go): ForwardTo and ForwardDeadLetteredTo, with
 // loops refused at creation and at most MaxForwardHops hops at run time.
+//
+// Management (for the administration API): entities are listed and their
+// effective settings read back and changed in place (manage.go; what
+// Service Bus fixes at creation stays fixed), rules added, replaced and
+// removed on live subscriptions (rulechange.go; a subscription without rules
+// receives nothing), an entity's Status refuses sends or receives
+// (status.go), and EntityInfo counts messages by state (info.go).
 package broker

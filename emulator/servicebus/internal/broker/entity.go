@@ -14,6 +14,8 @@ type entity struct {
 
 	main, dlq *store
 	deleted   bool
+	// quota is the entity's size limit; a subscription shares its topic's.
+	quota *quota
 
 	// seq is the last sequence number of a queue (topics number their
 	// subscriptions' messages).
@@ -24,11 +26,11 @@ type entity struct {
 	sessions *sessionSet
 
 	// Subscriptions only. rules is swapped whole by the rule changes of
-	// admin.go, never modified in place; read it with ruleList.
+	// rulechange.go, never modified in place; read it with ruleList.
 	topic *topic
 	rules atomic.Pointer[[]Rule]
 
-	// admin holds timestamps and status (admin.go).
+	// admin holds timestamps and status (status.go).
 	admin adminState
 
 	// dedup is the duplicate-detection history of a queue (nil: off).
@@ -39,8 +41,8 @@ type entity struct {
 	forwardTo, forwardDLQ string
 }
 
-func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits) *entity {
-	e := &entity{b: b, kind: kind, path: path, limits: limits}
+func newEntity(b *Broker, kind EntityKind, path string, limits entityLimits, q *quota) *entity {
+	e := &entity{b: b, kind: kind, path: path, limits: limits, quota: q}
 	e.main = newStore(e, false, path)
 	e.dlq = newStore(e, true, path+deadLetterSuffix)
 	e.mu.flush = func(out []forwarded) { b.flushForwards(e, out) }
@@ -57,6 +59,8 @@ func (e *entity) kill() {
 	for _, s := range []*store{e.main, e.dlq} {
 		s.alarm.stop()
 		s.wake()
+		// A deleted subscription's copies no longer count against its topic's quota.
+		s.all.ascend(0, func(en *entry) bool { e.quota.drop(en.msg); return true })
 	}
 	if e.sessions != nil {
 		e.sessions.kill()

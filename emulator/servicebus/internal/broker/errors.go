@@ -10,6 +10,9 @@ var (
 	// dead-letter queue. Wire: status 404 / amqp:not-found.
 	ErrNotFound = errors.New("messaging entity not found")
 
+	// ErrQuotaExceeded reports a send to a queue or topic that holds its MaxSizeInMegabytes.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+
 	// ErrMessageNotFound: a sequence number given to ReceiveBySequenceNumber
 	// or CancelScheduled names no message in the required state.
 	// Wire: status 404 / com.microsoft:message-not-found.
@@ -27,12 +30,6 @@ var (
 	// topic, dead-lettering a message that is already in a dead-letter queue.
 	// Wire: amqp:not-allowed.
 	ErrNotAllowed = errors.New("operation not allowed on this entity")
-
-	// ErrNotSupported: a feature that this broker does not implement
-	// (kept for the wire mapping; SQL rules, duplicate detection and
-	// auto-forwarding are implemented).
-	// Wire: amqp:not-implemented.
-	ErrNotSupported = errors.New("feature not supported yet")
 
 	// ErrInvalid: an argument is malformed (empty name, negative duration...).
 	// Wire: amqp:invalid-field / status 400.

@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// Auto-forwarding (Learn "Chaining Service Bus entities with
-// autoforwarding", QueueDescription.ForwardTo):
+// Auto-forwarding (ForwardTo and ForwardDeadLetteredTo), with Service Bus's
+// rules:
 //
 //   - A queue or subscription with ForwardTo moves each message to the
 //     destination queue or topic as soon as it becomes active there (a
@@ -26,11 +26,9 @@ import (
 //     a topic's subscriptions) is refused at creation with ErrInvalid.
 //   - At run time each forward counts a hop; a message that would make a
 //     fifth hop ("Messages that exceed four hops are dead-lettered") goes to
-//     the dead-letter queue of the entity it is in (Learn "Overview of
-//     Service Bus dead-letter queues", "Dead-lettering in auto forward
-//     scenarios"; the transfer dead-letter queue is for send-via, which this
-//     broker does not have), with reason MaxTransferHopCountExceeded (the
-//     reason that page lists). A destination deleted meanwhile sends the
+//     the dead-letter queue of the entity it is in (the transfer dead-letter
+//     queue is for send-via, which this broker does not have), with reason
+//     MaxTransferHopCountExceeded, the reason Service Bus uses. A destination deleted meanwhile sends the
 //     message there too, with reason ForwardingDestinationNotFound (the
 //     emulator's own code: the service's is not documented). Such messages
 //     are not forwarded again, even with ForwardDeadLetteredTo, and that

@@ -125,6 +125,9 @@ type Message struct {
 	// Body is the encoded body sections and footer exactly as received;
 	// opaque to the broker and read-only.
 	Body []byte
+	// Size is the message's encoded size as the client sent it, counted against the entity's
+	// MaxSizeInMegabytes; 0 means len(Body).
+	Size int
 	// ScheduledEnqueueTime, when in the future at Send, makes the message
 	// Scheduled until then (x-opt-scheduled-enqueue-time).
 	ScheduledEnqueueTime time.Time

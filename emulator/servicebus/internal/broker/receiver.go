@@ -93,16 +93,23 @@ func (r *Receiver) TryReceive(max int) ([]*Message, error) {
 // Receive blocks until at least one message is available (returning up to
 // max), ctx ends, the receiver is closed or the broker stops (ErrStopped).
 func (r *Receiver) Receive(ctx context.Context, max int) ([]*Message, error) {
+	return r.b.waitReceive(ctx, max, r.TryReceive, r.notify, r.tg.addr.Path)
+}
+
+// waitReceive calls try until it returns messages or an error, waiting for
+// notify between attempts, until ctx ends (the error names from) or the
+// broker stops (ErrStopped). Receivers and session receivers share it.
+func (b *Broker) waitReceive(ctx context.Context, max int, try func(int) ([]*Message, error), notify <-chan struct{}, from string) ([]*Message, error) {
 	for {
-		msgs, err := r.TryReceive(max)
+		msgs, err := try(max)
 		if err != nil || len(msgs) > 0 || max <= 0 {
 			return msgs, err
 		}
 		select {
-		case <-r.notify:
+		case <-notify:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("receive from %s: %w", r.tg.addr.Path, ctx.Err())
-		case <-r.b.done:
+			return nil, fmt.Errorf("receive from %s: %w", from, ctx.Err())
+		case <-b.done:
 			return nil, ErrStopped
 		}
 	}
@@ -112,12 +119,15 @@ func (r *Receiver) Receive(ctx context.Context, max int) ([]*Message, error) {
 // could not deliver (e.g. the link detached first), so that nothing is lost:
 // PeekLock messages are released (no delivery counted) if still locked;
 // ReceiveAndDelete messages are put back with their sequence numbers.
-func (r *Receiver) Unreceive(msgs []*Message) {
-	if r.tg.lock() != nil {
+func (r *Receiver) Unreceive(msgs []*Message) { r.b.unreceive(r.tg, msgs, r.mode) }
+
+// unreceive implements Unreceive for receivers and session receivers.
+func (b *Broker) unreceive(tg target, msgs []*Message, mode ReceiveMode) {
+	if tg.lock() != nil {
 		return
 	}
-	defer r.tg.ent.mu.Unlock()
-	r.tg.s.giveBack(msgs, r.mode, r.b.now())
+	defer tg.ent.mu.Unlock()
+	tg.s.giveBack(msgs, mode, b.now())
 }
 
 // giveBack implements Unreceive; the entity's mu is held.

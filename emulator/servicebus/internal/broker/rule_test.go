@@ -1,18 +1,17 @@
 package broker_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/sqlfilter"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 func sqlRule(t *testing.T, name, filter, action string) broker.Rule {
@@ -114,27 +113,9 @@ func TestSQLFilterSystemProperties(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSQLEvaluationFailureIsLoggedAndDoesNotMatch(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	b := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(b.Stop)
 	must(t, b.CreateTopic(broker.TopicConfig{Name: "t"}))

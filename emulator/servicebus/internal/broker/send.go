@@ -14,7 +14,8 @@ import (
 //
 // Errors: ErrNotFound for an unknown address; ErrNotAllowed for a
 // subscription or dead-letter queue, and for a message without session id
-// sent to a session-enabled queue (nothing is enqueued then).
+// sent to a session-enabled queue; ErrQuotaExceeded when the messages do not
+// fit in the entity's MaxSizeInMegabytes (nothing is enqueued then).
 //
 // With duplicate detection, a message whose MessageId the queue or topic
 // accepted within its window gets a sequence number but is dropped.
@@ -47,6 +48,12 @@ func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error
 	// session-enabled destination dead-letters it (store.add).
 	if err := tg.ent.requireSessionIDs(msgs); err != nil && !fwd {
 		return nil, err
+	}
+	// A forwarded message is not refused: it already left its source.
+	if !fwd {
+		if err := tg.ent.quota.admit(tg.addr.Path, msgs); err != nil {
+			return nil, err
+		}
 	}
 	if err := tg.lock(); err != nil {
 		return nil, err

@@ -28,11 +28,8 @@ type SessionReceiver struct {
 // ErrNotAllowed for an entity without sessions or a dead-letter queue;
 // ErrSessionLocked when another receiver holds the session.
 func (b *Broker) AcceptSession(address, id string, mode ReceiveMode) (*SessionReceiver, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
@@ -173,30 +170,12 @@ func (r *SessionReceiver) TryReceive(max int) ([]*Message, error) {
 // (returning up to max), ctx ends, the lock is lost, the receiver is closed
 // or the broker stops (ErrStopped).
 func (r *SessionReceiver) Receive(ctx context.Context, max int) ([]*Message, error) {
-	for {
-		msgs, err := r.TryReceive(max)
-		if err != nil || len(msgs) > 0 || max <= 0 {
-			return msgs, err
-		}
-		select {
-		case <-r.notify:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("receive from session %q of %s: %w", r.sess.id, r.tg.addr.Path, ctx.Err())
-		case <-r.b.done:
-			return nil, ErrStopped
-		}
-	}
+	return r.b.waitReceive(ctx, max, r.TryReceive, r.notify, fmt.Sprintf("session %q of %s", r.sess.id, r.tg.addr.Path))
 }
 
 // Unreceive gives back messages that TryReceive returned but the caller
 // could not deliver, as Receiver.Unreceive does.
-func (r *SessionReceiver) Unreceive(msgs []*Message) {
-	if r.tg.lock() != nil {
-		return
-	}
-	defer r.tg.ent.mu.Unlock()
-	r.tg.s.giveBack(msgs, r.mode, r.b.now())
-}
+func (r *SessionReceiver) Unreceive(msgs []*Message) { r.b.unreceive(r.tg, msgs, r.mode) }
 
 // RenewLock extends the session lock to now + LockDuration and returns the
 // new expiry. ErrSessionLockLost if the receiver no longer holds it.

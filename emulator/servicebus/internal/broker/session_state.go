@@ -13,11 +13,8 @@ import (
 // SessionState returns the state of a session of a session-enabled queue or
 // subscription; nil when none is set (including unknown sessions).
 func (b *Broker) SessionState(address, id string) ([]byte, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
@@ -31,11 +28,8 @@ func (b *Broker) SessionState(address, id string) ([]byte, error) {
 // state clears it, as Service Bus does (SetSessionState(nil) sends an
 // empty binary).
 func (b *Broker) SetSessionState(address, id string, state []byte) error {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return err
-	}
-	if err := tg.lock(); err != nil {
 		return err
 	}
 	defer tg.ent.mu.Unlock()
@@ -53,11 +47,8 @@ func (b *Broker) SetSessionState(address, id string, state []byte) error {
 // LockDuration and returns the new expiry; ErrSessionLockLost when no
 // receiver holds the session (or its lock already expired).
 func (b *Broker) RenewSessionLock(address, id string) (time.Time, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return time.Time{}, err
-	}
-	if err := tg.lock(); err != nil {
 		return time.Time{}, err
 	}
 	defer tg.ent.mu.Unlock()
@@ -76,11 +67,8 @@ func (b *Broker) RenewSessionLock(address, id string) (time.Time, error) {
 // set after that time. It walks every message: a management operation, not
 // the message path.
 func (b *Broker) ListSessions(address string, updatedAfter time.Time, skip, top int) ([]string, error) {
-	tg, err := b.sessionTarget(address)
+	tg, err := lockTarget(b.sessionTarget(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()
@@ -115,21 +103,5 @@ func (b *Broker) PeekSession(address, id string, from int64, count int) ([]*Mess
 	if err != nil {
 		return nil, err
 	}
-	if count <= 0 {
-		return nil, nil
-	}
-	if err := tg.lock(); err != nil {
-		return nil, err
-	}
-	defer tg.ent.mu.Unlock()
-	var out []*Message
-	tg.s.all.ascend(from, func(e *entry) bool {
-		if e.msg.Properties.GroupID == id {
-			c := e.msg.Clone()
-			c.LockToken = [16]byte{}
-			out = append(out, c)
-		}
-		return len(out) < count
-	})
-	return out, nil
+	return peekTarget(tg, from, count, func(m *Message) bool { return m.Properties.GroupID == id })
 }

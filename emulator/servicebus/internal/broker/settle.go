@@ -91,11 +91,8 @@ func (b *Broker) Release(address string, tok uuid.UUID) error {
 // LockedUntil times in order. All or nothing: if any token is lost, no
 // lock is renewed.
 func (b *Broker) RenewLock(address string, toks []uuid.UUID) ([]time.Time, error) {
-	tg, err := b.receivable(address)
+	tg, err := lockTarget(b.receivable(address))
 	if err != nil {
-		return nil, err
-	}
-	if err := tg.lock(); err != nil {
 		return nil, err
 	}
 	defer tg.ent.mu.Unlock()

@@ -50,8 +50,6 @@ func newStore(ent *entity, dlq bool, path string) *store {
 	return s
 }
 
-func (s *store) now() time.Time { return s.ent.b.now() }
-
 // deadlineOf is the next time something happens to e by itself.
 func (s *store) deadlineOf(e *entry) time.Time {
 	m := e.msg
@@ -81,6 +79,7 @@ func (s *store) retime(e *entry, now time.Time) {
 func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
 	s.all.insert(e.msg.SequenceNumber, e)
+	s.ent.quota.add(e.msg)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
 		return
@@ -129,7 +128,9 @@ func (s *store) wake() {
 
 // drop removes e from every index.
 func (s *store) drop(e *entry) {
-	s.all.remove(e.msg.SequenceNumber)
+	if s.all.remove(e.msg.SequenceNumber) {
+		s.ent.quota.drop(e.msg)
+	}
 	s.unavail(e)
 	s.timers.set(e, time.Time{})
 	s.unlock(e)
@@ -282,16 +283,18 @@ func (s *store) runTimers(now time.Time) {
 }
 
 // peek returns copies of up to count messages with seq ≥ from, whatever
-// their state, without lock tokens.
-func (s *store) peek(from int64, count int) []*Message {
+// their state, without lock tokens; keep, when not nil, selects which.
+func (s *store) peek(from int64, count int, keep func(*Message) bool) []*Message {
 	var out []*Message
 	s.all.ascend(from, func(e *entry) bool {
 		if len(out) >= count {
 			return false
 		}
-		c := e.msg.Clone()
-		c.LockToken = uuid.Nil
-		out = append(out, c)
+		if keep == nil || keep(e.msg) {
+			c := e.msg.Clone()
+			c.LockToken = uuid.Nil
+			out = append(out, c)
+		}
 		return true
 	})
 	return out

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // Lock expiry, time to live and scheduling, on the fake and the real clock. Uses setup from broker_test.go.
@@ -227,16 +228,12 @@ func TestRealTimersExpireWithoutReceivers(t *testing.T) {
 	if _, err := b.Send("q", []*broker.Message{msg("a")}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		st, err := b.Stats("q")
 		must(t, err)
-		if st.DeadLetter == 1 && st.Total() == 0 {
-			return
+		if st.DeadLetter != 1 || st.Total() != 0 {
+			return fmt.Errorf("not dead-lettered by the timer: %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not dead-lettered by the timer: %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

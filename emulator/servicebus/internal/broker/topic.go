@@ -20,6 +20,7 @@ type topic struct {
 	name  string
 	ttl   time.Duration
 	dedup *dedupLog // guarded by mu; nil when duplicate detection is off
+	quota *quota    // shared with the subscriptions; counts scheduled messages too
 
 	mu      sync.Mutex
 	seq     int64
@@ -31,11 +32,11 @@ type topic struct {
 	timers    timerHeap
 	alarm     alarm
 
-	admin adminState // timestamps and status (admin.go)
+	admin adminState // timestamps and status (status.go)
 }
 
-func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration) *topic {
-	t := &topic{b: b, name: cfg.Name, ttl: ttl, subs: make(map[string]*entity), scheduled: newSkiplist(),
+func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration, q *quota) *topic {
+	t := &topic{b: b, name: cfg.Name, ttl: ttl, quota: q, subs: make(map[string]*entity), scheduled: newSkiplist(),
 		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
@@ -87,6 +88,12 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		t.mu.Unlock()
 		return nil, fmt.Errorf("topic %s: %w", t.name, ErrNotFound)
 	}
+	if !fwd {
+		if err := t.quota.admit(t.name, msgs); err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+	}
 	subs := t.subList
 	t.admin.touch(now)
 	for i, m := range msgs {
@@ -103,6 +110,7 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		if c.State == StateScheduled {
 			e := newEntry(c)
 			t.scheduled.insert(c.SequenceNumber, e)
+			t.quota.add(c)
 			t.timers.set(e, c.ScheduledEnqueueTime)
 			continue
 		}
@@ -160,6 +168,7 @@ func (t *topic) cancel(seqs []int64) error {
 	for _, seq := range seqs {
 		if e := t.scheduled.get(seq); e != nil {
 			t.scheduled.remove(seq)
+			t.quota.drop(e.msg)
 			t.timers.set(e, time.Time{})
 		}
 	}
@@ -182,6 +191,7 @@ func (t *topic) runTimers() {
 		}
 		t.timers.set(e, time.Time{})
 		t.scheduled.remove(e.msg.SequenceNumber)
+		t.quota.drop(e.msg)
 		e.msg.State = StateActive
 		due = append(due, e.msg)
 	}

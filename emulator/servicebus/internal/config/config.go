@@ -25,6 +25,8 @@
 //     destinations first, whatever the file order.
 package config
 
+//lint:file-ignore ST1003 the JSON field names mirror the official Config.json keys (SqlFilter, MessageId, ...).
+
 import (
 	"bytes"
 	"encoding/json"
@@ -82,6 +84,9 @@ type QueueProperties struct {
 	MaxDeliveryCount                    *int
 	RequiresDuplicateDetection          bool
 	RequiresSession                     bool
+	// MaxSizeInMegabytes is not in the official emulator's schema; it takes the name Service Bus
+	// uses for the setting. Default 1024.
+	MaxSizeInMegabytes int
 }
 
 // Topic is a topic definition with its subscriptions.
@@ -96,6 +101,8 @@ type TopicProperties struct {
 	DefaultMessageTimeToLive            Duration
 	DuplicateDetectionHistoryTimeWindow Duration
 	RequiresDuplicateDetection          bool
+	// MaxSizeInMegabytes: as in QueueProperties. Default 1024.
+	MaxSizeInMegabytes int
 }
 
 // Subscription is a subscription definition.
@@ -259,12 +266,14 @@ func (c *Config) validate() error {
 			p := q.Properties
 			v.entityLimits(where, p.LockDuration, p.MaxDeliveryCount, p.DefaultMessageTimeToLive)
 			v.duration(where, "DuplicateDetectionHistoryTimeWindow", p.DuplicateDetectionHistoryTimeWindow)
+			v.maxSize(where, p.MaxSizeInMegabytes)
 			fwd.add(q.Name, q.Name, where, p.RequiresSession, p.ForwardTo, p.ForwardDeadLetteredMessagesTo)
 		}
 		for j, t := range ns.Topics {
 			where := v.entityName(fmt.Sprintf("%s: topic %d", nsWhere, j), "topic", t.Name, entities)
 			v.duration(where, "DefaultMessageTimeToLive", t.Properties.DefaultMessageTimeToLive)
 			v.duration(where, "DuplicateDetectionHistoryTimeWindow", t.Properties.DuplicateDetectionHistoryTimeWindow)
+			v.maxSize(where, t.Properties.MaxSizeInMegabytes)
 			subs := map[string]bool{}
 			for k, s := range t.Subscriptions {
 				sw := v.entityName(fmt.Sprintf("%s: subscription %d", where, k), "subscription "+t.Name+"/Subscriptions/", s.Name, nil)
@@ -322,6 +331,14 @@ func (v *validator) duration(where, field string, d Duration) {
 	}
 	if d.Set && d.Duration <= 0 {
 		v.fail(ErrInvalid, "%s: %s must be positive", where, field)
+	}
+}
+
+// maxSize checks MaxSizeInMegabytes: 0 (absent) takes the default; Service Bus's largest premium
+// size, 80 GB, bounds it.
+func (v *validator) maxSize(where string, mb int) {
+	if mb < 0 || mb > 81920 {
+		v.fail(ErrInvalid, "%s: MaxSizeInMegabytes %d is outside 1..81920", where, mb)
 	}
 }
 

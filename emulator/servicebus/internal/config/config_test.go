@@ -172,6 +172,8 @@ func TestQueueProperties(t *testing.T) {
 		{name: "forward from session queue", props: `"ForwardTo": "Q", "RequiresSession": true`, err: config.ErrInvalid, msg: "ForwardTo is not supported on a session-enabled entity"},
 		{name: "negative window", props: `"DuplicateDetectionHistoryTimeWindow": "PT0S"`, err: config.ErrInvalid, msg: "DuplicateDetectionHistoryTimeWindow must be positive"},
 		{name: "unknown field", props: `"MaxDeliveryCont": 3`, err: config.ErrInvalid, msg: "MaxDeliveryCont"},
+		{name: "max size", props: `"MaxSizeInMegabytes": 5`, want: broker.QueueConfig{Name: "q", LockDuration: time.Minute, MaxDeliveryCount: 3, DefaultMessageTimeToLive: time.Hour, MaxSizeInMegabytes: 5}},
+		{name: "negative max size", props: `"MaxSizeInMegabytes": -1`, err: config.ErrInvalid, msg: "queue q: MaxSizeInMegabytes -1 is outside 1..81920"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func (c *Config) Entities() Entities {
 				DuplicateDetectionHistoryTimeWindow: p.DuplicateDetectionHistoryTimeWindow.Duration,
 				ForwardTo:                           p.ForwardTo,
 				ForwardDeadLetteredTo:               p.ForwardDeadLetteredMessagesTo,
+				MaxSizeInMegabytes:                  p.MaxSizeInMegabytes,
 			})
 		}
 		for _, t := range ns.Topics {
@@ -48,6 +49,7 @@ func (c *Config) Entities() Entities {
 				DefaultMessageTimeToLive:            orDefault(t.Properties.DefaultMessageTimeToLive, DefaultMessageTimeToLive),
 				RequiresDuplicateDetection:          t.Properties.RequiresDuplicateDetection,
 				DuplicateDetectionHistoryTimeWindow: t.Properties.DuplicateDetectionHistoryTimeWindow.Duration,
+				MaxSizeInMegabytes:                  t.Properties.MaxSizeInMegabytes,
 			}}
 			for _, s := range t.Subscriptions {
 				p := s.Properties

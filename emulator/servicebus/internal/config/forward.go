@@ -8,9 +8,9 @@ import (
 // them as a whole: destinations must be queues or topics of the file, no
 // chain may loop (through ForwardTo or ForwardDeadLetteredMessagesTo, and
 // from a topic through any of its subscriptions), and session-enabled
-// entities cannot use ForwardTo (Learn "Chaining Service Bus entities with
-// autoforwarding": not supported for session-enabled queues or
-// subscriptions; their dead-letter queue may still forward). The broker checks the same at creation; checking the file
+// entities cannot use ForwardTo (Service Bus does not support it for
+// session-enabled queues or subscriptions; their dead-letter queue may still
+// forward). The broker checks the same at creation; checking the file
 // gives one error per problem, naming the whole loop.
 type forwardGraph struct {
 	sources []forwardSource

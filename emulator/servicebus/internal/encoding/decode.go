@@ -12,19 +12,57 @@ import (
 const maxDepth = 64
 
 // Decoder reads AMQP values from a byte slice. It never panics and never allocates more than the
-// remaining input can justify: every count is checked against the bytes left before allocating.
+// input can justify: every count is checked against the bytes left, and every decoded element
+// is charged against an allocation budget proportional to the input's length (Budget), shared
+// by the decoders of nested compounds. Input that would decode to more fails with ErrBudget.
 // Returned []byte values are copies; the input may be reused after decoding.
 type Decoder struct {
 	b     []byte
 	off   int
 	depth int
+	left  *int // remaining budget, shared with the decoders of nested compounds
+	own   int  // the budget of a root decoder; left points here
 }
 
-// NewDecoder returns a decoder over b.
-func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+// Costs charged against the budget: upper bounds of what decoding one element allocates, so
+// that the budget bounds real allocation. An element occupies an interface slot (16 bytes) and
+// may box a scalar (at most 16 more); timestamps and described values box 24-32 bytes.
+const (
+	costElement   = 32
+	costLarge     = 32 // extra for time.Time and Described boxes
+	costCompound  = 32 // slice or map header of a list, map or array
+	costMapEntry  = 48 // Go map bucket share of one KeyedMap entry
+	budgetFactor  = 64
+	budgetOverall = 512
+)
 
-// Reset points the decoder at b.
-func (d *Decoder) Reset(b []byte) { d.b, d.off, d.depth = b, 0, 0 }
+// Budget is the allocation budget of decoding n input bytes: a fixed multiple of n plus a small
+// constant, generous enough for any legitimate encoding (the densest, a map of one-letter keys
+// and small integers, is charged about 25 times its size) and far below the 6,500-fold
+// amplification of an array of zero-width elements.
+func Budget(n int) int { return budgetFactor*n + budgetOverall }
+
+// NewDecoder returns a decoder over b with the budget Budget(len(b)).
+func NewDecoder(b []byte) *Decoder {
+	d := &Decoder{b: b, own: Budget(len(b))}
+	d.left = &d.own
+	return d
+}
+
+// Reset points the decoder at b and renews its budget.
+func (d *Decoder) Reset(b []byte) {
+	d.b, d.off, d.depth, d.own = b, 0, 0, Budget(len(b))
+	d.left = &d.own
+}
+
+// charge takes n bytes from the budget.
+func (d *Decoder) charge(n int) error {
+	if *d.left < n {
+		return fmt.Errorf("decoding needs more than the %d bytes left of its budget at offset %d: %w", *d.left, d.off, ErrBudget)
+	}
+	*d.left -= n
+	return nil
+}
 
 // Offset is the number of bytes consumed so far.
 func (d *Decoder) Offset() int { return d.off }
@@ -37,7 +75,7 @@ func (d *Decoder) Rest() []byte { return d.b[d.off:] }
 
 // Decode decodes one value from b and reports how many bytes it used.
 func Decode(b []byte) (any, int, error) {
-	d := Decoder{b: b}
+	d := NewDecoder(b)
 	v, err := d.Value()
 	return v, d.off, err
 }
@@ -79,6 +117,9 @@ func (d *Decoder) Value() (any, error) {
 		return nil, err
 	}
 	if code == TypeDescribed {
+		if err := d.charge(costLarge); err != nil {
+			return nil, err
+		}
 		d.depth++
 		defer func() { d.depth-- }()
 		if d.depth > maxDepth {
@@ -97,8 +138,14 @@ func (d *Decoder) Value() (any, error) {
 	return d.body(code)
 }
 
-// body decodes the value that follows constructor code.
+// emptyList is the decoded empty list, boxed once so that list0 elements allocate nothing.
+var emptyList any = []any{}
+
+// body decodes the value that follows constructor code, charging it to the budget.
 func (d *Decoder) body(code byte) (any, error) {
+	if err := d.charge(costElement); err != nil {
+		return nil, err
+	}
 	switch code {
 	case TypeNull:
 		return nil, nil
@@ -162,11 +209,14 @@ func (d *Decoder) body(code byte) (any, error) {
 	case TypeChar:
 		return fixed(d, 4, func(s []byte) Char { return Char(binary.BigEndian.Uint32(s)) })
 	case TypeTimestamp:
+		if err := d.charge(costLarge); err != nil {
+			return nil, err
+		}
 		return fixed(d, 8, func(s []byte) time.Time { return TimeFromMillis(int64(binary.BigEndian.Uint64(s))) })
 	case TypeUUID:
 		return fixed(d, 16, func(s []byte) UUID { return UUID(s) })
 	case TypeVbin8, TypeVbin32:
-		s, err := d.variable(code == TypeVbin32)
+		s, err := d.chargedVariable(code == TypeVbin32)
 		if err != nil {
 			return nil, err
 		}
@@ -174,13 +224,13 @@ func (d *Decoder) body(code byte) (any, error) {
 		copy(out, s)
 		return out, nil
 	case TypeStr8, TypeStr32:
-		s, err := d.variable(code == TypeStr32)
+		s, err := d.chargedVariable(code == TypeStr32)
 		if err != nil {
 			return nil, err
 		}
 		return string(s), nil
 	case TypeSym8, TypeSym32:
-		s, err := d.variable(code == TypeSym32)
+		s, err := d.chargedVariable(code == TypeSym32)
 		if err != nil {
 			return nil, err
 		}
@@ -223,9 +273,18 @@ func (d *Decoder) variable(wide bool) ([]byte, error) {
 	return d.need(n)
 }
 
+// chargedVariable is variable for a payload the caller copies: its length is charged.
+func (d *Decoder) chargedVariable(wide bool) ([]byte, error) {
+	s, err := d.variable(wide)
+	if err != nil {
+		return nil, err
+	}
+	return s, d.charge(len(s))
+}
+
 // compound reads the size and count of a list, map or array and returns a decoder restricted to
 // its payload; the outer decoder skips past it.
-func (d *Decoder) compound(wide bool) (*Decoder, int, error) {
+func (d *Decoder) compound(wide bool) (Decoder, int, error) {
 	return d.compoundCounted(wide, true)
 }
 
@@ -233,41 +292,44 @@ func (d *Decoder) compound(wide bool) (*Decoder, int, error) {
 // case where a count is not bounded by the input length.
 const maxZeroWidth = 1 << 16
 
-func (d *Decoder) compoundCounted(wide, checkCount bool) (*Decoder, int, error) {
+func (d *Decoder) compoundCounted(wide, checkCount bool) (Decoder, int, error) {
 	var size, count int
 	if wide {
 		s, err := d.need(8)
 		if err != nil {
-			return nil, 0, err
+			return Decoder{}, 0, err
 		}
 		size, count = int(binary.BigEndian.Uint32(s)), int(binary.BigEndian.Uint32(s[4:]))
 		if size < 4 {
-			return nil, 0, malformed("compound size %d too small", size)
+			return Decoder{}, 0, malformed("compound size %d too small", size)
 		}
 		size -= 4
 	} else {
 		s, err := d.need(2)
 		if err != nil {
-			return nil, 0, err
+			return Decoder{}, 0, err
 		}
 		size, count = int(s[0]), int(s[1])
 		if size < 1 {
-			return nil, 0, malformed("compound size %d too small", size)
+			return Decoder{}, 0, malformed("compound size %d too small", size)
 		}
 		size--
 	}
 	payload, err := d.need(size)
 	if err != nil {
-		return nil, 0, err
+		return Decoder{}, 0, err
 	}
 	if checkCount && count > len(payload) {
 		// Every list or map element needs at least one byte.
-		return nil, 0, malformed("count %d exceeds %d payload bytes", count, len(payload))
+		return Decoder{}, 0, malformed("count %d exceeds %d payload bytes", count, len(payload))
 	}
 	if d.depth+1 > maxDepth {
-		return nil, 0, malformed("nesting deeper than %d", maxDepth)
+		return Decoder{}, 0, malformed("nesting deeper than %d", maxDepth)
 	}
-	return &Decoder{b: payload, depth: d.depth + 1}, count, nil
+	if err := d.charge(costCompound); err != nil {
+		return Decoder{}, 0, err
+	}
+	return Decoder{b: payload, depth: d.depth + 1, left: d.left}, count, nil
 }
 
 // ListHeader reads a list constructor and returns its element count and a decoder over its
@@ -279,16 +341,20 @@ func (d *Decoder) ListHeader() (*Decoder, int, error) {
 	}
 	switch code {
 	case TypeNull, TypeList0:
-		return &Decoder{}, 0, nil
+		return &Decoder{left: d.left}, 0, nil
 	case TypeList8, TypeList32:
-		return d.compound(code == TypeList32)
+		sub, n, err := d.compound(code == TypeList32)
+		if err != nil {
+			return nil, 0, err
+		}
+		return &sub, n, nil
 	}
 	return nil, 0, fmt.Errorf("list expected, found %#x: %w", code, ErrType)
 }
 
 func (d *Decoder) list(code byte) (any, error) {
 	if code == TypeList0 {
-		return []any{}, nil
+		return emptyList, nil
 	}
 	sub, count, err := d.compound(code == TypeList32)
 	if err != nil {
@@ -353,6 +419,11 @@ func (d *Decoder) array(code byte) (any, error) {
 		if count > sub.Len() {
 			return nil, malformed("array count %d exceeds %d payload bytes", count, sub.Len())
 		}
+	}
+	// Zero-width elements cost no input: check the budget covers them before allocating their
+	// slots (body charges each element as it decodes it).
+	if count*costElement > *sub.left {
+		return nil, fmt.Errorf("array of %d elements at offset %d: %w", count, d.off, ErrBudget)
 	}
 	a.Code = wideCode(elem)
 	a.Values = make([]any, count)
@@ -499,7 +570,7 @@ func (d *Decoder) Binary() (v []byte, present bool, err error) {
 	case TypeNull:
 		return nil, false, nil
 	case TypeVbin8, TypeVbin32:
-		s, err := d.variable(code == TypeVbin32)
+		s, err := d.chargedVariable(code == TypeVbin32)
 		if err != nil {
 			return nil, false, err
 		}
@@ -521,7 +592,7 @@ func (d *Decoder) Text() (v string, present bool, err error) {
 	case TypeNull:
 		return "", false, nil
 	case TypeStr8, TypeStr32, TypeSym8, TypeSym32:
-		b, err := d.variable(code == TypeStr32 || code == TypeSym32)
+		b, err := d.chargedVariable(code == TypeStr32 || code == TypeSym32)
 		if err != nil {
 			return "", false, err
 		}
@@ -572,6 +643,9 @@ func (d *Decoder) KeyedMap() (map[string]any, error) {
 	}
 	if count%2 != 0 {
 		return nil, malformed("map with odd element count %d", count)
+	}
+	if err := sub.charge(count / 2 * costMapEntry); err != nil {
+		return nil, err
 	}
 	out := make(map[string]any, count/2)
 	for range count / 2 {

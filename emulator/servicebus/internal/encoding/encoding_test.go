@@ -186,7 +186,9 @@ func FuzzDecode(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	f.Add(zeroWidthArray(65536))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		checkAllocs(t, in, func() { _, _, _ = Decode(in) })
 		v, n, err := Decode(in)
 		if err != nil {
 			return

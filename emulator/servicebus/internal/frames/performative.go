@@ -72,7 +72,7 @@ func (o *Open) AppendAMQP(b []byte) ([]byte, error) {
 	w.str(o.Hostname, o.Hostname != "")
 	w.b = enc.AppendUint(w.b, o.MaxFrameSize)
 	w.keep()
-	w.ushort(o.ChannelMax, true)
+	w.ushort(o.ChannelMax, o.ChannelMaxSet)
 	w.b = enc.AppendUint(w.b, o.IdleTimeout)
 	w.keep()
 	w.null()

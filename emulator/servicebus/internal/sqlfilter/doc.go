@@ -6,16 +6,10 @@
 //	a, err := sqlfilter.ParseAction("SET sys.To = 'Entity'")
 //	err = a.Apply(copyOfMsg)         // copyOfMsg implements MutableProperties
 //
-// # Sources
-//
-// The grammar and documented semantics follow Microsoft Learn
-// "Subscription Rule SQL Filter Syntax" (service-bus-messaging-sql-filter),
-// "Subscription Rule SQL Action Syntax" (service-bus-messaging-sql-rule-action),
-// "Topic filters and actions" (topic-filters) and "Set subscription filters"
-// (service-bus-filter-examples). The length limit comes from the .NET SDK
-// (Azure.Messaging.ServiceBus SqlRuleFilter/SqlRuleAction: "Max allowed
-// length of sql expression is 1024 chars") and the quota tables, which also
-// give 32 expressions per action.
+// The grammar and semantics are those Service Bus documents for its SQL
+// filters and rule actions; where its description leaves a gap, the
+// reading chosen here is stated below. The limits (1024 characters per
+// expression, 32 statements per action) are the service's and its SDKs'.
 //
 // # Grammar
 //
@@ -62,7 +56,7 @@
 //     division or remainder by zero is ErrDivideByZero, MinInt64 / -1 is
 //     ErrOverflow); double division by zero gives ±Inf/NaN.
 //   - string = string and LIKE are ordinal, i.e. case-sensitive (C#
-//     string equality; the topic-filters page says the same of correlation
+//     string equality; Service Bus says the same of correlation
 //     filters). string + string concatenates.
 //   - string, bool and Guid have only = and <> (C# defines no ordering on
 //     them); DateTime and TimeSpan have all six comparisons and the .NET

@@ -87,6 +87,19 @@ func (p *parser) peek(k int) (token, error) {
 	return p.buf[k], nil
 }
 
+// skip consumes the next token, which the caller has peeked: it is
+// buffered, so consuming it cannot fail.
+func (p *parser) skip() {
+	if len(p.buf) == 0 {
+		panic("sqlfilter: skip without a peeked token")
+	}
+	t := p.buf[0]
+	if t.kind != tokEOF {
+		p.buf = p.buf[1:]
+	}
+	p.prev, p.hasPrev = t, true
+}
+
 // advance consumes and returns the next token.
 func (p *parser) advance() (token, error) {
 	t, err := p.peek(0)
@@ -171,14 +184,19 @@ func (p *parser) requireValue(n node) error {
 }
 
 // parseOr: or := and { OR and }.
-func (p *parser) parseOr() (node, error) { return p.parseLogical("OR", p.parseAnd) }
+func (p *parser) parseOr() (node, error) {
+	return p.parseBinary(keyword("OR"), p.parseAnd, p.requirePred)
+}
 
 // parseAnd: and := not { AND not }.
-func (p *parser) parseAnd() (node, error) { return p.parseLogical("AND", p.parseNot) }
+func (p *parser) parseAnd() (node, error) {
+	return p.parseBinary(keyword("AND"), p.parseNot, p.requirePred)
+}
 
-// parseLogical parses operand { op operand } left-associatively, where both
-// sides of op must be conditions.
-func (p *parser) parseLogical(op string, operand func() (node, error)) (node, error) {
+// parseBinary parses operand { op operand } left-associatively. match
+// recognises an operator token and names it; check must hold for both sides
+// of every operator (conditions for AND and OR, values for arithmetic).
+func (p *parser) parseBinary(match func(token) (string, bool), operand func() (node, error), check func(node) error) (node, error) {
 	l, err := operand()
 	if err != nil {
 		return nil, err
@@ -188,21 +206,39 @@ func (p *parser) parseLogical(op string, operand func() (node, error)) (node, er
 		if err != nil {
 			return nil, err
 		}
-		if !isKw(t, op) {
+		op, ok := match(t)
+		if !ok {
 			return l, nil
 		}
-		if err := p.requirePred(l); err != nil {
+		if err := check(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		if err := p.requirePred(r); err != nil {
+		if err := check(r); err != nil {
 			return nil, err
 		}
 		l = &binary{at: at{t.pos}, op: op, l: l, r: r}
+	}
+}
+
+// keyword matches the keyword kw as a binary operator.
+func keyword(kw string) func(token) (string, bool) {
+	return func(t token) (string, bool) { return kw, isKw(t, kw) }
+}
+
+// operators matches any of the symbols ops as a binary operator.
+func operators(ops ...string) func(token) (string, bool) {
+	return func(t token) (string, bool) {
+		for _, op := range ops {
+			if isOp(t, op) {
+				return op, true
+			}
+		}
+		return "", false
 	}
 }
 
@@ -215,7 +251,7 @@ func (p *parser) parseNot() (node, error) {
 	if !isKw(t, "NOT") {
 		return p.parsePredicate()
 	}
-	p.advance()
+	p.skip()
 	if err := p.enter(t.pos); err != nil {
 		return nil, err
 	}
@@ -240,7 +276,7 @@ func (p *parser) parsePredicate() (node, error) {
 		return nil, err
 	}
 	if isKw(t, "EXISTS") {
-		p.advance()
+		p.skip()
 		if err := p.expectOp("(", "after EXISTS"); err != nil {
 			return nil, err
 		}
@@ -266,14 +302,14 @@ func (p *parser) parsePredicate() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		r, err := p.parseOperand()
 		if err != nil {
 			return nil, err
 		}
 		return &binary{at: at{op.pos}, op: op.text, l: l, r: r}, nil
 	case isKw(op, "IS"):
-		p.advance()
+		p.skip()
 		prop, ok := l.(*propRef)
 		if !ok {
 			return nil, p.errAt(op.pos, "IS NULL applies to a property name only")
@@ -289,7 +325,7 @@ func (p *parser) parsePredicate() (node, error) {
 		if !isKw(nt, "NULL") {
 			return nil, p.errAt(nt.pos, "expected NULL after IS, found %s", nt.describe())
 		}
-		p.advance()
+		p.skip()
 		return &isNull{at: at{op.pos}, x: prop, neg: neg}, nil
 	case isKw(op, "IN"), isKw(op, "LIKE"):
 		if err := p.requireValue(l); err != nil {
@@ -307,7 +343,7 @@ func (p *parser) parsePredicate() (node, error) {
 		if err := p.requireValue(l); err != nil {
 			return nil, err
 		}
-		p.advance()
+		p.skip()
 		return p.parseInLike(l, true)
 	}
 	return l, nil
@@ -397,60 +433,12 @@ func (p *parser) parseOperand() (node, error) {
 
 // parseAdditive: additive := multiplicative { (+|-) multiplicative }.
 func (p *parser) parseAdditive() (node, error) {
-	l, err := p.parseMultiplicative()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t, err := p.peek(0)
-		if err != nil {
-			return nil, err
-		}
-		if !isOp(t, "+") && !isOp(t, "-") {
-			return l, nil
-		}
-		if err := p.requireValue(l); err != nil {
-			return nil, err
-		}
-		p.advance()
-		r, err := p.parseMultiplicative()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.requireValue(r); err != nil {
-			return nil, err
-		}
-		l = &binary{at: at{t.pos}, op: t.text, l: l, r: r}
-	}
+	return p.parseBinary(operators("+", "-"), p.parseMultiplicative, p.requireValue)
 }
 
 // parseMultiplicative: multiplicative := unary { (*|/|%) unary }.
 func (p *parser) parseMultiplicative() (node, error) {
-	l, err := p.parseUnary()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		t, err := p.peek(0)
-		if err != nil {
-			return nil, err
-		}
-		if !isOp(t, "*") && !isOp(t, "/") && !isOp(t, "%") {
-			return l, nil
-		}
-		if err := p.requireValue(l); err != nil {
-			return nil, err
-		}
-		p.advance()
-		r, err := p.parseUnary()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.requireValue(r); err != nil {
-			return nil, err
-		}
-		l = &binary{at: at{t.pos}, op: t.text, l: l, r: r}
-	}
+	return p.parseBinary(operators("*", "/", "%"), p.parseUnary, p.requireValue)
 }
 
 // parseUnary: unary := (+|-) unary | primary. A minus before a numeric
@@ -464,14 +452,14 @@ func (p *parser) parseUnary() (node, error) {
 	if !isOp(t, "+") && !isOp(t, "-") {
 		return p.parsePrimary()
 	}
-	p.advance()
+	p.skip()
 	if err := p.enter(t.pos); err != nil {
 		return nil, err
 	}
 	defer p.leave()
 	if t.text == "-" {
 		if nt, err := p.peek(0); err == nil && nt.kind == tokInt && nt.text == "9223372036854775808" {
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: int64(math.MinInt64)}, nil
 		}
 	}
@@ -502,37 +490,37 @@ func (p *parser) parsePrimary() (node, error) {
 	}
 	switch t.kind {
 	case tokInt:
-		p.advance()
+		p.skip()
 		v, err := strconv.ParseInt(t.text, 10, 64)
 		if err != nil {
 			return nil, p.errAt(t.pos, "integer constant %s is out of the range of a 64-bit integer", t.text)
 		}
 		return &literal{at: at{t.pos}, v: v}, nil
 	case tokFloat:
-		p.advance()
+		p.skip()
 		v, err := strconv.ParseFloat(t.text, 64)
 		if err != nil && (math.IsInf(v, 0) || !errors.Is(err, strconv.ErrRange)) {
 			return nil, p.errAt(t.pos, "numeric constant %s is out of the range of a double", t.text)
 		}
 		return &literal{at: at{t.pos}, v: v}, nil
 	case tokString:
-		p.advance()
+		p.skip()
 		return &literal{at: at{t.pos}, v: t.text}, nil
 	case tokKeyword:
 		switch t.text {
 		case "TRUE", "FALSE":
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: t.text == "TRUE"}, nil
 		case "NULL":
-			p.advance()
+			p.skip()
 			return &literal{at: at{t.pos}, v: nil}, nil
 		}
 	case tokParam:
-		p.advance()
+		p.skip()
 		return p.param(t)
 	case tokOp:
 		if t.text == "(" {
-			p.advance()
+			p.skip()
 			if err := p.enter(t.pos); err != nil {
 				return nil, err
 			}
@@ -593,7 +581,7 @@ func (p *parser) param(t token) (node, error) {
 // the function name.
 func (p *parser) parseCall() (node, error) {
 	t, _ := p.advance()
-	p.advance() // "("
+	p.skip() // "("
 	switch strings.ToLower(t.text) {
 	case "newid":
 		if err := p.expectOp(")", "after newid("); err != nil {
@@ -633,7 +621,7 @@ func (p *parser) parseProperty() (*propRef, error) {
 	if scope != "sys" && scope != "user" {
 		return nil, p.errAt(t.pos, "unknown scope %q before \".\" (the scopes are sys and user)", t.text)
 	}
-	p.advance()
+	p.skip()
 	n, err := p.advance()
 	if err != nil {
 		return nil, err

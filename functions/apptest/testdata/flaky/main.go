@@ -161,8 +161,8 @@ func (f *flaky) log(a Attempt) {
 }
 
 // describe reads the message id and delivery count from the invocation's
-// Metadata as the host sends them (strings double-encoded, §2.4 of the
-// protocol notes).
+// Metadata as the host sends them (strings double-encoded, docs/functions-protocol.md
+// 2.4).
 func describe(fn string, body []byte) Attempt {
 	var inv struct {
 		Metadata struct {

@@ -1,4 +1,9 @@
-package apptest
+// Package stage lays out and configures the function app the way a deployment
+// does: the app folder make package builds, local.settings.json, the
+// settings that switch consumers on per broker, RabbitMQ virtual hosts. It
+// does not link the testing package, so programs (bench) stage the app
+// exactly like the tests (functions/apptest) do.
+package stage
 
 import (
 	"context"
@@ -7,15 +12,31 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
-// StageApp lays out a function app folder in dir as make package does, from
+// Broker selects the broker the app runs on.
+type Broker string
+
+// The brokers of the app; Brokers lists both for suites that run every case
+// on each.
+const (
+	ServiceBus Broker = "servicebus"
+	RabbitMQ   Broker = "rabbitmq"
+)
+
+// Brokers lists every broker.
+var Brokers = []Broker{ServiceBus, RabbitMQ}
+
+// RabbitURL is the local RabbitMQ's AMQP URL without a virtual host.
+const RabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
+
+// App lays out a function app folder in dir as make package does, from
 // the repository at root: host.json, one folder per functions/*/function.json
 // and "handler" linking to the handler binary. A non-empty executable
 // replaces host.json's customHandler executable (a wrapper such as
-// testdata/flaky, or a profiling build). It takes no *testing.T so that
-// programs outside tests (bench) stage the app exactly like the tests do.
-func StageApp(root, dir, handler, executable string) error {
+// testdata/flaky, or a profiling build).
+func App(root, dir, handler, executable string) error {
 	hostJSON, err := os.ReadFile(filepath.Join(root, "host.json"))
 	if err != nil {
 		return fmt.Errorf("staging app: %w", err)
@@ -61,10 +82,10 @@ func StageApp(root, dir, handler, executable string) error {
 	return nil
 }
 
-// WriteLocalSettings writes dir/local.settings.json with settings as its
+// LocalSettings writes dir/local.settings.json with settings as its
 // Values, which is how a host started as a separate process
 // (emulator/cmd/funchost, func start) gets the app settings.
-func WriteLocalSettings(dir string, settings map[string]string) error {
+func LocalSettings(dir string, settings map[string]string) error {
 	b, err := json.MarshalIndent(map[string]any{"IsEncrypted": false, "Values": settings}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding local.settings.json: %w", err)
@@ -76,7 +97,17 @@ func WriteLocalSettings(dir string, settings map[string]string) error {
 }
 
 // RepoRoot returns the directory of the main module's go.mod.
-func RepoRoot() (string, error) { return repoRoot() }
+func RepoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
 
 // ConsumerSettings are the AzureWebJobs.<Function>.Disabled settings that
 // switch broker's queue-triggered functions on or off and the other
@@ -101,7 +132,7 @@ func CreateVhost(ctx context.Context, vhost string) (string, error) {
 			return "", fmt.Errorf("rabbitmqctl %v: %w\n%s", args, err, out)
 		}
 	}
-	return rabbitURL + vhost, nil
+	return RabbitURL + vhost, nil
 }
 
 // DeleteVhost removes a virtual host made by CreateVhost.

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// DefaultMaxSizeInMegabytes is the entity size limit of Service Bus's standard tier default.
+const DefaultMaxSizeInMegabytes = 1024
+
+// quota is the size limit of a queue or a topic (MaxSizeInMegabytes). Like Service Bus, it counts
+// every message the entity holds: active, locked, deferred, scheduled and dead-lettered; a topic's
+// quota is shared by its subscriptions, so it counts each subscription's copy. used is atomic
+// because the stores of one topic are guarded by different locks.
+type quota struct {
+	max  int64
+	used atomic.Int64
+}
+
+func newQuota(name string, megabytes int) (*quota, error) {
+	if megabytes < 0 {
+		return nil, fmt.Errorf("%s: MaxSizeInMegabytes %d is negative: %w", name, megabytes, ErrInvalid)
+	}
+	if megabytes == 0 {
+		megabytes = DefaultMaxSizeInMegabytes
+	}
+	return &quota{max: int64(megabytes) << 20}, nil
+}
+
+// admit reports whether msgs fit; the check and the later adds are not atomic, so concurrent
+// senders may overshoot by one send each, as on Service Bus, where the quota is also checked
+// before a send is stored.
+func (q *quota) admit(path string, msgs []*Message) error {
+	var n int64
+	for _, m := range msgs {
+		n += m.size()
+	}
+	if used := q.used.Load(); used+n > q.max {
+		return fmt.Errorf("the messaging entity '%s' has reached its maximum size of %d MB (%d bytes used, %d to add): %w",
+			path, q.max>>20, used, n, ErrQuotaExceeded)
+	}
+	return nil
+}
+
+func (q *quota) add(m *Message)  { q.used.Add(m.size()) }
+func (q *quota) drop(m *Message) { q.used.Add(-m.size()) }
+
+// size is what a message counts against its entity's quota: its encoded size as sent, or the
+// length of its body when the sender did not say.
+func (m *Message) size() int64 {
+	if m.Size > 0 {
+		return int64(m.Size)
+	}
+	return int64(len(m.Body))
+}

@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// adminState is what the administration API reads and sets on an entity or
+// topic beyond its settings: timestamps (Unix nanoseconds) and status, kept
+// in atomics so that the message path reads them without a lock of its own.
+type adminState struct {
+	created, updated, accessed atomic.Int64
+	status                     atomic.Uint32 // a Status
+}
+
+func (s *adminState) init(now time.Time) {
+	s.created.Store(now.UnixNano())
+	s.updated.Store(now.UnixNano())
+}
+
+func (s *adminState) touch(now time.Time) { s.accessed.Store(now.UnixNano()) }
+
+func (s *adminState) times() (created, updated, accessed time.Time) {
+	at := func(v *atomic.Int64) time.Time {
+		if n := v.Load(); n != 0 {
+			return time.Unix(0, n).UTC()
+		}
+		return time.Time{}
+	}
+	return at(&s.created), at(&s.updated), at(&s.accessed)
+}
+
+// Status is an entity's availability, as Service Bus's EntityStatus:
+// Disabled refuses sending and receiving, SendDisabled sending (queues and
+// topics), ReceiveDisabled receiving (queues and subscriptions, their
+// dead-letter queues included). Refusals wrap ErrDisabled and ErrNotAllowed.
+type Status uint32
+
+// Statuses.
+const (
+	StatusActive Status = iota
+	StatusDisabled
+	StatusSendDisabled
+	StatusReceiveDisabled
+)
+
+var statusNames = [...]string{"Active", "Disabled", "SendDisabled", "ReceiveDisabled"}
+
+// String returns the service's name of the status.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "Unknown"
+}
+
+// SetStatus changes the status of a queue, topic or subscription. Receivers
+// already attached get the refusal at their next receive.
+func (b *Broker) SetStatus(path string, s Status) error {
+	if int(s) >= len(statusNames) {
+		return fmt.Errorf("status %d: %w", s, ErrInvalid)
+	}
+	tg, err := b.resolve(path)
+	if err != nil {
+		return err
+	}
+	if tg.addr.DeadLetter {
+		return fmt.Errorf("%s: a dead-letter queue has the status of its entity: %w", path, ErrNotAllowed)
+	}
+	st := tg.state()
+	if Status(st.status.Swap(uint32(s))) != s {
+		st.updated.Store(b.now().UnixNano())
+	}
+	return nil
+}
+
+func (tg target) state() *adminState {
+	if tg.top != nil {
+		return &tg.top.admin
+	}
+	return &tg.ent.admin
+}
+
+// sendEnabled refuses sending to a Disabled or SendDisabled queue or topic.
+func (tg target) sendEnabled() error {
+	if s := Status(tg.state().status.Load()); s == StatusDisabled || s == StatusSendDisabled {
+		return fmt.Errorf("%s %s is %s: %w: %w", tg.addr.Kind, tg.addr.Path, s, ErrDisabled, ErrNotAllowed)
+	}
+	return nil
+}
+
+// receiveEnabled refuses receiving from a Disabled or ReceiveDisabled queue
+// or subscription (and its dead-letter queue).
+func (tg target) receiveEnabled() error {
+	if s := Status(tg.ent.admin.status.Load()); s == StatusDisabled || s == StatusReceiveDisabled {
+		return fmt.Errorf("%s %s is %s: %w: %w", tg.addr.Kind, tg.addr.Path, s, ErrDisabled, ErrNotAllowed)
+	}
+	return nil
+}
+
+// touched records a send or receive on the entity.
+func (e *entity) touched(now time.Time) { e.admin.touch(now) }
