@@ -7,7 +7,9 @@
 // over AMQPS and over AMQP-over-WebSockets. The script trusts the emulator's CA through the SDK's
 // connection_verify argument. The SDK's AMQP transport connects to port 5671 only; the script
 // replaces that constant with the test's free port (users of the standalone emulator get 5671).
-// Over WebSockets the SDK's custom_endpoint_address gives the port.
+// Over WebSockets the SDK's custom_endpoint_address gives the port. Every case runs with the
+// connection string's shared access key except token-credential, which uses a TokenCredential
+// handing out unsigned JWTs (the emulator runs with AcceptUnverifiedJWT).
 //
 // Install the SDK once (CI does the same in .ci/run):
 //

@@ -26,8 +26,9 @@ const installCmd = "apt-get install -y python3-azure"
 // scriptTimeout bounds one run of the script.
 const scriptTimeout = 90 * time.Second
 
-// cases are the script's cases; sessions needs a session-enabled queue.
-var cases = []string{"send-receive-complete", "abandon", "dead-letter", "receive-and-delete", "sessions"}
+// cases are the script's cases; sessions needs a session-enabled queue, token-credential an
+// emulator accepting unverified JWTs.
+var cases = []string{"send-receive-complete", "abandon", "dead-letter", "receive-and-delete", "sessions", "token-credential"}
 
 var (
 	caseLine    = regexp.MustCompile(`^(ok|FAIL) ([a-z0-9-]+)(?:: (.*))?$`)
@@ -72,6 +73,7 @@ func TestPythonConformance(t *testing.T) {
 	defer cancel()
 	srv, err := servicebus.Start(ctx, servicebus.Config{
 		AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", AMQPSAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", CertDir: certDir,
+		AcceptUnverifiedJWT: true,
 	})
 	if err != nil {
 		t.Fatalf("starting emulator: %v", err)
