@@ -467,3 +467,40 @@ func TestAdminClientOverHTTPS(t *testing.T) {
 		t.Fatalf("GetQueue over HTTPS: %+v, %v", got, err)
 	}
 }
+
+// TestWebSocketMessageLimit: a WebSocket message longer than 64 maximum-size frames ends the
+// connection (with status 1009; go-amqp reports only its failed write), even when every frame in it is valid (here: empty keep-alive
+// frames after a completed open).
+func TestWebSocketMessageLimit(t *testing.T) {
+	t.Parallel()
+	srv, ctx := startTLSServer(t, servicebus.Config{AllowAnonymous: true, MaxFrameSize: 512})
+	wss := "wss://localhost:" + portOf(t, srv.HTTPSAddr()) + servicebus.WebSocketPath
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: srv.ClientTLSConfig()}}
+	t.Cleanup(hc.CloseIdleConnections)
+	ws, _, err := websocket.Dial(ctx, wss, &websocket.DialOptions{Subprotocols: []string{"amqp"}, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := amqp.NewConn(ctx, websocket.NetConn(context.Background(), ws, websocket.MessageBinary), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatalf("AMQP over WebSocket: %v", err)
+	}
+	defer func() { _ = conn.Close() }()
+	emptyFrame := []byte{0, 0, 0, 8, 2, 0, 0, 0}
+	// Within the limit the keep-alives are harmless.
+	if err := ws.Write(ctx, websocket.MessageBinary, bytes.Repeat(emptyFrame, 64*512/8)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.NewSession(ctx, nil); err != nil {
+		t.Fatalf("session after a message at the limit: %v", err)
+	}
+	if err := ws.Write(ctx, websocket.MessageBinary, bytes.Repeat(emptyFrame, 64*512/8+1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+	case <-ctx.Done():
+		t.Fatal("the connection survived a message over the limit")
+	}
+	waitFor(t, ctx, func() bool { return srv.ConnectionCount() == 0 })
+}
