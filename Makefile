@@ -30,11 +30,33 @@ TEST_FLAGS ?= -race -count=1 -timeout 8m
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Target of make run: azure (the Functions custom handler under our local Functions host) or lambda (the Lambda
+# bootstrap under our local Lambda host, from infra/aws/template.yaml; RabbitMQ only).
+TARGET ?= azure
+
 .PHONY: run
-run: package tools ## Run the app locally (BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+	@$(MAKE) --no-print-directory run-$(TARGET)
+
+.PHONY: run-azure
+run-azure: package tools
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
 	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
+
+# The template's settings are AWS's (RDS IAM, the broker secret); locally the functions use local.settings.json's
+# DATABASE_URL and RabbitMQConnection instead. The queues are quorum queues, as on AWS: a vhost whose queues were
+# declared classic by TARGET=azure BROKER=rabbitmq must have them deleted first (see README).
+LAMBDA_RUN_FLAGS = -set BROKER=rabbitmq -set RABBITMQ_QUEUE_TYPE=quorum -set POSTGRES_AUTH=password -set POSTGRES_HOST= \
+  -set POSTGRES_DATABASE= -set POSTGRES_USER= -set RABBITMQ_SECRET_ARN=
+
+.PHONY: run-lambda
+run-lambda:
+	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
+	$(GO) build -o $(BIN_DIR)/lambdahost ./emulator/cmd/lambdahost
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BIN_DIR)/lambda/bootstrap ./functions/cmd/lambda
+	$(BIN_DIR)/lambdahost -template infra/aws/template.yaml -bootstrap $(BIN_DIR)/lambda/bootstrap -settings local.settings.json \
+	  -port $(PORT) -schedule-every 10s -concurrency $(INSTANCES) $(LAMBDA_RUN_FLAGS)
 
 ifeq ($(BROKER),rabbitmq)
 RUN_FLAGS = -set BROKER=rabbitmq $(foreach f,$(CONSUMERS),-set AzureWebJobs.$(f).Disabled=true -set AzureWebJobs.$(f)RabbitMQ.Disabled=false)
@@ -78,6 +100,19 @@ package: ## Stage a deployable app folder in dist/app (host.json, function folde
 	cd $(APP_DIR) && rm -f ../app.zip && zip -qr -X ../app.zip . -x local.settings.json
 	@echo "app folder: $(APP_DIR)  zip: dist/app.zip"
 
+# AWS Lambda (provided.al2023): one bootstrap serves every function (ORDERFLOW_FUNCTION picks one). arm64 unless
+# GOARCH is given on the command line or in the environment.
+LAMBDA_DIR    ?= dist/lambda
+LAMBDA_GOARCH := $(if $(filter command line environment,$(origin GOARCH)),$(GOARCH),arm64)
+
+.PHONY: package-lambda
+package-lambda: ## Build the AWS Lambda bootstrap (provided.al2023, arm64; GOARCH=amd64 selectable) and dist/lambda.zip
+	rm -rf $(LAMBDA_DIR) && mkdir -p $(LAMBDA_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $(LAMBDA_DIR)/bootstrap ./functions/cmd/lambda
+	chmod 0755 $(LAMBDA_DIR)/bootstrap
+	cd $(LAMBDA_DIR) && rm -f ../lambda.zip && zip -q -X ../lambda.zip bootstrap
+	@echo "bootstrap: $(LAMBDA_DIR)/bootstrap (linux/$(LAMBDA_GOARCH))  zip: dist/lambda.zip"
+
 .PHONY: tools
 tools: ## Build the local Functions host and the Service Bus emulator into dist/bin
 	$(GO) build -o $(BIN_DIR)/funchost ./emulator/cmd/funchost
@@ -102,6 +137,15 @@ chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "== $$p $$f"; $(GO) test $$p -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} || exit 1; done; done
+
+AWS_STACK ?= orderflow
+LAMBDA_SAM_ARCH := $(if $(filter amd64,$(LAMBDA_GOARCH)),x86_64,arm64)
+
+.PHONY: deploy-aws
+deploy-aws: package-lambda ## Deploy to AWS with infra/aws/template.yaml (needs the AWS SAM CLI and credentials; see infra/aws/DEPLOY.md)
+	@command -v sam >/dev/null || { echo "deploy-aws needs the AWS SAM CLI (sam); see infra/aws/DEPLOY.md"; exit 1; }
+	sam deploy --template-file infra/aws/template.yaml --stack-name $(AWS_STACK) --resolve-s3 \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Architecture=$(LAMBDA_SAM_ARCH)
 
 .PHONY: deploy
 deploy: package ## Deploy to Azure with infra/ (needs az and a subscription; see infra/DEPLOY.md)

@@ -15,6 +15,9 @@ var localOnly = map[string]string{
 	setting.EnvServiceBusConnection: "connection string for the local emulator; the namespace has SAS disabled, Azure uses ServiceBusConnection__*",
 	setting.EnvPostgresPort:         "non-default port for local tests (the token-checking proxy); Azure Flexible Server uses the default 5432",
 	setting.EnvPostgresSSLMode:      "sslmode=disable for local tests only; Azure uses the default require",
+	setting.EnvAWSRegion:            "AWS only: the region of the RDS IAM token (POSTGRES_AUTH=rds-iam); Lambda sets it",
+	setting.EnvRabbitMQSecretARN:    "AWS only: the Secrets Manager secret of the Amazon MQ broker's credentials",
+	setting.EnvRabbitMQQueueType:    "AWS Lambda only (quorum queues); the Functions host counts attempts itself with the default classic queues",
 }
 
 // setup returns a Checker for the real infra directory, requiring every

@@ -28,8 +28,8 @@ import (
 //
 // A GET of a missing entity answers 200 with an empty feed, as the service
 // does (both SDKs turn it into "not found"). Properties the broker does not
-// act on (MaxSizeInMegabytes, AutoDeleteOnIdle, UserMetadata, ...) are
-// validated, stored and reported back; adminMeta (admin_meta.go) holds them.
+// act on (AutoDeleteOnIdle, UserMetadata, ...) are validated, stored and
+// reported back; adminMeta (admin_meta.go) holds them.
 // Every request is authorized by adminHandler.authorize.
 
 // Bounds of a request: body size and list page.
@@ -412,7 +412,7 @@ func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x
 	return atom.Desc("QueueDescription", slices.Concat(
 		[]atom.Elem{
 			atom.Duration("LockDuration", cfg.LockDuration),
-			atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
+			atom.Int("MaxSizeInMegabytes", int64(cfg.MaxSizeInMegabytes)),
 			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
 			atom.Bool("RequiresSession", cfg.RequiresSession),
 			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
@@ -443,7 +443,7 @@ func (c *adminCall) topicDescription(cfg broker.TopicConfig, info broker.Info, x
 	return atom.Desc("TopicDescription", slices.Concat(
 		[]atom.Elem{
 			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
-			atom.Int("MaxSizeInMegabytes", x.maxSizeMB),
+			atom.Int("MaxSizeInMegabytes", int64(cfg.MaxSizeInMegabytes)),
 			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
 			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
 			atom.Bool("EnableBatchedOperations", x.batched),

@@ -11,8 +11,7 @@ import (
 
 // extras are the properties Service Bus has that the broker does not use.
 type extras struct {
-	created           time.Time // the broker entity's CreatedAt they belong to
-	maxSizeMB         int64
+	created           time.Time     // the broker entity's CreatedAt they belong to
 	status            broker.Status // applied to the broker entity, kept here until then
 	userMetadata      string
 	autoDeleteOnIdle  time.Duration
@@ -25,7 +24,7 @@ type extras struct {
 }
 
 func defaultExtras(kind string) extras {
-	return extras{maxSizeMB: 1024, autoDeleteOnIdle: maxDuration, batched: true,
+	return extras{autoDeleteOnIdle: maxDuration, batched: true,
 		maxMessageKB: 256, supportOrdering: kind == "TopicDescription"}
 }
 

@@ -146,14 +146,22 @@ func (f *fields) forward(name string) string {
 	return v
 }
 
+// maxSize reads MaxSizeInMegabytes: a multiple of 1024, as Service Bus takes (1024 to 5120 on
+// the Standard tier). An update may keep the entity's current limit (cur) whatever it is, so a
+// description read back can be sent again when the Go API or a Config.json gave a smaller one.
+func (f *fields) maxSize(cur int) int {
+	const name = "MaxSizeInMegabytes"
+	n := f.integer(name, broker.DefaultMaxSizeInMegabytes, 1, 81920)
+	if _, ok := f.m[name]; ok && f.err == nil && n%1024 != 0 && n != int64(cur) {
+		f.fail(name, "%d: want a multiple of 1024 (1024 to 5120 on the Standard tier)", n)
+	}
+	return int(n)
+}
+
 // extras reads the properties the broker does not act on.
 func (f *fields) extras(kind string, prev extras, update bool) extras {
 	x := defaultExtras(kind)
 	x.created = prev.created
-	x.maxSizeMB = f.integer("MaxSizeInMegabytes", x.maxSizeMB, 1, 81920)
-	if _, ok := f.m["MaxSizeInMegabytes"]; ok && f.err == nil && x.maxSizeMB%1024 != 0 {
-		f.fail("MaxSizeInMegabytes", "%d: want a multiple of 1024 (1024 to 5120 on the Standard tier)", x.maxSizeMB)
-	}
 	x.status = f.status()
 	x.userMetadata = f.str("UserMetadata", "")
 	if len([]rune(x.userMetadata)) > maxUserMetadataChars {
@@ -310,8 +318,13 @@ func (c *adminCall) putQueue(d *atom.Description, update bool) {
 		ForwardTo:                           f.forward("ForwardTo"),
 		ForwardDeadLetteredTo:               f.forward("ForwardDeadLetteredMessagesTo"),
 	}
-	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
 	b := c.h.srv.broker
+	var cur broker.QueueConfig
+	if update {
+		cur, _ = b.QueueSettings(name) // entityTarget found it; a racing delete fails the update
+	}
+	cfg.MaxSizeInMegabytes = f.maxSize(cur.MaxSizeInMegabytes)
+	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
 	c.apply(broker.KindQueue, name, d.Kind, f, x, update,
 		func() error { return b.CreateQueue(cfg) }, func() error { return b.UpdateQueue(cfg) })
 }
@@ -328,8 +341,13 @@ func (c *adminCall) putTopic(d *atom.Description, update bool) {
 		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
 		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
 	}
-	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
 	b := c.h.srv.broker
+	var cur broker.TopicConfig
+	if update {
+		cur, _ = b.TopicSettings(name) // as in putQueue
+	}
+	cfg.MaxSizeInMegabytes = f.maxSize(cur.MaxSizeInMegabytes)
+	x := f.extras(d.Kind, c.prevExtras(name, d.Kind), update)
 	c.apply(broker.KindTopic, name, d.Kind, f, x, update,
 		func() error { return b.CreateTopic(cfg) }, func() error { return b.UpdateTopic(cfg) })
 }

@@ -135,7 +135,7 @@ func (l *link) watchGrant(resource string, need auth.Right, g auth.Grant) {
 	l.grantTimer = time.AfterFunc(time.Until(g.Expires), func() {
 		next, err := l.s.c.checkGrant(resource, need)
 		if err != nil {
-			l.detach(&LinkError{Condition: CondUnauthorizedAccess, Description: unauthorizedDesc(err)})
+			l.detach(&linkError{Condition: CondUnauthorizedAccess, Description: unauthorizedDesc(err)})
 			return
 		}
 		l.watchGrant(resource, need, next)
@@ -163,7 +163,7 @@ func (c *conn) requireToken() {
 		if c.grants.Authorized() {
 			return
 		}
-		c.fail(&ConnError{Condition: CondUnauthorizedAccess,
+		c.fail(&connError{Condition: CondUnauthorizedAccess,
 			Description: fmt.Sprintf("no valid token was put on $cbs within %v of opening the connection", c.srv.cfg.TokenTimeout)})
 	})
 }

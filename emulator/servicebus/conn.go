@@ -101,7 +101,7 @@ func (c *conn) serve() {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("connection handler panicked", "panic", p, "stack", string(debug.Stack()))
-			c.fail(&ConnError{Condition: CondInternalError, Description: "internal error"})
+			c.fail(&connError{Condition: CondInternalError, Description: "internal error"})
 		}
 		c.teardown()
 	}()
@@ -127,7 +127,7 @@ func (c *conn) serve() {
 			return
 		}
 		if h.Type != frames.TypeAMQP {
-			c.fail(&ConnError{Condition: CondFramingError, Description: "SASL frame after open"})
+			c.fail(&connError{Condition: CondFramingError, Description: "SASL frame after open"})
 			return
 		}
 		p, payload, err := frames.Parse(h.Type, body)
@@ -139,7 +139,7 @@ func (c *conn) serve() {
 			continue // keep-alive
 		}
 		if err := c.dispatch(h.Channel, p, payload); err != nil {
-			var ce *ConnError
+			var ce *connError
 			if errors.As(err, &ce) || !c.handleLocal(err) {
 				c.fail(err)
 				return
@@ -155,15 +155,15 @@ func (c *conn) serve() {
 func frameError(err error) error {
 	switch {
 	case errors.Is(err, frames.ErrFrameTooLarge):
-		return &ConnError{Condition: CondFramingError, Description: "frame exceeds max-frame-size", Err: err}
+		return &connError{Condition: CondFramingError, Description: "frame exceeds max-frame-size", Err: err}
 	case errors.Is(err, enc.ErrBudget):
-		return &ConnError{Condition: CondDecodeError, Description: "frame decodes to more memory than its allocation budget", Err: err}
+		return &connError{Condition: CondDecodeError, Description: "frame decodes to more memory than its allocation budget", Err: err}
 	case errors.Is(err, frames.ErrUnknownPerformative):
-		return &ConnError{Condition: CondNotImplemented, Description: "unknown performative", Err: err}
+		return &connError{Condition: CondNotImplemented, Description: "unknown performative", Err: err}
 	case errors.Is(err, frames.ErrMissingField):
-		return &ConnError{Condition: CondInvalidField, Description: "mandatory field missing", Err: err}
+		return &connError{Condition: CondInvalidField, Description: "mandatory field missing", Err: err}
 	}
-	return &ConnError{Condition: CondDecodeError, Description: "malformed frame", Err: err}
+	return &connError{Condition: CondDecodeError, Description: "malformed frame", Err: err}
 }
 
 func (c *conn) readFailed(err error) {
@@ -175,7 +175,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.fail(&ConnError{Condition: CondResourceLimit, Description: "idle timeout expired"})
+			c.fail(&connError{Condition: CondResourceLimit, Description: "idle timeout expired"})
 			return
 		}
 		c.log.Debug("read failed", "err", err)
@@ -223,7 +223,7 @@ func (c *conn) handshake() error {
 	}
 	open, ok := p.(*frames.Open)
 	if !ok || h.Type != frames.TypeAMQP {
-		return &ConnError{Condition: CondNotAllowed, Description: fmt.Sprintf("expected open, got %T", p)}
+		return &connError{Condition: CondNotAllowed, Description: fmt.Sprintf("expected open, got %T", p)}
 	}
 	c.containerID = open.ContainerID
 	c.peerMaxFrame = open.MaxFrameSize
@@ -265,7 +265,7 @@ func (c *conn) handshake() error {
 // failHandshake answers a failed handshake: a close frame once open was exchanged, otherwise
 // just the socket close.
 func (c *conn) failHandshake(err error) {
-	var ce *ConnError
+	var ce *connError
 	c.wmu.Lock()
 	opened := c.opened
 	c.wmu.Unlock()
@@ -381,7 +381,7 @@ func (c *conn) isClosing() bool {
 // makes the writer close the socket once it is flushed.
 func (c *conn) fail(err error) {
 	cond, desc := CondInternalError, "internal error"
-	var ce *ConnError
+	var ce *connError
 	if errors.As(err, &ce) {
 		cond, desc = ce.Condition, ce.Description
 	}
@@ -453,19 +453,19 @@ func (c *conn) handleLocal(err error) bool {
 	return false
 }
 
-// linkErrorAt ties a LinkError to the link it ends.
+// linkErrorAt ties a linkError to the link it ends.
 type linkErrorAt struct {
 	l   *link
-	err *LinkError
+	err *linkError
 }
 
 func (e *linkErrorAt) Error() string { return e.err.Error() }
 func (e *linkErrorAt) Unwrap() error { return e.err }
 
-// sessionErrorAt ties a SessionError to the session it ends.
+// sessionErrorAt ties a sessionError to the session it ends.
 type sessionErrorAt struct {
 	s   *session
-	err *SessionError
+	err *sessionError
 }
 
 func (e *sessionErrorAt) Error() string { return e.err.Error() }
@@ -483,11 +483,11 @@ func (c *conn) dispatch(channel uint16, p frames.Performative, payload []byte) e
 		c.closeWith(&frames.Close{})
 		return nil
 	case *frames.Open:
-		return &ConnError{Condition: CondNotAllowed, Description: "second open"}
+		return &connError{Condition: CondNotAllowed, Description: "second open"}
 	}
 	s, ok := c.sessions[channel]
 	if !ok {
-		return &ConnError{Condition: CondNotAllowed, Description: fmt.Sprintf("%T on channel %d without a session", p, channel)}
+		return &connError{Condition: CondNotAllowed, Description: fmt.Sprintf("%T on channel %d without a session", p, channel)}
 	}
 	switch f := p.(type) {
 	case *frames.End:
@@ -508,24 +508,24 @@ func (c *conn) dispatch(channel uint16, p frames.Performative, payload []byte) e
 	case *frames.Detach:
 		return s.detachFrom(f)
 	}
-	return &ConnError{Condition: CondNotImplemented, Description: fmt.Sprintf("performative %T", p)}
+	return &connError{Condition: CondNotImplemented, Description: fmt.Sprintf("performative %T", p)}
 }
 
 func (c *conn) begin(channel uint16, f *frames.Begin) error {
 	if f.RemoteChannel != nil {
-		return &ConnError{Condition: CondNotAllowed, Description: "begin answers a session the server never started"}
+		return &connError{Condition: CondNotAllowed, Description: "begin answers a session the server never started"}
 	}
 	if channel > c.channelMax {
 		// Part 2, section 2.7.1: a channel outside the negotiated range is a framing error.
-		return &ConnError{Condition: CondFramingError, Description: fmt.Sprintf("begin on channel %d above channel-max %d", channel, c.channelMax)}
+		return &connError{Condition: CondFramingError, Description: fmt.Sprintf("begin on channel %d above channel-max %d", channel, c.channelMax)}
 	}
 	if _, dup := c.sessions[channel]; dup {
-		return &ConnError{Condition: CondNotAllowed, Description: fmt.Sprintf("channel %d already has a session", channel)}
+		return &connError{Condition: CondNotAllowed, Description: fmt.Sprintf("channel %d already has a session", channel)}
 	}
 	// The peer's channels are at most channel-max, so ours (one per session) never run out.
 	id, ok := c.channels.get(uint32(c.channelMax))
 	if !ok {
-		return &ConnError{Condition: CondResourceLimit, Description: "channel-max reached"}
+		return &connError{Condition: CondResourceLimit, Description: "channel-max reached"}
 	}
 	local := uint16(id)
 	s := newSession(c, local, channel, f)

@@ -55,39 +55,39 @@ var (
 	errPropertyType = errors.New("only simple types are allowed in application properties")
 )
 
-// ConnError ends a connection: the server sends close with this condition.
-type ConnError struct {
+// connError ends a connection: the server sends close with this condition.
+type connError struct {
 	Condition   Condition
 	Description string
 	Err         error
 }
 
-func (e *ConnError) Error() string {
+func (e *connError) Error() string {
 	return layerError("connection", e.Condition, e.Description, e.Err)
 }
-func (e *ConnError) Unwrap() error { return e.Err }
+func (e *connError) Unwrap() error { return e.Err }
 
-// SessionError ends one session with this condition; the connection survives.
-type SessionError struct {
+// sessionError ends one session with this condition; the connection survives.
+type sessionError struct {
 	Condition   Condition
 	Description string
 	Err         error
 }
 
-func (e *SessionError) Error() string {
+func (e *sessionError) Error() string {
 	return layerError("session", e.Condition, e.Description, e.Err)
 }
-func (e *SessionError) Unwrap() error { return e.Err }
+func (e *sessionError) Unwrap() error { return e.Err }
 
-// LinkError detaches one link (closed=true) with this condition; the session survives.
-type LinkError struct {
+// linkError detaches one link (closed=true) with this condition; the session survives.
+type linkError struct {
 	Condition   Condition
 	Description string
 	Err         error
 }
 
-func (e *LinkError) Error() string { return layerError("link", e.Condition, e.Description, e.Err) }
-func (e *LinkError) Unwrap() error { return e.Err }
+func (e *linkError) Error() string { return layerError("link", e.Condition, e.Description, e.Err) }
+func (e *linkError) Unwrap() error { return e.Err }
 
 func layerError(layer string, c Condition, desc string, err error) string {
 	s := fmt.Sprintf("%s error %s", layer, c)

@@ -216,21 +216,7 @@ func (l *link) attachOutgoing(a *frames.Attach) error {
 		}
 		l.kind, l.entity, l.recv = kindEntityOut, addr, recv
 	}
-	zero := uint32(0)
-	reply := &frames.Attach{
-		Name:                 l.name,
-		Handle:               l.handle,
-		Role:                 frames.RoleSender,
-		SenderSettleMode:     a.SenderSettleMode,
-		ReceiverSettleMode:   a.ReceiverSettleMode,
-		Source:               a.Source,
-		Target:               a.Target,
-		InitialDeliveryCount: &zero,
-	}
-	if reply.Target == nil {
-		reply.Target = &frames.Target{}
-	}
-	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+	if err := l.s.c.send(l.s.channel, l.senderAttach(a, a.Source), nil); err != nil {
 		l.closeReceiver()
 		return err
 	}
@@ -254,20 +240,45 @@ func (l *link) refuseErr(a *frames.Attach, err error) error {
 	return l.refuse(a, cond, desc)
 }
 
-// refuse answers an attach with null source and target followed by a closing detach carrying
-// the reason, which is how go-amqp expects a refusal.
-func (l *link) refuse(a *frames.Attach, cond Condition, desc string) error {
-	l.kind = kindRefused
-	l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
+// senderAttach answers a client receiver's attach a: the server sends from delivery count 0,
+// from src, to the client's target (an empty one if it named none).
+func (l *link) senderAttach(a *frames.Attach, src *frames.Source) *frames.Attach {
+	zero := uint32(0)
+	reply := &frames.Attach{
+		Name:                 l.name,
+		Handle:               l.handle,
+		Role:                 frames.RoleSender,
+		SenderSettleMode:     a.SenderSettleMode,
+		ReceiverSettleMode:   a.ReceiverSettleMode,
+		Source:               src,
+		Target:               a.Target,
+		InitialDeliveryCount: &zero,
+	}
+	if reply.Target == nil {
+		reply.Target = &frames.Target{}
+	}
+	return reply
+}
+
+// refusal is the attach that refuses a, with null source and target; a closing detach carrying
+// the reason follows it, which is how go-amqp expects a refusal.
+func (l *link) refusal(a *frames.Attach) *frames.Attach {
 	reply := &frames.Attach{Name: a.Name, Handle: l.handle, Role: !a.Role, SenderSettleMode: a.SenderSettleMode, ReceiverSettleMode: a.ReceiverSettleMode}
 	if !reply.Role {
 		zero := uint32(0)
 		reply.InitialDeliveryCount = &zero
 	}
-	if err := l.s.c.send(l.s.channel, reply, nil); err != nil {
+	return reply
+}
+
+// refuse answers an attach with its refusal and the closing detach.
+func (l *link) refuse(a *frames.Attach, cond Condition, desc string) error {
+	l.kind = kindRefused
+	l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
+	if err := l.s.c.send(l.s.channel, l.refusal(a), nil); err != nil {
 		return err
 	}
-	l.detach(&LinkError{Condition: cond, Description: desc})
+	l.detach(&linkError{Condition: cond, Description: desc})
 	return nil
 }
 
@@ -322,14 +333,14 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		return nil
 	}
 	if l.role != frames.RoleReceiver {
-		return &linkErrorAt{l: l, err: &LinkError{Condition: CondNotAllowed, Description: "transfer on a link where the server sends"}}
+		return &linkErrorAt{l: l, err: &linkError{Condition: CondNotAllowed, Description: "transfer on a link where the server sends"}}
 	}
 	if !l.asmActive {
 		if t.DeliveryID == nil {
-			return &linkErrorAt{l: l, err: &LinkError{Condition: CondNotAllowed, Description: "first transfer of a delivery without delivery-id"}}
+			return &linkErrorAt{l: l, err: &linkError{Condition: CondNotAllowed, Description: "first transfer of a delivery without delivery-id"}}
 		}
 		if l.credit == 0 {
-			return &linkErrorAt{l: l, err: &LinkError{Condition: CondTransferLimit, Description: "transfer without link credit"}}
+			return &linkErrorAt{l: l, err: &linkError{Condition: CondTransferLimit, Description: "transfer without link credit"}}
 		}
 		l.credit--
 		l.deliveryCount++
@@ -348,7 +359,7 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 	}
 	if uint64(len(l.asm))+uint64(len(payload)) > uint64(l.srv().cfg.MaxMessageSize) {
 		l.dropAssembly()
-		return &linkErrorAt{l: l, err: &LinkError{Condition: CondMessageSizeExceeded,
+		return &linkErrorAt{l: l, err: &linkError{Condition: CondMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than the maximum of %d bytes", l.srv().cfg.MaxMessageSize)}}
 	}
 	if t.More || l.asm != nil {
@@ -359,7 +370,7 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 			grown := max(need, 2*cap(l.asm))
 			if !l.s.c.reserve(int64(grown - cap(l.asm))) {
 				l.dropAssembly()
-				return &linkErrorAt{l: l, err: &LinkError{Condition: CondResourceLimit,
+				return &linkErrorAt{l: l, err: &linkError{Condition: CondResourceLimit,
 					Description: fmt.Sprintf("the connection holds more than %d bytes of unfinished deliveries and pending responses", l.srv().cfg.MaxPendingBytes)}}
 			}
 			buf := make([]byte, len(l.asm), grown)
@@ -572,7 +583,7 @@ func (l *link) pump() {
 	defer func() {
 		if p := recover(); p != nil {
 			l.s.c.log.Error("link pump panicked", "panic", p, "stack", string(debug.Stack()))
-			l.s.c.fail(&ConnError{Condition: CondInternalError, Description: "internal error"})
+			l.s.c.fail(&connError{Condition: CondInternalError, Description: "internal error"})
 		}
 		l.closeReceiver()
 		if l.kind == kindReply {
@@ -654,7 +665,7 @@ func (l *link) receiveFailed(err error) {
 	}
 	cond, desc := brokerCondition(err)
 	l.s.c.log.Debug("receiver failed", "link", l.name, "err", err)
-	l.detach(&LinkError{Condition: cond, Description: desc})
+	l.detach(&linkError{Condition: cond, Description: desc})
 }
 
 // finishDrain uses up the remaining credit and tells the peer (part 2, section 2.6.7).
@@ -755,7 +766,7 @@ func (l *link) settle(d *delivery, state frames.DeliveryState) frames.DeliverySt
 
 // detach ends the link from the server side (closed=true, as go-amqp requires). Safe from any
 // goroutine: the handle tables are cleaned when the peer's detach arrives.
-func (l *link) detach(err *LinkError) {
+func (l *link) detach(err *linkError) {
 	var e *frames.Error
 	if err != nil {
 		e = amqpError(err.Condition, err.Description)

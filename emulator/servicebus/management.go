@@ -58,33 +58,11 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 		}
 		return ok(enc.Map{{Key: "expirations", Value: enc.Array{Code: enc.TypeTimestamp, Values: vals}}})
 	case opPeek:
-		from, ok1 := int64Of(args["from-sequence-number"])
-		count, ok2 := int64Of(args["message-count"])
-		if !ok1 || !ok2 {
-			return badRequest(errors.New("peek needs from-sequence-number and message-count"))
-		}
-		msgs, err := b.Peek(path, from, peekCount(count))
-		if err != nil {
-			return errResponse(err)
-		}
-		if len(msgs) == 0 {
-			return &response{code: 204, desc: "No messages"}
-		}
-		return c.peekResponse(msgs)
+		return c.peek(args, func(from int64, count int) ([]*broker.Message, error) { return b.Peek(path, from, count) })
 	case opReceiveBySeq:
-		seqs, err := int64sOf(args["sequence-numbers"])
-		if err != nil {
-			return badRequest(err)
-		}
-		mode := broker.PeekLock
-		if m, _ := int64Of(args["receiver-settle-mode"]); m == 0 {
-			mode = broker.ReceiveAndDelete
-		}
-		msgs, err := b.ReceiveBySequenceNumber(path, seqs, mode)
-		if err != nil {
-			return errResponse(err)
-		}
-		return messagesResponse(msgs, mode == broker.PeekLock)
+		return receiveBySeq(args, func(seqs []int64, mode broker.ReceiveMode) ([]*broker.Message, error) {
+			return b.ReceiveBySequenceNumber(path, seqs, mode)
+		}, errResponse)
 	case opUpdateDispo:
 		return c.updateDisposition(path, args)
 	case opSchedule:
@@ -157,6 +135,44 @@ func (c *conn) updateDisposition(path string, args map[string]any) *response {
 		}
 	}
 	return &response{code: 200, desc: "OK"}
+}
+
+// peek answers peek-message with what read returns: the entity's messages, or a session's for a
+// session receiver (management_session.go). 204 when there are none.
+func (c *conn) peek(args map[string]any, read func(from int64, count int) ([]*broker.Message, error)) *response {
+	from, ok1 := int64Of(args["from-sequence-number"])
+	count, ok2 := int64Of(args["message-count"])
+	if !ok1 || !ok2 {
+		return badRequest(errors.New("peek needs from-sequence-number and message-count"))
+	}
+	msgs, err := read(from, peekCount(count))
+	if err != nil {
+		return errResponse(err)
+	}
+	if len(msgs) == 0 {
+		return &response{code: 204, desc: "No messages"}
+	}
+	return c.peekResponse(msgs)
+}
+
+// receiveBySeq answers receive-by-sequence-number with what receive returns (deferred messages
+// of the entity, or of a session), its errors mapped by errResp. A receiver-settle-mode of 0
+// (settled) asks for receive-and-delete, anything else for a peek-lock.
+func receiveBySeq(args map[string]any, receive func(seqs []int64, mode broker.ReceiveMode) ([]*broker.Message, error),
+	errResp func(error) *response) *response {
+	seqs, err := int64sOf(args["sequence-numbers"])
+	if err != nil {
+		return badRequest(err)
+	}
+	mode := broker.PeekLock
+	if m, _ := int64Of(args["receiver-settle-mode"]); m == 0 {
+		mode = broker.ReceiveAndDelete
+	}
+	msgs, err := receive(seqs, mode)
+	if err != nil {
+		return errResp(err)
+	}
+	return messagesResponse(msgs, mode == broker.PeekLock)
 }
 
 // maxPeekCount caps the message-count of one peek: a client asking for more gets at most this

@@ -79,37 +79,15 @@ func (c *conn) manageSession(op, path string, req *request, args map[string]any)
 		if sr == nil {
 			return nil
 		}
-		from, ok1 := int64Of(args["from-sequence-number"])
-		count, ok2 := int64Of(args["message-count"])
-		if !ok1 || !ok2 {
-			return badRequest(errors.New("peek needs from-sequence-number and message-count"))
-		}
-		msgs, err := b.PeekSession(path, sr.SessionID(), from, peekCount(count))
-		if err != nil {
-			return errResponse(err)
-		}
-		if len(msgs) == 0 {
-			return &response{code: 204, desc: "No messages"}
-		}
-		return c.peekResponse(msgs)
+		return c.peek(args, func(from int64, count int) ([]*broker.Message, error) {
+			return b.PeekSession(path, sr.SessionID(), from, count)
+		})
 	case opReceiveBySeq:
 		sr := c.sessionReceiver(propString(req.props, "associated-link-name"))
 		if sr == nil {
 			return nil
 		}
-		seqs, err := int64sOf(args["sequence-numbers"])
-		if err != nil {
-			return badRequest(err)
-		}
-		mode := broker.PeekLock
-		if m, _ := int64Of(args["receiver-settle-mode"]); m == 0 {
-			mode = broker.ReceiveAndDelete
-		}
-		msgs, err := sr.ReceiveDeferred(seqs, mode)
-		if err != nil {
-			return sessionErrResponse(err)
-		}
-		return messagesResponse(msgs, mode == broker.PeekLock)
+		return receiveBySeq(args, sr.ReceiveDeferred, sessionErrResponse)
 	}
 	return nil
 }

@@ -268,7 +268,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 		s.closeListeners()
 		for _, c := range conns {
-			c.shutdown(&ConnError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
+			c.shutdown(&connError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
 		}
 		s.broker.Stop()
 		done := make(chan struct{})

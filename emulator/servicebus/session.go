@@ -135,7 +135,7 @@ func (s *session) flow(f *frames.Flow) error {
 	}
 	l, ok := s.links[*f.Handle]
 	if !ok {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("flow for handle %d", *f.Handle)}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("flow for handle %d", *f.Handle)}}
 	}
 	return l.flow(f)
 }
@@ -147,7 +147,7 @@ func (s *session) transfer(t *frames.Transfer, payload []byte) error {
 	s.mu.Lock()
 	if s.incomingWindow == 0 {
 		s.mu.Unlock()
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondWindowViolation, Description: "transfer beyond the incoming window"}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondWindowViolation, Description: "transfer beyond the incoming window"}}
 	}
 	s.nextIncomingID++
 	s.incomingWindow--
@@ -158,7 +158,7 @@ func (s *session) transfer(t *frames.Transfer, payload []byte) error {
 	s.mu.Unlock()
 	l, ok := s.links[t.Handle]
 	if !ok {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("transfer for handle %d", t.Handle)}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("transfer for handle %d", t.Handle)}}
 	}
 	if err := l.onTransfer(t, payload); err != nil {
 		return err
@@ -295,18 +295,18 @@ func (s *session) attach(a *frames.Attach) error {
 	}
 	if a.Handle > s.handleMax {
 		// Part 2, section 2.7.2: a handle outside the announced range is a framing error.
-		return &ConnError{Condition: CondFramingError, Description: fmt.Sprintf("attach on handle %d above handle-max %d", a.Handle, s.handleMax)}
+		return &connError{Condition: CondFramingError, Description: fmt.Sprintf("attach on handle %d above handle-max %d", a.Handle, s.handleMax)}
 	}
 	if _, dup := s.links[a.Handle]; dup {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondHandleInUse, Description: fmt.Sprintf("handle %d", a.Handle)}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondHandleInUse, Description: fmt.Sprintf("handle %d", a.Handle)}}
 	}
 	if s.c.links >= s.c.srv.cfg.MaxLinksPerConnection {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondResourceLimit,
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondResourceLimit,
 			Description: fmt.Sprintf("a connection may have at most %d links", s.c.srv.cfg.MaxLinksPerConnection)}}
 	}
 	handle, ok := s.ids.get(s.peerMax)
 	if !ok {
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondResourceLimit, Description: "no handle left under the peer's handle-max"}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondResourceLimit, Description: "no handle left under the peer's handle-max"}}
 	}
 	l := newLink(s, a, handle)
 	s.links[a.Handle] = l
@@ -321,7 +321,7 @@ func (s *session) detachFrom(d *frames.Detach) error {
 		if s.isEnded() {
 			return nil
 		}
-		return &sessionErrorAt{s: s, err: &SessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("detach of handle %d", d.Handle)}}
+		return &sessionErrorAt{s: s, err: &sessionError{Condition: CondUnattachedHandle, Description: fmt.Sprintf("detach of handle %d", d.Handle)}}
 	}
 	s.forget(l)
 	if d.Error != nil {
@@ -359,7 +359,7 @@ func (s *session) peerEnded(e *frames.End) {
 }
 
 // end ends the session with an error; the peer's end reply is answered by peerEnded.
-func (s *session) end(err *SessionError) {
+func (s *session) end(err *sessionError) {
 	s.c.log.Debug("ending session", "err", err)
 	s.mu.Lock()
 	if !s.ended {

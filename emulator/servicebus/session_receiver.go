@@ -150,21 +150,8 @@ func (l *link) completeSessionAttach(a *frames.Attach, filter any, sr *broker.Se
 		}
 		src.Filter = append(src.Filter, p)
 	}
-	zero := uint32(0)
-	reply := &frames.Attach{
-		Name:                 l.name,
-		Handle:               l.handle,
-		Role:                 frames.RoleSender,
-		SenderSettleMode:     a.SenderSettleMode,
-		ReceiverSettleMode:   a.ReceiverSettleMode,
-		Source:               &src,
-		Target:               a.Target,
-		InitialDeliveryCount: &zero,
-		Properties:           enc.Map{{Key: enc.Symbol(propLockedUntil), Value: dotnetTicks(sr.LockedUntil())}},
-	}
-	if reply.Target == nil {
-		reply.Target = &frames.Target{}
-	}
+	reply := l.senderAttach(a, &src)
+	reply.Properties = enc.Map{{Key: enc.Symbol(propLockedUntil), Value: dotnetTicks(sr.LockedUntil())}}
 	l.s.mu.Lock()
 	l.attachPending = false
 	if l.s.ended || l.closed {
@@ -188,9 +175,7 @@ func (l *link) completeSessionAttach(a *frames.Attach, filter any, sr *broker.Se
 // refuseLate refuses an attach from a goroutine other than the serve goroutine: the null-terminus
 // attach then a closing detach, unless the link or session already ended.
 func (l *link) refuseLate(a *frames.Attach, cond Condition, desc string) {
-	zero := uint32(0)
-	reply := &frames.Attach{Name: a.Name, Handle: l.handle, Role: frames.RoleSender,
-		SenderSettleMode: a.SenderSettleMode, ReceiverSettleMode: a.ReceiverSettleMode, InitialDeliveryCount: &zero}
+	reply := l.refusal(a) // a is a client receiver's: the refusal's role is sender
 	l.s.mu.Lock()
 	l.attachPending = false
 	if l.s.ended || l.closed {
@@ -201,7 +186,7 @@ func (l *link) refuseLate(a *frames.Attach, cond Condition, desc string) {
 	l.s.mu.Unlock()
 	if err == nil {
 		l.s.c.log.Debug("link refused", "name", a.Name, "condition", cond, "description", desc)
-		l.detach(&LinkError{Condition: cond, Description: desc})
+		l.detach(&linkError{Condition: cond, Description: desc})
 	}
 }
 

@@ -62,6 +62,10 @@ type Options struct {
 	ConsumersOff bool
 	// Timeout bounds the whole App's life. Default 4 minutes.
 	Timeout time.Duration
+	// Target is where the app runs: Azure (the custom handler under the
+	// local Functions host) or Lambda (the Lambda bootstrap under the local
+	// Lambda host; RabbitMQ only). Default: Azure.
+	Target Target
 	// HostProcess runs the local Functions host as its own process
 	// (emulator/cmd/funchost, see StartHostProcess) instead of in the test
 	// process, so a test can SIGKILL it. Default false.
@@ -72,6 +76,8 @@ type Options struct {
 type App struct {
 	// Broker is the broker the app runs on.
 	Broker Broker
+	// Target is where the app runs (Azure or Lambda).
+	Target Target
 	// Ctx ends when the App's timeout passes or the test ends.
 	Ctx context.Context
 	// DB is a pool on the app's private database.
@@ -98,6 +104,8 @@ type App struct {
 	appDir   string
 	flakyLog string
 	publish  func(t *testing.T, id string, body []byte)
+	// lambda is the local Lambda host (Target Lambda).
+	lambda *lambdaHost
 }
 
 // Start builds a private world for one test and starts the local Functions
@@ -112,7 +120,13 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opt.Timeout)
 	t.Cleanup(cancel)
-	a := &App{Broker: broker, Ctx: ctx, Output: &Output{}}
+	if opt.Target == "" {
+		opt.Target = Azure
+	}
+	if opt.Target == Lambda && (broker != RabbitMQ || opt.HostProcess) {
+		t.Fatalf("apptest: the Lambda target runs on RabbitMQ, without HostProcess")
+	}
+	a := &App{Broker: broker, Target: opt.Target, Ctx: ctx, Output: &Output{}}
 	id := strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 
 	dbName := "orderflow_app_" + id
@@ -134,10 +148,18 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 		t.Fatalf("apptest: unknown broker %q", broker)
 	}
 	a.SetConsumers(!opt.ConsumersOff)
-	a.appDir = stageApp(t, opt.Flaky != nil)
+	if a.Target == Lambda {
+		a.lambda = &lambdaHost{consumers: !opt.ConsumersOff}
+		a.Settings["RABBITMQ_QUEUE_TYPE"] = "quorum"
+	} else {
+		a.appDir = stageApp(t, opt.Flaky != nil)
+	}
 	if opt.Flaky != nil {
 		a.flakyLog = filepath.Join(t.TempDir(), "flaky.log")
 		a.Settings["FLAKY_HANDLER"] = bins.handler
+		if a.Target == Lambda {
+			a.Settings["FLAKY_HANDLER"] = Bootstrap(t)
+		}
 		a.Settings["FLAKY_LOG"] = a.flakyLog
 		for k, v := range opt.Flaky {
 			a.Settings[k] = v
@@ -163,6 +185,9 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 // with AzureWebJobs.<Function>.Disabled. It takes effect at the next
 // StartHost.
 func (a *App) SetConsumers(on bool) {
+	if a.lambda != nil {
+		a.lambda.consumers = on
+	}
 	for k, v := range stage.ConsumerSettings(a.Broker, on) {
 		a.Settings[k] = v
 	}
@@ -172,6 +197,10 @@ func (a *App) SetConsumers(on bool) {
 // folder and settings.
 func (a *App) StartHost(t *testing.T, instances int) {
 	t.Helper()
+	if a.Target == Lambda {
+		a.startLambda(t, instances)
+		return
+	}
 	host, err := funchost.New(funchost.Config{
 		AppDir: a.appDir, Addr: "127.0.0.1:0", Settings: a.Settings, Instances: instances,
 		Stdout: a.Output, Stderr: a.Output,
@@ -197,6 +226,10 @@ func (a *App) StopHost(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(a.Ctx, 30*time.Second)
 	defer cancel()
+	if a.Target == Lambda {
+		a.stopLambda(t, ctx)
+		return
+	}
 	if err := a.Host.Stop(ctx); err != nil {
 		t.Fatalf("stopping host: %v", err)
 	}

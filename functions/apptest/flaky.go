@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// FlakyAttempt is one invocation intercepted by testdata/flaky, as it logs
-// it.
+// FlakyAttempt is one invocation intercepted by testdata/flaky (or
+// testdata/flakylambda on the Lambda target), as it logs it.
 type FlakyAttempt struct {
 	Function  string `json:"function"`
 	MessageID string `json:"messageId"`
@@ -18,6 +18,9 @@ type FlakyAttempt struct {
 	// RequeueCount is the x-ms-rabbitmq-requeuecount header (RabbitMQ); nil
 	// when absent.
 	RequeueCount *int64 `json:"requeueCount"`
+	// Redelivered is the redelivered flag of an Amazon MQ event's message
+	// (Lambda target); nil otherwise.
+	Redelivered *bool `json:"redelivered"`
 	// Outcome is injected-failure, handled-then-killed or forwarded.
 	Outcome string `json:"outcome"`
 }

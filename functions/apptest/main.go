@@ -15,6 +15,8 @@ var bins struct {
 	root    string // repository root
 	handler string // the real custom handler
 	flaky   string // testdata/flaky: fault-injecting wrapper around it
+	// flakyLambda is testdata/flakylambda: the same around the Lambda bootstrap.
+	flakyLambda string
 }
 
 // Main builds the handler and the fault-injecting wrapper once, runs the
@@ -33,7 +35,9 @@ func Main(m *testing.M) {
 	bins.root = root
 	bins.handler = filepath.Join(dir, "handler")
 	bins.flaky = filepath.Join(dir, "flaky")
-	for out, pkg := range map[string]string{bins.handler: "./functions/cmd/handler", bins.flaky: "./functions/apptest/testdata/flaky"} {
+	bins.flakyLambda = filepath.Join(dir, "flakylambda")
+	for out, pkg := range map[string]string{bins.handler: "./functions/cmd/handler", bins.flaky: "./functions/apptest/testdata/flaky",
+		bins.flakyLambda: "./functions/apptest/testdata/flakylambda"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {

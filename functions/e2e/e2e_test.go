@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,14 +22,22 @@ func TestMain(m *testing.M) { apptest.Main(m) }
 // seededProduct is a product of the seed migration with ample stock.
 const seededProduct = "a0000000-0000-4000-8000-000000000005"
 
-// forEachBroker runs fn as a parallel subtest per broker.
-func forEachBroker(t *testing.T, fn func(t *testing.T, kind apptest.Broker)) {
-	for _, kind := range apptest.Brokers {
-		t.Run(string(kind), func(t *testing.T) {
+// forEachCase runs fn as a parallel subtest per target and broker
+// (apptest.Cases: Azure on Service Bus and RabbitMQ, Lambda on RabbitMQ).
+func forEachCase(t *testing.T, fn func(t *testing.T, c apptest.Case)) {
+	for _, c := range apptest.Cases {
+		t.Run(c.Name(), func(t *testing.T) {
 			t.Parallel()
-			fn(t, kind)
+			fn(t, c)
 		})
 	}
+}
+
+// start starts the app for c.
+func start(t *testing.T, c apptest.Case, opt apptest.Options) *apptest.App {
+	t.Helper()
+	opt.Target = c.Target
+	return apptest.Start(t, c.Broker, opt)
 }
 
 // placeConcurrently places n orders of one unit of product from 10 clients
@@ -60,8 +69,8 @@ func placeConcurrently(t *testing.T, a *apptest.App, product string, n int) []st
 
 func TestPubSubEveryOrderConfirmedAndEmailedOnce(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{})
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		a := start(t, c, apptest.Options{})
 		const n = 200
 		placeConcurrently(t, a, seededProduct, n)
 		a.WaitProcessed(t, n, 2*time.Minute)
@@ -87,8 +96,8 @@ var processedLine = regexp.MustCompile(`^\[[^\]]*#(\d+)\] .*order processed.*ord
 
 func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{Instances: 2})
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		a := start(t, c, apptest.Options{Instances: 2})
 		const n = 60
 		placeConcurrently(t, a, seededProduct, n)
 		a.WaitProcessed(t, n, 2*time.Minute)
@@ -117,8 +126,9 @@ func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
 
 func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{Flaky: map[string]string{
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		kind := c.Broker
+		a := start(t, c, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_FAIL_FIRST": "2",
 		}})
 		id := a.PlaceOrder(t, seededProduct, 1)
@@ -139,12 +149,17 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 				t.Errorf("attempt %d = %+v, want %s of one message", i+1, a, wantOutcome)
 			}
 			// The delivery count the handler sees in Metadata counts up.
-			switch kind {
-			case apptest.ServiceBus:
+			switch {
+			case c.Target == apptest.Lambda:
+				// Amazon MQ events carry only the redelivered flag.
+				if a.Redelivered == nil || *a.Redelivered != (i > 0) {
+					t.Errorf("attempt %d: redelivered %v, want %v", i+1, a.Redelivered, i > 0)
+				}
+			case kind == apptest.ServiceBus:
 				if a.DeliveryCount != strconv.Itoa(i+1) {
 					t.Errorf("attempt %d: Metadata.DeliveryCount %q, want %d", i+1, a.DeliveryCount, i+1)
 				}
-			case apptest.RabbitMQ:
+			case kind == apptest.RabbitMQ:
 				got := int64(0)
 				if a.RequeueCount != nil {
 					got = *a.RequeueCount
@@ -159,8 +174,9 @@ func TestTransientFailureSucceedsOnThirdAttempt(t *testing.T) {
 
 func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{})
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		kind := c.Broker
+		a := start(t, c, apptest.Options{})
 		badJSON := "poison-json-" + uuid.NewString()[:8]
 		a.PublishRaw(t, badJSON, []byte("{not json"))
 		unknownOrder := uuid.NewString()
@@ -170,7 +186,13 @@ func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 		a.PublishRaw(t, unknownOrder, []byte(event))
 
 		wantReason, wantDeliveries := "MaxDeliveryCountExceeded", 3
-		if kind == apptest.RabbitMQ {
+		switch {
+		case c.Target == apptest.Lambda:
+			// Quorum queues: the broker dead-letters at the delivery limit
+			// and keeps no count on the dead letter (0); the attempts are
+			// counted from the adapter's log below.
+			wantReason, wantDeliveries = "delivery_limit", 0
+		case kind == apptest.RabbitMQ:
 			wantReason, wantDeliveries = "rejected", 5
 		}
 		for _, consumer := range []string{"process-order", "send-email"} {
@@ -191,6 +213,21 @@ func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 			})
 			if !ids[badJSON] || !ids[unknownOrder] {
 				t.Errorf("%s dead letters %v, want %s and %s", consumer, ids, badJSON, unknownOrder)
+			}
+		}
+		if c.Target == apptest.Lambda {
+			// Each poison message failed its batch maxDeliveryCount times.
+			for _, id := range []string{badJSON, unknownOrder} {
+				failures := 0
+				for _, line := range a.Output.Lines() {
+					if strings.Contains(line, "message failed; the batch will be retried") && strings.Contains(line, "function=ProcessOrder") &&
+						strings.Contains(line, "messageId="+id) {
+						failures++
+					}
+				}
+				if failures != 3 {
+					t.Errorf("ProcessOrder failed message %s %d times, want 3 (the delivery limit)", id, failures)
+				}
 			}
 		}
 
@@ -215,8 +252,8 @@ func TestPoisonMessagesAreDeadLetteredAndReplayable(t *testing.T) {
 
 func TestStockRaceNeverOversells(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{})
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		a := start(t, c, apptest.Options{})
 		product := a.CreateProduct(t, 10)
 		placeConcurrently(t, a, product, 50)
 		a.WaitProcessed(t, 50, 2*time.Minute)
@@ -232,9 +269,9 @@ func TestStockRaceNeverOversells(t *testing.T) {
 
 func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
 		marker := t.TempDir() + "/killed"
-		a := apptest.Start(t, kind, apptest.Options{Flaky: map[string]string{
+		a := start(t, c, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_KILL_ONCE": marker,
 		}})
 		id := a.PlaceOrder(t, seededProduct, 1)
@@ -264,8 +301,8 @@ func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 
 func TestWaitingOrdersProcessedWhenConsumersStart(t *testing.T) {
 	t.Parallel()
-	forEachBroker(t, func(t *testing.T, kind apptest.Broker) {
-		a := apptest.Start(t, kind, apptest.Options{ConsumersOff: true})
+	forEachCase(t, func(t *testing.T, c apptest.Case) {
+		a := start(t, c, apptest.Options{ConsumersOff: true})
 		const n = 20
 		placeConcurrently(t, a, seededProduct, n)
 		if c := a.StatusCounts(t); c["pending"] != n {

@@ -29,29 +29,37 @@ type Settings struct {
 	// The database is created if it does not exist. Must be empty when
 	// PostgresAuth is "entra".
 	DatabaseURL string
-	// PostgresAuth (POSTGRES_AUTH) is "password" (connect with DatabaseURL)
-	// or "entra" (connect to PostgresHost/PostgresDatabase as PostgresUser
+	// PostgresAuth (POSTGRES_AUTH) is "password" (connect with DatabaseURL),
+	// "entra" (connect to PostgresHost/PostgresDatabase as PostgresUser
 	// with a Microsoft Entra ID access token as the password; the database
-	// must exist). Default: password.
+	// must exist) or "rds-iam" (the same with an Amazon RDS IAM
+	// authentication token, signed with the AWS credentials of the process
+	// for the region in AWS_REGION). Default: password.
 	PostgresAuth string
 	// PostgresHost (POSTGRES_HOST) is the server host name, e.g.
 	// <server>.postgres.database.azure.com. Default: empty; required when
-	// PostgresAuth is "entra", and only allowed then.
+	// PostgresAuth is "entra" or "rds-iam", and only allowed then.
 	PostgresHost string
 	// PostgresPort (POSTGRES_PORT) is the server port. Default: 5432.
 	PostgresPort int
 	// PostgresDatabase (POSTGRES_DATABASE) is the database name. Default:
-	// empty; required when PostgresAuth is "entra", and only allowed then.
+	// empty; required when PostgresAuth is "entra" or "rds-iam", and only
+	// allowed then.
 	PostgresDatabase string
 	// PostgresUser (POSTGRES_USER) is the PostgreSQL role of the Entra
-	// principal; for a managed identity, the identity's name. Default:
-	// empty; required when PostgresAuth is "entra", and only allowed then.
+	// principal; for a managed identity, the identity's name; with rds-iam,
+	// a role granted rds_iam. Default: empty; required when PostgresAuth is
+	// "entra" or "rds-iam", and only allowed then.
 	PostgresUser string
-	// PostgresSSLMode (POSTGRES_SSLMODE) is the libpq sslmode of the Entra
-	// connection: disable, allow, prefer, require, verify-ca or verify-full.
+	// PostgresSSLMode (POSTGRES_SSLMODE) is the libpq sslmode of the token
+	// (entra, rds-iam) connection: disable, allow, prefer, require, verify-ca or verify-full.
 	// The token is a bearer secret, so only tests against a local server
 	// should lower it. Default: require.
 	PostgresSSLMode string
+	// AWSRegion (AWS_REGION) is the region the RDS IAM token is signed
+	// for; Lambda sets it. Default: empty; required when PostgresAuth is
+	// "rds-iam".
+	AWSRegion string
 	// AzureClientID (AZURE_CLIENT_ID) is the client ID of the user-assigned
 	// managed identity whose token the Entra connection uses; empty means
 	// the default Azure credential chain (developer logins, workload or
@@ -78,6 +86,19 @@ type Settings struct {
 	// RabbitMQConnection (RabbitMQConnection) is the AMQP 0-9-1 URI.
 	// Default: amqp://guest:guest@127.0.0.1:5672/.
 	RabbitMQConnection string
+	// RabbitMQSecretARN (RABBITMQ_SECRET_ARN) is the ARN of an AWS Secrets
+	// Manager secret {"username": ..., "password": ...} (the one the Amazon
+	// MQ event source mapping reads) whose credentials the app puts into
+	// RabbitMQConnection at start, so the URI itself carries none. Default:
+	// empty (the URI's own credentials).
+	RabbitMQSecretARN string
+	// RabbitMQQueueType (RABBITMQ_QUEUE_TYPE) is how the consumers' queues
+	// are declared: "classic" (the Functions host counts attempts itself
+	// and republishes) or "quorum" (the broker counts deliveries and
+	// dead-letters a message after the topology's maxDeliveryCount, which
+	// consumers that cannot republish need: AWS Lambda's Amazon MQ event
+	// source). An existing queue keeps its type. Default: classic.
+	RabbitMQQueueType string
 	// SMTPHost (SMTP_HOST) is the SMTP server host. Default: empty, which
 	// means emails are logged and recorded but not sent.
 	SMTPHost string
@@ -97,6 +118,13 @@ type Settings struct {
 const (
 	PostgresAuthPassword = "password"
 	PostgresAuthEntra    = "entra"
+	PostgresAuthRDSIAM   = "rds-iam"
+)
+
+// RabbitMQ queue types accepted in RABBITMQ_QUEUE_TYPE.
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
 )
 
 // Defaults.
@@ -107,6 +135,7 @@ const (
 	DefaultPostgresSSLMode    = "require"
 	DefaultBroker             = BrokerServiceBus
 	DefaultRabbitMQConnection = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultRabbitMQQueueType  = QueueClassic
 	DefaultSMTPPort           = 587
 	DefaultSMTPFrom           = "orders@orderflow.localhost"
 )
@@ -120,6 +149,7 @@ const (
 	EnvPostgresDatabase     = "POSTGRES_DATABASE"
 	EnvPostgresUser         = "POSTGRES_USER"
 	EnvPostgresSSLMode      = "POSTGRES_SSLMODE"
+	EnvAWSRegion            = "AWS_REGION"
 	EnvAzureClientID        = "AZURE_CLIENT_ID"
 	EnvBroker               = "BROKER"
 	EnvServiceBusConnection = "ServiceBusConnection"
@@ -127,6 +157,8 @@ const (
 	EnvServiceBusCredential = "ServiceBusConnection__credential"
 	EnvServiceBusClientID   = "ServiceBusConnection__clientId"
 	EnvRabbitMQConnection   = "RabbitMQConnection"
+	EnvRabbitMQQueueType    = "RABBITMQ_QUEUE_TYPE"
+	EnvRabbitMQSecretARN    = "RABBITMQ_SECRET_ARN"
 	EnvSMTPHost             = "SMTP_HOST"
 	EnvSMTPPort             = "SMTP_PORT"
 	EnvSMTPUsername         = "SMTP_USERNAME"
@@ -140,10 +172,10 @@ func Names() []string {
 	return []string{
 		EnvDatabaseURL,
 		EnvPostgresAuth, EnvPostgresHost, EnvPostgresPort, EnvPostgresDatabase, EnvPostgresUser, EnvPostgresSSLMode,
-		EnvAzureClientID,
+		EnvAWSRegion, EnvAzureClientID,
 		EnvBroker,
 		EnvServiceBusConnection, EnvServiceBusNamespace, EnvServiceBusCredential, EnvServiceBusClientID,
-		EnvRabbitMQConnection,
+		EnvRabbitMQConnection, EnvRabbitMQQueueType, EnvRabbitMQSecretARN,
 		EnvSMTPHost, EnvSMTPPort, EnvSMTPUsername, EnvSMTPPassword, EnvSMTPFrom,
 	}
 }
@@ -165,6 +197,7 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		PostgresDatabase:     get(EnvPostgresDatabase),
 		PostgresUser:         get(EnvPostgresUser),
 		PostgresSSLMode:      strings.ToLower(get(EnvPostgresSSLMode)),
+		AWSRegion:            get(EnvAWSRegion),
 		AzureClientID:        get(EnvAzureClientID),
 		Broker:               strings.ToLower(get(EnvBroker)),
 		ServiceBusConnection: get(EnvServiceBusConnection),
@@ -172,6 +205,8 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		ServiceBusCredential: get(EnvServiceBusCredential),
 		ServiceBusClientID:   get(EnvServiceBusClientID),
 		RabbitMQConnection:   get(EnvRabbitMQConnection),
+		RabbitMQQueueType:    strings.ToLower(get(EnvRabbitMQQueueType)),
+		RabbitMQSecretARN:    get(EnvRabbitMQSecretARN),
 		SMTPHost:             get(EnvSMTPHost),
 		SMTPUsername:         get(EnvSMTPUsername),
 		SMTPPassword:         get(EnvSMTPPassword),
@@ -215,7 +250,7 @@ func (s Settings) withDefaults() Settings {
 	if s.PostgresAuth == PostgresAuthPassword && s.DatabaseURL == "" {
 		s.DatabaseURL = DefaultDatabaseURL
 	}
-	if s.PostgresAuth == PostgresAuthEntra {
+	if s.TokenAuth() {
 		if s.PostgresPort == 0 {
 			s.PostgresPort = DefaultPostgresPort
 		}
@@ -228,6 +263,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.RabbitMQConnection == "" {
 		s.RabbitMQConnection = DefaultRabbitMQConnection
+	}
+	if s.RabbitMQQueueType == "" {
+		s.RabbitMQQueueType = DefaultRabbitMQQueueType
 	}
 	if s.SMTPPort == 0 {
 		s.SMTPPort = DefaultSMTPPort
@@ -256,20 +294,23 @@ func (s Settings) validatePostgres() error {
 	case "", PostgresAuthPassword:
 		for _, p := range parts {
 			if p.set {
-				return fmt.Errorf("setting %s is only used with %s=%s; set %s=%s or remove it and use %s",
-					p.name, EnvPostgresAuth, PostgresAuthEntra, EnvPostgresAuth, PostgresAuthEntra, EnvDatabaseURL)
+				return fmt.Errorf("setting %s is only used with %s=%s or %s; set one or remove it and use %s",
+					p.name, EnvPostgresAuth, PostgresAuthEntra, PostgresAuthRDSIAM, EnvDatabaseURL)
 			}
 		}
-	case PostgresAuthEntra:
+	case PostgresAuthEntra, PostgresAuthRDSIAM:
 		if s.DatabaseURL != "" {
 			return fmt.Errorf("setting %s must be empty with %s=%s, which connects to %s/%s as %s",
-				EnvDatabaseURL, EnvPostgresAuth, PostgresAuthEntra, EnvPostgresHost, EnvPostgresDatabase, EnvPostgresUser)
+				EnvDatabaseURL, EnvPostgresAuth, s.PostgresAuth, EnvPostgresHost, EnvPostgresDatabase, EnvPostgresUser)
+		}
+		if s.PostgresAuth == PostgresAuthRDSIAM && s.AWSRegion == "" {
+			return fmt.Errorf("setting %s=%s needs %s", EnvPostgresAuth, PostgresAuthRDSIAM, EnvAWSRegion)
 		}
 		for _, p := range []struct{ name, v string }{
 			{EnvPostgresHost, s.PostgresHost}, {EnvPostgresDatabase, s.PostgresDatabase}, {EnvPostgresUser, s.PostgresUser},
 		} {
 			if p.v == "" {
-				return fmt.Errorf("setting %s=%s needs %s", EnvPostgresAuth, PostgresAuthEntra, p.name)
+				return fmt.Errorf("setting %s=%s needs %s", EnvPostgresAuth, s.PostgresAuth, p.name)
 			}
 		}
 		if !validHost(s.PostgresHost) {
@@ -284,7 +325,7 @@ func (s Settings) validatePostgres() error {
 			return fmt.Errorf("setting %s: %q is not one of %s", EnvPostgresSSLMode, s.PostgresSSLMode, strings.Join(sslModes, ", "))
 		}
 	default:
-		return fmt.Errorf("setting %s: %q is neither %q nor %q", EnvPostgresAuth, s.PostgresAuth, PostgresAuthPassword, PostgresAuthEntra)
+		return fmt.Errorf("setting %s: %q is not one of %s, %s, %s", EnvPostgresAuth, s.PostgresAuth, PostgresAuthPassword, PostgresAuthEntra, PostgresAuthRDSIAM)
 	}
 	return nil
 }
@@ -300,11 +341,17 @@ func validHost(h string) bool {
 	})
 }
 
+// TokenAuth reports whether PostgreSQL logins use a token as password
+// (entra or rds-iam) rather than DATABASE_URL.
+func (s Settings) TokenAuth() bool {
+	return s.PostgresAuth == PostgresAuthEntra || s.PostgresAuth == PostgresAuthRDSIAM
+}
+
 // PostgresURL is the connection URL to open: DatabaseURL with password
 // auth, or one built from the POSTGRES_* settings (no password: the
-// Entra token is supplied per connection) with Entra auth.
+// token is supplied per connection) with entra or rds-iam auth.
 func (s Settings) PostgresURL() string {
-	if s.PostgresAuth != PostgresAuthEntra {
+	if !s.TokenAuth() {
 		return s.DatabaseURL
 	}
 	u := url.URL{
@@ -318,6 +365,9 @@ func (s Settings) PostgresURL() string {
 }
 
 func (s Settings) validate() error {
+	if s.RabbitMQQueueType != QueueClassic && s.RabbitMQQueueType != QueueQuorum {
+		return fmt.Errorf("setting %s: %q is neither %q nor %q", EnvRabbitMQQueueType, s.RabbitMQQueueType, QueueClassic, QueueQuorum)
+	}
 	switch s.Broker {
 	case BrokerRabbitMQ:
 	case BrokerServiceBus:

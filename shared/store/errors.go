@@ -20,10 +20,11 @@ var (
 	// ErrIdempotencyConflict means an Idempotency-Key was reused with a
 	// different request body.
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
-	// ErrToken means no Microsoft Entra ID access token could be had for
-	// a new PostgreSQL connection (POSTGRES_AUTH=entra). It counts as
-	// ErrUnavailable: nothing was done and a later retry may succeed.
-	ErrToken = errors.New("getting a Microsoft Entra ID token for PostgreSQL")
+	// ErrToken means no access token (Microsoft Entra ID or Amazon RDS
+	// IAM) could be had for a new PostgreSQL connection (POSTGRES_AUTH=entra
+	// or rds-iam). It counts as ErrUnavailable: nothing was done and a
+	// later retry may succeed.
+	ErrToken = errors.New("getting an access token for PostgreSQL")
 )
 
 // classify wraps connectivity failures with ErrUnavailable so callers can

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orderflow/orderflow/functions/app"
 	"github.com/orderflow/orderflow/shared/setting"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/shared/store/storetest"
@@ -175,7 +176,7 @@ func TestStoreConfigByAuthMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := storeConfig(pw, nil, log)
+	sc, err := app.StoreConfig(context.Background(), pw, nil, log)
 	if err != nil || sc.URL != setting.DefaultDatabaseURL || sc.BeforeConnect != nil || sc.SkipCreateDatabase {
 		t.Fatalf("password mode: %+v %v", sc, err)
 	}
@@ -188,7 +189,7 @@ func TestStoreConfigByAuthMode(t *testing.T) {
 	cred := &storetest.FakeCredential{Scope: store.EntraScope, Issue: func(int) (azcore.AccessToken, error) {
 		return azcore.AccessToken{Token: "fake", ExpiresOn: time.Now().Add(time.Hour)}, nil
 	}}
-	sc, err = storeConfig(entra, cred, log)
+	sc, err = app.StoreConfig(context.Background(), entra, cred, log)
 	if err != nil || !sc.SkipCreateDatabase || sc.BeforeConnect == nil || sc.URL != entra.PostgresURL() {
 		t.Fatalf("entra mode: %+v %v", sc, err)
 	}

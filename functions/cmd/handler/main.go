@@ -15,15 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
+	"github.com/orderflow/orderflow/functions/app"
 	"github.com/orderflow/orderflow/functions/handler"
-	"github.com/orderflow/orderflow/shared/bus"
-	"github.com/orderflow/orderflow/shared/bus/rabbitmq"
-	"github.com/orderflow/orderflow/shared/bus/servicebus"
-	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/setting"
-	"github.com/orderflow/orderflow/shared/store"
 )
 
 func main() {
@@ -48,34 +42,12 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	stCfg, err := storeConfig(cfg, nil, log)
+	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	openCtx, cancel := context.WithTimeout(ctx, 25*time.Second)
-	st, err := store.Open(openCtx, stCfg)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("opening database: %w", err)
-	}
-	defer st.Close()
-	pub, err := publisher(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = pub.Close(context.WithoutCancel(ctx)) }()
-	// Declare the broker topology early (RabbitMQ) so the consumers' queues
-	// exist before the host attaches its triggers; a failure is not fatal.
-	checkCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := pub.Check(checkCtx); err != nil {
-		log.Warn("broker not reachable at start; events wait in the outbox", "broker", cfg.Broker, "err", err)
-	}
-	cancel()
-	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log,
-		Mailer: mailer(cfg, log), EmailFrom: cfg.SMTPFrom})
-	if err != nil {
-		return err
-	}
+	defer a.Close(context.WithoutCancel(ctx))
+	h := a.Handler
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -102,50 +74,4 @@ func port() string {
 		}
 	}
 	return "8080"
-}
-
-// storeConfig configures PostgreSQL from the settings: DATABASE_URL (the
-// database is created if missing), or with POSTGRES_AUTH=entra the
-// POSTGRES_* server with a Microsoft Entra ID token as the password of
-// every new connection. cred is the token source; nil picks it from
-// AZURE_CLIENT_ID (store.Credential). The Entra role may not create
-// databases; the deployment provisions the database (infra/DEPLOY.md).
-func storeConfig(cfg setting.Settings, cred azcore.TokenCredential, log *slog.Logger) (store.Config, error) {
-	sc := store.Config{URL: cfg.PostgresURL(), Logger: log}
-	if cfg.PostgresAuth != setting.PostgresAuthEntra {
-		return sc, nil
-	}
-	if cred == nil {
-		var err error
-		if cred, err = store.Credential(cfg.AzureClientID); err != nil {
-			return store.Config{}, fmt.Errorf("PostgreSQL Entra ID credential: %w", err)
-		}
-	}
-	tp, err := store.NewTokenPassword(store.TokenConfig{Credential: cred})
-	if err != nil {
-		return store.Config{}, err
-	}
-	sc.BeforeConnect = tp.BeforeConnect
-	sc.SkipCreateDatabase = true
-	return sc, nil
-}
-
-func mailer(cfg setting.Settings, log *slog.Logger) email.Sender {
-	if cfg.SMTPHost == "" {
-		log.Info("SMTP_HOST is not set: confirmation emails are logged and recorded, not sent")
-		return email.NewLog(log)
-	}
-	return email.NewSMTP(email.SMTPConfig{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword})
-}
-
-func publisher(cfg setting.Settings, log *slog.Logger) (bus.Publisher, error) {
-	if cfg.Broker == setting.BrokerRabbitMQ {
-		return rabbitmq.New(rabbitmq.Config{URL: cfg.RabbitMQConnection, Logger: log}), nil
-	}
-	return servicebus.New(servicebus.Config{
-		ConnectionString: cfg.ServiceBusConnection,
-		Namespace:        cfg.ServiceBusNamespace,
-		Credential:       cfg.ServiceBusCredential,
-		ClientID:         cfg.ServiceBusClientID,
-	})
 }

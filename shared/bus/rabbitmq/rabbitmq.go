@@ -30,6 +30,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// Logger receives reconnect notices. Default: slog.Default().
 	Logger *slog.Logger
+	// Quorum declares the consumers' queues as quorum queues whose delivery
+	// limit dead-letters a message after the topology's maxDeliveryCount
+	// deliveries (see DeclareOptions). Default: classic queues.
+	Quorum bool
 }
 
 // Publisher is a bus.Publisher on RabbitMQ. It connects lazily and
@@ -168,7 +172,7 @@ func (p *Publisher) channel(ctx context.Context) (*amqp.Channel, error) {
 		err = ch.Confirm(false)
 	}
 	if err == nil {
-		err = Declare(ch, p.top)
+		err = DeclareWith(ch, p.top, DeclareOptions{Quorum: p.cfg.Quorum})
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -191,6 +195,24 @@ func (p *Publisher) reset() {
 // routing key whose rejected messages go to the dead-letter exchange with
 // the queue's name as routing key, so each queue has its own "<name>.dlq".
 func Declare(ch *amqp.Channel, t topology.Topology) error {
+	return DeclareWith(ch, t, DeclareOptions{})
+}
+
+// DeclareOptions shape the consumers' queues.
+type DeclareOptions struct {
+	// Quorum declares quorum queues with x-delivery-limit set so that the
+	// broker dead-letters a message on its maxDeliveryCount-th failed
+	// delivery (the limit counts returns: limit = maxDeliveryCount-1).
+	// Consumers that cannot republish a failed message with an attempt
+	// count need it: AWS Lambda's Amazon MQ event source retries a failed
+	// batch whole, so without a limit one poison message would block its
+	// queue forever. Default false: classic queues, whose consumer (the
+	// Functions host) counts attempts itself.
+	Quorum bool
+}
+
+// DeclareWith is Declare with options.
+func DeclareWith(ch *amqp.Channel, t topology.Topology, opt DeclareOptions) error {
 	if err := ch.ExchangeDeclare(t.Topic, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declaring exchange %q: %w", t.Topic, err)
 	}
@@ -205,6 +227,10 @@ func Declare(ch *amqp.Channel, t topology.Topology) error {
 			return fmt.Errorf("binding queue %q: %w", s.DeadLetterQueue(), err)
 		}
 		args := amqp.Table{"x-dead-letter-exchange": t.DeadLetterExchange, "x-dead-letter-routing-key": s.Name}
+		if opt.Quorum {
+			args["x-queue-type"] = "quorum"
+			args["x-delivery-limit"] = int32(s.MaxDeliveryCount - 1)
+		}
 		if _, err := ch.QueueDeclare(s.Name, true, false, false, false, args); err != nil {
 			return fmt.Errorf("declaring queue %q: %w", s.Name, err)
 		}

@@ -93,6 +93,7 @@ func (b *Broker) QueueSettings(name string) (QueueConfig, error) {
 		RequiresSession:                  q.sessions != nil,
 		ForwardTo:                        q.forwardTo,
 		ForwardDeadLetteredTo:            q.forwardDLQ,
+		MaxSizeInMegabytes:               q.quota.megabytes(),
 	}
 	cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow = q.dedup.settings()
 	return cfg, nil
@@ -106,7 +107,7 @@ func (b *Broker) TopicSettings(name string) (TopicConfig, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cfg := TopicConfig{Name: t.name, DefaultMessageTimeToLive: t.ttl}
+	cfg := TopicConfig{Name: t.name, DefaultMessageTimeToLive: t.ttl, MaxSizeInMegabytes: t.quota.megabytes()}
 	cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow = t.dedup.settings()
 	return cfg, nil
 }
@@ -144,7 +145,7 @@ func (d *dedupLog) settings() (bool, time.Duration) {
 // allows: RequiresSession and RequiresDuplicateDetection are fixed at
 // creation (ErrInvalid when they differ). Zero durations and counts mean
 // the defaults, as in CreateQueue. A new ForwardTo applies to messages that
-// become active from now on.
+// become active from now on; a new MaxSizeInMegabytes to the next send.
 func (b *Broker) UpdateQueue(cfg QueueConfig) error {
 	q, err := b.entityOf(KindQueue, cfg.Name)
 	if err != nil {
@@ -152,6 +153,9 @@ func (b *Broker) UpdateQueue(cfg QueueConfig) error {
 	}
 	what := "queue " + cfg.Name
 	if err := checkWindow(what, cfg.DuplicateDetectionHistoryTimeWindow); err != nil {
+		return err
+	}
+	if err := checkMaxSize(what, cfg.MaxSizeInMegabytes); err != nil {
 		return err
 	}
 	limits, err := newLimits(what, cfg.LockDuration, cfg.MaxDeliveryCount, cfg.DefaultMessageTimeToLive, cfg.DeadLetteringOnMessageExpiration)
@@ -174,12 +178,13 @@ func (b *Broker) UpdateQueue(cfg QueueConfig) error {
 	q.limits = limits
 	q.dedup.setWindow(cfg.DuplicateDetectionHistoryTimeWindow)
 	q.forwardTo, q.forwardDLQ = cfg.ForwardTo, cfg.ForwardDeadLetteredTo
+	q.quota.setMax(cfg.MaxSizeInMegabytes)
 	q.admin.updated.Store(b.now().UnixNano())
 	return nil
 }
 
 // UpdateTopic changes a topic's settings; RequiresDuplicateDetection is
-// fixed at creation.
+// fixed at creation. Zero values mean the defaults, as in CreateTopic.
 func (b *Broker) UpdateTopic(cfg TopicConfig) error {
 	t, err := b.topic(cfg.Name)
 	if err != nil {
@@ -187,6 +192,9 @@ func (b *Broker) UpdateTopic(cfg TopicConfig) error {
 	}
 	what := "topic " + cfg.Name
 	if err := checkWindow(what, cfg.DuplicateDetectionHistoryTimeWindow); err != nil {
+		return err
+	}
+	if err := checkMaxSize(what, cfg.MaxSizeInMegabytes); err != nil {
 		return err
 	}
 	limits, err := newLimits(what, 0, 0, cfg.DefaultMessageTimeToLive, false)
@@ -200,6 +208,7 @@ func (b *Broker) UpdateTopic(cfg TopicConfig) error {
 	}
 	t.ttl = limits.ttl
 	t.dedup.setWindow(cfg.DuplicateDetectionHistoryTimeWindow)
+	t.quota.setMax(cfg.MaxSizeInMegabytes)
 	t.admin.updated.Store(b.now().UnixNano())
 	return nil
 }

@@ -55,3 +55,43 @@ func TestQuotaRejectsNegativeSize(t *testing.T) {
 		t.Fatalf("err = %v, want ErrInvalid", err)
 	}
 }
+
+// Update* apply a changed MaxSizeInMegabytes to the live quota, counting what the entity
+// already holds, and the settings report the effective limit (0 means the default).
+func TestUpdateChangesLiveQuota(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	must(t, bd.b.CreateQueue(broker.QueueConfig{Name: "grow", MaxSizeInMegabytes: 1}))
+	must(t, bd.b.CreateTopic(broker.TopicConfig{Name: "tgrow", MaxSizeInMegabytes: 1}))
+	must(t, bd.b.CreateSubscription("tgrow", broker.SubscriptionConfig{Name: "s"}))
+	for _, name := range []string{"grow", "tgrow"} {
+		bd.send(t, name, sized(900<<10))
+		if _, err := bd.b.Send(name, []*broker.Message{sized(200 << 10)}); !errors.Is(err, broker.ErrQuotaExceeded) {
+			t.Fatalf("%s at 1 MB: err = %v, want ErrQuotaExceeded", name, err)
+		}
+	}
+	must(t, bd.b.UpdateQueue(broker.QueueConfig{Name: "grow", MaxSizeInMegabytes: 2}))
+	must(t, bd.b.UpdateTopic(broker.TopicConfig{Name: "tgrow", MaxSizeInMegabytes: 2}))
+	for _, name := range []string{"grow", "tgrow"} {
+		bd.send(t, name, sized(200<<10)) // fits under 2 MB
+	}
+	qs, err := bd.b.QueueSettings("grow")
+	must(t, err)
+	ts, err := bd.b.TopicSettings("tgrow")
+	must(t, err)
+	if qs.MaxSizeInMegabytes != 2 || ts.MaxSizeInMegabytes != 2 {
+		t.Fatalf("settings report %d / %d MB, want 2", qs.MaxSizeInMegabytes, ts.MaxSizeInMegabytes)
+	}
+	// Shrinking below what is held keeps the messages and refuses new ones.
+	must(t, bd.b.UpdateQueue(broker.QueueConfig{Name: "grow", MaxSizeInMegabytes: 1}))
+	if _, err := bd.b.Send("grow", []*broker.Message{sized(1)}); !errors.Is(err, broker.ErrQuotaExceeded) {
+		t.Fatalf("after shrinking: err = %v, want ErrQuotaExceeded", err)
+	}
+	must(t, bd.b.UpdateQueue(broker.QueueConfig{Name: "grow"}))
+	if qs, _ := bd.b.QueueSettings("grow"); qs.MaxSizeInMegabytes != broker.DefaultMaxSizeInMegabytes {
+		t.Fatalf("zero means the default: got %d MB", qs.MaxSizeInMegabytes)
+	}
+	if err := bd.b.UpdateTopic(broker.TopicConfig{Name: "tgrow", MaxSizeInMegabytes: -1}); !errors.Is(err, broker.ErrInvalid) {
+		t.Fatalf("negative size: err = %v, want ErrInvalid", err)
+	}
+}
