@@ -387,8 +387,9 @@ func TestUserCertificate(t *testing.T) {
 	_ = conn.Close()
 }
 
-// TestStopEndsTLSAndWebSocketConnections: Stop closes connections on both TLS listeners (a
-// hijacked WebSocket is not closed by http.Server.Close) and returns in time.
+// TestStopEndsTLSAndWebSocketConnections: Stop closes connections on both TLS listeners with
+// amqp:connection:forced (a hijacked WebSocket is not closed by http.Server.Close) and returns in
+// time.
 func TestStopEndsTLSAndWebSocketConnections(t *testing.T) {
 	t.Parallel()
 	srv, ctx := startTLSServer(t, servicebus.Config{AllowAnonymous: true})
@@ -419,8 +420,8 @@ func TestStopEndsTLSAndWebSocketConnections(t *testing.T) {
 	for i, c := range conns {
 		_, err := c.NewSession(ctx, nil)
 		var connErr *amqp.ConnError
-		if !errors.As(err, &connErr) {
-			t.Errorf("connection %d after Stop: %v, want a closed connection", i, err)
+		if !errors.As(err, &connErr) || connErr.RemoteErr == nil || connErr.RemoteErr.Condition != amqp.ErrCondConnectionForced {
+			t.Errorf("connection %d after Stop: %v, want closed with %s", i, err, amqp.ErrCondConnectionForced)
 		}
 	}
 }

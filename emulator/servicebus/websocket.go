@@ -1,6 +1,7 @@
 package servicebus
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,7 +49,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(websocket.StatusGoingAway, "the emulator is shutting down")
 		return
 	}
-	nc := websocket.NetConn(s.ctx, ws, websocket.MessageBinary)
+	// Not s.ctx: Stop cancels it before shutting connections down, and the close frame must still
+	// reach the client. serveConn closes nc when the connection ends.
+	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
 	// NetConn lifts the read limit; set it again, as it bounds each message, not the stream.
 	ws.SetReadLimit(int64(s.cfg.MaxFrameSize) * maxWebSocketMessageFactor)
 	s.serveConn(nc)
