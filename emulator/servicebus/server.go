@@ -154,7 +154,7 @@ func (s *Server) listen(ctx context.Context) error {
 			return fmt.Errorf("listening for AMQPS on %s: %w", cfg.AMQPSAddr, err)
 		}
 		// The handshake runs on the connection's first read, under its handshake deadline.
-		s.amqpsLn = tls.NewListener(raw, s.tls.serverTLSConfig("amqp"))
+		s.amqpsLn = tls.NewListener(raw, s.tls.serverTLSConfig()) // no ALPN: AMQP clients offer none
 	}
 	if cfg.HTTPSAddr != "" {
 		raw, err := lc.Listen(ctx, "tcp", cfg.HTTPSAddr)
