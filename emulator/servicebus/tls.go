@@ -27,6 +27,9 @@ const (
 	ServerCertFile = "server.crt"
 	// ServerKeyFile is the server's private key (mode 0600).
 	ServerKeyFile = "server.key"
+	// certLockFile is held while a certificate is generated, so emulators starting together on one
+	// CertDir do not interleave their files.
+	certLockFile = ".lock"
 )
 
 // Lifetimes of a generated certificate: it is replaced (with a new CA) when less than
@@ -67,28 +70,79 @@ func loadOrGenerateCert(cfg Config, now time.Time) (*tlsCert, error) {
 		}
 		return &tlsCert{cert: cert}, nil
 	}
-	if cfg.CertDir != "" {
-		if c, err := loadGenerated(cfg.CertDir, now); err == nil {
-			return c, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			cfg.Logger.Info("replacing the generated TLS certificate", "dir", cfg.CertDir, "reason", err)
+	if cfg.CertDir == "" {
+		caPEM, certPEM, keyPEM, err := generateCert(now)
+		if err != nil {
+			return nil, err
 		}
+		return newTLSCert(caPEM, certPEM, keyPEM)
+	}
+	if c, err := loadGenerated(cfg.CertDir, now); err == nil {
+		return c, nil
+	}
+	unlock, err := lockCertDir(cfg.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Another emulator may have written a certificate while this one waited for the lock.
+	if c, err := loadGenerated(cfg.CertDir, now); err == nil {
+		return c, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		cfg.Logger.Info("replacing the generated TLS certificate", "dir", cfg.CertDir, "reason", err)
 	}
 	caPEM, certPEM, keyPEM, err := generateCert(now)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CertDir != "" {
-		if err := writeGenerated(cfg.CertDir, caPEM, certPEM, keyPEM); err != nil {
-			return nil, err
-		}
-		cfg.Logger.Info("generated a TLS certificate for localhost; trust its CA", "ca", filepath.Join(cfg.CertDir, CACertFile))
+	if err := writeGenerated(cfg.CertDir, caPEM, certPEM, keyPEM); err != nil {
+		return nil, err
 	}
+	cfg.Logger.Info("generated a TLS certificate for localhost; trust its CA", "ca", filepath.Join(cfg.CertDir, CACertFile))
+	return newTLSCert(caPEM, certPEM, keyPEM)
+}
+
+// newTLSCert pairs a generated certificate with its CA.
+func newTLSCert(caPEM, certPEM, keyPEM []byte) (*tlsCert, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w: using the generated certificate: %w", ErrTLSConfig, err)
 	}
 	return &tlsCert{cert: cert, caPEM: caPEM}, nil
+}
+
+// Bounds of the CertDir lock: a lock older than certLockStale was left by a crashed start and is
+// taken over; a start waits at most certLockWait for a live one.
+const (
+	certLockStale = 30 * time.Second
+	certLockWait  = 10 * time.Second
+)
+
+// lockCertDir creates CertDir and takes its lock file (created exclusively); unlock removes it.
+func lockCertDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrTLSConfig, dir, err)
+	}
+	path := filepath.Join(dir, certLockFile)
+	deadline := time.Now().Add(certLockWait)
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			_ = f.Close()
+			return func() { _ = os.Remove(path) }, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("%w: locking %s: %w", ErrTLSConfig, dir, err)
+		}
+		if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) > certLockStale {
+			_ = os.Remove(path)
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: %s is locked by another start (remove %s if none is running)", ErrTLSConfig, dir, path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // loadGenerated reads a certificate generated earlier; it fails when one is missing, unreadable

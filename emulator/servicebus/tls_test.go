@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -55,5 +56,62 @@ func TestGeneratedCertificateLifecycle(t *testing.T) {
 	}
 	if _, err := loadGenerated(t.TempDir(), now); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("empty directory: %v, want ErrNotExist", err)
+	}
+}
+
+// TestGeneratedCertificateSharedDir: emulators starting together on one CertDir (the standalone
+// emulator and the local host share the default) end up serving one CA, the one on disk.
+func TestGeneratedCertificateSharedDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := Config{CertDir: dir, Logger: slog.New(slog.DiscardHandler)}
+	const n = 8
+	cas := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, err := loadOrGenerateCert(cfg, time.Now())
+			if err == nil {
+				cas[i] = c.caPEM
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	onDisk, err := os.ReadFile(filepath.Join(dir, CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("start %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(cas[i], onDisk) {
+			t.Fatalf("start %d serves a CA other than ca.crt", i)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, certLockFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock file left behind: %v", err)
+	}
+}
+
+// TestStaleCertLockIsTakenOver: a lock left by a start that crashed does not block later starts.
+func TestStaleCertLockIsTakenOver(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lock := filepath.Join(dir, certLockFile)
+	if err := os.WriteFile(lock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * certLockStale)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrGenerateCert(Config{CertDir: dir, Logger: slog.New(slog.DiscardHandler)}, time.Now()); err != nil {
+		t.Fatalf("with a stale lock: %v", err)
+	}
+	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale lock still there: %v", err)
 	}
 }
