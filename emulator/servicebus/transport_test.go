@@ -72,8 +72,8 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-// roundTrip sends one message to a new queue and receives and completes it.
-func roundTrip(t *testing.T, ctx context.Context, srv *servicebus.Server, client *azservicebus.Client) {
+// newQueueSender creates a queue and a sender for it, closed when the test ends.
+func newQueueSender(t *testing.T, srv *servicebus.Server, client *azservicebus.Client) (string, *azservicebus.Sender) {
 	t.Helper()
 	q := uniqueName(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
@@ -83,7 +83,14 @@ func roundTrip(t *testing.T, ctx context.Context, srv *servicebus.Server, client
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = sender.Close(context.Background()) }()
+	t.Cleanup(func() { _ = sender.Close(context.Background()) })
+	return q, sender
+}
+
+// roundTrip sends one message to a new queue and receives and completes it.
+func roundTrip(t *testing.T, ctx context.Context, srv *servicebus.Server, client *azservicebus.Client) {
+	t.Helper()
+	q, sender := newQueueSender(t, srv, client)
 	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("over " + t.Name())}, nil); err != nil {
 		t.Fatalf("SendMessage: %v", err)
 	}
@@ -169,14 +176,7 @@ func TestSDKOverTLSWithTokenCredential(t *testing.T) {
 			roundTrip(t, ctx, srv, client)
 			continue
 		}
-		q := uniqueName(t)
-		if err := srv.CreateQueue(servicebus.QueueConfig{Name: q}); err != nil {
-			t.Fatal(err)
-		}
-		sender, err := client.NewSender(q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, sender := newQueueSender(t, srv, client)
 		err = sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("x")}, nil)
 		if code := sbCode(err); err == nil || (code != azservicebus.CodeUnauthorizedAccess && !strings.Contains(err.Error(), "401")) {
 			t.Fatalf("unsigned JWT without AcceptUnverifiedJWT: %v (code %q), want unauthorized", err, code)
