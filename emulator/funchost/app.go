@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,6 +47,9 @@ type HandlerConfig struct {
 	EnableForwardingHTTPRequest bool
 	// EnableProxyingHTTPRequest selects the streaming proxy mode (functions-protocol 3.4).
 	EnableProxyingHTTPRequest bool
+	// Port is customHandler.port: a fixed port for the handler instead of a
+	// free one (newer hosts; 0 = pick a free port).
+	Port int
 }
 
 // Function is one <Name>/function.json.
@@ -111,6 +115,16 @@ func (b Binding) Strs(key string) []string {
 		_ = json.Unmarshal(raw, &s)
 	}
 	return s
+}
+
+// triggerIndex is the index of the trigger binding in Bindings, -1 if none.
+func (f *Function) triggerIndex() int {
+	for i := range f.Bindings {
+		if strings.HasSuffix(strings.ToLower(f.Bindings[i].Type), "trigger") {
+			return i
+		}
+	}
+	return -1
 }
 
 // Trigger returns the function's trigger binding, nil if it has none.
@@ -235,21 +249,21 @@ func (o jobj) boolean(key string) bool {
 func (app *App) readHostJSON() error {
 	raw, err := os.ReadFile(filepath.Join(app.Dir, "host.json"))
 	if err != nil {
-		return fmt.Errorf("%w: reading host.json: %v", ErrConfig, err)
+		return hostError("(document)", "reading: %v", err)
 	}
 	var host jobj
 	if err := json.Unmarshal(raw, &host); err != nil {
-		return fmt.Errorf("%w: parsing host.json: %v", ErrConfig, err)
+		return hostError("(document)", "not valid JSON: %v", err)
 	}
 	ch := host.obj("customHandler")
 	if ch == nil {
-		return fmt.Errorf("%w: host.json has no customHandler section", ErrConfig)
+		return hostError("customHandler", "missing: a custom-handler app needs customHandler.description.defaultExecutablePath")
 	}
 	desc := ch.obj("description")
 	exe, _ := desc.str("defaultExecutablePath")
 	exe = app.settings.expandEnv(exe)
 	if exe == "" {
-		return fmt.Errorf("%w: customHandler.description.defaultExecutablePath is empty", ErrConfig)
+		return hostError("customHandler.description.defaultExecutablePath", "empty")
 	}
 	if !filepath.IsAbs(exe) {
 		if _, err := os.Stat(filepath.Join(app.Dir, exe)); err == nil {
@@ -268,7 +282,7 @@ func (app *App) readHostJSON() error {
 	if rawArgs, ok := desc.raw("arguments"); ok {
 		var args []string
 		if err := json.Unmarshal(rawArgs, &args); err != nil {
-			return fmt.Errorf("%w: customHandler.description.arguments must be an array of strings", ErrConfig)
+			return hostError("customHandler.description.arguments", "must be an array of strings")
 		}
 		for i := range args {
 			args[i] = app.settings.expandEnv(args[i])
@@ -277,6 +291,13 @@ func (app *App) readHostJSON() error {
 	}
 	app.Handler.EnableForwardingHTTPRequest = ch.boolean("enableForwardingHttpRequest")
 	app.Handler.EnableProxyingHTTPRequest = ch.boolean("enableProxyingHttpRequest")
+	if raw, ok := ch.raw("port"); ok {
+		port, err := parsePort(raw)
+		if err != nil {
+			return hostError("customHandler.port", "%v", err)
+		}
+		app.Handler.Port = port
+	}
 
 	ext := host.obj("extensions")
 	if prefix, ok := ext.obj("http").str("routePrefix"); ok {
@@ -296,6 +317,35 @@ func (app *App) readHostJSON() error {
 	return nil
 }
 
+// parsePort reads customHandler.port, a number or a string holding one
+// (.NET configuration binds both), 1 to 65535.
+func parsePort(raw json.RawMessage) (int, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, err
+	}
+	var n int
+	var err error
+	switch v := v.(type) {
+	case float64:
+		n = int(v)
+		if float64(n) != v {
+			err = fmt.Errorf("%v is not a whole number", v)
+		}
+	case string:
+		n, err = strconv.Atoi(strings.TrimSpace(v))
+	default:
+		err = fmt.Errorf("must be a port number, got %s", raw)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%d is not a port (1 to 65535)", n)
+	}
+	return n, nil
+}
+
 // parseFunctionTimeout reads host.json functionTimeout: a TimeSpan, "-1" for
 // unlimited; the real host requires at least 1 s (functions-protocol 5.3).
 func parseFunctionTimeout(s string) (time.Duration, error) {
@@ -304,13 +354,13 @@ func parseFunctionTimeout(s string) (time.Duration, error) {
 	}
 	d, err := parseTimeSpan(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: functionTimeout %q: %v", ErrConfig, s, err)
+		return 0, hostError("functionTimeout", "%q: %v", s, err)
 	}
 	if d < 0 {
 		return 0, nil
 	}
 	if d < time.Second {
-		return 0, fmt.Errorf("%w: functionTimeout %q is below the 1s minimum", ErrConfig, s)
+		return 0, hostError("functionTimeout", "%q is below the 1s minimum", s)
 	}
 	return d, nil
 }
@@ -338,7 +388,10 @@ func (app *App) readFunctions() error {
 			return fmt.Errorf("reading %s/function.json: %w", e.Name(), err)
 		}
 		fn := &Function{Name: e.Name()}
-		fn.LoadError = app.parseFunction(fn, raw)
+		if err := app.parseFunction(fn, raw); err != nil {
+			err.File = fn.Name + "/function.json"
+			fn.LoadError = err
+		}
 		fn.Disabled = fn.Disabled || app.settings.isTrue("AzureWebJobs."+fn.Name+".Disabled")
 		app.Functions = append(app.Functions, fn)
 	}
@@ -346,10 +399,11 @@ func (app *App) readFunctions() error {
 	return nil
 }
 
-func (app *App) parseFunction(fn *Function, raw []byte) error {
+// parseFunction reads one function.json; the error's File is set by the caller.
+func (app *App) parseFunction(fn *Function, raw []byte) *ConfigError {
 	var f functionFile
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return fmt.Errorf("%w: parsing function.json: %v", ErrConfig, err)
+		return &ConfigError{Field: "(document)", Msg: "not valid JSON: " + err.Error()}
 	}
 	var disabled any
 	_ = json.Unmarshal(f.Disabled, &disabled)
@@ -364,7 +418,7 @@ func (app *App) parseFunction(fn *Function, raw []byte) error {
 	for i, rb := range f.Bindings {
 		var props map[string]json.RawMessage
 		if err := json.Unmarshal(rb, &props); err != nil {
-			return fmt.Errorf("%w: binding %d is not an object", ErrConfig, i)
+			return &ConfigError{Field: fmt.Sprintf("bindings[%d]", i), Msg: "not an object"}
 		}
 		b := Binding{Props: map[string]json.RawMessage{}}
 		for k, v := range props {
@@ -373,7 +427,7 @@ func (app *App) parseFunction(fn *Function, raw []byte) error {
 			if lk != "name" && lk != "type" && lk != "direction" && json.Unmarshal(v, &s) == nil {
 				r, err := app.settings.resolve(s)
 				if err != nil {
-					return fmt.Errorf("binding %d property %s: %w", i, k, err)
+					return &ConfigError{Field: fmt.Sprintf("bindings[%d].%s", i, k), Msg: err.Error()}
 				}
 				v, _ = json.Marshal(r)
 			}
@@ -381,11 +435,14 @@ func (app *App) parseFunction(fn *Function, raw []byte) error {
 		}
 		b.Type, b.Direction, b.Name = b.Str("type"), b.Str("direction"), b.Str("name")
 		b.DataType, b.Cardinality = strings.ToLower(b.Str("dataType")), strings.ToLower(b.Str("cardinality"))
-		if b.Type == "" || b.Name == "" {
-			return fmt.Errorf("%w: binding %d needs type and name", ErrConfig, i)
+		if b.Type == "" {
+			return &ConfigError{Field: fmt.Sprintf("bindings[%d].type", i), Msg: "missing"}
+		}
+		if b.Name == "" {
+			return &ConfigError{Field: fmt.Sprintf("bindings[%d].name", i), Msg: "missing"}
 		}
 		if seen[strings.ToLower(b.Name)] {
-			return fmt.Errorf("%w: binding name %q is used twice", ErrConfig, b.Name)
+			return &ConfigError{Field: fmt.Sprintf("bindings[%d].name", i), Msg: fmt.Sprintf("%q is used twice (names are case-insensitive)", b.Name)}
 		}
 		seen[strings.ToLower(b.Name)] = true
 		if strings.HasSuffix(strings.ToLower(b.Type), "trigger") {
@@ -394,7 +451,7 @@ func (app *App) parseFunction(fn *Function, raw []byte) error {
 		fn.Bindings = append(fn.Bindings, b)
 	}
 	if triggers != 1 {
-		return fmt.Errorf("%w: a function needs exactly one trigger binding, found %d", ErrConfig, triggers)
+		return &ConfigError{Field: "bindings", Msg: fmt.Sprintf("a function needs exactly one trigger binding, found %d", triggers)}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // outputTypes are the output binding types this host can bind; a function
-// with any other output binding is not loaded (a missing extension).
+// with any other output binding stops start-up (a missing extension).
 var outputTypes = map[string]bool{"http": true, "rabbitmq": true, "servicebus": true}
 
 // binder publishes queue output bindings after a successful invocation,
@@ -30,16 +30,6 @@ type binder struct {
 
 func newBinder(app *App, log *slog.Logger) *binder {
 	return &binder{app: app, log: log, rabbit: map[string]*amqp.Connection{}, sb: map[string]*azservicebus.Client{}}
-}
-
-// checkOutputs reports the first output binding this host cannot bind.
-func checkOutputs(fn *Function) error {
-	for _, b := range fn.Bindings {
-		if strings.EqualFold(b.Direction, "out") && !outputTypes[strings.ToLower(b.Type)] {
-			return fmt.Errorf("%w: no extension for output binding type %q (%s)", ErrConfig, b.Type, b.Name)
-		}
-	}
-	return nil
 }
 
 // bind publishes every queue output of fn found in res.

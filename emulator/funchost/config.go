@@ -43,6 +43,16 @@ type Config struct {
 	// DrainTimeout bounds Stop when its context has no deadline: in-flight
 	// invocations get this long before the handler is terminated. Default 10s.
 	DrainTimeout time.Duration
+	// AllowedHosts are Host header names (without port, case-insensitive)
+	// served besides loopback ones (localhost, *.localhost, 127.0.0.0/8,
+	// ::1). Any other Host gets 403, which defeats DNS rebinding. "*" allows
+	// every host. Default none.
+	AllowedHosts []string
+	// BodyReadTimeout bounds reading an HTTP request body. The body is read
+	// whole before the invocation takes a handler slot, so a slow client gets
+	// 408 and never holds the handler or trips functionTimeout. It is also
+	// the per-write deadline when streaming a proxied response. Default 30s.
+	BodyReadTimeout time.Duration
 	// KillTimeout is how long a handler has to exit after SIGTERM before it is
 	// killed. Default 5s.
 	KillTimeout time.Duration
@@ -86,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = 30 * time.Second
 	}
 	if c.KillTimeout <= 0 {
 		c.KillTimeout = 5 * time.Second

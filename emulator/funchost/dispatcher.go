@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +77,11 @@ type lease struct {
 	cancel   context.CancelFunc
 	started  time.Time
 	released bool
+	// clientWait is the time (ns) spent blocked writing a streamed response
+	// to the HTTP client. It is not the handler's time: when functionTimeout
+	// fires but the handler's own share stayed below it, the client was too
+	// slow and the handler is not restarted.
+	clientWait atomic.Int64
 }
 
 // acquire registers an in-flight invocation, waits for a ready instance and
@@ -140,6 +146,10 @@ func (l *lease) fail(err error) error {
 	ie := &InvocationError{Function: l.fn, InvocationID: l.id, Instance: l.proc.instance}
 	var inner *InvocationError
 	switch {
+	case l.timedOut() && l.clientWait.Load() > 0 && l.d.now().Sub(l.started)-time.Duration(l.clientWait.Load()) < l.d.app.FunctionTimeout:
+		ie.Err = ErrTimeout
+		ie.Reason = "the HTTP client read the response too slowly; the handler is not restarted for it"
+		l.d.log.Warn(fmt.Sprintf("Timeout value of %s reached by function 'Functions.%s' (Id: '%s') while the client read the response slowly; the handler is not restarted.", l.d.app.FunctionTimeout, l.fn, l.id), "instance", l.proc.instance)
 	case l.timedOut():
 		ie.Err = ErrTimeout
 		ie.Reason = fmt.Sprintf("timeout value of %s was exceeded", l.d.app.FunctionTimeout)

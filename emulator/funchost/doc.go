@@ -18,8 +18,9 @@
 //     FUNCTIONS_CUSTOMHANDLER_PORT, FUNCTIONS_HTTPWORKER_PORT, the worker id
 //     variables and FUNCTIONS_APP_ROOT_PATH; GET / readiness polled every 25 ms
 //     (30 s); output streamed line by line as "[app#instance] line"; restarted when
-//     it exits; after 3 failures within Config.RestartWindow the host gives up
-//     (Host.Done, Host.Err), as the real host stops the app.
+//     it exits; after 3 failures (exits, failed readiness, or restarts after
+//     functionTimeout) within Config.RestartWindow the host gives up (Host.Done,
+//     Host.Err), as the real host stops the app. customHandler.port fixes the port.
 //   - Invocations: POST /<Function> with {Data, Metadata} (payload.go holds every
 //     encoding rule), responses checked as the real host does (response.go). An
 //     empty or null 2xx body fails at once instead of hanging until functionTimeout.
@@ -27,10 +28,20 @@
 //   - Triggers: httpTrigger (payload, forwarding and proxying modes; ASP.NET route
 //     templates; a method mismatch is a 404 like the real host), timerTrigger
 //     (NCRONTAB with seconds in local time, TimeSpan, runOnStartup),
-//     rabbitMQTrigger (amqp091-go) and serviceBusTrigger (azservicebus). A function
-//     with an unknown trigger or output binding type is logged and not loaded.
+//     rabbitMQTrigger (amqp091-go) and serviceBusTrigger (azservicebus; single
+//     messages, batches with cardinality many, sessions with isSessionsEnabled).
+//     Routes match case-insensitively and ignore one trailing slash.
+//   - Start-up checks: a broken host.json or function.json of an enabled function
+//     (unknown binding type, missing connection setting, bad schedule or route,
+//     route conflict, ...) makes New fail with a *ConfigError naming file and field.
 //   - Output bindings rabbitMQ and serviceBus, with the host's value conversions.
-//   - POST /admin/functions/{name} {"input": "…"} runs a non-HTTP function (202).
+//   - POST /admin/functions/{name} {"input": "…"} runs a non-HTTP function (202);
+//     GET /admin/host/status reports the host's state and every trigger
+//     connection (200 healthy, 503 not).
+//   - Safety (guard.go): only loopback Host values unless Config.AllowedHosts;
+//     admin calls refuse an Origin header and non-JSON bodies; keys compared in
+//     constant time; request bodies read whole under Config.BodyReadTimeout (408)
+//     before an invocation takes a handler slot; every server timeout set.
 //   - Config.EnforceAuth checks authLevel keys from the settings MasterKeySetting,
 //     HostKeySetting and FunctionKeySettingPrefix+<Function>, given in the
 //     x-functions-key header or the code query parameter.

@@ -58,3 +58,29 @@ func (e *InvocationError) Error() string {
 }
 
 func (e *InvocationError) Unwrap() error { return e.Err }
+
+// ConfigError is a broken host.json or function.json: it names the file
+// (relative to the app root, e.g. "ProcessOrder/function.json") and the
+// field ("bindings[0].connection", "extensions.serviceBus.prefetchCount"),
+// on one line, as the real host's start-up checks do. It matches ErrConfig.
+type ConfigError struct {
+	File  string
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.File + ": " + e.Field + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrConfig) true.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// bindingError is a problem with a field of the binding being built; New
+// fills in the file and the binding's index.
+func bindingError(field, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// hostError is a problem with a field of host.json.
+func hostError(field, format string, args ...any) *ConfigError {
+	return &ConfigError{File: "host.json", Field: field, Msg: fmt.Sprintf(format, args...)}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -67,8 +68,16 @@ func (f *front) match(method, path string) (t *httpTrigger, params map[string]st
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !hostAllowed(r.Host, f.host.cfg.AllowedHosts) {
+		writeProblem(w, r, http.StatusForbidden, "Host "+strconv.Quote(r.Host)+" is not served; only loopback names are, unless listed in AllowedHosts (-allowed-host)")
+		return
+	}
 	if len(r.URL.RequestURI()) > maxURLLength {
 		writeProblem(w, r, http.StatusRequestURITooLong, "the URL is longer than 4 KB")
+		return
+	}
+	if strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/admin/host/status") {
+		f.serveStatus(w, r)
 		return
 	}
 	if name, ok := adminFunctionPath(r.URL.Path); ok {
@@ -89,16 +98,18 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, detail)
 		return
 	}
-	if r.ContentLength > maxRequestBody {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than 100 MB")
-		return
-	}
 	level, ok := f.authorize(r, t.fn.Name, t.authLevel)
 	if !ok {
 		writeProblem(w, r, http.StatusUnauthorized, "a valid key is required (x-functions-key header or code query parameter)")
 		return
 	}
-	t.serve(w, r, params, level)
+	// The whole body arrives before the invocation takes a handler slot
+	// (issue 13): a slow client gets 408 and cannot hold the handler.
+	body, ok := f.readBody(w, r)
+	if !ok {
+		return
+	}
+	t.serve(w, r, params, level, body)
 }
 
 // adminFunctionPath matches /admin/functions/{name}.
@@ -126,8 +137,8 @@ func (f *front) authorize(r *http.Request, fn, authLevel string) (string, bool) 
 	}
 	st := f.host.app.settings
 	matches := func(setting string) bool {
-		v, ok := st.get(setting)
-		return ok && v != "" && key != "" && v == key
+		v, _ := st.get(setting)
+		return keyEqual(v, key)
 	}
 	switch {
 	case matches(MasterKeySetting):
@@ -149,8 +160,7 @@ func (f *front) serveAdmin(w http.ResponseWriter, r *http.Request, name string) 
 		writeProblem(w, r, http.StatusMethodNotAllowed, "use POST with {\"input\": \"…\"}")
 		return
 	}
-	if _, ok := f.authorize(r, "", "admin"); !ok {
-		writeProblem(w, r, http.StatusUnauthorized, "the master key is required (x-functions-key header)")
+	if !f.adminRequest(w, r) {
 		return
 	}
 	fn, trig := f.host.function(name)
@@ -165,9 +175,8 @@ func (f *front) serveAdmin(w http.ResponseWriter, r *http.Request, name string) 
 	var body struct {
 		Input *string `json:"input"`
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, "reading body: "+err.Error())
+	raw, ok := f.readBody(w, r)
+	if !ok {
 		return
 	}
 	if len(strings.TrimSpace(string(raw))) > 0 {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Host runs a custom-handler function app the way `func start` does.
@@ -36,10 +35,12 @@ type Host struct {
 // describer is implemented by triggers that print a func-start line.
 type describer interface{ describe(baseURL string) string }
 
-// New loads the app folder and prepares the triggers. Functions that cannot
-// load (bad route, bad schedule, unknown trigger type, unresolved setting)
-// are logged and skipped, as the real host does; the app itself must be
-// valid (host.json with a customHandler).
+// New loads the app folder and prepares the triggers. A broken host.json
+// or function.json of an enabled function (unknown binding type, missing
+// connection setting, invalid schedule or route, two functions on one
+// route, ...) stops start-up with a *ConfigError naming the file and the
+// field, as the real host's start-up checks do. Disabled functions are not
+// checked.
 func New(cfg Config) (*Host, error) {
 	cfg = cfg.withDefaults()
 	app, err := LoadApp(cfg.AppDir, cfg.Settings)
@@ -50,32 +51,30 @@ func New(cfg Config) (*Host, error) {
 	h.front = &front{host: h, log: cfg.Logger}
 	h.sup = newSupervisor(app, cfg)
 	h.disp = newDispatcher(app, h.sup, cfg.Logger)
+	if err := h.checkHost(); err != nil {
+		return nil, err
+	}
 	for _, w := range app.warnings {
 		h.log.Warn(w)
 	}
+	var routes []*httpTrigger
 	for _, fn := range app.Functions {
-		switch {
-		case fn.LoadError != nil:
-			h.log.Error("function not loaded", "function", fn.Name, "err", fn.LoadError)
-			continue
-		case fn.Disabled:
+		if fn.Disabled {
 			h.log.Info("function is disabled", "function", fn.Name)
 			continue
 		}
-		if err := checkOutputs(fn); err != nil {
-			h.log.Warn("function not loaded", "function", fn.Name, "err", err)
-			continue
+		if fn.LoadError != nil {
+			return nil, fn.LoadError
 		}
-		b := fn.Trigger()
-		factory, ok := lookupTrigger(b.Type)
-		if !ok {
-			h.log.Warn("no extension handles this trigger type; function not loaded", "function", fn.Name, "type", b.Type)
-			continue
-		}
-		t, err := factory(h, fn, b)
+		t, err := h.newTrigger(fn)
 		if err != nil {
-			h.log.Error("function not loaded", "function", fn.Name, "err", err)
-			continue
+			return nil, err
+		}
+		if ht, ok := t.(*httpTrigger); ok {
+			if err := routeConflict(routes, ht); err != nil {
+				return nil, err
+			}
+			routes = append(routes, ht)
 		}
 		h.triggers[fn.Name] = t
 	}
@@ -85,6 +84,42 @@ func New(cfg Config) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// checkHost checks what host.json asks against the Config.
+func (h *Host) checkHost() error {
+	if h.app.Handler.Port != 0 && h.cfg.Instances > 1 {
+		return hostError("customHandler.port", "a fixed port (%d) allows one handler instance, %d were asked for", h.app.Handler.Port, h.cfg.Instances)
+	}
+	return nil
+}
+
+// newTrigger checks fn's bindings and builds its trigger; errors name
+// fn's function.json and the field.
+func (h *Host) newTrigger(fn *Function) (Trigger, error) {
+	file := fn.Name + "/function.json"
+	for i, b := range fn.Bindings {
+		if strings.EqualFold(b.Direction, "out") && !outputTypes[strings.ToLower(b.Type)] {
+			return nil, &ConfigError{File: file, Field: fmt.Sprintf("bindings[%d].type", i), Msg: fmt.Sprintf("no extension for output binding type %q", b.Type)}
+		}
+	}
+	i := fn.triggerIndex()
+	b := &fn.Bindings[i]
+	factory, ok := lookupTrigger(b.Type)
+	if !ok {
+		return nil, &ConfigError{File: file, Field: fmt.Sprintf("bindings[%d].type", i), Msg: fmt.Sprintf("no extension for trigger type %q", b.Type)}
+	}
+	t, err := factory(h, fn, b)
+	var ce *ConfigError
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.As(err, &ce) && ce.File == "":
+		return nil, &ConfigError{File: file, Field: fmt.Sprintf("bindings[%d].%s", i, ce.Field), Msg: ce.Msg}
+	case errors.As(err, &ce):
+		return nil, ce
+	}
+	return nil, &ConfigError{File: file, Field: fmt.Sprintf("bindings[%d]", i), Msg: err.Error()}
 }
 
 // App returns the loaded app.
@@ -131,7 +166,7 @@ func (h *Host) Start(ctx context.Context) error {
 			delete(h.triggers, fn.Name)
 		}
 	}
-	h.server = &http.Server{Handler: h.front, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)}
+	h.server = newServer(h.front, h.cfg, slog.NewLogLogger(h.log.Handler(), slog.LevelWarn))
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(l) }()
 	h.printFunctions(h.cfg.Stdout)

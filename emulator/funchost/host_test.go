@@ -200,6 +200,9 @@ const (
 	fnTick   = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *"}]}`
 )
 
+// jsonHeader is what an admin call must carry.
+var jsonHeader = map[string]string{"Content-Type": "application/json"}
+
 // object walks keys down nested JSON objects and returns the object at the
 // end, failing the test when any step is missing or not an object.
 func object(t *testing.T, m map[string]any, keys ...string) map[string]any {
@@ -529,10 +532,12 @@ func TestTimerTrigger(t *testing.T) {
 func TestAdminRunsNonHTTPFunction(t *testing.T) {
 	t.Parallel()
 	a := setup(t, appSpec{functions: map[string]string{
-		"Tick":  fnTick,
-		"Ret":   fnReturn,
+		"Tick": fnTick,
+		"Ret":  fnReturn,
+		// Disabled functions are not loaded (an unknown trigger type in an
+		// enabled one stops start-up: TestBrokenConfigStopsStartup).
 		"Queue": `{"bindings":[{"type":"kafkaTrigger","direction":"in","name":"msg"}]}`,
-	}})
+	}, values: map[string]string{"AzureWebJobs.Queue.Disabled": "true"}})
 	resp, body := a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":"x"}`), map[string]string{"Content-Type": "application/json"})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
@@ -542,17 +547,14 @@ func TestAdminRunsNonHTTPFunction(t *testing.T) {
 		t.Errorf("manual timer payload = %s", recs[0].Body)
 	}
 	for path, want := range map[string]int{"/admin/functions/Ret": 400, "/admin/functions/Queue": 404, "/admin/functions/Nope": 404} {
-		resp, body := a.do(t, http.MethodPost, path, strings.NewReader(`{"input":""}`), nil)
+		resp, body := a.do(t, http.MethodPost, path, strings.NewReader(`{"input":""}`), jsonHeader)
 		if resp.StatusCode != want {
 			t.Errorf("%s: status %d, want %d: %s", path, resp.StatusCode, want, body)
 		}
 	}
-	resp, _ = a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":`), nil)
+	resp, _ = a.do(t, http.MethodPost, "/admin/functions/Tick", strings.NewReader(`{"input":`), jsonHeader)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("malformed body: status %d, want 400", resp.StatusCode)
-	}
-	if !strings.Contains(a.logs.String(), "kafkaTrigger") {
-		t.Error("unknown trigger type not logged")
 	}
 }
 
@@ -601,7 +603,7 @@ func TestEnforceAuth(t *testing.T) {
 		{"POST", "/admin/functions/Tick", "master", 202},
 	}
 	for _, c := range cases {
-		hdr := map[string]string{}
+		hdr := map[string]string{"Content-Type": "application/json"}
 		if c.key != "" {
 			hdr["x-functions-key"] = c.key
 		}
@@ -678,14 +680,11 @@ func TestInstancesShareInvocations(t *testing.T) {
 
 func TestFunctionListPrinted(t *testing.T) {
 	t.Parallel()
-	a := setup(t, appSpec{functions: map[string]string{"CreateOrder": fnOrders, "Tick": fnTick, "Bad": `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"{a}.{b}"}]}`}})
+	a := setup(t, appSpec{functions: map[string]string{"CreateOrder": fnOrders, "Tick": fnTick}})
 	out := a.stdout.String()
 	for _, want := range []string{"\tCreateOrder: [POST] " + a.host.URL() + "/api/orders/{id:int}\n", "\tTick: timerTrigger\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
-	}
-	if strings.Contains(out, "Bad:") || !strings.Contains(a.logs.String(), "complex segments") {
-		t.Error("function with an invalid route should be logged and skipped")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // httpMode is how an HTTP function reaches the handler (functions-protocol 3).
@@ -48,7 +49,7 @@ func newHTTPTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	}
 	r, err := ParseRoute(full)
 	if err != nil {
-		return nil, err
+		return nil, bindingError("route", "%v", err)
 	}
 	t := &httpTrigger{host: h, fn: fn, binding: b, route: r, authLevel: b.Str("authLevel")}
 	if t.authLevel == "" {
@@ -108,24 +109,20 @@ func (t *httpTrigger) describe(base string) string {
 
 const httpReason = "This function was programmatically called via the host APIs."
 
-func (t *httpTrigger) serve(w http.ResponseWriter, r *http.Request, params map[string]string, level string) {
+// serve runs the function for a request whose body was already read.
+func (t *httpTrigger) serve(w http.ResponseWriter, r *http.Request, params map[string]string, level string, body []byte) {
 	switch t.mode {
 	case modeForwarding:
-		t.forward(w, r)
+		t.forward(w, r, body)
 	case modeProxying:
-		t.proxy(w, r)
+		t.proxy(w, r, body)
 	default:
-		t.invokePayload(w, r, params, level)
+		t.invokePayload(w, r, params, level, body)
 	}
 }
 
 // invokePayload is the default mode (functions-protocol 3.1, 3.2).
-func (t *httpTrigger) invokePayload(w http.ResponseWriter, r *http.Request, params map[string]string, level string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, "reading request body: "+err.Error())
-		return
-	}
+func (t *httpTrigger) invokePayload(w http.ResponseWriter, r *http.Request, params map[string]string, level string, body []byte) {
 	var identities any = []any{}
 	if level != "" {
 		identities = localIdentities(level)
@@ -215,15 +212,9 @@ func rebuildQuery(raw string) string {
 // forward is enableForwardingHttpRequest (functions-protocol 3.3): original method, path and
 // headers, query rebuilt, body only when Content-Length > 0; the handler's
 // response goes back as is and any status counts as success.
-func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
-	var body []byte
-	if r.ContentLength > 0 {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-		if err != nil {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, "reading request body: "+err.Error())
-			return
-		}
-		body = b
+func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	if r.ContentLength <= 0 {
+		body = nil
 	}
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
@@ -279,9 +270,14 @@ func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(respBody)
 }
 
-// proxy is enableProxyingHttpRequest (functions-protocol 3.4): the live request streamed to the
-// handler at the original path and query, the response streamed back.
-func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
+// proxy is enableProxyingHttpRequest (functions-protocol 3.4): the request (its body already
+// read by the front, so a slow client never holds the handler) sent to the
+// handler at the original path and query, the response streamed back. Each
+// write to the client has its own deadline (Config.BodyReadTimeout), and the
+// time spent waiting on the client does not count as the handler's: a
+// functionTimeout reached because of a slow reader fails the invocation but
+// does not restart the handler.
+func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte) {
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
 		t.failed(w, r, err)
@@ -291,11 +287,11 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	var body io.Reader
-	if r.ContentLength != 0 {
-		body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
 	}
-	out, err := http.NewRequestWithContext(l.ctx, r.Method, target, body)
+	out, err := http.NewRequestWithContext(l.ctx, r.Method, target, rd)
 	if err != nil {
 		l.release(err)
 		t.failed(w, r, err)
@@ -303,7 +299,7 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	copyHeaders(out.Header, r.Header)
 	out.Host = r.Host
-	out.ContentLength = r.ContentLength
+	out.ContentLength = int64(len(body))
 	out.Header.Set("X-Azure-Functions-HostVersion", HostVersion)
 	out.Header.Set("X-Azure-Functions-InvocationId", l.id)
 	out.Header.Set("x-ms-invocation-id", l.id)
@@ -322,11 +318,17 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request) {
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				l.release(werr)
+			start := time.Now()
+			_ = rc.SetWriteDeadline(start.Add(t.host.cfg.BodyReadTimeout))
+			_, werr := w.Write(buf[:n])
+			if werr == nil {
+				werr = rc.Flush()
+			}
+			l.clientWait.Add(int64(time.Since(start)))
+			if werr != nil {
+				l.release(fmt.Errorf("writing the response to the client: %w", werr))
 				return
 			}
-			_ = rc.Flush()
 		}
 		if rerr == io.EOF {
 			l.release()

@@ -83,25 +83,42 @@ func TestPayloadGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			t.Parallel()
-			got, err := c.build().Body(c.fn, c.now, c.guid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join("testdata", "payload", c.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatalf("rendered payload is not JSON: %v\n%s", err, got)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatalf("fixture: %v", err)
-			}
-			if !reflect.DeepEqual(g, w) {
-				t.Fatalf("payload differs from %s\ngot:  %s\nwant: %s", c.file, got, want)
-			}
+			checkGolden(t, c.build(), c.fn, c.now, c.guid, c.file)
 		})
+	}
+}
+
+// checkGolden renders p and compares it, as JSON, with
+// testdata/payload/<file>. FUNCHOST_UPDATE_GOLDEN=1 rewrites the fixture
+// first (review the diff: the fixtures are the reference).
+func checkGolden(t *testing.T, p *Payload, fn string, now time.Time, guid, file string) {
+	t.Helper()
+	got, err := p.Body(fn, now, guid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "payload", file)
+	if os.Getenv("FUNCHOST_UPDATE_GOLDEN") == "1" {
+		var v any
+		_ = json.Unmarshal(got, &v)
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("rendered payload is not JSON: %v\n%s", err, got)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("payload differs from %s\ngot:  %s\nwant: %s", file, got, want)
 	}
 }
 

@@ -35,16 +35,25 @@ type rabbitTrigger struct {
 	prefetch  int
 	consumers int
 
+	conn *connState
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+func (t *rabbitTrigger) health() TriggerHealth { return t.conn.health() }
+
 func newRabbitTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	t := &rabbitTrigger{host: h, fn: fn, binding: b, queue: b.Str("queueName"), insecure: b.Bool("disableCertificateValidation"),
-		prefetch: rabbitDefaultPrefetch, consumers: h.cfg.Instances}
+		prefetch: rabbitDefaultPrefetch, consumers: h.cfg.Instances, conn: newConnState(b.Type)}
 	if t.queue == "" {
-		return nil, fmt.Errorf("%w: rabbitMQTrigger needs queueName", ErrConfig)
+		return nil, bindingError("queueName", "missing")
+	}
+	if b.Cardinality == "many" {
+		// The RabbitMQ extension binds one delivery per invocation; it has no
+		// batch trigger (azure-functions-rabbitmq-extension issue #14).
+		return nil, bindingError("cardinality", "\"many\" is not supported: the RabbitMQ extension triggers on one message at a time")
 	}
 	var ext struct {
 		PrefetchCount    *int   `json:"prefetchCount"`
@@ -52,7 +61,7 @@ func newRabbitTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	}
 	if raw, ok := h.app.Extensions["rabbitmq"]; ok {
 		if err := json.Unmarshal(lowerKeys(raw), &ext); err != nil {
-			return nil, fmt.Errorf("%w: extensions.rabbitMQ: %v", ErrConfig, err)
+			return nil, hostError("extensions.rabbitMQ", "%v", err)
 		}
 	}
 	if ext.PrefetchCount != nil && *ext.PrefetchCount >= 0 {
@@ -61,14 +70,14 @@ func newRabbitTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	if name := b.Str("connectionStringSetting"); name != "" {
 		v, ok := h.app.settings.get(name)
 		if !ok || v == "" {
-			return nil, fmt.Errorf("%w: connectionStringSetting %q names no setting with a value", ErrConfig, name)
+			return nil, bindingError("connectionStringSetting", "%q names no app setting with a value", name)
 		}
 		t.url = v
 	} else {
 		t.url = h.app.settings.expandEnv(ext.ConnectionString)
 	}
 	if t.url == "" {
-		return nil, fmt.Errorf("%w: rabbitMQTrigger needs connectionStringSetting (or extensions.rabbitMQ.connectionString)", ErrConfig)
+		return nil, bindingError("connectionStringSetting", "missing (or set host.json extensions.rabbitMQ.connectionString)")
 	}
 	return t, nil
 }
@@ -138,6 +147,7 @@ func (t *rabbitTrigger) run(ctx context.Context, d Dispatcher, n int) {
 		if consumed {
 			backoff = 100 * time.Millisecond
 		}
+		t.conn.set(n, err)
 		t.host.log.Warn("rabbitMQ consumer disconnected; reconnecting", "function", t.fn.Name, "queue", t.queue, "consumer", n, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -178,6 +188,7 @@ func (t *rabbitTrigger) consume(ctx context.Context, d Dispatcher, n int) (consu
 		return false, fmt.Errorf("consuming queue %q: %w", t.queue, err)
 	}
 	t.host.log.Info("rabbitMQ consumer started", "function", t.fn.Name, "queue", t.queue, "consumer", n, "prefetch", t.prefetch)
+	t.conn.set(n, nil)
 	for {
 		select {
 		case <-ctx.Done():

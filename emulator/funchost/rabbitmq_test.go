@@ -273,7 +273,7 @@ func TestRabbitMQOutputBinding(t *testing.T) {
 func TestAdminRunsQueueFunction(t *testing.T) {
 	t.Parallel()
 	b := rabbitSetup(t, rabbitURL, nil, Config{}, nil)
-	resp, body := b.app.do(t, "POST", "/admin/functions/consume", strings.NewReader(`{"input":"{\"k\":1}"}`), nil)
+	resp, body := b.app.do(t, "POST", "/admin/functions/consume", strings.NewReader(`{"input":"{\"k\":1}"}`), jsonHeader)
 	if resp.StatusCode != 202 {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
 	}

@@ -448,3 +448,63 @@ func before(a, b *Route) bool {
 	}
 	return false
 }
+
+// sameShape reports whether two templates match exactly the same paths
+// as far as the template tells: literals equal case-insensitively,
+// parameters of the same kind with the same constraints, whatever their
+// names ("orders/{id}" and "Orders/{orderId}/").
+func sameShape(a, b *Route) bool {
+	if len(a.segments) != len(b.segments) {
+		return false
+	}
+	for i, x := range a.segments {
+		y := b.segments[i]
+		if x.param != y.param || x.catchAll != y.catchAll || x.optional != y.optional {
+			return false
+		}
+		if !x.param {
+			if !strings.EqualFold(x.literal, y.literal) {
+				return false
+			}
+			continue
+		}
+		if len(x.constraints) != len(y.constraints) {
+			return false
+		}
+		for k := range x.constraints {
+			if !strings.EqualFold(x.constraints[k].text, y.constraints[k].text) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// routeConflict reports t's route when an earlier function already serves
+// the same template for an overlapping set of methods: the real host
+// refuses to start with such a pair (ambiguous routes).
+func routeConflict(earlier []*httpTrigger, t *httpTrigger) error {
+	for _, e := range earlier {
+		if !sameShape(e.route, t.route) || !methodsOverlap(e.methods, t.methods) {
+			continue
+		}
+		return &ConfigError{File: t.fn.Name + "/function.json", Field: fmt.Sprintf("bindings[%d].route", t.fn.triggerIndex()),
+			Msg: fmt.Sprintf("%q conflicts with function %s (%q) for the same methods", t.route.Template, e.fn.Name, e.route.Template)}
+	}
+	return nil
+}
+
+// methodsOverlap: an empty list means every method.
+func methodsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}

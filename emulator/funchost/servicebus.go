@@ -22,8 +22,15 @@ import (
 // maxAutoLockRenewalDuration), complete on success (autoCompleteMessages),
 // abandon on failure so the broker's MaxDeliveryCount dead-letters poison.
 //
-// prefetchCount is read but not emulated: the Go SDK has no prefetch; the
-// receiver asks for as many messages as it has free invocation slots.
+// cardinality "many" hands the function a batch (up to maxMessageBatchSize)
+// and settles the whole batch on its result; isSessionsEnabled receives
+// session by session (up to maxConcurrentSessions at once, one invocation
+// at a time per session, the session lock renewed meanwhile).
+//
+// prefetchCount is read but cannot be applied: azservicebus (v1.11) has no
+// prefetch option (ReceiverOptions holds only ReceiveMode and SubQueue; link
+// credit is what each ReceiveMessages call asks for). A value above 0 is
+// logged as a warning at start.
 type sbTrigger struct {
 	host         *Host
 	fn           *Function
@@ -36,6 +43,13 @@ type sbTrigger struct {
 	prefetch     int
 	renewFor     time.Duration // 0 = no renewal, <0 = unlimited
 	autoComplete bool
+	batch        bool // cardinality many
+	maxBatch     int  // maxMessageBatchSize
+	sessions     bool // isSessionsEnabled
+	maxSessions  int  // maxConcurrentSessions
+	sessionIdle  time.Duration
+
+	conn *connState
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -43,45 +57,95 @@ type sbTrigger struct {
 	inflight sync.WaitGroup
 }
 
+func (t *sbTrigger) health() TriggerHealth { return t.conn.health() }
+
 // sbOptions is host.json extensions.serviceBus (5.x names).
 type sbOptions struct {
-	PrefetchCount              *int   `json:"prefetchcount"`
-	MaxConcurrentCalls         *int   `json:"maxconcurrentcalls"`
-	MaxAutoLockRenewalDuration string `json:"maxautolockrenewalduration"`
-	AutoCompleteMessages       *bool  `json:"autocompletemessages"`
+	PrefetchCount                *int   `json:"prefetchcount"`
+	MaxConcurrentCalls           *int   `json:"maxconcurrentcalls"`
+	MaxAutoLockRenewalDuration   string `json:"maxautolockrenewalduration"`
+	AutoCompleteMessages         *bool  `json:"autocompletemessages"`
+	MaxMessageBatchSize          *int   `json:"maxmessagebatchsize"`
+	MaxConcurrentSessions        *int   `json:"maxconcurrentsessions"`
+	MaxConcurrentCallsPerSession *int   `json:"maxconcurrentcallspersession"`
+	SessionIdleTimeout           string `json:"sessionidletimeout"`
 }
+
+// Defaults of the extension's ServiceBusOptions (5.x).
+const (
+	sbDefaultMaxBatch    = 1000
+	sbDefaultMaxSessions = 8
+	// sbDefaultSessionIdle stands for the SDK's TryTimeout (60 s), the
+	// extension's default sessionIdleTimeout.
+	sbDefaultSessionIdle = 60 * time.Second
+)
 
 func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	t := &sbTrigger{host: h, fn: fn, binding: b, queue: b.Str("queueName"), topic: b.Str("topicName"), sub: b.Str("subscriptionName"),
-		maxCalls: 16 * runtime.NumCPU(), renewFor: 5 * time.Minute, autoComplete: true}
+		maxCalls: 16 * runtime.NumCPU(), renewFor: 5 * time.Minute, autoComplete: true, conn: newConnState(b.Type)}
 	switch {
 	case t.queue != "" && t.topic == "":
 	case t.queue == "" && t.topic != "" && t.sub != "":
 	default:
-		return nil, fmt.Errorf("%w: serviceBusTrigger needs queueName, or topicName and subscriptionName", ErrConfig)
+		return nil, bindingError("queueName", "serviceBusTrigger needs queueName, or topicName and subscriptionName")
 	}
-	if b.Bool("isSessionsEnabled") {
-		return nil, fmt.Errorf("%w: session-enabled serviceBusTrigger is not supported by this host", ErrConfig)
+	t.sessions = b.Bool("isSessionsEnabled")
+	switch b.Cardinality {
+	case "", "one":
+	case "many":
+		t.batch = true
+	default:
+		return nil, bindingError("cardinality", "%q: want one or many", b.Cardinality)
 	}
-	if b.Cardinality == "many" {
-		return nil, fmt.Errorf("%w: serviceBusTrigger with cardinality many is not supported by this host (its custom-handler shape is not established)", ErrConfig)
-	}
+	t.maxBatch, t.maxSessions, t.sessionIdle = sbDefaultMaxBatch, sbDefaultMaxSessions, sbDefaultSessionIdle
 	var opt sbOptions
 	if raw, ok := h.app.Extensions["servicebus"]; ok {
 		if err := json.Unmarshal(lowerKeys(raw), &opt); err != nil {
-			return nil, fmt.Errorf("%w: extensions.serviceBus: %v", ErrConfig, err)
+			return nil, hostError("extensions.serviceBus", "%v", err)
 		}
 	}
 	if opt.MaxConcurrentCalls != nil && *opt.MaxConcurrentCalls > 0 {
 		t.maxCalls = *opt.MaxConcurrentCalls
 	}
 	if opt.PrefetchCount != nil {
+		if *opt.PrefetchCount < 0 {
+			return nil, hostError("extensions.serviceBus.prefetchCount", "%d: must be 0 or more", *opt.PrefetchCount)
+		}
 		t.prefetch = *opt.PrefetchCount
+	}
+	if opt.MaxMessageBatchSize != nil {
+		if *opt.MaxMessageBatchSize < 1 {
+			return nil, hostError("extensions.serviceBus.maxMessageBatchSize", "%d: must be 1 or more", *opt.MaxMessageBatchSize)
+		}
+		t.maxBatch = *opt.MaxMessageBatchSize
+	}
+	if raw, ok := b.Props["maxmessagebatchsize"]; ok {
+		var n int
+		if err := json.Unmarshal(raw, &n); err != nil || n < 1 {
+			return nil, bindingError("maxMessageBatchSize", "%s: must be a number, 1 or more", raw)
+		}
+		t.maxBatch = n
+	}
+	if opt.MaxConcurrentSessions != nil {
+		if *opt.MaxConcurrentSessions < 1 {
+			return nil, hostError("extensions.serviceBus.maxConcurrentSessions", "%d: must be 1 or more", *opt.MaxConcurrentSessions)
+		}
+		t.maxSessions = *opt.MaxConcurrentSessions
+	}
+	if n := opt.MaxConcurrentCallsPerSession; n != nil && *n != 1 && t.sessions {
+		h.log.Warn("extensions.serviceBus.maxConcurrentCallsPerSession is not emulated: each session runs one invocation at a time", "function", fn.Name, "maxConcurrentCallsPerSession", *n)
+	}
+	if opt.SessionIdleTimeout != "" {
+		d, err := parseTimeSpan(opt.SessionIdleTimeout)
+		if err != nil || d <= 0 {
+			return nil, hostError("extensions.serviceBus.sessionIdleTimeout", "%q: want a positive TimeSpan", opt.SessionIdleTimeout)
+		}
+		t.sessionIdle = d
 	}
 	if opt.MaxAutoLockRenewalDuration != "" {
 		d, err := parseTimeSpan(opt.MaxAutoLockRenewalDuration)
 		if err != nil {
-			return nil, fmt.Errorf("%w: maxAutoLockRenewalDuration: %v", ErrConfig, err)
+			return nil, hostError("extensions.serviceBus.maxAutoLockRenewalDuration", "%q: %v", opt.MaxAutoLockRenewalDuration, err)
 		}
 		t.renewFor = d // negative means infinite
 	}
@@ -91,12 +155,15 @@ func newSBTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	if _, ok := b.Props["autocompletemessages"]; ok {
 		t.autoComplete = b.Bool("autoCompleteMessages")
 	}
+	if t.prefetch > 0 {
+		h.log.Warn("extensions.serviceBus.prefetchCount cannot be applied: the Go Service Bus SDK has no prefetch; each receive asks for as many messages as there are free invocation slots", "function", fn.Name, "prefetchCount", t.prefetch)
+	}
 	if !t.autoComplete {
 		h.log.Warn("autoCompleteMessages=false: a custom handler cannot settle messages, so successful ones are redelivered after the lock expires", "function", fn.Name)
 	}
 	newClient, err := sbConnection(h.app.settings, b.Str("connection"))
 	if err != nil {
-		return nil, err
+		return nil, bindingError("connection", "%v", err)
 	}
 	t.newClient = newClient
 	return t, nil
@@ -151,7 +218,7 @@ func sbConnection(st *settings, name string) (func() (*azservicebus.Client, stri
 			return c, fqns, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("%w: service bus connection %q: no setting %q, %q or %q", ErrConfig, name, name, "AzureWebJobs"+name, name+"__fullyQualifiedNamespace")
+	return nil, fmt.Errorf("service bus connection %q: no app setting %q, %q or %q", name, name, "AzureWebJobs"+name, name+"__fullyQualifiedNamespace")
 }
 
 // azservicebusNamespace extracts the host of Endpoint=sb://host/ for the Client metadata.
@@ -216,6 +283,7 @@ func (t *sbTrigger) run(ctx context.Context, d Dispatcher) {
 		if ctx.Err() != nil || errors.Is(err, ErrGaveUp) {
 			return
 		}
+		t.conn.set(0, err)
 		t.host.log.Warn("service bus receiver failed; retrying", "function", t.fn.Name, "entity", t.entity(), "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -226,6 +294,18 @@ func (t *sbTrigger) run(ctx context.Context, d Dispatcher) {
 	}
 }
 
+// sbReceiver is what a trigger needs of a Receiver or a SessionReceiver.
+type sbReceiver interface {
+	ReceiveMessages(ctx context.Context, maxMessages int, options *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
+	CompleteMessage(ctx context.Context, message *azservicebus.ReceivedMessage, options *azservicebus.CompleteMessageOptions) error
+	AbandonMessage(ctx context.Context, message *azservicebus.ReceivedMessage, options *azservicebus.AbandonMessageOptions) error
+}
+
+// sbConn is one client connection's context for invocations.
+type sbConn struct {
+	fqns, identifier string
+}
+
 func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Duration) error {
 	client, fqns, err := t.newClient()
 	if err != nil {
@@ -233,6 +313,10 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 	}
 	closeCtx := context.WithoutCancel(ctx)
 	defer client.Close(closeCtx)
+	conn := sbConn{fqns: fqns, identifier: fqns + "-" + uuid.NewString()}
+	if t.sessions {
+		return t.receiveSessions(ctx, d, client, conn, backoff)
+	}
 	var r *azservicebus.Receiver
 	if t.queue != "" {
 		r, err = client.NewReceiverForQueue(t.queue, nil)
@@ -245,14 +329,28 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 	defer r.Close(closeCtx)
 	// Running invocations settle on this receiver: close it only after them.
 	defer t.inflight.Wait()
-	identifier := fqns + "-" + uuid.NewString()
+	// A receive waits for messages; a peek proves the connection (and the
+	// entity) at once, for the health report.
+	peekCtx, cancelPeek := context.WithTimeout(ctx, 5*time.Second)
+	_, err = r.PeekMessages(peekCtx, 1, nil)
+	cancelPeek()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("connecting to %s: %w", t.entity(), err)
+	}
+	t.conn.set(0, nil)
 	slots := make(chan struct{}, t.maxCalls)
 	for range t.maxCalls {
 		slots <- struct{}{}
 	}
-	t.host.log.Info("service bus receiver started", "function", t.fn.Name, "entity", t.entity(), "maxConcurrentCalls", t.maxCalls, "prefetchCount", t.prefetch)
+	t.host.log.Info("service bus receiver started", "function", t.fn.Name, "entity", t.entity(), "maxConcurrentCalls", t.maxCalls,
+		"cardinality", map[bool]string{false: "one", true: "many"}[t.batch], "prefetchCount", t.prefetch)
+	renew := func(ctx context.Context, m *azservicebus.ReceivedMessage) error {
+		return r.RenewMessageLock(ctx, m, nil)
+	}
 	for {
-		// Ask for as many messages as there are free invocation slots.
 		select {
 		case <-ctx.Done():
 			return nil
@@ -262,20 +360,29 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 			return ErrGaveUp
 		case <-slots:
 		}
-		n := 1
-	more:
-		for n < t.maxCalls {
-			select {
-			case <-slots:
-				n++
-			default:
-				break more
+		// One slot is one invocation: a batch of up to maxMessageBatchSize,
+		// or, one message per invocation, as many messages as free slots.
+		n, want := 1, 1
+		if t.batch {
+			want = t.maxBatch
+		} else {
+		more:
+			for n < t.maxCalls {
+				select {
+				case <-slots:
+					n++
+				default:
+					break more
+				}
 			}
+			want = n
 		}
-		// Return as soon as messages are there: the SDK's default waits 20 ms
-		// for more after the first one, which is latency on every dispatch.
-		msgs, err := r.ReceiveMessages(ctx, n, &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: time.Millisecond})
-		for range n - len(msgs) {
+		msgs, err := r.ReceiveMessages(ctx, want, t.receiveOptions())
+		used := len(msgs)
+		if t.batch && used > 0 {
+			used = 1
+		}
+		for range n - used {
 			slots <- struct{}{}
 		}
 		if err != nil {
@@ -285,49 +392,200 @@ func (t *sbTrigger) receive(ctx context.Context, d Dispatcher, backoff *time.Dur
 			return fmt.Errorf("receiving: %w", err)
 		}
 		*backoff = 100 * time.Millisecond
-		for _, m := range msgs {
+		t.conn.set(0, nil)
+		for _, group := range t.groups(msgs) {
 			t.inflight.Add(1)
 			go func() {
 				defer t.inflight.Done()
 				defer func() { slots <- struct{}{} }()
-				t.handle(ctx, d, r, m, fqns, identifier)
+				t.handle(ctx, d, r, group, conn, nil, renew)
 			}()
 		}
 	}
 }
 
-// handle invokes the function for one message, renewing its lock meanwhile,
-// and settles it.
-func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r *azservicebus.Receiver, m *azservicebus.ReceivedMessage, fqns, identifier string) {
-	invCtx := context.WithoutCancel(ctx)
-	renewCtx, stopRenew := context.WithCancel(invCtx)
-	renewDone := make(chan struct{})
-	go func() { defer close(renewDone); t.renewLock(renewCtx, r, m) }()
-	inv := Invocation{Function: t.fn.Name, Reason: fmt.Sprintf("New ServiceBus message detected on '%s'.", t.entity()), Payload: sbPayload(t.binding, m, fqns, identifier)}
-	_, err := d.Invoke(invCtx, inv)
-	stopRenew()
-	<-renewDone
-	settleCtx, cancel := context.WithTimeout(invCtx, 30*time.Second)
+// receiveOptions: return as soon as one message is there for single
+// dispatch (the SDK's default waits 20 ms for more, which is latency on
+// every dispatch); let a batch fill for the SDK's default 20 ms.
+func (t *sbTrigger) receiveOptions() *azservicebus.ReceiveMessagesOptions {
+	if t.batch {
+		return nil
+	}
+	return &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: time.Millisecond}
+}
+
+// groups splits received messages into invocations.
+func (t *sbTrigger) groups(msgs []*azservicebus.ReceivedMessage) [][]*azservicebus.ReceivedMessage {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if t.batch {
+		return [][]*azservicebus.ReceivedMessage{msgs}
+	}
+	out := make([][]*azservicebus.ReceivedMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = []*azservicebus.ReceivedMessage{m}
+	}
+	return out
+}
+
+// receiveSessions runs maxConcurrentSessions session workers: each accepts
+// the next available session, runs its messages one invocation at a time
+// (the extension's maxConcurrentCallsPerSession default of 1), and releases
+// the session once it stays idle for sessionIdleTimeout.
+func (t *sbTrigger) receiveSessions(ctx context.Context, d Dispatcher, client *azservicebus.Client, conn sbConn, backoff *time.Duration) error {
+	t.host.log.Info("service bus session receiver started", "function", t.fn.Name, "entity", t.entity(), "maxConcurrentSessions", t.maxSessions,
+		"sessionIdleTimeout", t.sessionIdle, "cardinality", map[bool]string{false: "one", true: "many"}[t.batch])
+	errs := make(chan error, t.maxSessions)
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	switch {
-	case err == nil && t.autoComplete:
-		if cerr := r.CompleteMessage(settleCtx, m, nil); cerr != nil {
-			t.host.log.Warn("complete failed; the message will be redelivered", "function", t.fn.Name, "err", cerr)
+	for range t.maxSessions {
+		go func() { errs <- t.sessionWorker(wctx, d, client, conn, backoff) }()
+	}
+	var first error
+	for range t.maxSessions {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel() // reconnect all workers with a fresh client
 		}
-	case err == nil:
-		// autoCompleteMessages=false: nothing settles it (see newSBTrigger).
-	default:
-		if aerr := r.AbandonMessage(settleCtx, m, nil); aerr != nil {
-			t.host.log.Warn("abandon failed; the lock will expire", "function", t.fn.Name, "err", aerr)
+	}
+	return first
+}
+
+func (t *sbTrigger) sessionWorker(ctx context.Context, d Dispatcher, client *azservicebus.Client, conn sbConn, backoff *time.Duration) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.host.Done():
+			return ErrGaveUp
+		default:
+		}
+		var sr *azservicebus.SessionReceiver
+		var err error
+		if t.queue != "" {
+			sr, err = client.AcceptNextSessionForQueue(ctx, t.queue, nil)
+		} else {
+			sr, err = client.AcceptNextSessionForSubscription(ctx, t.topic, t.sub, nil)
+		}
+		var sbErr *azservicebus.Error
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.As(err, &sbErr) && sbErr.Code == azservicebus.CodeTimeout:
+			t.conn.set(0, nil)
+			continue // no session with messages right now
+		case err != nil:
+			return fmt.Errorf("accepting the next session: %w", err)
+		}
+		*backoff = 100 * time.Millisecond
+		t.conn.set(0, nil)
+		err = t.runSession(ctx, d, sr, conn)
+		_ = sr.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// renewLock keeps the peek-lock while the invocation runs, renewing when a
-// third of the remaining lock time has passed (leaving room for a slow
+// runSession invokes the function for a session's messages until the
+// session stays idle for sessionIdleTimeout.
+func (t *sbTrigger) runSession(ctx context.Context, d Dispatcher, sr *azservicebus.SessionReceiver, conn sbConn) error {
+	sess := &sbSession{lockedUntil: sr.LockedUntil}
+	renew := func(ctx context.Context, _ *azservicebus.ReceivedMessage) error { return sr.RenewSessionLock(ctx, nil) }
+	want := 1
+	if t.batch {
+		want = t.maxBatch
+	}
+	for {
+		idleCtx, cancel := context.WithTimeout(ctx, t.sessionIdle)
+		msgs, err := sr.ReceiveMessages(idleCtx, want, t.receiveOptions())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) || (err == nil && len(msgs) == 0):
+			t.host.log.Debug("session idle; releasing it", "function", t.fn.Name, "sessionId", sr.SessionID())
+			return nil
+		case err != nil:
+			var sbErr *azservicebus.Error
+			if errors.As(err, &sbErr) && sbErr.Code == azservicebus.CodeLockLost {
+				t.host.log.Warn("session lock lost; accepting another session", "function", t.fn.Name, "sessionId", sr.SessionID())
+				return nil
+			}
+			return fmt.Errorf("receiving from session %q: %w", sr.SessionID(), err)
+		}
+		for _, group := range t.groups(msgs) {
+			t.inflight.Add(1)
+			t.handle(ctx, d, sr, group, conn, sess, renew)
+			t.inflight.Done()
+		}
+	}
+}
+
+// sbSession is the session a message came from, for its metadata.
+type sbSession struct{ lockedUntil func() time.Time }
+
+// handle invokes the function for one message or one batch, renewing the
+// lock meanwhile (single messages and sessions, up to
+// maxAutoLockRenewalDuration; the extension renews no batch locks), and
+// settles every message on the result: complete on success
+// (autoCompleteMessages), abandon on failure.
+func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r sbReceiver, msgs []*azservicebus.ReceivedMessage, conn sbConn, sess *sbSession,
+	renew func(context.Context, *azservicebus.ReceivedMessage) error) {
+	// The payload is built before renewal starts: the SDK updates a session
+	// receiver's LockedUntil on renewal without synchronisation.
+	var p *Payload
+	if t.batch {
+		p = sbBatchPayload(t.binding, msgs, conn, sess)
+	} else {
+		p = sbPayload(t.binding, msgs[0], conn, sess)
+	}
+	invCtx := context.WithoutCancel(ctx)
+	renewCtx, stopRenew := context.WithCancel(invCtx)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		switch {
+		case sess != nil:
+			t.renewLock(renewCtx, sess.lockedUntil, func(ctx context.Context) error { return renew(ctx, nil) })
+		case !t.batch:
+			m := msgs[0]
+			if m.LockedUntil != nil {
+				t.renewLock(renewCtx, func() time.Time { return *m.LockedUntil }, func(ctx context.Context) error { return renew(ctx, m) })
+			}
+		}
+	}()
+	reason := fmt.Sprintf("New ServiceBus message detected on '%s'.", t.entity())
+	if t.batch {
+		reason = fmt.Sprintf("New ServiceBus batch of %d messages detected on '%s'.", len(msgs), t.entity())
+	}
+	_, err := d.Invoke(invCtx, Invocation{Function: t.fn.Name, Reason: reason, Payload: p})
+	stopRenew()
+	<-renewDone
+	settleCtx, cancel := context.WithTimeout(invCtx, 30*time.Second)
+	defer cancel()
+	for _, m := range msgs {
+		switch {
+		case err == nil && t.autoComplete:
+			if cerr := r.CompleteMessage(settleCtx, m, nil); cerr != nil {
+				t.host.log.Warn("complete failed; the message will be redelivered", "function", t.fn.Name, "err", cerr)
+			}
+		case err == nil:
+			// autoCompleteMessages=false: nothing settles it (see newSBTrigger).
+		default:
+			if aerr := r.AbandonMessage(settleCtx, m, nil); aerr != nil {
+				t.host.log.Warn("abandon failed; the lock will expire", "function", t.fn.Name, "err", aerr)
+			}
+		}
+	}
+}
+
+// renewLock keeps a lock while the invocation runs, renewing when a third
+// of the remaining lock time has passed (leaving room for a slow
 // management round trip), for at most maxAutoLockRenewalDuration.
-func (t *sbTrigger) renewLock(ctx context.Context, r *azservicebus.Receiver, m *azservicebus.ReceivedMessage) {
-	if t.renewFor == 0 || m.LockedUntil == nil {
+func (t *sbTrigger) renewLock(ctx context.Context, lockedUntil func() time.Time, renew func(context.Context) error) {
+	if t.renewFor == 0 {
 		return
 	}
 	var deadline <-chan time.Time
@@ -337,7 +595,7 @@ func (t *sbTrigger) renewLock(ctx context.Context, r *azservicebus.Receiver, m *
 		deadline = tm.C
 	}
 	for {
-		wait := max(time.Until(*m.LockedUntil)/3, 100*time.Millisecond)
+		wait := max(time.Until(lockedUntil())/3, 100*time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return
@@ -345,7 +603,7 @@ func (t *sbTrigger) renewLock(ctx context.Context, r *azservicebus.Receiver, m *
 			return
 		case <-time.After(wait):
 		}
-		if err := r.RenewMessageLock(ctx, m, nil); err != nil {
+		if err := renew(ctx); err != nil {
 			if ctx.Err() == nil {
 				t.host.log.Warn("lock renewal failed", "function", t.fn.Name, "err", err)
 			}
@@ -363,63 +621,4 @@ func dotnetGUID(b [16]byte) string {
 	s[6], s[7] = b[7], b[6]
 	copy(s[8:], b[8:])
 	return uuid.UUID(s).String()
-}
-
-// sbPayload builds the invocation of a message (functions-protocol 2.5): the body as the
-// trigger value, the binding data of ServiceBusTriggerBindingStrategy as
-// Metadata, then the JSON-body spill.
-func sbPayload(b *Binding, m *azservicebus.ReceivedMessage, fqns, identifier string) *Payload {
-	p := &Payload{}
-	p.Data.Set(b.Name, TriggerValue(m.Body, b.DataType))
-	md := &p.Metadata
-	optStr := func(key string, v *string) {
-		if v != nil {
-			md.Set(key, StringValue(*v))
-		}
-	}
-	md.Set("DeliveryCount", IntValue(int64(m.DeliveryCount)))
-	md.Set("LockToken", StringValue(dotnetGUID(m.LockToken)))
-	if m.MessageID != "" {
-		md.Set("MessageId", StringValue(m.MessageID))
-	}
-	if m.SequenceNumber != nil {
-		md.Set("SequenceNumber", IntValue(*m.SequenceNumber))
-	}
-	if m.EnqueuedTime != nil {
-		md.Set("EnqueuedTimeUtc", DateTimeValue(m.EnqueuedTime.UTC()))
-		md.Set("EnqueuedTime", DateTimeOffsetValue(m.EnqueuedTime.UTC()))
-	}
-	if m.ExpiresAt != nil {
-		md.Set("ExpiresAtUtc", DateTimeValue(m.ExpiresAt.UTC()))
-		md.Set("ExpiresAt", DateTimeOffsetValue(m.ExpiresAt.UTC()))
-	}
-	optStr("ContentType", m.ContentType)
-	optStr("CorrelationId", m.CorrelationID)
-	optStr("ReplyTo", m.ReplyTo)
-	optStr("To", m.To)
-	optStr("Subject", m.Subject)
-	optStr("Label", m.Subject)
-	optStr("SessionId", m.SessionID)
-	optStr("ReplyToSessionId", m.ReplyToSessionID)
-	optStr("PartitionKey", m.PartitionKey)
-	optStr("DeadLetterSource", m.DeadLetterSource)
-	props := m.ApplicationProperties
-	if props == nil {
-		props = map[string]any{}
-	}
-	md.Set("ApplicationProperties", ObjectValue(props))
-	md.Set("UserProperties", ObjectValue(props))
-	for _, k := range []string{"MessageReceiver", "MessageSession", "MessageActions", "SessionActions", "ReceiveActions"} {
-		md.Set(k, ObjectValue(map[string]any{}))
-	}
-	client := Fields{}
-	client.Set("FullyQualifiedNamespace", rawValue(mustJSON(fqns)))
-	client.Set("IsClosed", rawValue(mustJSON(false)))
-	client.Set("TransportType", rawValue(mustJSON(0)))
-	client.Set("Identifier", rawValue(mustJSON(identifier)))
-	md.Set("Client", client.Value())
-	if !strings.EqualFold(b.DataType, "binary") {
-		md.SpillJSON(string(m.Body))
-	}
-	return p
 }

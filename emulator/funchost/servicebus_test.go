@@ -209,8 +209,6 @@ func (b *sbBundle) send(t *testing.T, body string) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // deadLettered receives from the dead-letter subqueue of the queue.
 func (b *sbBundle) deadLettered(t *testing.T) *azservicebus.ReceivedMessage {
 	t.Helper()

@@ -108,7 +108,7 @@ func (s *settings) resolve(str string) (string, error) {
 		name := rest[i+1 : i+1+j]
 		v, ok := s.get(name)
 		if !ok {
-			return "", fmt.Errorf("%w: '%%%s%%' does not resolve to a value", ErrConfig, name)
+			return "", fmt.Errorf("'%%%s%%' does not resolve to a value (no such app setting)", name)
 		}
 		b.WriteString(rest[:i])
 		b.WriteString(v)

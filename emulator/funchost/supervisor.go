@@ -50,8 +50,8 @@ type process struct {
 	ready    bool
 	exited   chan struct{}
 	exitErr  error
-	// restarting marks a kill the host asked for (functionTimeout); it does
-	// not count towards giving up.
+	// restarting marks a kill the host asked for (functionTimeout); it
+	// counts towards giving up like a crash.
 	restarting atomic.Bool
 }
 
@@ -126,9 +126,13 @@ func (s *supervisor) run(ctx context.Context, i int) {
 		if ctx.Err() != nil {
 			return
 		}
+		// A restart the host asked for (functionTimeout) counts like a
+		// crash: after issue 13 a timeout can only be the handler's doing
+		// (slow clients are answered 408 before a slot is taken), and a
+		// handler that hangs over and over is as unusable as one that
+		// crashes.
 		if p != nil && p.restarting.Load() {
-			s.log.Info("handler instance restarted by the host", "instance", i)
-			continue
+			err = fmt.Errorf("restarted by the host after functionTimeout: %w", err)
 		}
 		s.log.Error("handler instance failed", "instance", i, "err", err)
 		now := time.Now()
@@ -178,9 +182,14 @@ func freePort() (int, error) {
 }
 
 func (s *supervisor) launch(i int) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	// customHandler.port fixes the port (one instance; checked in New);
+	// otherwise a free one, as the real host picks it.
+	port := s.app.Handler.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	p := &process{
 		instance: i,

@@ -29,7 +29,7 @@ type timerTrigger struct {
 func newTimerTrigger(h *Host, fn *Function, b *Binding) (Trigger, error) {
 	s, err := ParseSchedule(b.Str("schedule"))
 	if err != nil {
-		return nil, err
+		return nil, bindingError("schedule", "%v", err)
 	}
 	return &timerTrigger{host: h, fn: fn, name: b.Name, schedule: s, runOnStartup: b.Bool("runOnStartup")}, nil
 }

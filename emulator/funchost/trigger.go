@@ -27,7 +27,7 @@ type manualRunner interface {
 type triggerFactory func(h *Host, fn *Function, b *Binding) (Trigger, error)
 
 // triggerTypes maps a lower-case binding type to its factory. A function whose
-// trigger type is missing is logged and skipped, like a missing extension.
+// trigger type is missing stops start-up, like a missing extension.
 var triggerTypes = map[string]triggerFactory{
 	"httptrigger":       newHTTPTrigger,
 	"timertrigger":      newTimerTrigger,

@@ -105,8 +105,10 @@ type App struct {
 
 // Open opens the store (migrating it), the publisher and the handler.
 // The broker is checked (RabbitMQ: the topology declared) but an
-// unreachable broker only logs: events wait in the outbox.
-func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger) (*App, error) {
+// unreachable broker only logs: events wait in the outbox. configure, if
+// given, adjusts the handler's Config last (the custom handler sets the
+// route prefix from host.json).
+func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, configure ...func(*handler.Config)) (*App, error) {
 	stCfg, err := StoreConfig(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, err
@@ -131,8 +133,11 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger) (*App, er
 		log.Warn("broker not reachable at start; events wait in the outbox", "broker", cfg.Broker, "err", err)
 	}
 	cancel()
-	h, err := handler.New(handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log,
-		Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom})
+	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom}
+	for _, c := range configure {
+		c(&hcfg)
+	}
+	h, err := handler.New(hcfg)
 	if err != nil {
 		_ = pub.Close(context.WithoutCancel(ctx))
 		st.Close()

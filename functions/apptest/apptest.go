@@ -350,21 +350,50 @@ func dropDatabase(t *testing.T, name string) {
 // goroutines; the id is "" then.
 func (a *App) PlaceOrder(t *testing.T, product string, qty int) string {
 	t.Helper()
+	return a.placeOrder(t, product, qty, 1)
+}
+
+// PlaceOrderRetrying places an order as a careful client does when the server
+// may die under it: a transport error or a 5xx is retried with the same
+// Idempotency-Key, so at most one order exists however often it is sent. Tests
+// that kill the handler use it, because the kill can land while CreateOrder's
+// answer is still on its way.
+func (a *App) PlaceOrderRetrying(t *testing.T, product string, qty int) string {
+	t.Helper()
+	return a.placeOrder(t, product, qty, 5)
+}
+
+func (a *App) placeOrder(t *testing.T, product string, qty, attempts int) string {
+	t.Helper()
 	body := fmt.Sprintf(`{"customerName":"Test","customerEmail":"t-%s@example.com","items":[{"productId":%q,"quantity":%d}]}`,
 		uuid.NewString()[:8], product, qty)
-	req, _ := http.NewRequestWithContext(a.Ctx, http.MethodPost, a.URL+"/api/orders", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "apptest-"+uuid.NewString())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Errorf("POST /api/orders: %v", err)
-		return ""
+	key := "apptest-" + uuid.NewString()
+	var status int
+	var raw []byte
+	for i := 1; ; i++ {
+		req, _ := http.NewRequestWithContext(a.Ctx, http.MethodPost, a.URL+"/api/orders", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			raw, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		retry := err != nil || status >= http.StatusInternalServerError
+		if !retry || i >= attempts {
+			if err != nil {
+				t.Errorf("POST /api/orders: %v", err)
+				return ""
+			}
+			break
+		}
+		t.Logf("POST /api/orders attempt %d: %v %d %s; retrying with the same Idempotency-Key", i, err, status, raw)
+		time.Sleep(time.Duration(i) * 300 * time.Millisecond)
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var o struct{ ID string }
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(raw, &o) != nil || o.ID == "" {
-		t.Errorf("POST /api/orders = %d: %s", resp.StatusCode, raw)
+	if status != http.StatusCreated || json.Unmarshal(raw, &o) != nil || o.ID == "" {
+		t.Errorf("POST /api/orders = %d: %s", status, raw)
 	}
 	return o.ID
 }

@@ -274,7 +274,7 @@ func TestHandlerKilledMidInvocationEndsInOneState(t *testing.T) {
 		a := start(t, c, apptest.Options{Flaky: map[string]string{
 			"FLAKY_FUNCTIONS": "ProcessOrder,ProcessOrderRabbitMQ", "FLAKY_KILL_ONCE": marker,
 		}})
-		id := a.PlaceOrder(t, seededProduct, 1)
+		id := a.PlaceOrderRetrying(t, seededProduct, 1)
 		a.WaitProcessed(t, 1, time.Minute)
 
 		// The killed invocation had already committed, so the order is final

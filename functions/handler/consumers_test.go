@@ -218,6 +218,37 @@ func TestSendEmailOnceThroughSMTP(t *testing.T) {
 	}
 }
 
+// TestSendEmailRefusesInjectedAddress is issue 13: an event whose address
+// net/mail accepts but which would add a Bcc: header line. The consumer
+// applies the intake rule, fails the invocation (the broker dead-letters
+// the message after its delivery limit) and sends and records nothing.
+func TestSendEmailRefusesInjectedAddress(t *testing.T) {
+	t.Parallel()
+	smtpSrv := emailtest.Start(t, false)
+	e := newEnv(t, func(c *handler.Config) {
+		c.Mailer = email.NewSMTP(email.SMTPConfig{Host: smtpSrv.Host, Port: smtpSrv.Port})
+	})
+	d := e.delivered(orderBody(item(beans, 1)))
+	d.Body = []byte(strings.Replace(string(d.Body), `"ana@example.com"`, `"victim@example.com (x\r\nBcc: attacker@evil.example)"`, 1))
+	if !strings.Contains(string(d.Body), "attacker") {
+		t.Fatalf("event body has no address to replace: %s", d.Body)
+	}
+	for _, fn := range []string{"SendEmail", "SendEmailRabbitMQ"} {
+		fixture := map[string]string{"SendEmail": "sendemail_servicebus.json", "SendEmailRabbitMQ": "sendemail_rabbitmq.json"}[fn]
+		res, body := e.invoke(fn, queuePayload(t, fixture, d, 1))
+		if res.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "email") {
+			t.Errorf("%s: %d %s; want a failed invocation naming the address", fn, res.StatusCode, body)
+		}
+	}
+	if msgs := smtpSrv.Messages(); len(msgs) != 0 {
+		t.Fatalf("SMTP server received %d messages, first to %v: %q", len(msgs), msgs[0].To, msgs[0].Data)
+	}
+	var n int
+	if err := e.store.Pool().QueryRow(e.ctx, `SELECT count(*) FROM sent_emails WHERE order_id = $1`, orderIDOf(t, d)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("sent_emails rows %d, %v", n, err)
+	}
+}
+
 func TestSendEmailWithoutSMTPLogsAndRecords(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -36,8 +36,8 @@ type Config struct {
 	Broker string
 	// Topology gives the event routing key. Default: topology.Default().
 	Topology *topology.Topology
-	// RoutePrefix is host.json's extensions.http.routePrefix. Default: "api".
-	// Use "/" for an empty prefix.
+	// RoutePrefix is host.json's extensions.http.routePrefix (see
+	// RoutePrefixFromHostJSON). Default: "api". Use "/" for an empty prefix.
 	RoutePrefix string
 	// RequestTimeout bounds the database work of one request, so an outage
 	// answers 503 quickly. Default: 5s.
@@ -104,7 +104,7 @@ type Handler struct {
 	cfg Config
 	mux *http.ServeMux
 	// routes is the raw-HTTP router shared by proxying/forwarding and payload modes.
-	routes *http.ServeMux
+	routes *router
 }
 
 // methods maps HTTP methods to handlers for one route.
@@ -115,15 +115,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil || cfg.Publisher == nil {
 		return nil, errors.New("handler: Store and Publisher are required")
 	}
-	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: http.NewServeMux()}
+	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: &router{}}
 	p := h.cfg.RoutePrefix
 	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
 	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})
 	h.route(p+"/products", methods{http.MethodGet: h.listProducts, http.MethodPost: h.createProduct})
 	h.route(p+"/health", methods{http.MethodGet: h.health})
-	h.routes.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		status(w, r, http.StatusNotFound, fmt.Sprintf("no function serves %s", r.URL.Path))
-	})
 
 	// Readiness and the host's health pings: any answer will do.
 	h.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +147,7 @@ func (h *Handler) route(pattern string, m methods) {
 		allowed = append(allowed, k)
 	}
 	slices.Sort(allowed)
-	h.routes.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.routes.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		fn, ok := m[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))

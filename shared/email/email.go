@@ -62,12 +62,32 @@ func OrderReceived(ev order.OrderCreated, from string, now time.Time) Message {
 	}
 }
 
-// Bytes renders the message as RFC 5322 text with a UTF-8 plain-text body.
-func (m Message) Bytes() []byte {
+// Render writes the message as RFC 5322 text with a UTF-8 plain-text body.
+// Header values are never written raw: From and To go out as parsed
+// addresses (a display name RFC 2047-encoded, comments dropped), and a value
+// holding CR or LF is refused with ErrHeader, since it could start a header
+// of its own (issue 13: "Bcc:" injection through an address comment).
+func (m Message) Render() ([]byte, error) {
+	for name, v := range map[string]string{"From": m.From, "To": m.To, "Subject": m.Subject, "Message-ID": m.MessageID} {
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("%w: %s holds a line break", ErrHeader, name)
+		}
+	}
+	from, err := mail.ParseAddress(m.From)
+	if err != nil {
+		return nil, fmt.Errorf("%w: From %q: %v", ErrHeader, m.From, err)
+	}
+	to, err := mail.ParseAddress(m.To)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoRecipient, m.To)
+	}
+	if id := m.MessageID; len(id) < 3 || id[0] != '<' || id[len(id)-1] != '>' || strings.ContainsAny(id[1:len(id)-1], "<> \t") {
+		return nil, fmt.Errorf("%w: Message-ID %q is not <id@domain>", ErrHeader, id)
+	}
 	var b bytes.Buffer
 	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	header("From", m.From)
-	header("To", m.To)
+	header("From", addressHeader(from))
+	header("To", addressHeader(to))
 	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	header("Date", m.Date.Format(time.RFC1123Z))
 	header("Message-ID", m.MessageID)
@@ -76,5 +96,14 @@ func (m Message) Bytes() []byte {
 	header("Content-Transfer-Encoding", "8bit")
 	b.WriteString("\r\n")
 	b.WriteString(m.Text)
-	return b.Bytes()
+	return b.Bytes(), nil
+}
+
+// addressHeader writes a parsed address: the bare address when it has no
+// display name, otherwise the name RFC 2047-encoded as net/mail does.
+func addressHeader(a *mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	return a.String()
 }

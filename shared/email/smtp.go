@@ -52,14 +52,13 @@ func (s *SMTP) Transport() string { return "smtp" }
 
 // Send delivers m; nil means the server accepted it (250 after DATA).
 func (s *SMTP) Send(ctx context.Context, m Message) error {
-	from, err := mail.ParseAddress(m.From)
+	// Render checks every header before anything goes on the wire.
+	data, err := m.Render()
 	if err != nil {
-		return fmt.Errorf("from address %q: %w", m.From, err)
+		return err
 	}
-	to, err := mail.ParseAddress(m.To)
-	if err != nil {
-		return fmt.Errorf("%w: %q", ErrNoRecipient, m.To)
-	}
+	from, _ := mail.ParseAddress(m.From)
+	to, _ := mail.ParseAddress(m.To)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
@@ -97,7 +96,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("DATA: %w", err)
 	}
-	if _, err := w.Write(m.Bytes()); err != nil {
+	if _, err := w.Write(data); err != nil {
 		return fmt.Errorf("writing message: %w", err)
 	}
 	if err := w.Close(); err != nil {

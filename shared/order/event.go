@@ -71,5 +71,10 @@ func ParseOrderCreated(b []byte) (OrderCreated, error) {
 	if e.EventID == uuid.Nil || e.OrderID == uuid.Nil {
 		return OrderCreated{}, fmt.Errorf("OrderCreated without eventId or orderId: %w", ErrUnsupportedEvent)
 	}
+	// Consumers write the address into mail headers: the event gets the
+	// same rule as order intake, so a forged or corrupted event is poison.
+	if err := ValidateEmail(e.Customer.Email); err != nil {
+		return OrderCreated{}, fmt.Errorf("OrderCreated customer email %q %v: %w", e.Customer.Email, err, ErrUnsupportedEvent)
+	}
 	return e, nil
 }

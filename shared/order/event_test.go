@@ -3,6 +3,7 @@ package order_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +55,33 @@ func TestReserve(t *testing.T) {
 	d := order.Reserve(items, map[uuid.UUID]int{a: 10, b: 4})
 	if d.Status != order.StatusRejected || d.Reason != "insufficient stock: B (requested 5, available 4)" {
 		t.Fatalf("short stock: %+v", d)
+	}
+}
+
+func TestParseOrderCreatedValidatesTheAddress(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{
+		"victim@example.com (x\r\nBcc: attacker@evil.example)",
+		"Ana <ana@example.com>",
+		"ana@example.com\r\nX-Injected: 1",
+		"not an address",
+		"",
+	} {
+		body, _ := json.Marshal(map[string]any{"version": 1, "eventId": "c0000000-0000-4000-8000-000000000001", "type": "OrderCreated",
+			"orderId": "b0000000-0000-4000-8000-000000000001", "customer": map[string]string{"name": "Ana", "email": addr},
+			"items": []any{}, "total": "0.00", "createdAt": "2026-01-01T00:00:00Z"})
+		if _, err := order.ParseOrderCreated(body); !errors.Is(err, order.ErrUnsupportedEvent) {
+			t.Errorf("address %q: got %v, want ErrUnsupportedEvent", addr, err)
+		}
+	}
+}
+
+func TestValidateEmailIsTheIntakeRule(t *testing.T) {
+	t.Parallel()
+	for addr, ok := range map[string]bool{"ana@example.com": true, "ana@localhost": false, "Ana <ana@example.com>": false,
+		"victim@example.com (x\r\nBcc: attacker@evil.example)": false, strings.Repeat("a", 250) + "@x.co": false} {
+		if err := order.ValidateEmail(addr); (err == nil) != ok {
+			t.Errorf("ValidateEmail(%q) = %v, want ok=%v", addr, err, ok)
+		}
 	}
 }

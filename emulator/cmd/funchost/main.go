@@ -4,8 +4,11 @@
 //	funchost -app-dir ./app -port 7071 -instances 2 -enforce-auth -log-level debug
 //	funchost -app-dir ./app -servicebus-emulator Config.json [-servicebus-emulator-port 5673]
 //	funchost -app-dir ./app -set BROKER=rabbitmq -set AzureWebJobs.ProcessOrder.Disabled=true
+//	funchost -app-dir ./app -allowed-host devbox.lan
 //
 // -set overrides an app setting of local.settings.json (repeatable).
+// -allowed-host serves a Host name besides the loopback ones (repeatable);
+// any other Host is refused, which defeats DNS rebinding.
 //
 // With -servicebus-emulator the in-repo Service Bus emulator runs in the same
 // process, loaded with that Config.json, and every app setting holding a
@@ -47,6 +50,11 @@ func run() error {
 	sbConfig := flag.String("servicebus-emulator", "", "run the Service Bus emulator in-process with this Config.json and point emulator connection settings at it")
 	sbPort := flag.Int("servicebus-emulator-port", 5673, "AMQP port of the embedded Service Bus emulator (0 = any free port)")
 	sbAMQPSPort := flag.Int("servicebus-emulator-amqps-port", -1, "AMQP-over-TLS port of the embedded Service Bus emulator, certificate kept where sbemulator keeps it (negative = off)")
+	var allowedHosts []string
+	flag.Func("allowed-host", "also serve requests whose Host is `NAME` (repeatable; loopback names always are, \"*\" allows any)", func(h string) error {
+		allowedHosts = append(allowedHosts, h)
+		return nil
+	})
 	overrides := map[string]string{}
 	flag.Func("set", "override an app setting, `NAME=VALUE` (repeatable)", func(kv string) error {
 		name, value, ok := strings.Cut(kv, "=")
@@ -97,12 +105,13 @@ func run() error {
 	}
 
 	host, err := funchost.New(funchost.Config{
-		AppDir:      *appDir,
-		Addr:        "127.0.0.1:" + strconv.Itoa(*port),
-		Settings:    overrides,
-		Instances:   *instances,
-		EnforceAuth: *enforceAuth,
-		Logger:      logger,
+		AppDir:       *appDir,
+		Addr:         "127.0.0.1:" + strconv.Itoa(*port),
+		Settings:     overrides,
+		Instances:    *instances,
+		EnforceAuth:  *enforceAuth,
+		AllowedHosts: allowedHosts,
+		Logger:       logger,
 	})
 	if err != nil {
 		return err

@@ -186,3 +186,25 @@ func TestEmbeddedServiceBusEmulator(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBrokenFunctionStopsWithOneLine is issue 13 point 8 at the command: a
+// broken function.json ends the run at once with exit status 1 and one
+// stderr line naming the file and the field.
+func TestBrokenFunctionStopsWithOneLine(t *testing.T) {
+	t.Parallel()
+	bin, appDir := setup(t, map[string]any{"bindings": []map[string]any{{"type": "timerTrigger", "direction": "in", "name": "t", "schedule": "0 */5 * * *"}}}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, bin, "-app-dir", appDir, "-port", strconv.Itoa(freePort(t)), "-log-level", "error")
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("run: %v, want exit status 1", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "funchost: Ping/function.json: bindings[0].schedule: ") {
+		t.Fatalf("stderr = %q, want one line naming Ping/function.json and bindings[0].schedule", stderr.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,13 +43,12 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	a, err := app.Open(ctx, cfg, log)
+	a, err := app.Open(ctx, cfg, log, func(c *handler.Config) { c.RoutePrefix = routePrefix(log) })
 	if err != nil {
 		return err
 	}
 	defer a.Close(context.WithoutCancel(ctx))
-	h := a.Handler
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := newServer(a.Handler, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("handler listening", "addr", ln.Addr().String(), "broker", cfg.Broker, "postgresAuth", cfg.PostgresAuth)
@@ -63,6 +63,41 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// newServer bounds every read and idle connection of the handler's
+// server. Writes are not bounded: an invocation may legitimately run up to
+// functionTimeout; request bodies are limited by the handler itself.
+func newServer(h http.Handler, errorLog *stdlog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+	}
+}
+
+// routePrefix is host.json's extensions.http.routePrefix, read from the app
+// root the host passes in FUNCTIONS_APP_ROOT_PATH (else the working
+// directory, which the host also sets to the app root), in the form
+// handler.Config takes ("/" for an empty prefix). Without a host.json (a
+// plain local run) the default "api" applies.
+func routePrefix(log *slog.Logger) string {
+	dir := os.Getenv("FUNCTIONS_APP_ROOT_PATH")
+	if dir == "" {
+		dir = "."
+	}
+	p, err := handler.RoutePrefixFromHostJSON(dir)
+	if err != nil {
+		log.Warn("no usable host.json; serving HTTP functions under /api", "dir", dir, "err", err)
+		return "api"
+	}
+	if p == "" {
+		return "/"
+	}
+	return p
 }
 
 // port follows the host's contract: FUNCTIONS_CUSTOMHANDLER_PORT, then the

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,5 +164,32 @@ func TestHandlerProcess(t *testing.T) {
 				t.Fatalf("log routing wrong\nstdout:\n%s\nstderr:\n%s", b.stdout, b.stderr)
 			}
 		})
+	}
+}
+
+// TestServerHasTimeouts is issue 13 point 1: the handler's server bounds
+// header and body reads and idle connections.
+func TestServerHasTimeouts(t *testing.T) {
+	t.Parallel()
+	s := newServer(http.NotFoundHandler(), nil)
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+		t.Fatalf("ReadHeaderTimeout %s ReadTimeout %s IdleTimeout %s MaxHeaderBytes %d", s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout, s.MaxHeaderBytes)
+	}
+}
+
+// TestRoutePrefixFollowsAppRoot is issue 13 point 5: the prefix comes from
+// the host.json of the app root the host passes.
+func TestRoutePrefixFollowsAppRoot(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(`{"extensions":{"http":{"routePrefix":""}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FUNCTIONS_APP_ROOT_PATH", dir)
+	if got := routePrefix(slog.New(slog.DiscardHandler)); got != "/" {
+		t.Fatalf("empty routePrefix: got %q, want \"/\"", got)
+	}
+	t.Setenv("FUNCTIONS_APP_ROOT_PATH", t.TempDir())
+	if got := routePrefix(slog.New(slog.DiscardHandler)); got != "api" {
+		t.Fatalf("no host.json: got %q, want api", got)
 	}
 }

@@ -73,6 +73,9 @@ func Start(t testing.TB, startTLS bool) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close does not know the listener if Serve has not started yet (a
+		// test that never connects): close it too so Serve returns.
+		_ = ln.Close()
 		<-done
 	})
 	return s

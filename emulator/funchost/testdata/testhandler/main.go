@@ -3,8 +3,9 @@
 //
 // The action comes from the "action" query parameter (raw modes), from
 // Data.req.Query.action (payload-mode HTTP) or from the "action" property of a
-// JSON string trigger value (manual runs): echo (default), crash, hang,
-// sleep (with "ms"), fail, badjson, empty, textplain, return, outputs (answers
+// JSON string trigger value (manual runs; for a batch, of its first body that
+// has one): echo (default), crash, hang,
+// sleep (with "ms"), big (a raw response of "ms" MB), fail, badjson, empty, textplain, return, outputs (answers
 // with the value's "outputs" object as Outputs).
 //
 // Environment: TESTHANDLER_RECORD (file to append one JSON line per request),
@@ -115,6 +116,16 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, `{"Outputs":{}}`)
 		return
+	case "big":
+		// "ms" megabytes of response, for slow-reader tests.
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := make([]byte, 1<<20)
+		for range ms {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		return
 	}
 	if action == "outputs" {
 		w.Header().Set("Content-Type", "application/json")
@@ -180,6 +191,16 @@ func actionOf(r *http.Request, body []byte) (string, int) {
 			}
 			if json.Unmarshal([]byte(s), &d) == nil && d.Action != "" {
 				return d.Action, d.MS
+			}
+			// A batch (cardinality many): a JSON string holding an array of
+			// bodies; the first body with an action decides.
+			var batch []string
+			if json.Unmarshal([]byte(s), &batch) == nil {
+				for _, item := range batch {
+					if json.Unmarshal([]byte(item), &d) == nil && d.Action != "" {
+						return d.Action, d.MS
+					}
+				}
 			}
 		}
 	}

@@ -1,0 +1,133 @@
+package funchost
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// This file holds what keeps the host safe to leave running on a developer
+// machine (issue 13): which Host values are served, what an admin call must
+// look like, how keys are compared and how request bodies are read.
+
+// hostAllowed reports whether a request's Host names this machine's
+// loopback interface (localhost, *.localhost, 127.0.0.0/8, ::1) or one of
+// the configured extra names. Refusing other names defeats DNS rebinding: a
+// page on evil.example re-pointed at 127.0.0.1 still sends Host: evil.example.
+func hostAllowed(hostport string, extra []string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(strings.ToLower(host), "[]"), ".")
+	if host == "" {
+		return false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, h := range extra {
+		if h == "*" || strings.EqualFold(strings.TrimSuffix(h, "."), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// adminRequest applies the admin API's rules and answers when they fail:
+// no Origin header (browsers add it to cross-site requests, the tools that
+// legitimately call the admin API do not), a JSON body for POST (a
+// cross-site form or text/plain POST needs no CORS preflight, a JSON one
+// does), and the master key when keys are enforced, as the real host always
+// requires it for /admin.
+func (f *front) adminRequest(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("Origin") != "" {
+		writeProblem(w, r, http.StatusForbidden, "admin calls from a browser page are refused (the request has an Origin header)")
+		return false
+	}
+	if r.Method == http.MethodPost {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt != "application/json" {
+			w.Header().Set("Accept-Post", "application/json")
+			writeProblem(w, r, http.StatusUnsupportedMediaType, "admin calls must send Content-Type: application/json")
+			return false
+		}
+	}
+	if _, ok := f.authorize(r, "", "admin"); !ok {
+		writeProblem(w, r, http.StatusUnauthorized, "the master key is required (x-functions-key header)")
+		return false
+	}
+	return true
+}
+
+// keyEqual compares a configured key with the one a caller sent in
+// constant time. Both are hashed first so that not even the key's length
+// leaks through timing; an empty configured key matches nothing.
+func keyEqual(want, got string) bool {
+	if want == "" || got == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// errBodyTimeout marks a body that did not arrive within BodyReadTimeout.
+var errBodyTimeout = errors.New("request body not received in time")
+
+// readBody reads the whole request body under its own deadline (Config.
+// BodyReadTimeout) and size limit, before any handler slot is taken. It
+// answers the client itself on failure: 408 for a slow body, 413 for a
+// large one, 400 for a broken one.
+func (f *front) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength > maxRequestBody {
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than 100 MB")
+		return nil, false
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(f.host.cfg.BodyReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	_ = rc.SetReadDeadline(time.Time{})
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, true
+	case errors.As(err, &mbe):
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than 100 MB")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("%w within %s", errBodyTimeout, f.host.cfg.BodyReadTimeout)
+		f.log.Warn("slow request body; answered 408", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Connection", "close")
+		writeProblem(w, r, http.StatusRequestTimeout, "the request body did not arrive within "+f.host.cfg.BodyReadTimeout.String())
+	default:
+		w.Header().Set("Connection", "close")
+		writeProblem(w, r, http.StatusBadRequest, "reading the request body: "+err.Error())
+	}
+	return nil, false
+}
+
+// newServer returns an http.Server with every read and idle connection
+// bounded. There is no WriteTimeout because proxied responses may stream
+// for long; each streamed write has its own deadline instead (see
+// httpTrigger.proxy).
+func newServer(h http.Handler, cfg Config, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.BodyReadTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+	}
+}
