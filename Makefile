@@ -13,6 +13,11 @@ INSTANCES ?= 1
 # Broker for make run: servicebus (the embedded emulator) or rabbitmq (127.0.0.1:5672). It also switches the
 # inactive broker's trigger variants off with AzureWebJobs.<Function>.Disabled, as a deployment does.
 BROKER    ?= servicebus
+# The local dashboard (make run): its port, also its OTLP/HTTP endpoint, which the host, the emulator and the
+# handler export to with short intervals so the pages follow live.
+DASHBOARD_PORT ?= 18888
+RUN_OTEL = OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$(DASHBOARD_PORT) OTEL_METRIC_EXPORT_INTERVAL=2000 \
+	OTEL_BSP_SCHEDULE_DELAY=500 OTEL_BLRP_SCHEDULE_DELAY=500
 CONSUMERS := ProcessOrder SendEmail
 # Standalone emulator (make emulator): Config.json path and ports.
 EMULATOR_CONFIG    ?= shared/topology/emulator-config.json
@@ -35,14 +40,16 @@ help: ## List the targets
 TARGET ?= azure
 
 .PHONY: run
-run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq); creates and migrates the database
+run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq) with the dashboard (azure); creates and migrates the database
 	@$(MAKE) --no-print-directory run-$(TARGET)
 
 .PHONY: run-azure
 run-azure: package tools
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
-	$(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
+	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -host-url http://127.0.0.1:$(PORT) -broker $(BROKER) & dash=$$!; \
+	trap 'kill $$dash 2>/dev/null' EXIT; \
+	$(RUN_OTEL) $(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
 
 # The template's settings are AWS's (RDS IAM, the broker secret); locally the functions use local.settings.json's
 # DATABASE_URL and RabbitMQConnection instead. The queues are quorum queues, as on AWS: a vhost whose queues were
@@ -74,7 +81,7 @@ test: lint-deps ## Run every test (needs PostgreSQL and RabbitMQ on 127.0.0.1; .
 lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags chaos ./functions/chaos/
+	$(GO) vet -tags chaos ./functions/chaos/ ./emulator/cmd/sbemulator/
 	$(GO) run $(STATICCHECK) -tags chaos ./...
 	$(GO) run $(ERRCHECK) -tags chaos -exclude .errcheck-excludes ./...
 	@# Programs must not link the testing package (bench stages the app with functions/apptest/stage).
@@ -114,9 +121,10 @@ package-lambda: ## Build the AWS Lambda bootstrap (provided.al2023, arm64; GOARC
 	@echo "bootstrap: $(LAMBDA_DIR)/bootstrap (linux/$(LAMBDA_GOARCH))  zip: dist/lambda.zip"
 
 .PHONY: tools
-tools: ## Build the local Functions host and the Service Bus emulator into dist/bin
+tools: ## Build the local Functions host, the Service Bus emulator and the dashboard into dist/bin
 	$(GO) build -o $(BIN_DIR)/funchost ./emulator/cmd/funchost
 	$(GO) build -o $(BIN_DIR)/sbemulator ./emulator/cmd/sbemulator
+	$(GO) build -o $(BIN_DIR)/dashboard ./functions/cmd/dashboard
 
 .PHONY: emulator
 emulator: ## Run the Service Bus emulator alone in the foreground (EMULATOR_CONFIG, EMULATOR_AMQP_PORT, EMULATOR_HTTP_PORT)
@@ -131,8 +139,9 @@ bench: ## Run the benchmarks against same-run baselines; writes bench/results.js
 	$(GO) run ./bench
 
 .PHONY: chaos
-chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts
+chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts; the emulator through 6 kill -9 with -data-dir
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./functions/chaos/
+	$(GO) test -tags chaos -count=1 -timeout 5m -v -run TestChaosEmulatorKill9 ./emulator/cmd/sbemulator/
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/emulator/funchost"
 	"github.com/orderflow/orderflow/emulator/servicebus"
 	"github.com/orderflow/orderflow/functions/apptest/stage"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // appConfig shapes one private copy of the app for a benchmark.
@@ -32,6 +33,9 @@ type appConfig struct {
 	Instances int
 	// Name names the app's CPU profiles (with runConfig.profileDir).
 	Name string
+	// OTLPEndpoint turns telemetry on for the handler and the host, exported
+	// to this OTLP/HTTP endpoint. Default: off.
+	OTLPEndpoint string
 }
 
 // appRun is the whole app as the tests run it (apptest), outside `go test`:
@@ -43,6 +47,7 @@ type appRun struct {
 	SMTP  *smtpSink
 	host  *funchost.Host
 	emu   *servicebus.Server
+	tel   *telemetry.Telemetry
 	hlog  *tail // host log (low volume: starts, stops, failures)
 	log   *tail // handler stderr, for failures
 	out   *tail // handler stdout
@@ -100,6 +105,9 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 		}
 		settings["RabbitMQConnection"] = url
 	}
+	if a.tel, err = benchTelemetry(ctx, cfg.OTLPEndpoint, settings); err != nil {
+		return a, err
+	}
 	if a.dir, err = os.MkdirTemp("", "bench-app"); err != nil {
 		return a, err
 	}
@@ -108,7 +116,7 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 	}
 	a.host, err = funchost.New(funchost.Config{
 		AppDir: a.dir, Addr: "127.0.0.1:0", Settings: settings, Instances: cfg.Instances,
-		Stdout: a.out, Stderr: a.log,
+		Stdout: a.out, Stderr: a.log, Telemetry: a.tel,
 		Logger: slog.New(slog.NewTextHandler(a.hlog, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
@@ -140,6 +148,9 @@ func (a *appRun) release() {
 	defer cancel()
 	if a.host != nil {
 		_ = a.host.Stop(ctx)
+	}
+	if a.tel != nil {
+		_ = a.tel.Shutdown(ctx)
 	}
 	if a.DB != nil {
 		a.DB.Close()

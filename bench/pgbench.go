@@ -79,14 +79,15 @@ func intakeScript(oneTx bool) string {
 		"), items AS ("+
 		"INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price) "+
 		"SELECT o.id, x.* FROM o, unnest(ARRAY[1]::int[], ARRAY['%s']::uuid[], ARRAY['Gift card']::text[], ARRAY[1]::int[], ARRAY[25.00]::numeric[]) AS x"+
-		") INSERT INTO outbox (event_id, event_type, subject, content_type, payload) "+
-		"SELECT md5('e' || :n::text)::uuid, 'OrderCreated'::text, 'order.created'::text, 'application/json'::text, convert_to('%s', 'UTF8') FROM o RETURNING id \\gset\n",
+		") INSERT INTO outbox (event_id, event_type, subject, content_type, payload, trace_parent, trace_state) "+
+		"SELECT md5('e' || :n::text)::uuid, 'OrderCreated'::text, 'order.created'::text, 'application/json'::text, convert_to('%s', 'UTF8'), "+
+		"NULL::text, NULL::text FROM o RETURNING id \\gset\n",
 		hash, benchProduct, payload)
 	b.WriteString("\\startpipeline\n")
 	if !oneTx {
 		b.WriteString("BEGIN;\n")
 	}
-	b.WriteString("SELECT id, event_id, event_type, subject, content_type, payload FROM outbox WHERE id = :id AND published_at IS NULL " +
+	b.WriteString("SELECT id, event_id, event_type, subject, content_type, payload, trace_parent, trace_state FROM outbox WHERE id = :id AND published_at IS NULL " +
 		"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;\n")
 	if !oneTx {
 		// The handler publishes here, between the two round trips.

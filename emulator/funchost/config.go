@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // Config configures a Host. The zero value runs the app in the current
@@ -56,6 +58,9 @@ type Config struct {
 	// KillTimeout is how long a handler has to exit after SIGTERM before it is
 	// killed. Default 5s.
 	KillTimeout time.Duration
+	// Telemetry traces invocations and records the host's metrics.
+	// Default: telemetry.Disabled().
+	Telemetry *telemetry.Telemetry
 }
 
 // Setting names read when Config.EnforceAuth is set. They are local names of
@@ -102,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillTimeout <= 0 {
 		c.KillTimeout = 5 * time.Second
+	}
+	if c.Telemetry == nil {
+		c.Telemetry = telemetry.Disabled()
 	}
 	return c
 }

@@ -42,6 +42,8 @@ type dispatcher struct {
 	app    *App
 	sup    *supervisor
 	out    *binder
+	tel    *hostTelemetry
+	ctl    *control
 	log    *slog.Logger
 	client *http.Client
 	now    func() time.Time
@@ -180,6 +182,8 @@ func (l *lease) release(errs ...error) {
 		if err != nil {
 			attrs = append(attrs, "err", err)
 		}
+		l.d.tel.recordInvocation(l.ctx, l.fn, l.d.now().Sub(l.started), err)
+		l.d.ctl.count(l.fn, err)
 		l.d.log.Info(fmt.Sprintf("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", l.fn, status, l.id, l.d.now().Sub(l.started).Milliseconds()), attrs...)
 	}
 	d := l.d

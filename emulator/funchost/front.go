@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/orderflow/orderflow/internal/loopback"
 )
 
 // Request limits of the real front end (functions-protocol 3.5).
@@ -68,7 +70,7 @@ func (f *front) match(method, path string) (t *httpTrigger, params map[string]st
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !hostAllowed(r.Host, f.host.cfg.AllowedHosts) {
+	if !loopback.Allowed(r.Host, f.host.cfg.AllowedHosts) {
 		writeProblem(w, r, http.StatusForbidden, "Host "+strconv.Quote(r.Host)+" is not served; only loopback names are, unless listed in AllowedHosts (-allowed-host)")
 		return
 	}
@@ -78,6 +80,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/admin/host/status") {
 		f.serveStatus(w, r)
+		return
+	}
+	if f.serveControl(w, r) {
 		return
 	}
 	if name, ok := adminFunctionPath(r.URL.Path); ok {
@@ -103,6 +108,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusUnauthorized, "a valid key is required (x-functions-key header or code query parameter)")
 		return
 	}
+	nameRoute(r, t)
 	// The whole body arrives before the invocation takes a handler slot
 	// (issue 13): a slow client gets 408 and cannot hold the handler.
 	body, ok := f.readBody(w, r)

@@ -8,43 +8,14 @@ import (
 	"io"
 	"log"
 	"mime"
-	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 )
 
 // This file holds what keeps the host safe to leave running on a developer
-// machine (issue 13): which Host values are served, what an admin call must
+// machine (issue 13): which Host values are served (internal/loopback), what an admin call must
 // look like, how keys are compared and how request bodies are read.
-
-// hostAllowed reports whether a request's Host names this machine's
-// loopback interface (localhost, *.localhost, 127.0.0.0/8, ::1) or one of
-// the configured extra names. Refusing other names defeats DNS rebinding: a
-// page on evil.example re-pointed at 127.0.0.1 still sends Host: evil.example.
-func hostAllowed(hostport string, extra []string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(strings.ToLower(host), "[]"), ".")
-	if host == "" {
-		return false
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return true
-	}
-	for _, h := range extra {
-		if h == "*" || strings.EqualFold(strings.TrimSuffix(h, "."), host) {
-			return true
-		}
-	}
-	return false
-}
 
 // adminRequest applies the admin API's rules and answers when they fail:
 // no Origin header (browsers add it to cross-site requests, the tools that

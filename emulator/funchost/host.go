@@ -20,6 +20,8 @@ type Host struct {
 	sup   *supervisor
 	disp  *dispatcher
 	front *front
+	tel   *hostTelemetry
+	ctl   *control
 
 	triggers map[string]Trigger // by function name, enabled and loaded only
 
@@ -54,6 +56,10 @@ func New(cfg Config) (*Host, error) {
 	if err := h.checkHost(); err != nil {
 		return nil, err
 	}
+	h.tel = newHostTelemetry(cfg.Telemetry)
+	h.ctl = newControl()
+	h.disp.tel, h.sup.tel, h.disp.ctl, h.sup.ctl = h.tel, h.tel, h.ctl, h.ctl
+	h.disp.client.Transport = h.tel.transport(h.disp.client.Transport)
 	for _, w := range app.warnings {
 		h.log.Warn(w)
 	}
@@ -166,7 +172,7 @@ func (h *Host) Start(ctx context.Context) error {
 			delete(h.triggers, fn.Name)
 		}
 	}
-	h.server = newServer(h.front, h.cfg, slog.NewLogLogger(h.log.Handler(), slog.LevelWarn))
+	h.server = newServer(h.tel.wrapFront(h.front), h.cfg, slog.NewLogLogger(h.log.Handler(), slog.LevelWarn))
 	h.serveErr = make(chan error, 1)
 	go func() { h.serveErr <- h.server.Serve(l) }()
 	h.printFunctions(h.cfg.Stdout)
@@ -248,6 +254,9 @@ func (h *Host) stop(ctx context.Context) error {
 		if err := t.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping trigger of %s: %w", name, err))
 		}
+	}
+	if err := h.ctl.stopReplaced(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if n := h.disp.close(ctx); n > 0 {
 		h.log.Warn("drain timeout: abandoning in-flight invocations", "count", n)

@@ -240,7 +240,10 @@ func (t *rabbitTrigger) release(ch *amqp.Channel, tag string, deliveries <-chan 
 // handle runs one delivery and settles it (functions-protocol 5.2).
 func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Channel, dl amqp.Delivery) {
 	inv := Invocation{Function: t.fn.Name, Reason: fmt.Sprintf("New RabbitMQ message detected on '%s'.", t.queue), Payload: rabbitPayload(t.binding, dl)}
-	_, err := d.Invoke(context.WithoutCancel(ctx), inv)
+	invCtx, span := t.processSpan(context.WithoutCancel(ctx), dl)
+	_, err := d.Invoke(invCtx, inv)
+	disposition := "ack"
+	defer func() { settled(span, disposition, err) }()
 	if err == nil {
 		if aerr := dl.Ack(false); aerr != nil {
 			t.host.log.Warn("ack failed; the broker will redeliver", "function", t.fn.Name, "err", aerr)
@@ -255,6 +258,8 @@ func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Chann
 	count := requeueCount(dl.Headers) + 1
 	if count >= rabbitMaxAttempts {
 		t.host.log.Warn("message failed on its last attempt; rejecting it to the dead-letter exchange", "function", t.fn.Name, "queue", t.queue, "attempts", count)
+		disposition = "dead_letter"
+		t.host.tel.count(invCtx, t.host.tel.deadLet, t.fn.Name, "rabbitmq")
 		_ = dl.Reject(false)
 		return
 	}
@@ -284,6 +289,8 @@ func (t *rabbitTrigger) handle(ctx context.Context, d Dispatcher, ch *amqp.Chann
 		_ = dl.Nack(false, true)
 		return
 	}
+	disposition = "retry"
+	t.host.tel.count(invCtx, t.host.tel.retried, t.fn.Name, "rabbitmq")
 	t.host.log.Info("message failed; retry copy queued", "function", t.fn.Name, "queue", t.queue, "attempt", count)
 	_ = dl.Ack(false)
 }

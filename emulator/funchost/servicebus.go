@@ -541,7 +541,7 @@ func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r sbReceiver, msgs
 	} else {
 		p = sbPayload(t.binding, msgs[0], conn, sess)
 	}
-	invCtx := context.WithoutCancel(ctx)
+	invCtx, span := t.processSpan(context.WithoutCancel(ctx), msgs)
 	renewCtx, stopRenew := context.WithCancel(invCtx)
 	renewDone := make(chan struct{})
 	go func() {
@@ -561,6 +561,14 @@ func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r sbReceiver, msgs
 		reason = fmt.Sprintf("New ServiceBus batch of %d messages detected on '%s'.", len(msgs), t.entity())
 	}
 	_, err := d.Invoke(invCtx, Invocation{Function: t.fn.Name, Reason: reason, Payload: p})
+	disposition := "complete"
+	switch {
+	case err == nil && !t.autoComplete:
+		disposition = "none"
+	case err != nil:
+		disposition = "abandon"
+	}
+	defer func() { settled(span, disposition, err) }()
 	stopRenew()
 	<-renewDone
 	settleCtx, cancel := context.WithTimeout(invCtx, 30*time.Second)
@@ -574,6 +582,7 @@ func (t *sbTrigger) handle(ctx context.Context, d Dispatcher, r sbReceiver, msgs
 		case err == nil:
 			// autoCompleteMessages=false: nothing settles it (see newSBTrigger).
 		default:
+			t.host.tel.count(settleCtx, t.host.tel.retried, t.fn.Name, "servicebus")
 			if aerr := r.AbandonMessage(settleCtx, m, nil); aerr != nil {
 				t.host.log.Warn("abandon failed; the lock will expire", "function", t.fn.Name, "err", aerr)
 			}

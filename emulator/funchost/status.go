@@ -13,7 +13,8 @@ type TriggerHealth struct {
 	// Type is the trigger binding type ("serviceBusTrigger", ...).
 	Type string `json:"type"`
 	// Status is "up" (connected, or nothing to connect to), "starting"
-	// (not connected yet) or "down" (the last attempt failed; retrying).
+	// (not connected yet), "down" (the last attempt failed; retrying) or
+	// "stopped" (stopped through the control API; not unhealthy).
 	Status string `json:"status"`
 	// Error is the last connection error while down.
 	Error string `json:"error,omitempty"`
@@ -36,6 +37,10 @@ type HostStatus struct {
 	Error string `json:"error,omitempty"`
 	// Triggers is every running function's trigger.
 	Triggers map[string]TriggerHealth `json:"triggers"`
+	// Instances is every handler instance (control API).
+	Instances []InstanceStatus `json:"instances"`
+	// Functions is every function with its state and counts (control API).
+	Functions []FunctionStatus `json:"functions"`
 }
 
 // healthReporter is implemented by triggers with a connection to watch.
@@ -80,7 +85,8 @@ func (c *connState) health() TriggerHealth {
 }
 
 // Status reports the host's own health: whether it still runs the handler
-// and the connection of every trigger to its broker.
+// and the connection of every trigger to its broker; and, for the control
+// API, its instances and functions.
 func (h *Host) Status() HostStatus {
 	st := HostStatus{State: "Running", Version: HostVersion, Healthy: true, Triggers: map[string]TriggerHealth{}}
 	if err := h.Err(); err != nil {
@@ -92,16 +98,20 @@ func (h *Host) Status() HostStatus {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		t := h.triggers[name]
+		t, stopped := h.ctl.current(name, h.triggers[name])
 		th := TriggerHealth{Type: h.app.function(name).Trigger().Type, Status: "up"}
 		if r, ok := t.(healthReporter); ok {
 			th = r.health()
+		}
+		if stopped {
+			th = TriggerHealth{Type: th.Type, Status: "stopped"}
 		}
 		if th.Status == "down" {
 			st.Healthy = false
 		}
 		st.Triggers[name] = th
 	}
+	h.controlStatus(&st)
 	return st
 }
 

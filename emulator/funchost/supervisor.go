@@ -25,6 +25,8 @@ type supervisor struct {
 	app *App
 	cfg Config
 	log *slog.Logger
+	tel *hostTelemetry
+	ctl *control
 
 	outMu, errMu sync.Mutex
 
@@ -53,6 +55,9 @@ type process struct {
 	// restarting marks a kill the host asked for (functionTimeout); it
 	// counts towards giving up like a crash.
 	restarting atomic.Bool
+	// operator marks a restart asked for through the control API; it does
+	// not count towards giving up.
+	operator atomic.Bool
 }
 
 func newSupervisor(app *App, cfg Config) *supervisor {
@@ -125,6 +130,14 @@ func (s *supervisor) run(ctx context.Context, i int) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		s.tel.restarted(ctx, i)
+		s.ctl.restarted(i)
+		// An operator's restart (control API) is not a failure: asking for
+		// it three times must not make the host give up.
+		if p != nil && p.operator.Load() {
+			s.log.Info("handler instance restarted through the control API", "instance", i)
+			continue
 		}
 		// A restart the host asked for (functionTimeout) counts like a
 		// crash: after issue 13 a timeout can only be the handler's doing
@@ -348,6 +361,13 @@ func (s *supervisor) restart(p *process) {
 	if p.restarting.CompareAndSwap(false, true) {
 		_ = kill(p.cmd)
 	}
+}
+
+// restartByOperator restarts p for the control API, without counting it as
+// a failure.
+func (s *supervisor) restartByOperator(p *process) {
+	p.operator.Store(true)
+	s.restart(p)
 }
 
 // stop terminates every instance: SIGTERM, then SIGKILL after KillTimeout or

@@ -33,10 +33,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
 )
 
 // QueueConfig describes a queue; zero fields take the Service Bus defaults (see each field).
@@ -59,6 +61,12 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
+	wal *wal.Log
+	// compactGrowth is Config.CompactGrowth; tests lower it while running.
+	compactGrowth atomic.Int64
+	// compactions counts the compactions made while running.
+	compactions atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
@@ -90,20 +98,45 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
+	jr := &journal{}
+	bcfg := broker.Config{Logger: cfg.Logger}
+	if cfg.DataDir != "" {
+		bcfg.Journal = jr
+	}
+	s.broker = broker.New(bcfg)
+	var rec *broker.Recovery
+	if cfg.DataDir != "" {
+		// From here until the log is open nothing is journaled: the entities of ConfigPath are
+		// made at every start, and the start's snapshot records them with the rest.
+		rec = s.broker.NewRecovery()
+	}
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
 			return nil, fmt.Errorf("loading %s: %w", cfg.ConfigPath, err)
 		}
 	}
+	if cfg.DataDir != "" {
+		wl, err := s.recover(cfg.DataDir, rec)
+		if err != nil {
+			s.broker.Stop()
+			return nil, err
+		}
+		jr.log, s.wal = wl, wl
+	}
 	if err := ctx.Err(); err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, err
 	}
 	if err := s.listen(ctx); err != nil {
 		s.closeListeners()
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -277,6 +310,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			err = fmt.Errorf("stopping service bus emulator: %w", ctx.Err())
+		}
+		if s.wal != nil {
+			err = errors.Join(err, s.wal.Close())
 		}
 	})
 	return err

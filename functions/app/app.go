@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/exaring/otelpgx"
 
 	"github.com/orderflow/orderflow/functions/handler"
 	"github.com/orderflow/orderflow/shared/bus"
@@ -23,6 +24,7 @@ import (
 	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/setting"
 	"github.com/orderflow/orderflow/shared/store"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // StoreConfig configures PostgreSQL from the settings: DATABASE_URL (the
@@ -105,19 +107,29 @@ type App struct {
 
 // Open opens the store (migrating it), the publisher and the handler.
 // The broker is checked (RabbitMQ: the topology declared) but an
-// unreachable broker only logs: events wait in the outbox. configure, if
-// given, adjusts the handler's Config last (the custom handler sets the
-// route prefix from host.json).
-func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, configure ...func(*handler.Config)) (*App, error) {
+// unreachable broker only logs: events wait in the outbox. tel traces the
+// handler and its database work; nil is off. configure, if given, adjusts
+// the handler's Config last (the custom handler sets the route prefix from
+// host.json).
+func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *telemetry.Telemetry, configure ...func(*handler.Config)) (*App, error) {
 	stCfg, err := StoreConfig(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, err
+	}
+	if tel.Enabled() {
+		// Pool acquire spans would double the span count for little insight.
+		stCfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer), otelpgx.WithMeterProvider(tel.Meter), otelpgx.WithDisableAcquireTracer())
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	st, err := store.Open(openCtx, stCfg)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
+	}
+	if tel.Enabled() {
+		if err := otelpgx.RecordStats(st.Pool(), otelpgx.WithStatsMeterProvider(tel.Meter)); err != nil {
+			log.Warn("pool metrics unavailable", "err", err)
+		}
 	}
 	if cfg, err = WithBrokerSecret(ctx, cfg, nil); err != nil {
 		st.Close()
@@ -133,7 +145,8 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, configure
 		log.Warn("broker not reachable at start; events wait in the outbox", "broker", cfg.Broker, "err", err)
 	}
 	cancel()
-	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom}
+	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom,
+		Telemetry: tel}
 	for _, c := range configure {
 		c(&hcfg)
 	}

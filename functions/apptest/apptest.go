@@ -70,6 +70,10 @@ type Options struct {
 	// (emulator/cmd/funchost, see StartHostProcess) instead of in the test
 	// process, so a test can SIGKILL it. Default false.
 	HostProcess bool
+	// OTLPEndpoint, when set, exports the handler's and the in-process
+	// host's telemetry to this OTLP/HTTP base URL, with short batch and
+	// metric intervals. Default: telemetry off.
+	OTLPEndpoint string
 }
 
 // App is one private copy of the running app.
@@ -103,6 +107,7 @@ type App struct {
 
 	appDir   string
 	flakyLog string
+	otlp     string
 	publish  func(t *testing.T, id string, body []byte)
 	// lambda is the local Lambda host (Target Lambda).
 	lambda *lambdaHost
@@ -148,6 +153,11 @@ func Start(t *testing.T, broker Broker, opt Options) *App {
 		t.Fatalf("apptest: unknown broker %q", broker)
 	}
 	a.SetConsumers(!opt.ConsumersOff)
+	if a.otlp = opt.OTLPEndpoint; a.otlp != "" {
+		for k, v := range stage.OTLPSettings(a.otlp) {
+			a.Settings[k] = v
+		}
+	}
 	if a.Target == Lambda {
 		a.lambda = &lambdaHost{consumers: !opt.ConsumersOff}
 		a.Settings["RABBITMQ_QUEUE_TYPE"] = "quorum"
@@ -201,10 +211,11 @@ func (a *App) StartHost(t *testing.T, instances int) {
 		a.startLambda(t, instances)
 		return
 	}
+	tel := a.hostTelemetry(t)
 	host, err := funchost.New(funchost.Config{
 		AppDir: a.appDir, Addr: "127.0.0.1:0", Settings: a.Settings, Instances: instances,
-		Stdout: a.Output, Stderr: a.Output,
-		Logger: slog.New(slog.NewTextHandler(a.Output, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Stdout: a.Output, Stderr: a.Output, Telemetry: tel,
+		Logger: slog.New(tel.SlogHandler("apptest", slog.NewTextHandler(a.Output, &slog.HandlerOptions{Level: slog.LevelInfo}))),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,8 @@ func (h *Handler) processOrder(ctx context.Context, inv Invocation) ([]string, e
 	case out.Decision.Status == "":
 		return []string{fmt.Sprintf("order %s is no longer pending; nothing changed (%s)", ev.OrderID, note)}, nil
 	}
-	h.cfg.Logger.Info("order processed", "orderId", ev.OrderID, "status", out.Decision.Status, "reason", out.Decision.Reason)
+	h.orderDecided(ctx, string(out.Decision.Status))
+	h.cfg.Logger.InfoContext(ctx, "order processed", "orderId", ev.OrderID, "status", out.Decision.Status, "reason", out.Decision.Reason)
 	return []string{fmt.Sprintf("order %s %s %s(%s)", ev.OrderID, out.Decision.Status, reasonSuffix(out.Decision.Reason), note)}, nil
 }
 
@@ -90,7 +91,7 @@ func (h *Handler) waitOutOutage(ctx context.Context, fn func(context.Context) er
 		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().Add(delay).After(deadline) {
 			return err
 		}
-		h.cfg.Logger.Warn("database unavailable; retrying within the invocation", "retryIn", delay, "err", err)
+		h.cfg.Logger.WarnContext(ctx, "database unavailable; retrying within the invocation", "retryIn", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return err

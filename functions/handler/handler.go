@@ -24,6 +24,7 @@ import (
 	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/shared/topology"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // Config configures a Handler.
@@ -57,6 +58,8 @@ type Config struct {
 	EmailFrom string
 	// Logger receives request errors. Default: slog.Default().
 	Logger *slog.Logger
+	// Telemetry provides tracing and metrics. Default: telemetry.Disabled().
+	Telemetry *telemetry.Telemetry
 }
 
 func (c Config) withDefaults() Config {
@@ -96,13 +99,19 @@ func (c Config) withDefaults() Config {
 	if c.EmailFrom == "" {
 		c.EmailFrom = "orders@orderflow.localhost"
 	}
+	if c.Telemetry == nil {
+		c.Telemetry = telemetry.Disabled()
+	}
 	return c
 }
 
 // Handler serves every function of the app.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg  Config
+	inst instruments
+	// serve is mux with telemetry around it.
+	serve http.Handler
+	mux   *http.ServeMux
 	// routes is the raw-HTTP router shared by proxying/forwarding and payload modes.
 	routes *router
 }
@@ -116,6 +125,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("handler: Store and Publisher are required")
 	}
 	h := &Handler{cfg: cfg.withDefaults(), mux: http.NewServeMux(), routes: &router{}}
+	h.inst = newInstruments(h.cfg.Telemetry, h.cfg.Store, h.cfg.Publisher)
 	p := h.cfg.RoutePrefix
 	h.route(p+"/orders", methods{http.MethodPost: h.createOrder})
 	h.route(p+"/orders/{id}", methods{http.MethodGet: h.getOrder})
@@ -132,11 +142,12 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/OutboxRelay", h.invocation(h.outboxRelay))
 	// One Go handler per consumer, shared by its Service Bus and RabbitMQ
 	// function.json variants.
-	h.mux.HandleFunc("/ProcessOrder", h.invocation(h.processOrder))
-	h.mux.HandleFunc("/ProcessOrderRabbitMQ", h.invocation(h.processOrder))
-	h.mux.HandleFunc("/SendEmail", h.invocation(h.sendEmail))
-	h.mux.HandleFunc("/SendEmailRabbitMQ", h.invocation(h.sendEmail))
+	h.mux.HandleFunc("/ProcessOrder", h.invocation(h.consumer("ProcessOrder", h.processOrder)))
+	h.mux.HandleFunc("/ProcessOrderRabbitMQ", h.invocation(h.consumer("ProcessOrderRabbitMQ", h.processOrder)))
+	h.mux.HandleFunc("/SendEmail", h.invocation(h.consumer("SendEmail", h.sendEmail)))
+	h.mux.HandleFunc("/SendEmailRabbitMQ", h.invocation(h.consumer("SendEmailRabbitMQ", h.sendEmail)))
 	h.mux.Handle("/", h.routes)
+	h.serve = h.wrapHTTP(h.mux)
 	return h, nil
 }
 
@@ -149,6 +160,7 @@ func (h *Handler) route(pattern string, m methods) {
 	slices.Sort(allowed)
 	h.routes.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		fn, ok := m[r.Method]
+		nameRoute(r, pattern)
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
 			status(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allowed, " or ")))
@@ -169,7 +181,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status(w, r, http.StatusInternalServerError, "the server failed; the error was logged")
 		}
 	}()
-	h.mux.ServeHTTP(w, r)
+	h.serve.ServeHTTP(w, r)
 }
 
 // serverError answers a failure that is not the client's: 503 when a
@@ -177,13 +189,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	log := h.cfg.Logger.With("path", r.URL.Path, "method", r.Method, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-		log.Error(what+": database unavailable", "err", err)
+		log.ErrorContext(r.Context(), what+": database unavailable", "err", err)
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, Problem{Type: ProblemUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "the database is unavailable; nothing was changed, retry later"})
 		return
 	}
-	log.Error(what, "err", err)
+	log.ErrorContext(r.Context(), what, "err", err)
 	status(w, r, http.StatusInternalServerError, "the server failed; the error was logged")
 }
 

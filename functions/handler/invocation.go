@@ -154,7 +154,7 @@ func (h *Handler) readInvocation(w http.ResponseWriter, r *http.Request) (Invoca
 // invocations) and answers 500 with a JSON body.
 func (h *Handler) invocationFailed(w http.ResponseWriter, r *http.Request, err error) {
 	fn := strings.TrimPrefix(r.URL.Path, "/")
-	h.cfg.Logger.Error("invocation failed", "function", fn, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"), "err", err)
+	h.cfg.Logger.ErrorContext(r.Context(), "invocation failed", "function", fn, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"), "err", err)
 	writeJSON(w, http.StatusInternalServerError, "application/json",
 		InvocationResult{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s failed: %v", fn, err)}})
 }

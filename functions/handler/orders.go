@@ -38,7 +38,7 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := h.requestContext(r)
 	defer cancel()
-	placed, err := h.cfg.Store.Orders.Create(ctx, req, key, h.cfg.Topology.RoutingKey)
+	placed, err := h.cfg.Store.Orders.Create(h.withTraceContext(ctx), req, key, h.cfg.Topology.RoutingKey)
 	var ve *order.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -55,6 +55,7 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	if placed.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
+		h.inst.created.Add(ctx, 1)
 		h.publishNow(r, placed.OutboxID)
 	}
 	w.Header().Set("Location", h.cfg.RoutePrefix+"/orders/"+placed.Order.ID.String())
@@ -67,14 +68,16 @@ func (h *Handler) publishNow(r *http.Request, outboxID int64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.PublishTimeout)
 	defer cancel()
 	if _, err := h.cfg.Store.Outbox.PublishOne(ctx, outboxID, h.publish); err != nil {
-		h.cfg.Logger.Warn("publishing after commit failed; OutboxRelay will retry", "outboxId", outboxID, "err", err)
+		h.cfg.Logger.WarnContext(ctx, "publishing after commit failed; OutboxRelay will retry", "outboxId", outboxID, "err", err)
 	}
 }
 
 // publish is the outbox's PublishFunc.
 func (h *Handler) publish(ctx context.Context, e store.Event) error {
-	return h.cfg.Publisher.Publish(ctx, bus.Message{
-		ID: e.EventID.String(), Type: e.Type, Subject: e.Subject, ContentType: e.ContentType, Body: e.Payload,
+	return h.sendTraced(ctx, e, func(ctx context.Context, props map[string]string) error {
+		return h.cfg.Publisher.Publish(ctx, bus.Message{
+			ID: e.EventID.String(), Type: e.Type, Subject: e.Subject, ContentType: e.ContentType, Body: e.Payload, Properties: props,
+		})
 	})
 }
 
@@ -132,7 +135,7 @@ func (h *Handler) decodeError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.As(err, &ve):
 		validationProblem(w, r, ve)
 	default:
-		h.cfg.Logger.Warn("reading request body", "path", r.URL.Path, "err", err)
+		h.cfg.Logger.WarnContext(r.Context(), "reading request body", "path", r.URL.Path, "err", err)
 		writeProblem(w, r, Problem{Type: ProblemMalformed, Title: "Malformed request", Status: http.StatusBadRequest,
 			Detail: "the request body could not be read completely"})
 	}

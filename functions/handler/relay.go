@@ -17,7 +17,7 @@ func (h *Handler) outboxRelay(ctx context.Context, _ Invocation) ([]string, erro
 		return nil, fmt.Errorf("counting pending outbox events: %w", err)
 	}
 	if n > 0 {
-		h.cfg.Logger.Info("outbox relayed", "published", n, "pending", pending)
+		h.cfg.Logger.InfoContext(ctx, "outbox relayed", "published", n, "pending", pending)
 	}
 	return []string{fmt.Sprintf("published %d events, %d pending", n, pending)}, nil
 }

@@ -19,6 +19,10 @@ type Message struct {
 	ContentType string
 	// Body is published byte for byte.
 	Body []byte
+	// Properties are extra string properties: Service Bus application
+	// properties, RabbitMQ headers. Trace context (traceparent, tracestate,
+	// Diagnostic-Id) travels here. Default: none.
+	Properties map[string]string
 }
 
 // Publisher publishes messages to the order flow's topic.

@@ -95,10 +95,11 @@ func (r *Orders) create(ctx context.Context, req order.CreateRequest, idempotenc
 		lines[i], ids[i], names[i], qty[i], prices[i] = int32(i+1), it.ProductID, it.Name, int32(it.Quantity), it.UnitPrice.Decimal()
 	}
 	var outboxID int64
+	tc := traceContextFrom(ctx)
 	err = r.pool.QueryRow(ctx, insertOrderSQL,
 		o.ID, o.Status, o.Customer.Name, o.Customer.Email, o.Total.Decimal(), key, hash, now,
 		lines, ids, names, qty, prices,
-		ev.EventID, ev.Type, subject, order.EventContentType, payload).Scan(&outboxID)
+		ev.EventID, ev.Type, subject, order.EventContentType, payload, nullable(tc.Parent), nullable(tc.State)).Scan(&outboxID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A concurrent request with the same key committed first.
 		return r.replay(ctx, idempotencyKey, hash)
@@ -120,8 +121,8 @@ const insertOrderSQL = `WITH o AS (
 	INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
 	SELECT o.id, x.* FROM o, unnest($9::int[], $10::uuid[], $11::text[], $12::int[], $13::numeric[]) AS x
 )
-INSERT INTO outbox (event_id, event_type, subject, content_type, payload)
-SELECT $14::uuid, $15::text, $16::text, $17::text, $18::bytea FROM o RETURNING id`
+INSERT INTO outbox (event_id, event_type, subject, content_type, payload, trace_parent, trace_state)
+SELECT $14::uuid, $15::text, $16::text, $17::text, $18::bytea, $19::text, $20::text FROM o RETURNING id`
 
 // keyHolder is the order that holds an Idempotency-Key, if any.
 type keyHolder struct {

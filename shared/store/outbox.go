@@ -20,6 +20,9 @@ type Event struct {
 	ContentType string
 	// Payload is the exact body to publish.
 	Payload []byte
+	// Trace is the W3C trace context of the request that created the
+	// event (WithTraceContext); empty when it had none.
+	Trace TraceContext
 }
 
 // PublishFunc publishes one event and returns only after the broker has
@@ -85,9 +88,16 @@ func (o *Outbox) publishLocked(ctx context.Context, where string, args []any, pu
 		e     Event
 		found bool
 	)
-	b.Queue(`SELECT id, event_id, event_type, subject, content_type, payload FROM outbox `+where+`
+	var parent, state *string
+	b.Queue(`SELECT id, event_id, event_type, subject, content_type, payload, trace_parent, trace_state FROM outbox `+where+`
 		ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, args...).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&e.ID, &e.EventID, &e.Type, &e.Subject, &e.ContentType, &e.Payload)
+		err := row.Scan(&e.ID, &e.EventID, &e.Type, &e.Subject, &e.ContentType, &e.Payload, &parent, &state)
+		if parent != nil {
+			e.Trace.Parent = *parent
+		}
+		if state != nil {
+			e.Trace.State = *state
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

@@ -41,6 +41,9 @@ type Config struct {
 	SkipMigrate bool
 	// Logger receives migration progress. Default: slog.Default().
 	Logger *slog.Logger
+	// Tracer traces queries, batches and connects (otelpgx.NewTracer for
+	// OpenTelemetry). Default: nil (no tracing).
+	Tracer pgx.QueryTracer
 }
 
 func (c Config) withDefaults() Config {
@@ -110,6 +113,7 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	}
 	pcfg.MaxConns = cfg.MaxConns
 	pcfg.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	pcfg.ConnConfig.Tracer = cfg.Tracer
 	if cfg.Schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()
 	}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/orderflow/orderflow/emulator/funchost"
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 func main() {
@@ -73,6 +74,14 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// OTEL_* variables of this process configure the host's telemetry; the
+	// handler inherits them with the rest of the environment.
+	tel, err := telemetry.Start(ctx, telemetry.Config{ServiceName: "funchost"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+	logger = slog.New(tel.SlogHandler("github.com/orderflow/orderflow/emulator/cmd/funchost", logger.Handler()))
 
 	if *sbConfig != "" {
 		sbCfg := servicebus.Config{
@@ -94,6 +103,11 @@ func run() error {
 			defer cancel()
 			_ = srv.Stop(c)
 		}()
+		if tel.Enabled() {
+			if err := srv.RegisterMetrics(tel.Meter); err != nil {
+				logger.Warn("emulator metrics unavailable", "err", err)
+			}
+		}
 		names, err := emulatorSettings(*appDir, overrides)
 		if err != nil {
 			return err
@@ -112,6 +126,7 @@ func run() error {
 		EnforceAuth:  *enforceAuth,
 		AllowedHosts: allowedHosts,
 		Logger:       logger,
+		Telemetry:    tel,
 	})
 	if err != nil {
 		return err

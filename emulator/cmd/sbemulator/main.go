@@ -53,6 +53,8 @@ func run() error {
 	maxSessions := flag.Int("max-sessions-per-connection", servicebus.DefaultMaxSessionsPerConnection, "sessions one connection may open")
 	maxLinks := flag.Int("max-links-per-connection", servicebus.DefaultMaxLinksPerConnection, "links one connection may attach, across its sessions")
 	maxPending := flag.Int64("max-pending-bytes", servicebus.DefaultMaxPendingBytes, "bytes one connection may hold in unfinished deliveries and responses waiting for credit")
+	dataDir := flag.String("data-dir", os.Getenv("EMULATOR_DATA_DIR"), "directory of the write-ahead log that makes messages survive restarts and crashes (env EMULATOR_DATA_DIR; default: memory only)")
+	compactGrowth := flag.Int64("compact-growth", servicebus.DefaultCompactGrowth, "bytes the -data-dir log may grow by before it is compacted while running")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
@@ -76,6 +78,8 @@ func run() error {
 		AuthPath:            *authPath,
 		AllowAnonymous:      *anonymous,
 		AcceptUnverifiedJWT: *unverifiedJWT,
+		DataDir:             *dataDir,
+		CompactGrowth:       *compactGrowth,
 		Logger:              log,
 
 		MaxSessionsPerConnection: *maxSessions,

@@ -65,8 +65,19 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 // returns the AMQP connection string it prints first.
 func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) string {
 	t.Helper()
+	cmd, connStr := launch(t, ctx, nil, bin, args...)
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	return connStr
+}
+
+// launch starts bin with args (ports 0, no environment defaults, its log to stderr if not nil)
+// and returns the process and the AMQP connection string it prints first; stopping it is the
+// caller's.
+func launch(t *testing.T, ctx context.Context, stderr io.Writer, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	// TLS off unless args turn it on (later flags win): no fixed ports, no certificate in $HOME.
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0", "-amqps-port", "-1", "-https-port", "-1"}, args...)...)
+	cmd.Stderr = stderr
 	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=", "EMULATOR_CERT_DIR="+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -75,12 +86,13 @@ func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		t.Fatalf("reading the connection string: %v", err)
 	}
-	return strings.TrimSpace(line)
+	return cmd, strings.TrimSpace(line)
 }
 
 // buildClient builds testdata/client, a separate program that knows only azservicebus.

@@ -142,3 +142,15 @@ func DeleteVhost(vhost string) error {
 	}
 	return nil
 }
+
+// OTLPSettings are the handler's OTEL_* settings for an OTLP/HTTP endpoint,
+// with intervals short enough for a test to see the data within a second.
+func OTLPSettings(endpoint string) map[string]string {
+	return map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_BSP_SCHEDULE_DELAY":     "100",
+		"OTEL_BLRP_SCHEDULE_DELAY":    "100",
+		"OTEL_METRIC_EXPORT_INTERVAL": "300",
+	}
+}

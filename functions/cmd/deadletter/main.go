@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -19,9 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
-
 	"github.com/orderflow/orderflow/shared/deadletter"
+	"github.com/orderflow/orderflow/shared/setting"
 )
 
 func main() {
@@ -32,7 +30,9 @@ func main() {
 }
 
 func run() error {
-	loadLocalSettings("local.settings.json")
+	if err := setting.LoadLocalSettings("local.settings.json"); err != nil {
+		return err
+	}
 	broker := flag.String("broker", envOr("BROKER", "servicebus"), "servicebus or rabbitmq")
 	max := flag.Int("max", 100, "at most this many messages (list, replay)")
 	flag.Usage = func() {
@@ -51,7 +51,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 
-	q, err := open(*broker)
+	q, err := deadletter.Open(*broker, os.Getenv("RabbitMQConnection"), os.Getenv("ServiceBusConnection"))
 	if err != nil {
 		return err
 	}
@@ -97,44 +97,6 @@ func run() error {
 		os.Exit(2)
 	}
 	return nil
-}
-
-func open(broker string) (deadletter.Queue, error) {
-	switch broker {
-	case "rabbitmq":
-		return deadletter.NewRabbitMQ(deadletter.RabbitMQConfig{URL: os.Getenv("RabbitMQConnection")})
-	case "servicebus":
-		conn := os.Getenv("ServiceBusConnection")
-		if conn == "" {
-			return nil, fmt.Errorf("ServiceBusConnection is not set")
-		}
-		client, err := azservicebus.NewClientFromConnectionString(conn, nil)
-		if err != nil {
-			return nil, fmt.Errorf("creating Service Bus client: %w", err)
-		}
-		return deadletter.NewServiceBus(deadletter.ServiceBusConfig{Client: client})
-	}
-	return nil, fmt.Errorf("unknown broker %q (want servicebus or rabbitmq)", broker)
-}
-
-// loadLocalSettings copies the Values of a local.settings.json into the
-// environment, without overriding variables that are already set.
-func loadLocalSettings(path string) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	var doc struct{ Values map[string]string }
-	if json.Unmarshal(raw, &doc) != nil {
-		return
-	}
-	for k, v := range doc.Values {
-		if _, set := os.LookupEnv(k); !set {
-			if err := os.Setenv(k, v); err != nil {
-				fmt.Fprintf(os.Stderr, "deadletter: %s: setting %q: %v\n", path, k, err)
-			}
-		}
-	}
 }
 
 func envOr(key, def string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/functions/app"
 	"github.com/orderflow/orderflow/functions/handler"
 	"github.com/orderflow/orderflow/shared/setting"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 func main() {
@@ -37,13 +38,21 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tel, err := telemetry.Start(ctx, telemetry.Config{ServiceName: "orderflow-handler"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+	tel.SetGlobal()
+	log = slog.New(tel.SlogHandler("github.com/orderflow/orderflow/functions/cmd/handler", log.Handler()))
+	slog.SetDefault(log)
 	// Listen before migrating: the host's readiness probe (GET /) then
 	// connects and waits in the backlog instead of being refused.
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port())
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	a, err := app.Open(ctx, cfg, log, func(c *handler.Config) { c.RoutePrefix = routePrefix(log) })
+	a, err := app.Open(ctx, cfg, log, tel, func(c *handler.Config) { c.RoutePrefix = routePrefix(log) })
 	if err != nil {
 		return err
 	}

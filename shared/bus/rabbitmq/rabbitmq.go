@@ -105,7 +105,15 @@ func (p *Publisher) drop(ch *amqp.Channel) {
 
 // Publishing maps a bus.Message to AMQP 0-9-1 properties.
 func Publishing(m bus.Message) amqp.Publishing {
+	var headers amqp.Table
+	if len(m.Properties) > 0 {
+		headers = make(amqp.Table, len(m.Properties))
+		for k, v := range m.Properties {
+			headers[k] = v
+		}
+	}
 	return amqp.Publishing{
+		Headers:      headers,
 		MessageId:    m.ID,
 		Type:         m.Type,
 		ContentType:  m.ContentType,

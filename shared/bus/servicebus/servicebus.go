@@ -110,8 +110,14 @@ func Message(m bus.Message) *azservicebus.Message {
 	if m.Subject != "" {
 		msg.Subject = &m.Subject
 	}
+	if m.Type != "" || len(m.Properties) > 0 {
+		msg.ApplicationProperties = make(map[string]any, len(m.Properties)+1)
+		for k, v := range m.Properties {
+			msg.ApplicationProperties[k] = v
+		}
+	}
 	if m.Type != "" {
-		msg.ApplicationProperties = map[string]any{"type": m.Type}
+		msg.ApplicationProperties["type"] = m.Type
 	}
 	return msg
 }

@@ -1,7 +1,8 @@
 // Package deadlettertest is the conformance suite every deadletter.Queue
 // backend must pass: List shows dead letters in order without removing
 // them, Replay moves them back to the live queue as clean copies, Purge
-// deletes them, and an unknown consumer is ErrUnknownConsumer. Backends
+// deletes them, Depth (for a deadletter.Inspector) counts as the broker
+// does, and an unknown consumer is ErrUnknownConsumer. Backends
 // provide functions that dead-letter and receive messages with their own
 // client, as a failing consumer and a healthy one would.
 package deadlettertest
@@ -54,6 +55,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		"Replay":            testReplay,
 		"Purge":             testPurge,
 		"UnknownConsumer":   testUnknownConsumer,
+		"Depth":             testDepth,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -158,5 +160,34 @@ func testUnknownConsumer(t *testing.T, ctx context.Context, b Backend) {
 	}
 	if _, err := b.Queue.Purge(ctx, "nope"); !errors.Is(err, deadletter.ErrUnknownConsumer) {
 		t.Errorf("Purge of an unknown consumer: %v, want ErrUnknownConsumer", err)
+	}
+}
+
+// testDepth: the counts follow the broker through dead-lettering, Replay
+// and consumption.
+func testDepth(t *testing.T, ctx context.Context, b Backend) {
+	q, ok := b.Queue.(deadletter.Inspector)
+	if !ok {
+		t.Skip("the backend does not count its queues")
+	}
+	want := func(when string, live, dead int) {
+		t.Helper()
+		d, err := q.Depth(ctx, b.Consumer)
+		if err != nil || d.Live != live || d.Dead != dead {
+			t.Fatalf("%s: Depth = %+v, %v; want %d live, %d dead", when, d, err, live, dead)
+		}
+	}
+	want("empty", 0, 0)
+	ids, bodies := messages(3)
+	b.DeadLetter(t, ids, bodies)
+	want("after dead-lettering 3", 0, 3)
+	if n, err := q.Replay(ctx, b.Consumer, 2); err != nil || n != 2 {
+		t.Fatalf("Replay = %d, %v; want 2", n, err)
+	}
+	want("after replaying 2", 2, 1)
+	b.ReceiveLive(t, 2)
+	want("after consuming them", 0, 1)
+	if _, err := q.Depth(ctx, "nope"); !errors.Is(err, deadletter.ErrUnknownConsumer) {
+		t.Errorf("Depth of an unknown consumer: %v, want ErrUnknownConsumer", err)
 	}
 }
