@@ -144,6 +144,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.amqpsLn != nil {
 		s.wg.Go(func() { s.acceptLoop(s.amqpsLn) })
 	}
+	if s.wal != nil {
+		s.compactGrowth.Store(cfg.CompactGrowth)
+		s.wg.Go(s.compactLoop)
+	}
 	for srv, ln := range map[*http.Server]net.Listener{s.http: s.httpLn, s.https: s.httpsLn} {
 		if srv == nil {
 			continue
