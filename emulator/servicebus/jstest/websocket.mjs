@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { ServiceBusClient } from "@azure/service-bus";
 import WebSocket from "ws";
+import { withTimeout } from "./harness.mjs";
 
 const queue = process.env.SB_QUEUE;
 const client = new ServiceBusClient(process.env.SB_CONNECTION_STRING, {
@@ -37,5 +38,7 @@ try {
   console.log(`FAIL websocket: ${String(err?.stack ?? err).replaceAll("\n", " ")}`);
   process.exitCode = 1;
 } finally {
-  await client.close();
+  // Bounded like the other scripts' closes: about one run in six under load, close() over
+  // WebSockets never settled (node exit 13) although the case had passed; cause not found yet.
+  await withTimeout(client.close(), 5_000, "close").catch(() => {});
 }
