@@ -94,13 +94,13 @@ lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax che
 	node infra/lint/parse.js $$(git ls-files 'infra/*.bicep' 'infra/**/*.bicep' 'infra/*.bicepparam')
 
 # Node tooling used by the tests: the Bicep grammar (infra/lint) and the JavaScript Service Bus SDK
-# (emulator/servicebus/jstest), installed from their lock files when missing.
+# (emulator/servicebus/jstest), installed from their lock files when missing or older than the lock.
 NODE_DIRS := infra/lint emulator/servicebus/jstest
 
 .PHONY: lint-deps
 lint-deps:
 	@for d in $(NODE_DIRS); do \
-	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then \
+	  if [ -f $$d/package-lock.json ] && { [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; }; then \
 	    echo "npm ci --prefix $$d"; npm ci --prefix $$d --no-audit --no-fund >/dev/null || exit 1; fi; done
 
 .PHONY: package

@@ -53,7 +53,8 @@ func durableStartup(ctx context.Context, cfg runConfig) ([]Result, error) {
 		if err != nil {
 			return nil, "", 0, err
 		}
-		cmd := exec.CommandContext(ctx, bin, "-config", config, "-data-dir", data, "-amqp-port", strconv.Itoa(port), "-http-port", "0")
+		cmd := exec.CommandContext(ctx, bin, "-config", config, "-data-dir", data, "-amqp-port", strconv.Itoa(port), "-http-port", "0",
+			"-amqps-port", "-1", "-https-port", "-1") // TLS off: no fixed ports, no certificate in $HOME
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		start := time.Now()

@@ -34,7 +34,7 @@ func footprint(ctx context.Context, cfg runConfig) ([]Result, error) {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-config", config,
-		"-amqp-port", strconv.Itoa(amqpPort), "-http-port", strconv.Itoa(httpPort))
+		"-amqp-port", strconv.Itoa(amqpPort), "-http-port", strconv.Itoa(httpPort), "-amqps-port", "-1", "-https-port", "-1")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(amqpPort))
 

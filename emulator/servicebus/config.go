@@ -38,6 +38,20 @@ type Config struct {
 	AMQPAddr string
 	// HTTPAddr is the listen address of the health endpoint. Default "127.0.0.1:5300"; "-" disables it.
 	HTTPAddr string
+	// AMQPSAddr is the listen address of AMQP over TLS (AMQPS, Service Bus's port 5671), served
+	// with the certificate of CertFile/KeyFile or a generated one (see CertDir). Default "": off.
+	AMQPSAddr string
+	// HTTPSAddr is the listen address of HTTPS with the same certificate: AMQP over WebSockets at
+	// wss://host:port/$servicebus/websocket (subprotocol amqp or AMQPWSB10) and the HTTP API of
+	// HTTPAddr. Service Bus serves both on 443. Default "": off.
+	HTTPSAddr string
+	// CertFile and KeyFile are a PEM certificate (chain) and its key for the TLS listeners.
+	// Default "": a certificate the emulator generates for localhost, 127.0.0.1 and ::1.
+	CertFile, KeyFile string
+	// CertDir keeps a generated certificate across restarts: ca.crt (the CA clients trust),
+	// server.crt and server.key, created on first start with TLS and reused while valid.
+	// Default "": a new certificate in memory at each start (Server.CACertPEM returns its CA).
+	CertDir string
 	// ConfigPath is a Config.json in the official emulator's schema whose entities are created at
 	// start. Default "": start without entities.
 	ConfigPath string
