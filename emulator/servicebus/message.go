@@ -54,26 +54,36 @@ type parsedMessage struct {
 // parseMessage decodes the sections of an encoded AMQP message. Slices of payload are kept.
 func parseMessage(payload []byte) (*parsedMessage, error) {
 	p := &parsedMessage{}
+	if err := p.parse(payload); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parse is parseMessage into p, which must be zero. It lets decodeSent keep
+// its parsedMessage on the stack and move only the broker.Message to the
+// heap: the stored message must not keep the parse state alive with it.
+func (p *parsedMessage) parse(payload []byte) error {
 	d := enc.NewDecoder(payload)
 	bodyStart := -1
 	for d.Len() > 0 {
 		start := d.Offset()
 		code, sym, err := d.Descriptor()
 		if err != nil {
-			return nil, fmt.Errorf("reading section descriptor: %w", err)
+			return fmt.Errorf("reading section descriptor: %w", err)
 		}
 		if sym != "" {
-			return nil, fmt.Errorf("symbolic section descriptor %q: %w", sym, enc.ErrMalformed)
+			return fmt.Errorf("symbolic section descriptor %q: %w", sym, enc.ErrMalformed)
 		}
 		switch code {
 		case secHeader:
 			if err := p.parseHeader(d); err != nil {
-				return nil, err
+				return err
 			}
 		case secDeliveryAnnotations, secMessageAnnotations, secApplicationProps:
 			m, err := d.KeyedMap()
 			if err != nil {
-				return nil, fmt.Errorf("reading section %#x: %w", code, err)
+				return fmt.Errorf("reading section %#x: %w", code, err)
 			}
 			switch code {
 			case secDeliveryAnnotations:
@@ -82,13 +92,13 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 				p.takeAnnotations(m)
 			default:
 				if err := checkApplicationProperties(m); err != nil {
-					return nil, err
+					return err
 				}
 				p.msg.ApplicationProperties = m
 			}
 		case secProperties:
 			if err := parseProperties(d, &p.msg.Properties); err != nil {
-				return nil, err
+				return err
 			}
 		case secData, secSequence, secValue, secFooter:
 			if bodyStart < 0 {
@@ -100,27 +110,27 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 				// their bytes in all.
 				b, err := d.BinaryView()
 				if err != nil {
-					return nil, fmt.Errorf("reading data section: %w", err)
+					return fmt.Errorf("reading data section: %w", err)
 				}
 				p.data = append(p.data, b)
 				continue
 			}
 			v, err := d.Value()
 			if err != nil {
-				return nil, fmt.Errorf("reading body section: %w", err)
+				return fmt.Errorf("reading body section: %w", err)
 			}
 			if code == secValue {
 				p.value = v
 			}
 		default:
-			return nil, fmt.Errorf("unknown section %#x: %w", code, enc.ErrMalformed)
+			return fmt.Errorf("unknown section %#x: %w", code, enc.ErrMalformed)
 		}
 	}
 	if bodyStart >= 0 {
 		p.body = payload[bodyStart:]
 	}
 	p.msg.Body = p.body
-	return p, nil
+	return nil
 }
 
 func (p *parsedMessage) parseHeader(d *enc.Decoder) error {
@@ -303,24 +313,32 @@ func text(v any) (string, bool) {
 // decodeSent turns one transfer into the messages to enqueue: a batch (format 0x80013700) holds
 // one encoded message per data section; anything else is a single message.
 func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
-	p, err := parseMessage(payload)
-	if err != nil {
+	var p parsedMessage
+	if err := p.parse(payload); err != nil {
 		return nil, err
 	}
 	if format != batchFormat {
 		p.msg.Size = len(payload)
-		return []*broker.Message{withMessageID(&p.msg)}, nil
+		return []*broker.Message{storedMessage(&p.msg)}, nil
 	}
 	out := make([]*broker.Message, 0, len(p.data))
 	for i, inner := range p.data {
-		ip, err := parseMessage(inner)
-		if err != nil {
+		var ip parsedMessage
+		if err := ip.parse(inner); err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
 		ip.msg.Size = len(inner)
-		out = append(out, withMessageID(&ip.msg))
+		out = append(out, storedMessage(&ip.msg))
 	}
 	return out, nil
+}
+
+// storedMessage moves a decoded message to the heap on its own, with a
+// message-id (withMessageID).
+func storedMessage(m *broker.Message) *broker.Message {
+	c := new(broker.Message)
+	*c = *m
+	return withMessageID(c)
 }
 
 // withMessageID gives a message without message-id one, as Service Bus does: a GUID in its

@@ -43,7 +43,7 @@ func (q *availQueue) remove(e *entry) {
 	case e.availIdx == inFIFO:
 		e.availIdx = notAvailable
 	case e.availIdx >= 0:
-		heap.Remove(&q.back, e.availIdx)
+		heap.Remove(&q.back, int(e.availIdx))
 	}
 }
 
@@ -80,13 +80,13 @@ func (h availHeap) Len() int           { return len(h) }
 func (h availHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
 func (h availHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].availIdx = i
-	h[j].availIdx = j
+	h[i].availIdx = int32(i)
+	h[j].availIdx = int32(j)
 }
 
 func (h *availHeap) Push(x any) {
 	e := x.(*entry)
-	e.availIdx = len(*h)
+	e.availIdx = int32(len(*h))
 	*h = append(*h, e)
 }
 

@@ -5,10 +5,12 @@ import "time"
 // entry is a message stored in a queue, subscription or DLQ, plus its
 // positions in the store's indexes (-1 when not in them).
 type entry struct {
-	msg      *Message
-	seq      int64     // msg.SequenceNumber, kept here for cache-friendly heaps
-	availIdx int       // position in store.avail: heap index, inFIFO or notAvailable
-	timerIdx int       // index in store.timers
+	msg *Message
+	seq int64 // msg.SequenceNumber, kept here for cache-friendly heaps
+	// int32 indexes keep the entry in the 48-byte size class (one per
+	// stored message); a store never holds 2^31 entries (quota.go).
+	availIdx int32     // position in store.avail: heap index, inFIFO or notAvailable
+	timerIdx int32     // index in store.timers
 	deadline time.Time // key in store.timers
 }
 

@@ -18,12 +18,12 @@ func (h timerHeap) Less(i, j int) bool {
 }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].timerIdx = i
-	h[j].timerIdx = j
+	h[i].timerIdx = int32(i)
+	h[j].timerIdx = int32(j)
 }
 func (h *timerHeap) Push(x any) {
 	e := x.(*entry)
-	e.timerIdx = len(*h)
+	e.timerIdx = int32(len(*h))
 	*h = append(*h, e)
 }
 func (h *timerHeap) Pop() any {
@@ -40,13 +40,13 @@ func (h *timerHeap) set(e *entry, d time.Time) {
 	switch {
 	case d.IsZero():
 		if e.timerIdx >= 0 {
-			heap.Remove(h, e.timerIdx)
+			heap.Remove(h, int(e.timerIdx))
 		}
 		e.deadline = time.Time{}
 	case e.timerIdx >= 0:
 		if !e.deadline.Equal(d) {
 			e.deadline = d
-			heap.Fix(h, e.timerIdx)
+			heap.Fix(h, int(e.timerIdx))
 		}
 	default:
 		e.deadline = d

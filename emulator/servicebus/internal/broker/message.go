@@ -73,6 +73,8 @@ const (
 type Properties struct {
 	// Present has one PropertyField bit per field that is present.
 	Present PropertyField
+	// GroupSequence sits next to Present so that the two share one word.
+	GroupSequence uint32
 
 	// MessageID and CorrelationID hold the codec's value (string, uint64,
 	// uuid, []byte).
@@ -87,8 +89,7 @@ type Properties struct {
 	AbsoluteExpiryTime time.Time
 	CreationTime       time.Time
 	// GroupID is the Service Bus SessionId.
-	GroupID       string
-	GroupSequence uint32
+	GroupID string
 	// ReplyToGroupID is the Service Bus ReplyToSessionId.
 	ReplyToGroupID string
 }
@@ -108,6 +109,9 @@ func (p *Properties) Has(f PropertyField) bool { return p.Present&f != 0 }
 // returns is a fresh copy, so neither side shares maps with the other. Body
 // is the one exception: it is shared and must be treated as read-only by
 // both sides (the broker never modifies it), which saves a copy per delivery.
+//
+// Field order keeps the struct compact (4-byte fields paired): every stored
+// message holds one, so each 8 bytes here costs 8 bytes per message.
 type Message struct {
 	// Client-supplied.
 
@@ -146,9 +150,6 @@ type Message struct {
 	// EnqueueSequenceNumber equals SequenceNumber, except on an
 	// auto-forwarded message, where it is the number first assigned.
 	EnqueueSequenceNumber int64
-	// DeliveryCount is the number of previous deliveries: it goes on the
-	// wire as header.delivery-count, and the SDK shows it plus one.
-	DeliveryCount uint32
 	// LockToken is the current lock (RFC 4122 byte order); zero when not
 	// locked. The wire layer does the .NET byte swap for delivery tags.
 	LockToken uuid.UUID
@@ -156,6 +157,9 @@ type Message struct {
 	LockedUntil time.Time
 	// State is Active, Deferred or Scheduled.
 	State State
+	// DeliveryCount is the number of previous deliveries: it goes on the
+	// wire as header.delivery-count, and the SDK shows it plus one.
+	DeliveryCount uint32
 	// DeadLetterSource is the path of the entity a dead-lettered message
 	// came from ("" elsewhere).
 	DeadLetterSource string
