@@ -79,7 +79,7 @@ func (c *conn) manage(entity broker.Address, req *request) *response {
 			if err != nil {
 				return badRequest(fmt.Errorf("messages[%d]: %w", i, err))
 			}
-			p.msg.Size = len(data)
+			p.msg.Size = int32(len(data))
 			msgs = append(msgs, &p.msg)
 		}
 		seqs, err := b.Send(path, msgs)

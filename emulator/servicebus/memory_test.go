@@ -86,9 +86,9 @@ func rss() uint64 {
 
 // maxHeapPerStoredMessage bounds the live heap of one queued 1 KiB message
 // sent in an SDK batch: the body's bytes (shared with the transfer buffer,
-// ~1,120 B with the batch framing), the broker.Message (480 B), its entry
+// ~1,120 B with the batch framing), the broker.Message (448 B), its entry
 // (48 B), skiplist node (64 B) and message-id string (64 B). Measured at
-// 1819 bytes; the bound leaves room for allocator noise, not for another
+// 1787 bytes; the bound leaves room for allocator noise, not for another
 // copy of the body nor for the parse state staying alive with the message.
 const maxHeapPerStoredMessage = 2000
 

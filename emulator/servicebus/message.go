@@ -318,7 +318,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		return nil, err
 	}
 	if format != batchFormat {
-		p.msg.Size = len(payload)
+		p.msg.Size = int32(len(payload))
 		return []*broker.Message{storedMessage(&p.msg)}, nil
 	}
 	out := make([]*broker.Message, 0, len(p.data))
@@ -327,7 +327,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 		if err := ip.parse(inner); err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
-		ip.msg.Size = len(inner)
+		ip.msg.Size = int32(len(inner))
 		out = append(out, storedMessage(&ip.msg))
 	}
 	return out, nil

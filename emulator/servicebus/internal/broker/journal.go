@@ -103,7 +103,7 @@ func messageRecord(path string, m *Message) []any {
 		p.GroupID, p.GroupSequence, p.ReplyToGroupID,
 		nilMap(m.ApplicationProperties), m.Body, nanos(m.ScheduledEnqueueTime), m.PartitionKey,
 		nanos(m.EnqueuedTime), m.EnqueueSequenceNumber, m.DeliveryCount, int32(m.State),
-		m.DeadLetterSource, int64(m.TimeToLive), nanos(m.ExpiresAt), int64(m.forwardHops),
+		m.DeadLetterSource, int64(m.TimeToLive), nanos(m.ExpiresAt()), int64(m.forwardHops),
 	}
 }
 
@@ -212,8 +212,9 @@ func decodeMessage(v []any, maps [3]map[string]any) *Message {
 	m.DeadLetterSource, _ = v[30].(string)
 	ttl, _ = v[31].(int64)
 	m.TimeToLive = time.Duration(ttl)
-	m.ExpiresAt = fromNanos(v[32])
+	// v[32] is ExpiresAt, written for the record format's sake and
+	// computed from EnqueuedTime and TimeToLive (Message.ExpiresAt).
 	hops, _ := v[33].(int64)
-	m.forwardHops = int(hops)
+	m.forwardHops = int32(hops)
 	return m
 }

@@ -130,8 +130,12 @@ type Message struct {
 	// opaque to the broker and read-only.
 	Body []byte
 	// Size is the message's encoded size as the client sent it, counted against the entity's
-	// MaxSizeInMegabytes; 0 means len(Body).
-	Size int
+	// MaxSizeInMegabytes; 0 means len(Body). int32 as a message is bounded
+	// far below 2 GiB by the link's max-message-size.
+	Size int32
+	// forwardHops counts the auto-forwarding hops made so far (forward.go),
+	// broker-owned; next to Size so the two share a word.
+	forwardHops int32
 	// ScheduledEnqueueTime, when in the future at Send, makes the message
 	// Scheduled until then (x-opt-scheduled-enqueue-time).
 	ScheduledEnqueueTime time.Time
@@ -166,11 +170,16 @@ type Message struct {
 	// TimeToLive is the effective TTL: Header.TTL capped by the entity's
 	// DefaultMessageTimeToLive (the entity default when Header.TTL is 0).
 	TimeToLive time.Duration
-	// ExpiresAt is EnqueuedTime + TimeToLive (saturating).
-	ExpiresAt time.Time
+}
 
-	// forwardHops counts the auto-forwarding hops made so far (forward.go).
-	forwardHops int
+// ExpiresAt is EnqueuedTime + TimeToLive, zero on a message not yet
+// enqueued. It is computed, not stored: one time.Time less per stored
+// message.
+func (m *Message) ExpiresAt() time.Time {
+	if m.EnqueuedTime.IsZero() {
+		return time.Time{}
+	}
+	return m.EnqueuedTime.Add(m.TimeToLive)
 }
 
 // Clone returns a copy that shares nothing mutable with m except Body (which

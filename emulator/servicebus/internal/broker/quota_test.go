@@ -8,7 +8,7 @@ import (
 )
 
 // sized is a message that counts size bytes against its entity's quota.
-func sized(size int) *broker.Message { return &broker.Message{Body: []byte("x"), Size: size} }
+func sized(size int32) *broker.Message { return &broker.Message{Body: []byte("x"), Size: size} }
 
 func TestQueueQuotaRefusesAndRecovers(t *testing.T) {
 	t.Parallel()

@@ -26,7 +26,7 @@ func TestSendReceiveComplete(t *testing.T) {
 	}
 	m := got[0]
 	if m.SequenceNumber != 1 || m.EnqueueSequenceNumber != 1 || !m.EnqueuedTime.Equal(now) || m.DeliveryCount != 0 ||
-		m.State != broker.StateActive || m.TimeToLive != time.Hour || !m.ExpiresAt.Equal(now.Add(time.Hour)) {
+		m.State != broker.StateActive || m.TimeToLive != time.Hour || !m.ExpiresAt().Equal(now.Add(time.Hour)) {
 		t.Errorf("system fields: %+v", m)
 	}
 	if m.LockToken == uuid.Nil || m.LockToken == got[1].LockToken || !m.LockedUntil.Equal(now.Add(30*time.Second)) {

@@ -76,7 +76,7 @@ func (v sqlView) System(name string) (any, bool) {
 	case sqlfilter.SysEnqueuedTimeUtc:
 		return m.EnqueuedTime, !m.EnqueuedTime.IsZero()
 	case sqlfilter.SysExpiresAtUtc:
-		return m.ExpiresAt, !m.ExpiresAt.IsZero()
+		return m.ExpiresAt(), !m.ExpiresAt().IsZero()
 	case sqlfilter.SysLockedUntilUtc:
 		return m.LockedUntil, !m.LockedUntil.IsZero()
 	case sqlfilter.SysLockToken:
@@ -161,7 +161,6 @@ func (v sqlView) SetSystem(name string, value any) {
 		m.Header.TTL = max(d, 0)
 		if d > 0 {
 			m.TimeToLive = min(m.TimeToLive, d)
-			m.ExpiresAt = m.EnqueuedTime.Add(m.TimeToLive)
 		}
 	}
 }

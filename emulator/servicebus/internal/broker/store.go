@@ -60,7 +60,7 @@ func (s *store) deadlineOf(e *entry) time.Time {
 	case m.State == StateScheduled:
 		return m.ScheduledEnqueueTime
 	case m.State == StateActive && !s.dlq:
-		return m.ExpiresAt
+		return m.ExpiresAt()
 	}
 	// Deferred messages and DLQ messages never expire.
 	return time.Time{}
@@ -109,7 +109,7 @@ func (s *store) ready(e *entry, now time.Time) {
 }
 
 func (s *store) expired(m *Message, now time.Time) bool {
-	return !s.dlq && m.State == StateActive && !m.ExpiresAt.After(now)
+	return !s.dlq && m.State == StateActive && !m.ExpiresAt().After(now)
 }
 
 // wake signals the receivers waiting for messages.

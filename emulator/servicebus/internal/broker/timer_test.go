@@ -92,8 +92,8 @@ func TestTimeToLive(t *testing.T) {
 			bd.send(t, "x", m)
 			p, err := bd.b.Peek("x", 1, 1)
 			must(t, err)
-			if p[0].TimeToLive != tt.wantTTL || !p[0].ExpiresAt.Equal(p[0].EnqueuedTime.Add(tt.wantTTL)) || p[0].Header.TTL != tt.msgTTL {
-				t.Fatalf("TimeToLive %v ExpiresAt %v Header.TTL %v", p[0].TimeToLive, p[0].ExpiresAt, p[0].Header.TTL)
+			if p[0].TimeToLive != tt.wantTTL || !p[0].ExpiresAt().Equal(p[0].EnqueuedTime.Add(tt.wantTTL)) || p[0].Header.TTL != tt.msgTTL {
+				t.Fatalf("TimeToLive %v ExpiresAt %v Header.TTL %v", p[0].TimeToLive, p[0].ExpiresAt(), p[0].Header.TTL)
 			}
 			if tt.lockFirst {
 				bd.one(t, "x")
@@ -150,7 +150,7 @@ func TestScheduled(t *testing.T) {
 	p, err := bd.b.Peek("q", 1, 10)
 	must(t, err)
 	if len(p) != 3 || p[0].State != broker.StateScheduled || p[1].State != broker.StateActive ||
-		!p[0].EnqueuedTime.Equal(now.Add(time.Minute)) || !p[0].ExpiresAt.Equal(now.Add(time.Minute+time.Hour)) {
+		!p[0].EnqueuedTime.Equal(now.Add(time.Minute)) || !p[0].ExpiresAt().Equal(now.Add(time.Minute+time.Hour)) {
 		t.Fatalf("peek: %+v", p)
 	}
 	m := bd.one(t, "q")

@@ -158,7 +158,6 @@ func (t *topic) fanOut(subs []*entity, msgs []*Message, now time.Time) {
 				e.seq = m.SequenceNumber
 				c := e.msg
 				c.TimeToLive = min(c.TimeToLive, sub.limits.ttl)
-				c.ExpiresAt = c.EnqueuedTime.Add(c.TimeToLive)
 				sub.main.add(e, now)
 			}
 		}
@@ -256,5 +255,4 @@ func stamp(m *Message, seq int64, now time.Time, entityTTL time.Duration) {
 	if m.Header.TTL > 0 && m.Header.TTL < entityTTL {
 		m.TimeToLive = m.Header.TTL
 	}
-	m.ExpiresAt = m.EnqueuedTime.Add(m.TimeToLive)
 }
