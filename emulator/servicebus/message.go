@@ -49,6 +49,11 @@ type parsedMessage struct {
 	value     any    // the amqp-value body, for RPC requests
 	data      [][]byte
 	hasHeader bool
+	// viewIDs makes a string message-id a view of the payload, not a copy
+	// (decodeSent: the payload is the transfer's own buffer, kept
+	// unmodified as long as the message is stored, as its Body is a
+	// slice of it too).
+	viewIDs bool
 }
 
 // parseMessage decodes the sections of an encoded AMQP message. Slices of payload are kept.
@@ -97,7 +102,7 @@ func (p *parsedMessage) parse(payload []byte) error {
 				p.msg.ApplicationProperties = m
 			}
 		case secProperties:
-			if err := parseProperties(d, &p.msg.Properties); err != nil {
+			if err := parseProperties(d, &p.msg.Properties, p.viewIDs); err != nil {
 				return err
 			}
 		case secData, secSequence, secValue, secFooter:
@@ -247,7 +252,7 @@ func mapToProps(m enc.Map) map[string]any {
 	return out
 }
 
-func parseProperties(d *enc.Decoder, p *broker.Properties) error {
+func parseProperties(d *enc.Decoder, p *broker.Properties, viewID bool) error {
 	fields, n, err := d.ListHeader()
 	if err != nil {
 		return fmt.Errorf("reading properties: %w", err)
@@ -262,7 +267,16 @@ func parseProperties(d *enc.Decoder, p *broker.Properties) error {
 		var err error
 		switch i {
 		case 0:
-			p.MessageID, err = fields.Value()
+			var id string
+			var ok bool
+			if viewID {
+				id, ok, err = fields.StringView()
+			}
+			if ok {
+				p.MessageID = id
+			} else if err == nil {
+				p.MessageID, err = fields.Value()
+			}
 		case 1:
 			p.UserID, _, err = fields.Binary()
 		case 2:
@@ -313,7 +327,7 @@ func text(v any) (string, bool) {
 // decodeSent turns one transfer into the messages to enqueue: a batch (format 0x80013700) holds
 // one encoded message per data section; anything else is a single message.
 func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
-	var p parsedMessage
+	p := parsedMessage{viewIDs: true}
 	if err := p.parse(payload); err != nil {
 		return nil, err
 	}
@@ -323,7 +337,7 @@ func decodeSent(payload []byte, format uint32) ([]*broker.Message, error) {
 	}
 	out := make([]*broker.Message, 0, len(p.data))
 	for i, inner := range p.data {
-		var ip parsedMessage
+		ip := parsedMessage{viewIDs: true}
 		if err := ip.parse(inner); err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,10 @@ func (d *dedupLog) duplicate(m *Message, now time.Time) bool {
 	if at, ok := d.seen[id]; ok && now.Sub(at) < d.window {
 		return true
 	}
+	// A clone: the id may be a view of the sent transfer's buffer
+	// (decodeSent), which the history must not keep alive after the
+	// message is gone.
+	id = strings.Clone(id)
 	d.seen[id] = now
 	d.order = append(d.order, dedupEntry{id: id, at: now})
 	return false

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
@@ -66,5 +67,23 @@ func TestDuplicateDetectionOnTopicAndDefaultWindow(t *testing.T) {
 	bd.send(t, "q", withID("x", "1"), withID("x", "2"))
 	if got := bd.receive(t, "q", broker.ReceiveAndDelete, 10); len(got) != 2 {
 		t.Fatalf("queue without detection kept %d of 2", len(got))
+	}
+}
+
+// TestDuplicateHistoryOwnsItsIDs sends a message whose id is a view of a
+// buffer, as the wire layer's are (a slice of the transfer), then reuses
+// the buffer: the history must have kept its own copy of the id, so that
+// it neither pins the buffer nor changes with it.
+func TestDuplicateHistoryOwnsItsIDs(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	must(t, bd.b.CreateQueue(broker.QueueConfig{Name: "ddv", RequiresDuplicateDetection: true}))
+	buf := []byte("id-1")
+	bd.send(t, "ddv", withID(unsafe.String(&buf[0], len(buf)), "first"))
+	copy(buf, "id-2")
+	bd.send(t, "ddv", withID("id-1", "dup"))
+	got := bodies(bd.receive(t, "ddv", broker.ReceiveAndDelete, 10))
+	if len(got) != 1 || got[0] != "first" {
+		t.Fatalf("got %q, want [first]: the history changed with the sender's buffer", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
@@ -595,6 +596,27 @@ func (d *Decoder) BinaryView() ([]byte, error) {
 	}
 	d.off--
 	return nil, d.typeError("binary")
+}
+
+// StringView reads a string value (not a symbol) like Value, but returns a
+// view of the decoder's input instead of a copy: the caller must keep the
+// input unmodified for as long as it holds the string, which also keeps
+// the input alive. ok is false, and nothing is consumed, when the next
+// value is not a string.
+func (d *Decoder) StringView() (v string, ok bool, err error) {
+	code, err := d.PeekCode()
+	if err != nil || (code != TypeStr8 && code != TypeStr32) {
+		return "", false, err
+	}
+	d.off++
+	if err := d.charge(costElement); err != nil {
+		return "", false, err
+	}
+	b, err := d.variable(code == TypeStr32)
+	if err != nil || len(b) == 0 {
+		return "", err == nil, err
+	}
+	return unsafe.String(&b[0], len(b)), true, nil
 }
 
 // Text reads a string or symbol field.

@@ -227,6 +227,38 @@ func BenchmarkDecodeAnnotations(b *testing.B) {
 	}
 }
 
+var errNotString = errors.New("not a string")
+
+func TestStringViewIsAView(t *testing.T) {
+	t.Parallel()
+	in := mustAppend(t, "message-id")
+	d := NewDecoder(in)
+	v, ok, err := d.StringView()
+	if err != nil || !ok || v != "message-id" || d.Len() != 0 {
+		t.Fatalf("StringView = %q, %v, %v; %d bytes left", v, ok, err, d.Len())
+	}
+	in[len(in)-1] = 'D' // a view sees the input change; a copy would not
+	if v != "message-iD" {
+		t.Fatalf("StringView returned a copy: %q", v)
+	}
+	for _, other := range []any{Symbol("sym"), uint64(7), []byte("bin"), nil} {
+		d := NewDecoder(mustAppend(t, other))
+		if v, ok, err := d.StringView(); ok || err != nil || v != "" || d.Offset() != 0 {
+			t.Errorf("StringView of %T = %q, %v, %v after %d bytes; want nothing read", other, v, ok, err, d.Offset())
+		}
+	}
+}
+
+// mustAppend encodes v or fails the test.
+func mustAppend(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := Append(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // FuzzTypedReaders runs every typed field reader over arbitrary input: none may panic, and a
 // successful read must agree with the generic decoder on how many bytes it used.
 func FuzzTypedReaders(f *testing.F) {
@@ -248,6 +280,19 @@ func FuzzTypedReaders(f *testing.F) {
 			"KeyedMap":  func(d *Decoder) error { _, err := d.KeyedMap(); return err },
 			"Symbols":   func(d *Decoder) error { _, err := d.Symbols(); return err },
 			"Map":       func(d *Decoder) error { _, err := d.Map(); return err },
+			"StringView": func(d *Decoder) error {
+				v, ok, err := d.StringView()
+				if err == nil && !ok {
+					if d.Offset() != 0 {
+						t.Fatalf("StringView consumed %d bytes of a non-string", d.Offset())
+					}
+					return errNotString
+				}
+				if g, _, _ := Decode(in); err == nil && g != v {
+					t.Fatalf("StringView %q, generic decode %q", v, g)
+				}
+				return err
+			},
 		}
 		for name, read := range readers {
 			d := NewDecoder(in)
