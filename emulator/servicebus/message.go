@@ -292,9 +292,13 @@ func parseProperties(d *enc.Decoder, p *broker.Properties, viewID bool) error {
 		case 7:
 			p.ContentEncoding, _, err = fields.Text()
 		case 8:
-			p.AbsoluteExpiryTime, _, err = fields.Timestamp()
+			var t time.Time
+			t, _, err = fields.Timestamp()
+			p.AbsoluteExpiryTime = broker.Timestamp(t.UnixMilli())
 		case 9:
-			p.CreationTime, _, err = fields.Timestamp()
+			var t time.Time
+			t, _, err = fields.Timestamp()
+			p.CreationTime = broker.Timestamp(t.UnixMilli())
 		case 10:
 			p.GroupID, _, err = fields.Text()
 		case 11:
@@ -473,7 +477,7 @@ func appendProperties(b []byte, p *broker.Properties) ([]byte, error) {
 	b, start := enc.BeginComposite(b)
 	fields := [...]any{
 		p.MessageID, p.UserID, p.To, p.Subject, p.ReplyTo, p.CorrelationID,
-		enc.Symbol(p.ContentType), enc.Symbol(p.ContentEncoding), p.AbsoluteExpiryTime, p.CreationTime,
+		enc.Symbol(p.ContentType), enc.Symbol(p.ContentEncoding), p.AbsoluteExpiryTime.Time(), p.CreationTime.Time(),
 		p.GroupID, p.GroupSequence, p.ReplyToGroupID,
 	}
 	keepLen, keepN := len(b), 0

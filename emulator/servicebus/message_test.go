@@ -26,7 +26,8 @@ func setup(t testing.TB) msgBundle {
 		{Key: enc.Symbol("custom"), Value: int32(5)},
 	})
 	b = enc.AppendDescriptor(b, secProperties)
-	b, _ = enc.AppendList(b, []any{"id-1", nil, "to", "subject", nil, "corr", enc.Symbol("text/plain")})
+	b, _ = enc.AppendList(b, []any{"id-1", nil, "to", "subject", nil, "corr", enc.Symbol("text/plain"), nil,
+		time.UnixMilli(0), time.UnixMilli(1700000000123)})
 	b = enc.AppendDescriptor(b, secApplicationProps)
 	b, _ = enc.AppendMap(b, enc.Map{{Key: "k", Value: int64(7)}})
 	b = enc.AppendDescriptor(b, secData)
@@ -43,7 +44,8 @@ func TestMessageMappingRoundTrip(t *testing.T) {
 	}
 	m := msgs[0]
 	if !m.Header.Durable || m.Header.TTL != time.Minute || m.PartitionKey != "pk" || m.Properties.Subject != "subject" ||
-		m.Properties.ContentType != "text/plain" || m.ApplicationProperties["k"] != int64(7) {
+		m.Properties.ContentType != "text/plain" || m.ApplicationProperties["k"] != int64(7) ||
+		m.Properties.AbsoluteExpiryTime != 0 || m.Properties.CreationTime != 1700000000123 {
 		t.Fatalf("decoded %+v", m)
 	}
 	if _, ok := m.Annotations[annSequenceNumber]; ok {
@@ -59,7 +61,8 @@ func TestMessageMappingRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(p.msg.Body, m.Body) || p.msg.Properties.Present != m.Properties.Present || p.msg.Annotations["custom"] != int32(5) {
+	if !bytes.Equal(p.msg.Body, m.Body) || p.msg.Properties.Present != m.Properties.Present || p.msg.Annotations["custom"] != int32(5) ||
+		p.msg.Properties.AbsoluteExpiryTime != 0 || p.msg.Properties.CreationTime != 1700000000123 {
 		t.Fatalf("re-parsed %+v", p.msg)
 	}
 	if tok, ok := p.msg.DeliveryAnnotations[annLockToken].(enc.UUID); !ok || uuid.UUID(tok) != m.LockToken {

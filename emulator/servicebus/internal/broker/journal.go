@@ -99,7 +99,7 @@ func messageRecord(path string, m *Message) []any {
 		m.Header.Durable, m.Header.Priority, int64(m.Header.TTL),
 		nilMap(m.DeliveryAnnotations), nilMap(m.Annotations),
 		uint32(p.Present), p.MessageID, userID, p.To, p.Subject, p.ReplyTo, p.CorrelationID,
-		p.ContentType, p.ContentEncoding, nanos(p.AbsoluteExpiryTime), nanos(p.CreationTime),
+		p.ContentType, p.ContentEncoding, nanos(p.AbsoluteExpiryTime.Time()), nanos(p.CreationTime.Time()),
 		p.GroupID, p.GroupSequence, p.ReplyToGroupID,
 		nilMap(m.ApplicationProperties), m.Body, nanos(m.ScheduledEnqueueTime), m.PartitionKey,
 		nanos(m.EnqueuedTime), m.EnqueueSequenceNumber, m.DeliveryCount, int32(m.State),
@@ -196,8 +196,8 @@ func decodeMessage(v []any, maps [3]map[string]any) *Message {
 	p.CorrelationID = v[14]
 	p.ContentType, _ = v[15].(string)
 	p.ContentEncoding, _ = v[16].(string)
-	p.AbsoluteExpiryTime = fromNanos(v[17])
-	p.CreationTime = fromNanos(v[18])
+	p.AbsoluteExpiryTime = TimestampOf(fromNanos(v[17]))
+	p.CreationTime = TimestampOf(fromNanos(v[18]))
 	p.GroupID, _ = v[19].(string)
 	p.GroupSequence, _ = v[20].(uint32)
 	p.ReplyToGroupID, _ = v[21].(string)

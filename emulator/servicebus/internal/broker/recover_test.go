@@ -270,3 +270,33 @@ func TestRecoveryRecreatesRuntimeEntitiesAndRules(t *testing.T) {
 		t.Fatalf("subscription after restart got %d copies, %d tagged; want 2, 1", len(got), tagged)
 	}
 }
+
+// TestRecoveryKeepsPropertyTimestamps checks the properties' timestamps
+// (stored as milliseconds) through the journal record: present ones,
+// including the epoch itself, come back as sent; absent ones stay absent.
+func TestRecoveryKeepsPropertyTimestamps(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	j := &memJournal{}
+	b := durableSetup(t, c, j)
+	stamped := idMsg("stamped")
+	stamped.Properties.CreationTime = broker.Timestamp(1700000000123)
+	stamped.Properties.AbsoluteExpiryTime = 0 // the epoch, present
+	stamped.Properties.Present |= broker.PropCreationTime | broker.PropAbsoluteExpiryTime
+	_, err := b.Send("q", []*broker.Message{stamped, idMsg("plain")})
+	must(t, err)
+	b2, _ := restart(t, c, j)
+	got, err := b2.Peek("q", 0, 10)
+	must(t, err)
+	if len(got) != 2 {
+		t.Fatalf("peeked %d messages after restart, want 2", len(got))
+	}
+	p, q := got[0].Properties, got[1].Properties
+	if !p.Has(broker.PropCreationTime) || p.CreationTime != 1700000000123 || !p.CreationTime.Time().Equal(time.UnixMilli(1700000000123)) ||
+		!p.Has(broker.PropAbsoluteExpiryTime) || p.AbsoluteExpiryTime != 0 {
+		t.Fatalf("timestamps after restart: %+v", p)
+	}
+	if q.Has(broker.PropCreationTime) || q.Has(broker.PropAbsoluteExpiryTime) || q.CreationTime != 0 {
+		t.Fatalf("absent timestamps after restart: %+v", q)
+	}
+}
