@@ -42,6 +42,11 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 	log.Printf("  %s: saturation, %d orders from %d clients", broker, cfg.e2eOrders, cfg.clients)
 	var sat float64
 	var done time.Time
+	meter, err := startCPU(ctx, a.db, a.handlerPIDs(), nil)
+	if err != nil {
+		return nil, err
+	}
+	polls0 := a.polls.Load()
 	err = profiled(cfg, name, a.handlerPIDs(), func() error {
 		start := time.Now()
 		orders, _, err := c.closedLoop(ctx, cfg.clients, 10*time.Minute, cfg.e2eOrders)
@@ -57,6 +62,13 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 	if err != nil {
 		return nil, err
 	}
+	cpu, err := meter.stop(ctx, statsSettle)
+	if err != nil {
+		return nil, err
+	}
+	cpu.Xacts -= a.polls.Load() - polls0
+	per := cpu.perOrder(cfg.e2eOrders)
+	log.Printf("  %s: CPU ms and transactions per order:%s", broker, cpuSummary(per))
 	base := int64(cfg.e2eOrders)
 
 	rate := sat / 2
@@ -82,7 +94,7 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 	r2.Params = params
 	r3 := newResult(name+"-latency-p99", "POST → confirmed at half the saturation rate, p99", "ms", ms(percentile(confirm, 99)), 0, false)
 	r3.Target, r3.Params = "≤ 100 ms", params
-	return []Result{r1, r2, r3}, nil
+	return append([]Result{r1, r2, r3}, cpuResults(name, per, params)...), nil
 }
 
 // waitDone polls until n orders are confirmed and n emails recorded and
@@ -91,6 +103,7 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 func (a *appRun) waitDone(ctx context.Context, n int, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
 	for {
+		a.polls.Add(1)
 		var confirmed, emails int
 		var last time.Time
 		err := a.DB.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'confirmed'), (SELECT count(*) FROM sent_emails),

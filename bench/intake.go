@@ -29,6 +29,12 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 		orders  []placed
 		elapsed time.Duration
 	)
+	// Let the warm-up's transaction statistics reach pg_stat_database.
+	time.Sleep(statsSettle)
+	meter, err := startCPU(ctx, a.db, a.handlerPIDs(), nil)
+	if err != nil {
+		return nil, err
+	}
 	err = profiled(cfg, "intake", a.handlerPIDs(), func() error {
 		var err error
 		orders, elapsed, err = c.closedLoop(ctx, cfg.clients, cfg.intakeTime, 0)
@@ -37,6 +43,12 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
+	cpu, err := meter.stop(ctx, statsSettle)
+	if err != nil {
+		return nil, err
+	}
+	per := cpu.perOrder(len(orders))
+	log.Printf("  app: %d orders, CPU ms and transactions per order:%s", len(orders), cpuSummary(per))
 	rate := float64(len(orders)) / elapsed.Seconds()
 	lats := latencies(orders)
 	p50, p99 := percentile(lats, 50), percentile(lats, 99)
@@ -55,5 +67,8 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	r2.BaselineName, r2.Params = base, params
 	r3 := newResult("intake-latency-p99", "POST latency p99 at saturation", "ms", ms(p99), ms(pg.P99), false)
 	r3.BaselineName, r3.Params = base, params
-	return []Result{r1, r2, r3}, nil
+	out := []Result{r1, r2, r3}
+	out = append(out, cpuResults("intake", per, params)...)
+	out = append(out, cpuResults("intake-pgbench", pg.CPU, params)...)
+	return out, nil
 }
