@@ -56,6 +56,7 @@ type appRun struct {
 	vhost string
 	dir   string
 	once  sync.Once
+	settings map[string]string // the app settings, for a handler started without the host
 	polls atomic.Int64 // transactions of waitDone, subtracted from the measured ones
 }
 
@@ -111,6 +112,7 @@ func startApp(ctx context.Context, rc runConfig, cfg appConfig) (a *appRun, err 
 		}
 		settings["RabbitMQConnection"] = url
 	}
+	a.settings = settings
 	if a.tel, err = benchTelemetry(ctx, cfg.OTLPEndpoint, settings); err != nil {
 		return a, err
 	}
