@@ -43,21 +43,21 @@ type appConfig struct {
 // the handler binary under the in-process local Functions host, a private
 // database, a private broker namespace and an SMTP sink.
 type appRun struct {
-	URL   string
-	DB    *pgxpool.Pool
-	SMTP  *smtpSink
-	host  *funchost.Host
-	emu   *servicebus.Server
-	tel   *telemetry.Telemetry
-	hlog  *tail // host log (low volume: starts, stops, failures)
-	log   *tail // handler stderr, for failures
-	out   *tail // handler stdout
-	db    string
-	vhost string
-	dir   string
-	once  sync.Once
+	URL      string
+	DB       *pgxpool.Pool
+	SMTP     *smtpSink
+	host     *funchost.Host
+	emu      *servicebus.Server
+	tel      *telemetry.Telemetry
+	hlog     *tail // host log (low volume: starts, stops, failures)
+	log      *tail // handler stderr, for failures
+	out      *tail // handler stdout
+	db       string
+	vhost    string
+	dir      string
+	once     sync.Once
 	settings map[string]string // the app settings, for a handler started without the host
-	polls atomic.Int64 // transactions of waitDone, subtracted from the measured ones
+	polls    atomic.Int64      // transactions of waitDone, subtracted from the measured ones
 }
 
 // observerApp is the application_name of the benchmark's own database

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/orderflow/orderflow/functions/apptest/stage"
@@ -28,7 +30,7 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.startDirect(ctx, cfg.handlerBin)
+	d, err := a.startDirect(ctx, cfg.handlerBin, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +39,29 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	d.stop()
 	if err != nil {
 		return nil, err
+	}
+	minBin := filepath.Join(filepath.Dir(cfg.handlerBin), "minimal")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", minBin, "./bench/testdata/minimal").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building bench/testdata/minimal: %v\n%s", err, out)
+	}
+	m, err := a.startDirect(ctx, minBin, nil)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("  minimal net/http + pgx service: %d clients for %s", cfg.clients, cfg.intakeTime)
+	minimal, err := intakePass(ctx, cfg, a, m.URL, []int{m.pid()}, "intake-minimal")
+	m.stop()
+	if err != nil {
+		return nil, err
+	}
+	wire := map[string][2]float64{}
+	for name, bin := range map[string]string{"intake-direct": cfg.handlerBin, "intake-minimal": minBin} {
+		rt, x, err := a.wirePass(ctx, cfg, bin, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("counting round trips of %s: %w", name, err)
+		}
+		log.Printf("  %s: %.3f round trips, %.3f transactions per order on the wire", name, rt, x)
+		wire[name] = [2]float64{rt, x}
 	}
 	a.stop()
 
@@ -56,6 +81,7 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	}{
 		{host, "intake", "POST /api/orders → host → handler → PostgreSQL + publish", "≥ 0.6× pgbench"},
 		{direct, "intake-direct", "POST /api/orders → handler (no host) → PostgreSQL + publish", "≥ 0.8× pgbench"},
+		{minimal, "intake-minimal", "POST /api/orders → minimal net/http + pgx service (bench/testdata/minimal) → PostgreSQL + publish", ""},
 	} {
 		r1 := newResult(p.name+"-throughput", p.what, "orders/s", p.res.rate, pg.Rate, true)
 		r1.BaselineName, r1.Target, r1.Params = base, p.target, params
@@ -65,6 +91,11 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 		r3.BaselineName, r3.Params = base, params
 		out = append(out, r1, r2, r3)
 		out = append(out, cpuResults(p.name, p.res.cpu, params)...)
+		if w, ok := wire[p.name]; ok {
+			r := newResult(p.name+"-roundtrips", "PostgreSQL round trips per order (ReadyForQuery on the wire; host or not, the handler's are the same)", "round trips/order", w[0], 0, false)
+			r.Params = map[string]any{"wireXactsPerOrder": w[1], "pgbenchRoundTripsPerOrder": 4}
+			out = append(out, r)
+		}
 	}
 	out = append(out, cpuResults("intake-pgbench", pg.CPU, params)...)
 	return out, nil
@@ -79,7 +110,14 @@ type intakeResult struct {
 // intakePass warms up for 2s, waits for the statistics to settle, then
 // places orders at url for cfg.intakeTime and measures the CPU of pids
 // (the handlers), this process and PostgreSQL.
+//
+// The handlers in pids are sent the profiling signals with cfg.profileDir;
+// the minimal service (which has no such signal handlers) is not.
 func intakePass(ctx context.Context, cfg runConfig, a *appRun, url string, pids []int, name string) (intakeResult, error) {
+	profPIDs := pids
+	if name == "intake-minimal" {
+		profPIDs = nil
+	}
 	var res intakeResult
 	c := newOrderClient(url, cfg.clients)
 	if _, _, err := c.closedLoop(ctx, cfg.clients, 2*time.Second, 0); err != nil {
@@ -95,7 +133,7 @@ func intakePass(ctx context.Context, cfg runConfig, a *appRun, url string, pids 
 		orders  []placed
 		elapsed time.Duration
 	)
-	err = profiled(cfg, name, pids, func() error {
+	err = profiled(cfg, name, profPIDs, func() error {
 		var err error
 		orders, elapsed, err = c.closedLoop(ctx, cfg.clients, cfg.intakeTime, 0)
 		return err

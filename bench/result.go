@@ -50,6 +50,37 @@ func newResult(name, metric, unit string, project, baseline float64, higherIsBet
 	return r
 }
 
+// mergeResults reads the results in path and returns them with those of
+// the same name replaced by rs, in place, and the other rs appended.
+func mergeResults(path string, rs []Result) ([]Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s to merge: %w", path, err)
+	}
+	var old []Result
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("reading %s to merge: %w", path, err)
+	}
+	fresh := map[string]Result{}
+	for _, r := range rs {
+		fresh[r.Name] = r
+	}
+	var out []Result
+	for _, r := range old {
+		if n, ok := fresh[r.Name]; ok {
+			r = n
+			delete(fresh, r.Name)
+		}
+		out = append(out, r)
+	}
+	for _, r := range rs {
+		if _, ok := fresh[r.Name]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func writeJSON(path string, rs []Result) error {
 	b, err := json.MarshalIndent(rs, "", "  ")
 	if err != nil {
