@@ -44,6 +44,7 @@ type cpuMeter struct {
 	db       string        // the measured database
 	handlers []int
 	extra    map[cpuGroup]func() []int
+	rabbit   []int // beam.smp
 
 	mu    sync.Mutex
 	first map[int]int64 // ticks at the pid's first reading (0 when first seen after the start)
@@ -178,7 +179,12 @@ func (m *cpuMeter) read(ctx context.Context, initial bool) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, p := range pidsNamed("beam.smp") {
+	// Scanning /proc is costly enough to show in this process's figure:
+	// RabbitMQ's processes are looked up once, at the start.
+	if initial {
+		m.rabbit = pidsNamed("beam.smp")
+	}
+	for _, p := range m.rabbit {
 		groups[p] = cpuRabbit
 	}
 	for g, f := range m.extra {
