@@ -21,7 +21,7 @@ func endToEnd(ctx context.Context, cfg runConfig) ([]Result, error) {
 	}
 	var out []Result
 	for _, broker := range stage.Brokers {
-		rs, err := endToEndOn(ctx, cfg, broker, pg)
+		rs, err := endToEndOn(ctx, cfg, broker, pg, 1, "e2e-"+string(broker))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", broker, err)
 		}
@@ -30,9 +30,28 @@ func endToEnd(ctx context.Context, cfg runConfig) ([]Result, error) {
 	return out, nil
 }
 
-func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbenchResult) ([]Result, error) {
-	name := "e2e-" + string(broker)
-	a, err := startApp(ctx, cfg, appConfig{Broker: broker, Consumers: true, Name: name})
+// endToEndScale runs the RabbitMQ end-to-end pass with one and with two
+// handler instances in the same run. The RabbitMQ trigger keeps the real
+// extension's semantics (one consumer per instance, one invocation at a
+// time per consumer), so consumer throughput scales with instances.
+func endToEndScale(ctx context.Context, cfg runConfig) ([]Result, error) {
+	pg, err := pgbenchIntake(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, n := range []int{1, 2} {
+		rs, err := endToEndOn(ctx, cfg, stage.RabbitMQ, pg, n, fmt.Sprintf("e2e-scale-rabbitmq-%dinstance", n))
+		if err != nil {
+			return nil, fmt.Errorf("%d instances: %w", n, err)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbenchResult, instances int, name string) ([]Result, error) {
+	a, err := startApp(ctx, cfg, appConfig{Broker: broker, Consumers: true, Name: name, Instances: instances})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +106,7 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 	params := map[string]any{"broker": string(broker), "clients": cfg.clients, "saturationOrders": cfg.e2eOrders,
 		"halfLoadOrdersPerSec": int(rate), "halfLoadSeconds": cfg.e2eLoadTime.Seconds(), "halfLoadOrders": len(orders),
 		"emailP50ms": ms(percentile(email, 50)), "emailP99ms": ms(percentile(email, 99)),
-		"instances": 1, "confirmedAt": "PostgreSQL now() of the confirming transaction"}
+		"instances": instances, "confirmedAt": "PostgreSQL now() of the confirming transaction"}
 	r1 := newResult(name+"-throughput", "POST → confirmed + email recorded, at saturation", "orders/s", sat, pg.Rate, true)
 	r1.BaselineName, r1.Target, r1.Params = "pgbench intake (handler's SQL)", "≥ 0.3× pgbench", params
 	r2 := newResult(name+"-latency-p50", "POST → confirmed at half the saturation rate, p50", "ms", ms(percentile(confirm, 50)), 0, false)

@@ -79,6 +79,7 @@ func main() {
 		{"intake", intake},
 		{"telemetry", telemetryCost},
 		{"e2e", endToEnd},
+		{"e2escale", endToEndScale},
 		{"broker", brokerThroughput},
 		{"footprint", footprint},
 		{"dispatch", dispatch},
