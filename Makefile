@@ -81,7 +81,7 @@ test: lint-deps ## Run every test (needs PostgreSQL and RabbitMQ on 127.0.0.1; .
 lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags chaos ./functions/chaos/
+	$(GO) vet -tags chaos ./functions/chaos/ ./emulator/cmd/sbemulator/
 	$(GO) run $(STATICCHECK) -tags chaos ./...
 	$(GO) run $(ERRCHECK) -tags chaos -exclude .errcheck-excludes ./...
 	@# Programs must not link the testing package (bench stages the app with functions/apptest/stage).
@@ -89,13 +89,13 @@ lint: lint-deps ## gofmt, go vet, staticcheck, errcheck and the Bicep syntax che
 	node infra/lint/parse.js $$(git ls-files 'infra/*.bicep' 'infra/**/*.bicep' 'infra/*.bicepparam')
 
 # Node tooling used by the tests: the Bicep grammar (infra/lint) and the JavaScript Service Bus SDK
-# (emulator/servicebus/jstest), installed from their lock files when missing.
+# (emulator/servicebus/jstest), installed from their lock files when missing or older than the lock.
 NODE_DIRS := infra/lint emulator/servicebus/jstest
 
 .PHONY: lint-deps
 lint-deps:
 	@for d in $(NODE_DIRS); do \
-	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then \
+	  if [ -f $$d/package-lock.json ] && { [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; }; then \
 	    echo "npm ci --prefix $$d"; npm ci --prefix $$d --no-audit --no-fund >/dev/null || exit 1; fi; done
 
 .PHONY: package
@@ -139,8 +139,9 @@ bench: ## Run the benchmarks against same-run baselines; writes bench/results.js
 	$(GO) run ./bench
 
 .PHONY: chaos
-chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts
+chaos: ## Fault injection (needs root, PostgreSQL and RabbitMQ; restarts both): 2,000 orders per broker through handler/host kills and service restarts; the emulator through 6 kill -9 with -data-dir
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./functions/chaos/
+	$(GO) test -tags chaos -count=1 -timeout 5m -v -run TestChaosEmulatorKill9 ./emulator/cmd/sbemulator/
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 30s)

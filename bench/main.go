@@ -21,6 +21,8 @@ type runConfig struct {
 	rabbitURL string
 	messages  int // messages per throughput pass
 	footprint int // messages passed through the emulator binary before the RSS reading
+	stored    int // 1 KiB messages left queued in the emulator binary for the RSS-per-message reading
+	startup   int // 1 KiB messages stored with -data-dir before the durable start-up reading
 
 	root       string // repository root
 	handlerBin string // the real custom handler
@@ -48,6 +50,8 @@ func main() {
 	flag.StringVar(&cfg.rabbitURL, "rabbitmq", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ for the baselines")
 	flag.IntVar(&cfg.messages, "messages", 20000, "messages per broker throughput pass")
 	flag.IntVar(&cfg.footprint, "footprint-messages", 100000, "messages passed through the emulator before measuring RSS")
+	flag.IntVar(&cfg.stored, "stored-messages", 300000, "1 KiB messages left queued in the emulator for the RSS-per-stored-message reading")
+	flag.IntVar(&cfg.startup, "startup-messages", 1000000, "1 KiB messages stored with -data-dir before measuring the emulator's start-up")
 	flag.IntVar(&cfg.clients, "clients", 10, "concurrent clients for intake and end-to-end (pgbench -c too)")
 	flag.DurationVar(&cfg.intakeTime, "intake-time", 15*time.Second, "measured time of each intake side")
 	flag.IntVar(&cfg.e2eOrders, "e2e-orders", 2000, "orders placed for the end-to-end saturation pass")
@@ -82,6 +86,7 @@ func main() {
 		{"e2escale", endToEndScale},
 		{"broker", brokerThroughput},
 		{"footprint", footprint},
+		{"startup", durableStartup},
 		{"dispatch", dispatch},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -249,6 +249,13 @@ func (c *adminCall) url(path string, query ...string) string {
 }
 
 func (c *adminCall) write(code int, ct string, body []byte) {
+	// A change is answered once it is durable (with DataDir), like a send.
+	if c.r.Method != http.MethodGet {
+		if err := c.h.srv.durable(); err != nil {
+			writeAdminError(c.w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
 	c.w.Header().Set("Content-Type", ct)
 	c.w.WriteHeader(code)
 	_, _ = c.w.Write(body)

@@ -28,6 +28,8 @@ const (
 	// DefaultMaxPendingBytes bounds what one connection buffers: unfinished incoming deliveries
 	// plus $cbs and $management responses waiting for link credit.
 	DefaultMaxPendingBytes = 16 << 20
+	// DefaultCompactGrowth is the default Config.CompactGrowth.
+	DefaultCompactGrowth = 64 << 20
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -36,6 +38,20 @@ type Config struct {
 	AMQPAddr string
 	// HTTPAddr is the listen address of the health endpoint. Default "127.0.0.1:5300"; "-" disables it.
 	HTTPAddr string
+	// AMQPSAddr is the listen address of AMQP over TLS (AMQPS, Service Bus's port 5671), served
+	// with the certificate of CertFile/KeyFile or a generated one (see CertDir). Default "": off.
+	AMQPSAddr string
+	// HTTPSAddr is the listen address of HTTPS with the same certificate: AMQP over WebSockets at
+	// wss://host:port/$servicebus/websocket (subprotocol amqp or AMQPWSB10) and the HTTP API of
+	// HTTPAddr. Service Bus serves both on 443. Default "": off.
+	HTTPSAddr string
+	// CertFile and KeyFile are a PEM certificate (chain) and its key for the TLS listeners.
+	// Default "": a certificate the emulator generates for localhost, 127.0.0.1 and ::1.
+	CertFile, KeyFile string
+	// CertDir keeps a generated certificate across restarts: ca.crt (the CA clients trust),
+	// server.crt and server.key, created on first start with TLS and reused while valid.
+	// Default "": a new certificate in memory at each start (Server.CACertPEM returns its CA).
+	CertDir string
 	// ConfigPath is a Config.json in the official emulator's schema whose entities are created at
 	// start. Default "": start without entities.
 	ConfigPath string
@@ -88,6 +104,16 @@ type Config struct {
 	// ran is always answered, so one response may pass the limit). Default 16 MiB, and never
 	// less than twice MaxMessageSize.
 	MaxPendingBytes int64
+	// DataDir, when set, makes the emulator durable: every acknowledged send, settlement,
+	// schedule, deferral, dead-lettering and session state is written to a write-ahead log in
+	// this directory (created with mode 0700) before the client gets its acknowledgement, and
+	// is restored at the next start (docs/servicebus-durability.md). Entities still come from
+	// ConfigPath at each start. Default "": memory only.
+	DataDir string
+	// CompactGrowth is how many bytes the write-ahead log may grow by before it is compacted
+	// while the emulator runs (once it is also more than twice its size after the last
+	// compaction). Default 64 MiB.
+	CompactGrowth int64
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -130,6 +156,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AcceptNextSessionTimeout <= 0 {
 		c.AcceptNextSessionTimeout = DefaultAcceptNextSessionTimeout
+	}
+	if c.CompactGrowth <= 0 {
+		c.CompactGrowth = DefaultCompactGrowth
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -46,6 +46,8 @@ const (
 var (
 	// ErrSASLRequired reports a client that skipped SASL while AllowAnonymous is off.
 	ErrSASLRequired = errors.New("SASL is required: connect with the SASL protocol header")
+	// ErrTLSConfig reports a TLS certificate that cannot be loaded, generated or stored.
+	ErrTLSConfig = errors.New("invalid TLS configuration")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
 

@@ -390,9 +390,20 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		if err := l.request(msg, id, settled); err != nil {
 			return err
 		}
-	} else if state := l.process(msg, format); !settled {
-		if err := l.sendDisposition(id, state); err != nil {
-			return err
+	} else if state := l.process(exactSize(msg), format); !settled {
+		if _, ok := state.(*frames.Accepted); !ok {
+			if err := l.sendDisposition(id, state); err != nil {
+				return err
+			}
+		} else {
+			// The accepted disposition is the send's acknowledgement: with
+			// DataDir it goes out once the message is durable.
+			l.srv().afterDurable(func(err error) {
+				if err != nil {
+					state = &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
+				}
+				_ = l.sendDisposition(id, state)
+			})
 		}
 	}
 	if l.credit < linkCreditIn/2 {
@@ -400,6 +411,16 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		return l.s.sendFlow(l)
 	}
 	return nil
+}
+
+// exactSize returns msg, or a copy without its spare capacity when that is
+// more than an eighth of it: the broker keeps slices of a sent message's
+// buffer for as long as the message is stored, spare capacity included.
+func exactSize(msg []byte) []byte {
+	if cap(msg)-len(msg) <= len(msg)/8 {
+		return msg
+	}
+	return append(make([]byte, 0, len(msg)), msg...)
 }
 
 // dropAssembly ends the delivery being assembled and returns its buffer's pending bytes; only
@@ -428,7 +449,7 @@ func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 		if err != nil {
 			return &frames.Rejected{Error: amqpError(decodeCondition(err), err.Error())}
 		}
-		if _, err := l.srv().broker.Send(l.entity.Path, msgs); err != nil {
+		if _, err := l.srv().broker.SendOwned(l.entity.Path, msgs); err != nil {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
 		}
@@ -476,6 +497,9 @@ func (l *link) request(payload []byte, id uint32, settled bool) error {
 		resp = l.s.c.putToken(req)
 	} else {
 		resp = l.s.c.manage(l.entity, req)
+		if err := l.srv().durable(); err != nil {
+			resp = &response{code: 500, desc: err.Error()}
+		}
 	}
 	b, err := encodeResponse(req, resp)
 	if err != nil {
@@ -761,7 +785,7 @@ func (l *link) settle(d *delivery, state frames.DeliveryState) frames.DeliverySt
 		cond, desc := brokerCondition(err)
 		return &frames.Rejected{Error: amqpError(cond, desc)}
 	}
-	return state
+	return state // confirmed once durable (session.disposition)
 }
 
 // detach ends the link from the server side (closed=true, as go-amqp requires). Safe from any

@@ -94,18 +94,22 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 			if bodyStart < 0 {
 				bodyStart = start
 			}
+			if code == secData {
+				// A view, not a copy: the inner messages of a batch are
+				// kept as slices of the transfer's buffer, one copy of
+				// their bytes in all.
+				b, err := d.BinaryView()
+				if err != nil {
+					return nil, fmt.Errorf("reading data section: %w", err)
+				}
+				p.data = append(p.data, b)
+				continue
+			}
 			v, err := d.Value()
 			if err != nil {
 				return nil, fmt.Errorf("reading body section: %w", err)
 			}
-			switch code {
-			case secData:
-				b, ok := v.([]byte)
-				if !ok {
-					return nil, fmt.Errorf("data section holds %T: %w", v, enc.ErrType)
-				}
-				p.data = append(p.data, b)
-			case secValue:
+			if code == secValue {
 				p.value = v
 			}
 		default:

@@ -17,20 +17,28 @@
 // management_rules.go. Authorization (auth.go, internal/auth) is Service Bus's: SASL is required,
 // and links and $management operations need a CBS token for their entity with the right claim
 // unless Config.AllowAnonymous is set.
+//
+// Besides plain AMQP it serves AMQP over TLS (Config.AMQPSAddr) and AMQP over WebSockets on an
+// HTTPS listener (Config.HTTPSAddr, websocket.go), with a certificate the user provides or one
+// generated for localhost (tls.go), so the SDKs connect as to Service Bus; all transports end in
+// the same connection code.
 package servicebus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
 )
 
 // QueueConfig describes a queue; zero fields take the Service Bus defaults (see each field).
@@ -53,11 +61,22 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	// wal is the write-ahead log with DataDir (nil: memory only); see durable.go.
+	wal *wal.Log
+	// compactGrowth is Config.CompactGrowth; tests lower it while running.
+	compactGrowth atomic.Int64
+	// compactions counts the compactions made while running.
+	compactions atomic.Int64
 	// authz verifies tokens for $cbs, SASL PLAIN and the HTTP API (see Authorize).
 	authz  *auth.Authorizer
 	ln     net.Listener
 	httpLn net.Listener
 	http   *http.Server
+	// TLS listeners (tls.go, websocket.go), nil when off.
+	tls     *tlsCert
+	amqpsLn net.Listener
+	httpsLn net.Listener
+	https   *http.Server
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,49 +98,139 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	s.broker = broker.New(broker.Config{Logger: cfg.Logger})
+	jr := &journal{}
+	bcfg := broker.Config{Logger: cfg.Logger}
+	if cfg.DataDir != "" {
+		bcfg.Journal = jr
+	}
+	s.broker = broker.New(bcfg)
+	var rec *broker.Recovery
+	if cfg.DataDir != "" {
+		// From here until the log is open nothing is journaled: the entities of ConfigPath are
+		// made at every start, and the start's snapshot records them with the rest.
+		rec = s.broker.NewRecovery()
+	}
 	if cfg.ConfigPath != "" {
 		if err := loadEntities(s.broker, cfg.ConfigPath); err != nil {
 			s.broker.Stop()
 			return nil, fmt.Errorf("loading %s: %w", cfg.ConfigPath, err)
 		}
 	}
+	if cfg.DataDir != "" {
+		wl, err := s.recover(cfg.DataDir, rec)
+		if err != nil {
+			s.broker.Stop()
+			return nil, err
+		}
+		jr.log, s.wal = wl, wl
+	}
 	if err := ctx.Err(); err != nil {
 		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
 		return nil, err
 	}
+	if err := s.listen(ctx); err != nil {
+		s.closeListeners()
+		s.broker.Stop()
+		if s.wal != nil {
+			_ = s.wal.Close()
+		}
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Go(func() { s.acceptLoop(s.ln) })
+	if s.amqpsLn != nil {
+		s.wg.Go(func() { s.acceptLoop(s.amqpsLn) })
+	}
+	if s.wal != nil {
+		s.compactGrowth.Store(cfg.CompactGrowth)
+		s.wg.Go(s.compactLoop)
+	}
+	for srv, ln := range map[*http.Server]net.Listener{s.http: s.httpLn, s.https: s.httpsLn} {
+		if srv == nil {
+			continue
+		}
+		s.wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Warn("http server", "addr", ln.Addr().String(), "err", err)
+			}
+		})
+	}
+	s.log.Info("service bus emulator listening", "amqp", s.AMQPAddr(), "http", s.HTTPAddr(), "amqps", s.AMQPSAddr(), "https", s.HTTPSAddr())
+	return s, nil
+}
+
+// listen binds every configured listener; the caller closes them on error.
+func (s *Server) listen(ctx context.Context) error {
+	cfg := s.cfg
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.AMQPAddr)
 	if err != nil {
-		s.broker.Stop()
-		return nil, fmt.Errorf("listening for AMQP on %s: %w", cfg.AMQPAddr, err)
+		return fmt.Errorf("listening for AMQP on %s: %w", cfg.AMQPAddr, err)
 	}
 	s.ln = ln
 	if cfg.HTTPAddr != "-" {
 		hl, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
 		if err != nil {
-			_ = ln.Close()
-			s.broker.Stop()
-			return nil, fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+			return fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 		}
 		s.httpLn = hl
-		s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-		s.wg.Go(func() {
-			if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Warn("http server", "err", err)
-			}
-		})
+		s.http = newHTTPServer(s.httpHandler())
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Go(s.acceptLoop)
-	s.log.Info("service bus emulator listening", "amqp", s.AMQPAddr(), "http", s.HTTPAddr())
-	return s, nil
+	if cfg.AMQPSAddr == "" && cfg.HTTPSAddr == "" {
+		return nil
+	}
+	if s.tls, err = loadOrGenerateCert(cfg, time.Now()); err != nil {
+		return err
+	}
+	if cfg.AMQPSAddr != "" {
+		raw, err := lc.Listen(ctx, "tcp", cfg.AMQPSAddr)
+		if err != nil {
+			return fmt.Errorf("listening for AMQPS on %s: %w", cfg.AMQPSAddr, err)
+		}
+		// The handshake runs on the connection's first read, under its handshake deadline.
+		s.amqpsLn = tls.NewListener(raw, s.tls.serverTLSConfig()) // no ALPN: AMQP clients offer none
+	}
+	if cfg.HTTPSAddr != "" {
+		raw, err := lc.Listen(ctx, "tcp", cfg.HTTPSAddr)
+		if err != nil {
+			return fmt.Errorf("listening for HTTPS on %s: %w", cfg.HTTPSAddr, err)
+		}
+		// HTTP/1.1 only: a WebSocket upgrade over HTTP/2 needs extended CONNECT, which the SDKs do not use.
+		s.httpsLn = tls.NewListener(raw, s.tls.serverTLSConfig("http/1.1"))
+		s.https = newHTTPServer(s.httpsHandler())
+		s.https.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	return nil
 }
 
-func (s *Server) acceptLoop() {
+// newHTTPServer bounds the time and header bytes a client may take (a hijacked WebSocket
+// connection leaves these deadlines behind and is bounded by the AMQP idle timeout).
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// closeListeners closes whatever listen bound.
+func (s *Server) closeListeners() {
+	for _, ln := range []net.Listener{s.ln, s.httpLn, s.amqpsLn, s.httpsLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func (s *Server) acceptLoop(ln net.Listener) {
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -130,25 +239,45 @@ func (s *Server) acceptLoop() {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.log.Warn("accept", "err", err)
+			s.log.Warn("accept", "addr", ln.Addr().String(), "err", err)
 			return
 		}
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
+		if !s.track(1) {
 			_ = nc.Close()
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Go(func() {
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		})
+		go s.serveConn(nc)
 	}
+}
+
+// track adds n to the goroutines Stop waits for, unless the server is stopping.
+func (s *Server) track(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.wg.Add(n)
+	return true
+}
+
+// serveConn serves one AMQP connection (TCP, TLS or WebSocket) until it ends; the caller has
+// tracked it.
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // Stop closes the listeners and every connection (with close amqp:connection:forced) and stops
@@ -168,10 +297,13 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.cancel()
-		_ = s.ln.Close()
-		if s.http != nil {
-			_ = s.http.Close()
+		// The HTTP servers first: they close their own listeners and then Serve returns ErrServerClosed.
+		for _, h := range []*http.Server{s.http, s.https} {
+			if h != nil {
+				_ = h.Close()
+			}
 		}
+		s.closeListeners()
 		for _, c := range conns {
 			c.shutdown(&connError{Condition: CondConnectionForced, Description: "the emulator is shutting down"})
 		}
@@ -183,12 +315,31 @@ func (s *Server) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			err = fmt.Errorf("stopping service bus emulator: %w", ctx.Err())
 		}
+		if s.wal != nil {
+			err = errors.Join(err, s.wal.Close())
+		}
 	})
 	return err
 }
 
 // AMQPAddr is the bound AMQP address (host:port).
 func (s *Server) AMQPAddr() string { return s.ln.Addr().String() }
+
+// AMQPSAddr is the bound AMQPS (AMQP over TLS) address, or "" when it is off.
+func (s *Server) AMQPSAddr() string {
+	if s.amqpsLn == nil {
+		return ""
+	}
+	return s.amqpsLn.Addr().String()
+}
+
+// HTTPSAddr is the bound HTTPS address (AMQP over WebSockets and the HTTP API), or "" when it is off.
+func (s *Server) HTTPSAddr() string {
+	if s.httpsLn == nil {
+		return ""
+	}
+	return s.httpsLn.Addr().String()
+}
 
 // HTTPAddr is the bound HTTP address, or "" when HTTP is disabled.
 func (s *Server) HTTPAddr() string {

@@ -248,18 +248,38 @@ func (s *session) disposition(f *frames.Disposition) error {
 	if f.Last != nil {
 		last = *f.Last
 	}
+	type reply struct {
+		id    uint32
+		state frames.DeliveryState
+	}
+	var replies []reply
 	for _, id := range s.outstanding(f.First, last) {
 		if d := s.takeUnsettled(id); d != nil {
 			state := d.l.settle(d, f.State)
 			if !f.Settled {
-				s.mu.Lock()
-				if !s.ended {
-					_ = s.c.send(s.channel, &frames.Disposition{Role: frames.RoleSender, First: id, Settled: true, State: state}, nil)
-				}
-				s.mu.Unlock()
+				replies = append(replies, reply{id, state})
 			}
 		}
 	}
+	if len(replies) == 0 {
+		return nil
+	}
+	// The client takes the confirmation as the settlement's acknowledgement:
+	// with DataDir it goes out once the settlement is durable.
+	s.c.srv.afterDurable(func(err error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.ended {
+			return
+		}
+		for _, r := range replies {
+			state := r.state
+			if err != nil {
+				state = &frames.Rejected{Error: amqpError(CondInternalError, err.Error())}
+			}
+			_ = s.c.send(s.channel, &frames.Disposition{Role: frames.RoleSender, First: r.id, Settled: true, State: state}, nil)
+		}
+	})
 	return nil
 }
 

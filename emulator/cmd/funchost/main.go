@@ -50,6 +50,7 @@ func run() error {
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	sbConfig := flag.String("servicebus-emulator", "", "run the Service Bus emulator in-process with this Config.json and point emulator connection settings at it")
 	sbPort := flag.Int("servicebus-emulator-port", 5673, "AMQP port of the embedded Service Bus emulator (0 = any free port)")
+	sbAMQPSPort := flag.Int("servicebus-emulator-amqps-port", -1, "AMQP-over-TLS port of the embedded Service Bus emulator, certificate kept where sbemulator keeps it (negative = off)")
 	var allowedHosts []string
 	flag.Func("allowed-host", "also serve requests whose Host is `NAME` (repeatable; loopback names always are, \"*\" allows any)", func(h string) error {
 		allowedHosts = append(allowedHosts, h)
@@ -83,12 +84,17 @@ func run() error {
 	logger = slog.New(tel.SlogHandler("github.com/orderflow/orderflow/emulator/cmd/funchost", logger.Handler()))
 
 	if *sbConfig != "" {
-		srv, err := servicebus.Start(ctx, servicebus.Config{
+		sbCfg := servicebus.Config{
 			AMQPAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbPort)),
 			HTTPAddr:   "-",
 			ConfigPath: *sbConfig,
 			Logger:     logger.With("component", "servicebus-emulator"),
-		})
+		}
+		if *sbAMQPSPort >= 0 {
+			sbCfg.AMQPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*sbAMQPSPort))
+			sbCfg.CertDir = servicebus.DefaultCertDir()
+		}
+		srv, err := servicebus.Start(ctx, sbCfg)
 		if err != nil {
 			return fmt.Errorf("starting the embedded Service Bus emulator: %w", err)
 		}
@@ -109,7 +115,7 @@ func run() error {
 		for _, n := range names {
 			overrides[n] = srv.ConnectionString()
 		}
-		logger.Info("embedded Service Bus emulator", "amqp", srv.AMQPAddr(), "settings", strings.Join(names, ","))
+		logger.Info("embedded Service Bus emulator", "amqp", srv.AMQPAddr(), "amqps", srv.AMQPSAddr(), "settings", strings.Join(names, ","))
 	}
 
 	host, err := funchost.New(funchost.Config{

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"os"
@@ -29,7 +31,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	bin := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-amqp-port", "0", "-http-port", "0", "-log-level", "debug")
+	cmd := exec.CommandContext(ctx, bin, "-amqp-port", "0", "-http-port", "0", "-amqps-port", "-1", "-https-port", "-1", "-log-level", "debug")
 	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -63,8 +65,20 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 // returns the AMQP connection string it prints first.
 func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0"}, args...)...)
-	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=")
+	cmd, connStr := launch(t, ctx, nil, bin, args...)
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	return connStr
+}
+
+// launch starts bin with args (ports 0, no environment defaults, its log to stderr if not nil)
+// and returns the process and the AMQP connection string it prints first; stopping it is the
+// caller's.
+func launch(t *testing.T, ctx context.Context, stderr io.Writer, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	// TLS off unless args turn it on (later flags win): no fixed ports, no certificate in $HOME.
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-amqp-port", "0", "-http-port", "0", "-amqps-port", "-1", "-https-port", "-1"}, args...)...)
+	cmd.Stderr = stderr
+	cmd.Env = append(cmd.Environ(), "EMULATOR_CONFIG=", "EMULATOR_AUTH_CONFIG=", "EMULATOR_CERT_DIR="+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,12 +86,13 @@ func startBinary(t *testing.T, ctx context.Context, bin string, args ...string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		t.Fatalf("reading the connection string: %v", err)
 	}
-	return strings.TrimSpace(line)
+	return cmd, strings.TrimSpace(line)
 }
 
 // buildClient builds testdata/client, a separate program that knows only azservicebus.
@@ -150,7 +165,7 @@ func TestAuthFileNextToConfig(t *testing.T) {
 	write(authFile, `{"SharedAccessPolicies": [{"Name": "app", "PrimaryKey": "k", "Rights": ["Manage"]}]}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0").CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "-config", config, "-amqp-port", "0", "-http-port", "0", "-amqps-port", "-1", "-https-port", "-1").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Auth.json") || !strings.Contains(string(out), "Manage requires Send and Listen") {
 		t.Fatalf("bad Auth.json: exit %v, output %q", err, out)
 	}
@@ -201,5 +216,82 @@ func TestAllowAnonymousFlag(t *testing.T) {
 		if string(got) != c.want {
 			t.Errorf("flags %v: header % x, want % x", c.args, got, c.want)
 		}
+	}
+}
+
+// freePort is a port free a moment ago, for a flag that cannot say "any port" and report it.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// TestAMQPSFlags: -amqps-port with -cert-dir serves AMQP over TLS with a certificate generated into
+// the directory, which a client trusting its ca.crt accepts for localhost.
+func TestAMQPSFlags(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	certDir := filepath.Join(t.TempDir(), "tls")
+	port := freePort(t)
+	startBinary(t, ctx, bin, "-amqps-port", port, "-cert-dir", certDir)
+	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	if err != nil {
+		t.Fatalf("the generated CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("ca.crt holds no certificate")
+	}
+	conn, err := tls.Dial("tcp", "localhost:"+port, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("TLS to -amqps-port: %v", err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("AMQP\x03\x01\x00\x00")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 8)
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "AMQP\x03\x01\x00\x00" {
+		t.Fatalf("SASL header over TLS: %q, %v", got, err)
+	}
+}
+
+// TestSeparateProgramOverTLS: the client program connects to -amqps-port with a Service Bus
+// connection string (Endpoint=sb://localhost/, no UseDevelopmentEmulator) and trusts the generated
+// CA through SSL_CERT_FILE alone. The free port goes in CustomEndpoint: with a port in the
+// Endpoint, the Go SDK checks the certificate for "localhost:PORT".
+func TestSeparateProgramOverTLS(t *testing.T) {
+	t.Parallel()
+	bin := setup(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "Config.json")
+	err := os.WriteFile(config, []byte(`{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
+		"Queues": [{"Name": "demo", "Properties": {}}], "Topics": []}], "Logging": {"Type": "Console"}}}`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := buildClient(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	certDir := filepath.Join(dir, "tls")
+	port := freePort(t)
+	startBinary(t, ctx, bin, "-config", config, "-amqps-port", port, "-cert-dir", certDir)
+	conn := "Endpoint=sb://localhost/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE"
+	cmd := exec.CommandContext(ctx, client, "-conn", conn, "-custom-endpoint", "localhost:"+port, "-queue", "demo", "-body", "over TLS")
+	cmd.Env = append(cmd.Environ(), "SSL_CERT_FILE="+filepath.Join(certDir, "ca.crt"), "SSL_CERT_DIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client over TLS: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `received "over TLS"`) {
+		t.Fatalf("client printed %q", out)
 	}
 }

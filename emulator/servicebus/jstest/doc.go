@@ -15,6 +15,10 @@
 // creates, lists, updates and deletes every entity kind and reads runtime counts. harness.mjs holds
 // what both scripts share (assertions, timeouts, the output protocol).
 //
+// websocket_test.go runs websocket.mjs, the SDK over AMQP-over-WebSockets (webSocketOptions with
+// the ws package, customEndpointAddress for the port) against the emulator's HTTPS listener,
+// trusting its generated CA.
+//
 // Install the SDK once (CI does the same) before running the test:
 //
 //	npm ci --prefix emulator/servicebus/jstest --no-audit --no-fund

@@ -30,6 +30,8 @@ type Broker struct {
 	queues map[string]*entity // by lower-case name
 	topics map[string]*topic  // by lower-case name
 
+	replaying atomic.Bool // Recover is rebuilding state: nothing is journaled
+
 	stopped  atomic.Bool
 	done     chan struct{}
 	stopOnce sync.Once
@@ -118,7 +120,8 @@ func validName(kind, name string) error {
 // CreateQueue adds a queue. ErrExists if a queue or topic has the name
 // (case-insensitive); ErrInvalid for bad settings, including forwarding
 // to a missing entity or in a loop (forward.go).
-func (b *Broker) CreateQueue(cfg QueueConfig) error {
+func (b *Broker) CreateQueue(cfg QueueConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindQueue, "", cfg.Name)
 	if err := validName("queue", cfg.Name); err != nil {
 		return err
 	}
@@ -154,7 +157,8 @@ func (b *Broker) CreateQueue(cfg QueueConfig) error {
 
 // CreateTopic adds a topic without subscriptions (messages sent to it are
 // dropped until a subscription exists, as in Service Bus).
-func (b *Broker) CreateTopic(cfg TopicConfig) error {
+func (b *Broker) CreateTopic(cfg TopicConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindTopic, "", cfg.Name)
 	if err := validName("topic", cfg.Name); err != nil {
 		return err
 	}
@@ -182,7 +186,8 @@ func (b *Broker) CreateTopic(cfg TopicConfig) error {
 
 // CreateSubscription adds a subscription to an existing topic. Without
 // rules it gets the match-all $Default rule.
-func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) error {
+func (b *Broker) CreateSubscription(topicName string, cfg SubscriptionConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindSubscription, topicName, cfg.Name)
 	path := topicName + subscriptionsInfix + cfg.Name
 	if err := validName("subscription", cfg.Name); err != nil {
 		return err
@@ -235,7 +240,8 @@ func checkRules(path string, rules []Rule) ([]Rule, error) {
 // Delete removes the queue, the topic (with its subscriptions) or the
 // subscription at address, with all their messages. Their receivers get
 // ErrNotFound; outstanding lock tokens become unknown.
-func (b *Broker) Delete(address string) error {
+func (b *Broker) Delete(address string) (err error) {
+	defer b.journalDeleteAfter(&err, address)
 	tg, err := b.resolve(address)
 	if err != nil {
 		return err

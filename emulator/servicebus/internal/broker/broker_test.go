@@ -269,3 +269,43 @@ func TestStopZeroBroker(t *testing.T) {
 		t.Errorf("Resolve on a zero broker: %v", err)
 	}
 }
+
+// TestSendOwnedKeepsTheGivenMessage checks that SendOwned stores the
+// message it is given (no copy) on a queue, and that on a topic each
+// subscription still gets its own copy: settling one does not touch the
+// other's.
+func TestSendOwnedKeepsTheGivenMessage(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	must(t, s.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "a"}))
+	must(t, s.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "b"}))
+	body := []byte("payload")
+	for _, addr := range []string{"q", "t"} {
+		m := &broker.Message{Body: body, ApplicationProperties: map[string]any{"k": "v"}}
+		seqs, err := s.b.SendOwned(addr, []*broker.Message{m})
+		if err != nil || len(seqs) != 1 {
+			t.Fatalf("SendOwned(%s) = %v, %v", addr, seqs, err)
+		}
+		if addr == "q" && m.SequenceNumber != seqs[0] {
+			t.Fatalf("queue message not stored as given: sequence number %d, want %d", m.SequenceNumber, seqs[0])
+		}
+	}
+	for _, addr := range []string{"q", "t/Subscriptions/a", "t/Subscriptions/b"} {
+		r, err := s.b.NewReceiver(addr, broker.PeekLock)
+		must(t, err)
+		got, err := r.TryReceive(1)
+		if err != nil || len(got) != 1 || string(got[0].Body) != "payload" || got[0].ApplicationProperties["k"] != "v" {
+			t.Fatalf("%s: received %v, %v", addr, got, err)
+		}
+		if addr == "t/Subscriptions/a" {
+			must(t, s.b.DeadLetter(addr, got[0].LockToken, "r", "d", nil))
+		}
+	}
+	dl, err := s.b.Peek("t/Subscriptions/b", 0, 1)
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("peek b: %v, %v", dl, err)
+	}
+	if _, ok := dl[0].ApplicationProperties[broker.PropDeadLetterReason]; ok {
+		t.Fatal("dead-lettering a's copy changed b's")
+	}
+}

@@ -25,6 +25,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug lines for entity changes. Default: discard.
 	Logger *slog.Logger
+	// Journal, when set, receives every durable state change (journal.go)
+	// so that Recover can rebuild the messages after a restart. Nil: memory
+	// only, nothing is encoded.
+	Journal Journal
 }
 
 func (c Config) withDefaults() Config {

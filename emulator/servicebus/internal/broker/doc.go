@@ -99,6 +99,19 @@
 // copy ("Session id is null."). Session state and ListSessions are in
 // session_state.go. The dead-letter queue is not session-enabled.
 //
+// # Durability
+//
+// With Config.Journal, every durable change (journal.go) becomes a record:
+// message puts, deletes and locks from the store's own transitions, sequence
+// numbers, duplicate-detection entries, session state, and the definition
+// of an entity after each change of its settings or rules (entityjournal.go,
+// a deferred call in each exported entity operation). Records are appended
+// under the entity's lock, so each entity's changes are in order. Recovery
+// (recover.go) folds them into the last state of each message and puts the
+// messages back, counting the delivery of a message locked at the crash;
+// Snapshot writes the state back as records, for compaction. The journal
+// is the wire layer's write-ahead log; the broker itself still does no I/O.
+//
 // # Rules, duplicate detection, auto-forwarding
 //
 // A subscription's rules (rule.go) have a Filter (TrueFilter,

@@ -113,7 +113,7 @@ func (b *Broker) flushForwards(from *entity, out []forwarded) {
 				fmt.Sprintf("The message exceeded the maximum of %d auto-forwarding hops on its way to %s.", MaxForwardHops, f.dest))
 			continue
 		}
-		if _, err := b.send(f.dest, []*Message{m}, true); err != nil {
+		if _, err := b.send(f.dest, []*Message{m}, true, false); err != nil {
 			b.cfg.Logger.Warn("auto-forwarding failed; message dead-lettered", "from", from.path, "to", f.dest, "err", err)
 			b.transferDeadLetter(from, m, ReasonForwardingDestinationGone, fmt.Sprintf("Auto-forwarding to %s failed: %v", f.dest, err))
 		}

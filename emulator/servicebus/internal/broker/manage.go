@@ -146,7 +146,8 @@ func (d *dedupLog) settings() (bool, time.Duration) {
 // creation (ErrInvalid when they differ). Zero durations and counts mean
 // the defaults, as in CreateQueue. A new ForwardTo applies to messages that
 // become active from now on; a new MaxSizeInMegabytes to the next send.
-func (b *Broker) UpdateQueue(cfg QueueConfig) error {
+func (b *Broker) UpdateQueue(cfg QueueConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindQueue, "", cfg.Name)
 	q, err := b.entityOf(KindQueue, cfg.Name)
 	if err != nil {
 		return err
@@ -185,7 +186,8 @@ func (b *Broker) UpdateQueue(cfg QueueConfig) error {
 
 // UpdateTopic changes a topic's settings; RequiresDuplicateDetection is
 // fixed at creation. Zero values mean the defaults, as in CreateTopic.
-func (b *Broker) UpdateTopic(cfg TopicConfig) error {
+func (b *Broker) UpdateTopic(cfg TopicConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindTopic, "", cfg.Name)
 	t, err := b.topic(cfg.Name)
 	if err != nil {
 		return err
@@ -216,7 +218,8 @@ func (b *Broker) UpdateTopic(cfg TopicConfig) error {
 // UpdateSubscription changes a subscription's settings (its rules are
 // managed with AddRule, ReplaceRule and RemoveRule; cfg.Rules is ignored).
 // RequiresSession is fixed at creation.
-func (b *Broker) UpdateSubscription(topicName string, cfg SubscriptionConfig) error {
+func (b *Broker) UpdateSubscription(topicName string, cfg SubscriptionConfig) (err error) {
+	defer b.journalEntityAfter(&err, KindSubscription, topicName, cfg.Name)
 	s, err := b.entityOf(KindSubscription, topicName+subscriptionsInfix+cfg.Name)
 	if err != nil {
 		return err

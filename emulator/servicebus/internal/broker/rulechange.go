@@ -65,7 +65,8 @@ func (b *Broker) RemoveRule(topicName, sub, name string) error {
 	}, nil)
 }
 
-func (b *Broker) changeRules(topicName, sub, name string, change func([]Rule, int) ([]Rule, error), add *Rule) error {
+func (b *Broker) changeRules(topicName, sub, name string, change func([]Rule, int) ([]Rule, error), add *Rule) (err error) {
+	defer b.journalEntityAfter(&err, KindSubscription, topicName, sub)
 	s, err := b.entityOf(KindSubscription, topicName+subscriptionsInfix+sub)
 	if err != nil {
 		return err

@@ -20,11 +20,21 @@ import (
 // With duplicate detection, a message whose MessageId the queue or topic
 // accepted within its window gets a sequence number but is dropped.
 func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
-	return b.send(address, msgs, false)
+	return b.send(address, msgs, false, false)
 }
 
-// send is Send; fwd marks messages being auto-forwarded (forward.go).
-func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error) {
+// SendOwned is Send without the copy: the broker takes msgs over, and the
+// caller must not use them (nor their maps) afterwards, whatever the
+// result. The wire layer uses it for the messages it has just decoded, so
+// that a stored message is the decoded one and not a second copy of it.
+func (b *Broker) SendOwned(address string, msgs []*Message) ([]int64, error) {
+	return b.send(address, msgs, false, true)
+}
+
+// send is Send; fwd marks messages being auto-forwarded (forward.go), owned
+// those the broker may keep as they are (SendOwned). The two exclude each
+// other: forwarding reads the source message after stamping the copy.
+func (b *Broker) send(address string, msgs []*Message, fwd, owned bool) ([]int64, error) {
 	tg, err := b.resolve(address)
 	if err != nil {
 		return nil, err
@@ -42,7 +52,7 @@ func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error
 	}
 	now := b.now()
 	if tg.top != nil {
-		return tg.top.send(msgs, now, fwd)
+		return tg.top.send(msgs, now, fwd, owned)
 	}
 	// An auto-forwarded message without session id is not refused: the
 	// session-enabled destination dead-letters it (store.add).
@@ -67,7 +77,13 @@ func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error
 		if q.dedup.duplicate(m, now) {
 			continue
 		}
-		e := stampedEntry(m)
+		b.journalDedup(q.dedup, q.path, m, now)
+		var e *entry
+		if owned { // never with fwd: keepForwarded reads m after stamp
+			e = newEntry(m)
+		} else {
+			e = stampedEntry(m)
+		}
 		stamp(e.msg, q.seq, now, q.limits.ttl)
 		if fwd {
 			keepForwarded(e.msg, m)
@@ -75,6 +91,7 @@ func (b *Broker) send(address string, msgs []*Message, fwd bool) ([]int64, error
 		e.seq = q.seq
 		q.main.add(e, now)
 	}
+	b.journal(recSeq, q.path, q.seq)
 	return seqs, nil
 }
 

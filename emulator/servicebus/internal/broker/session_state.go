@@ -39,6 +39,7 @@ func (b *Broker) SetSessionState(address, id string, state []byte) error {
 	if len(state) > 0 {
 		m.state = slices.Clone(state)
 	}
+	b.journal(recSession, tg.ent.path, id, m.state)
 	ss.gc(m)
 	return nil
 }

@@ -80,6 +80,7 @@ func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
 	s.all.insert(e.msg.SequenceNumber, e)
 	s.ent.quota.add(e.msg)
+	s.journalPut(e)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
 		return
@@ -128,6 +129,7 @@ func (s *store) wake() {
 
 // drop removes e from every index.
 func (s *store) drop(e *entry) {
+	s.journalDel(e)
 	if s.all.remove(e.msg.SequenceNumber) {
 		s.ent.quota.drop(e.msg)
 	}
@@ -166,6 +168,7 @@ func (s *store) lock(e *entry, now time.Time) {
 	e.msg.LockToken = tok
 	e.msg.LockedUntil = now.Add(s.ent.limits.lockDuration)
 	s.locks[tok] = e
+	s.journalLock(e)
 	s.retime(e, now)
 }
 
@@ -200,6 +203,7 @@ func (s *store) abandon(e *entry, props map[string]any, now time.Time) {
 		}
 		e.msg.DeliveryCount++
 	}
+	s.journalPut(e)
 	s.ready(e, now)
 }
 
@@ -208,6 +212,7 @@ func (s *store) lockExpired(e *entry, now time.Time) { s.abandon(e, nil, now) }
 // release ends a delivery that does not count (the SDK's releaser).
 func (s *store) release(e *entry, now time.Time) {
 	s.unlock(e)
+	s.journalPut(e)
 	s.ready(e, now)
 }
 
@@ -222,6 +227,7 @@ func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
 		e.msg.DeliveryCount++
 	}
 	e.msg.State = StateDeferred
+	s.journalPut(e)
 	s.retime(e, now)
 }
 

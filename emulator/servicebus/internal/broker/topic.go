@@ -80,7 +80,7 @@ func (t *topic) sub(name string) *entity {
 
 // send numbers msgs (copies), drops duplicates, keeps the scheduled ones and
 // fans out the rest. fwd marks auto-forwarded messages.
-func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) {
+func (t *topic) send(msgs []*Message, now time.Time, fwd, owned bool) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
 	var due []*Message
 	t.mu.Lock()
@@ -102,7 +102,13 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 		if t.dedup.duplicate(m, now) {
 			continue
 		}
-		c := m.Clone()
+		t.b.journalDedup(t.dedup, t.name, m, now)
+		var c *Message
+		if owned { // never with fwd (see Broker.send)
+			c = m
+		} else {
+			c = m.Clone()
+		}
 		stamp(c, t.seq, now, t.ttl)
 		if fwd {
 			keepForwarded(c, m)
@@ -112,10 +118,12 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd bool) ([]int64, error) 
 			t.scheduled.insert(c.SequenceNumber, e)
 			t.quota.add(c)
 			t.timers.set(e, c.ScheduledEnqueueTime)
+			t.journalPut(c)
 			continue
 		}
 		due = append(due, c)
 	}
+	t.b.journal(recSeq, t.name, t.seq)
 	t.alarm.arm(t.timers.next(), now)
 	t.mu.Unlock()
 	t.fanOut(subs, due, now)
@@ -167,6 +175,7 @@ func (t *topic) cancel(seqs []int64) error {
 	}
 	for _, seq := range seqs {
 		if e := t.scheduled.get(seq); e != nil {
+			t.b.journal(recDel, t.name, seq)
 			t.scheduled.remove(seq)
 			t.quota.drop(e.msg)
 			t.timers.set(e, time.Time{})
@@ -191,6 +200,7 @@ func (t *topic) runTimers() {
 		}
 		t.timers.set(e, time.Time{})
 		t.scheduled.remove(e.msg.SequenceNumber)
+		t.b.journal(recDel, t.name, e.msg.SequenceNumber)
 		t.quota.drop(e.msg)
 		e.msg.State = StateActive
 		due = append(due, e.msg)
@@ -201,6 +211,13 @@ func (t *topic) runTimers() {
 	// The due messages already left t.scheduled, so a cancel from here on
 	// finds nothing to cancel, as if it came after the fan-out.
 	t.fanOut(subs, due, now)
+}
+
+// journalPut records a scheduled message kept at the topic.
+func (t *topic) journalPut(m *Message) {
+	if t.b.cfg.Journal != nil {
+		t.b.journal(messageRecord(t.name, m)...)
+	}
 }
 
 // nextSeq allocates a sequence number for an extra subscription copy.

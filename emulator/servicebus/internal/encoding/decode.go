@@ -582,6 +582,21 @@ func (d *Decoder) Binary() (v []byte, present bool, err error) {
 	return nil, false, d.typeError("binary")
 }
 
+// BinaryView reads a binary value like Binary but returns a slice of the
+// decoder's input instead of a copy: it stays valid, and keeps the input
+// alive, as long as the caller holds it.
+func (d *Decoder) BinaryView() ([]byte, error) {
+	code, err := d.byte1()
+	if err != nil {
+		return nil, err
+	}
+	if code == TypeVbin8 || code == TypeVbin32 {
+		return d.variable(code == TypeVbin32)
+	}
+	d.off--
+	return nil, d.typeError("binary")
+}
+
 // Text reads a string or symbol field.
 func (d *Decoder) Text() (v string, present bool, err error) {
 	code, err := d.byte1()

@@ -20,17 +20,18 @@ func main() {
 	conn := flag.String("conn", "", "Service Bus connection string")
 	queue := flag.String("queue", "", "queue name")
 	body := flag.String("body", "hello from a separate program", "message body")
+	endpoint := flag.String("custom-endpoint", "", "host:port to dial instead of the Endpoint's host (ClientOptions.CustomEndpoint)")
 	flag.Parse()
-	if err := run(*conn, *queue, *body); err != nil {
+	if err := run(*conn, *queue, *body, *endpoint); err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		os.Exit(1)
 	}
 }
 
-func run(conn, queue, body string) error {
+func run(conn, queue, body, endpoint string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client, err := azservicebus.NewClientFromConnectionString(conn, nil)
+	client, err := azservicebus.NewClientFromConnectionString(conn, &azservicebus.ClientOptions{CustomEndpoint: endpoint})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+)
+
+// durableThroughput measures the emulator with -data-dir (every send and
+// completion acknowledged after the write-ahead log's fsync) on the same
+// pass as the in-memory run (memory msg/s) and RabbitMQ persistent (rabbit
+// msg/s), which is its baseline.
+func durableThroughput(ctx context.Context, p throughputParams, memory, rabbit float64) (Result, error) {
+	dir, err := os.MkdirTemp("", "bench-durable")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	ours, err := emulatorThroughput(ctx, p, dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("durable emulator: %w", err)
+	}
+	r := newResult("emulator-throughput-durable", "send+receive+complete, -data-dir (fsync before every acknowledgement, group commit)", "msg/s", ours, rabbit, true)
+	r.BaselineName = "RabbitMQ durable queue, persistent, confirms, manual ack"
+	r.Target = "≥ 1.0× RabbitMQ"
+	r.Params = map[string]any{"messages": p.Messages, "bytes": p.Size, "batch": p.Batch, "sdkConcurrentCompletes": p.Settlers,
+		"inMemoryMsgPerSec": int(memory), "durableOverInMemory": fmt.Sprintf("%.2f", ours/memory)}
+	return r, nil
+}
+
+// durableStartup fills the emulator binary's -data-dir with cfg.startup
+// 1 KiB messages, kills it with SIGKILL and measures the next start: from
+// process start to the first accepted AMQP connection, recovery and the
+// log's compaction included.
+func durableStartup(ctx context.Context, cfg runConfig) ([]Result, error) {
+	dir, bin, config, err := stageEmulator(ctx, "bench-startup")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "data")
+	run := func() (*exec.Cmd, string, time.Duration, error) {
+		port, err := freePort()
+		if err != nil {
+			return nil, "", 0, err
+		}
+		cmd := exec.CommandContext(ctx, bin, "-config", config, "-data-dir", data, "-amqp-port", strconv.Itoa(port), "-http-port", "0",
+			"-amqps-port", "-1", "-https-port", "-1") // TLS off: no fixed ports, no certificate in $HOME
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return nil, "", 0, err
+		}
+		for !amqpHandshake(addr) {
+			if time.Since(start) > 5*time.Minute {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				return nil, "", 0, fmt.Errorf("emulator did not accept an AMQP connection within 5 min")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return cmd, addr, time.Since(start), nil
+	}
+	cmd, addr, _, err := run()
+	if err != nil {
+		return nil, err
+	}
+	connStr := fmt.Sprintf("Endpoint=sb://%s;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;", addr)
+	fill := time.Now()
+	err = sendBacklog(ctx, connStr, "backlog", cfg.startup)
+	fillRate := float64(cfg.startup) / time.Since(fill).Seconds()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("filling the data directory: %w", err)
+	}
+	logBytes := int64(0)
+	if fi, err := os.Stat(filepath.Join(data, "journal.wal")); err == nil {
+		logBytes = fi.Size()
+	}
+	cmd, _, ready, err := run()
+	if err != nil {
+		return nil, err
+	}
+	rss, rssErr := rssKiB(cmd.Process.Pid)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	if rssErr != nil {
+		return nil, rssErr
+	}
+	r := newResult("emulator-durable-startup", "start with stored messages → first accepted AMQP connection (recovery + compaction)", "s", ready.Seconds(), 0, false)
+	r.Params = map[string]any{"messages": cfg.startup, "bytes": 1024, "logMB": logBytes >> 20, "rssAfterStartMB": rss >> 10,
+		"durableSendOnlyMsgPerSec": int(fillRate), "previousRun": "killed with SIGKILL"}
+	return []Result{r}, nil
+}
+
+// sendBacklog sends n 1 KiB messages in batches of 100 and receives none.
+func sendBacklog(ctx context.Context, connStr, queue string, n int) error {
+	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
+	if err != nil {
+		return err
+	}
+	defer client.Close(context.WithoutCancel(ctx))
+	sender, err := client.NewSender(queue, nil)
+	if err != nil {
+		return err
+	}
+	body := make([]byte, 1024)
+	for sent := 0; sent < n; {
+		batch, err := sender.NewMessageBatch(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 100 && sent < n; i++ {
+			if err := batch.AddMessage(&azservicebus.Message{Body: body}, nil); err != nil {
+				return fmt.Errorf("batching the backlog: %w", err)
+			}
+			sent++
+		}
+		if err := sender.SendMessageBatch(ctx, batch, nil); err != nil {
+			return fmt.Errorf("sending the backlog after %d: %w", sent, err)
+		}
+	}
+	return nil
+}

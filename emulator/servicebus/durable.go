@@ -1,0 +1,123 @@
+package servicebus
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/wal"
+)
+
+// walFile is the write-ahead log's name in Config.DataDir.
+const walFile = "journal.wal"
+
+// compactCheck is how often the running compaction looks at the log: it
+// compacts once the log has grown by Config.CompactGrowth since its last
+// compaction and is more than twice the size it had then, so the log stays
+// within about twice the live data plus CompactGrowth.
+const compactCheck = time.Second
+
+// compactLoop compacts the log while the server runs (see compactCheck).
+func (s *Server) compactLoop() {
+	tick := time.NewTicker(compactCheck)
+	defer tick.Stop()
+	base := s.wal.Size()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		size := s.wal.Size()
+		if size-base < s.compactGrowth.Load() || size < 2*base {
+			continue
+		}
+		start := time.Now()
+		if err := s.wal.CompactLive(s.broker.Snapshot); err != nil {
+			s.log.Error("compacting the write-ahead log failed; acknowledgements stop", "err", err)
+			return
+		}
+		base = s.wal.Size()
+		s.compactions.Add(1)
+		s.log.Info("write-ahead log compacted", "from", size, "to", base, "took", time.Since(start))
+	}
+}
+
+// journal adapts the write-ahead log to the broker's Journal: records are
+// appended to the current group-commit batch, and whoever acknowledges
+// them to a client waits for durability with Server.durable.
+type journal struct {
+	log *wal.Log // nil until recovery is over (the broker journals nothing before)
+}
+
+func (j *journal) Append(rec []byte) error {
+	if j.log == nil {
+		return fmt.Errorf("journal not open: %w", wal.ErrClosed)
+	}
+	_, err := j.log.Append(rec)
+	return err
+}
+
+// recover opens the log in dir, rebuilds the broker's messages from it and
+// replaces it with a snapshot of the rebuilt state, which is the log's
+// compaction: the log holds what changed since the last start.
+func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
+	start := time.Now()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		r.Finish()
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	wl, err := wal.Open(filepath.Join(dir, walFile), r.Apply)
+	if err != nil {
+		r.Finish()
+		return nil, fmt.Errorf("recovering from %s: %w", dir, err)
+	}
+	st := r.Finish()
+	if err := wl.Compact(s.broker.Snapshot); err != nil {
+		return nil, fmt.Errorf("compacting the log in %s: %w", dir, err)
+	}
+	// Decoding the log made garbage about the size of the log; give it back
+	// to the system now rather than keep it as the process's high-water mark.
+	debug.FreeOSMemory()
+	s.log.Info("recovered from the write-ahead log", "dir", dir, "messages", st.Messages,
+		"lockedAtCrash", st.Locked, "orphans", st.Orphans, "took", time.Since(start))
+	return wl, nil
+}
+
+// afterDurable calls then once every change made so far is on disk (at
+// once without DataDir), from another goroutine when it has to wait, so
+// that a connection's read loop goes on while the fsync runs and the
+// acknowledgements of many clients share it.
+func (s *Server) afterDurable(then func(error)) {
+	var b *wal.Batch
+	if s.wal != nil {
+		b = s.wal.Barrier()
+	}
+	if b == nil {
+		then(nil)
+		return
+	}
+	s.wg.Go(func() {
+		if err := b.Wait(s.ctx); err != nil {
+			then(fmt.Errorf("making the change durable: %w", err))
+			return
+		}
+		then(nil)
+	})
+}
+
+// durable waits until every change made so far is on disk, so that the
+// acknowledgement the caller is about to send cannot be lost by a crash.
+// Without DataDir it returns at once.
+func (s *Server) durable() error {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.Sync(s.ctx); err != nil {
+		return fmt.Errorf("making the change durable: %w", err)
+	}
+	return nil
+}

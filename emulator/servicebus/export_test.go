@@ -1,0 +1,26 @@
+package servicebus
+
+import (
+	"context"
+	"time"
+)
+
+// Crash stops s as a crash would: the write-ahead log is dropped without
+// writing what was not yet acknowledged, then the server stops. Tests only.
+func Crash(s *Server) error {
+	if s.wal != nil {
+		if err := s.wal.Abandon(); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Stop(ctx)
+}
+
+// SetCompactGrowth sets how much the write-ahead log grows before the
+// running compaction (checked each second) rewrites it. Tests only.
+func SetCompactGrowth(s *Server, n int64) { s.compactGrowth.Store(n) }
+
+// Compactions is the number of compactions s made while running. Tests only.
+func Compactions(s *Server) int64 { return s.compactions.Load() }

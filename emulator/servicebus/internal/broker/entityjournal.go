@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+)
+
+// Entity records: every change of an entity's settings or rules journals
+// the entity's whole definition after the change (recEntity), and a
+// deletion journals recDelete. The exported entity operations call
+// journalEntityAfter and journalDeleteAfter in a deferred call, so the
+// record follows the change and its locks are released.
+const (
+	recEntity = "e" // kind, topic, name, JSON definition
+	recDelete = "x" // path
+)
+
+// entityDef is an entity's definition as journaled.
+type entityDef struct {
+	Queue        *QueueConfig        `json:",omitempty"`
+	Topic        *TopicConfig        `json:",omitempty"`
+	Subscription *SubscriptionConfig `json:",omitempty"` // Rules in RuleDefs
+	RuleDefs     []ruleDef           `json:",omitempty"`
+}
+
+// ruleDef is a rule as journaled: exactly one of True, SQL and Correlation.
+type ruleDef struct {
+	Name        string
+	True        bool               `json:",omitempty"`
+	SQL         string             `json:",omitempty"`
+	Correlation *CorrelationFilter `json:",omitempty"` // Properties in CorrelationProps
+	// CorrelationProps are the correlation filter's application
+	// properties as an AMQP map, which keeps their types.
+	CorrelationProps []byte `json:",omitempty"`
+	Action           string `json:",omitempty"`
+}
+
+// journalEntityAfter journals the definition of the entity kind/path if
+// the change that defers it succeeded (*errp == nil).
+func (b *Broker) journalEntityAfter(errp *error, kind EntityKind, topic, name string) {
+	if *errp != nil || b.cfg.Journal == nil || b.replaying.Load() {
+		return
+	}
+	def, err := b.entityDefOf(kind, topic, name)
+	if err == nil {
+		var js []byte
+		if js, err = json.Marshal(def); err == nil {
+			b.journal(recEntity, kind.String(), topic, name, js)
+			return
+		}
+	}
+	b.cfg.Logger.Error("journaling an entity change failed; it is not durable", "topic", topic, "name", name, "err", err)
+}
+
+// journalDeleteAfter journals the deletion of path if it succeeded.
+func (b *Broker) journalDeleteAfter(errp *error, path string) {
+	if *errp == nil {
+		b.journal(recDelete, path)
+	}
+}
+
+func (b *Broker) entityDefOf(kind EntityKind, topic, name string) (entityDef, error) {
+	switch kind {
+	case KindQueue:
+		q, err := b.QueueSettings(name)
+		return entityDef{Queue: &q}, err
+	case KindTopic:
+		t, err := b.TopicSettings(name)
+		return entityDef{Topic: &t}, err
+	}
+	s, err := b.SubscriptionSettings(topic, name)
+	if err != nil {
+		return entityDef{}, err
+	}
+	def := entityDef{Subscription: &s, RuleDefs: make([]ruleDef, 0, len(s.Rules))}
+	for _, r := range s.Rules {
+		rd := ruleDef{Name: r.Name}
+		switch f := r.Filter.(type) {
+		case TrueFilter:
+			rd.True = true
+		case *SQLFilter:
+			rd.SQL = f.Expression()
+		case *CorrelationFilter:
+			c := *f
+			c.Properties = nil
+			rd.Correlation = &c
+			if len(f.Properties) > 0 {
+				if rd.CorrelationProps, err = enc.AppendStringMap(nil, f.Properties); err != nil {
+					return entityDef{}, fmt.Errorf("rule %s: %w", r.Name, err)
+				}
+			}
+		default:
+			return entityDef{}, fmt.Errorf("rule %s: filter %T cannot be journaled: %w", r.Name, r.Filter, ErrInvalid)
+		}
+		if r.Action != nil {
+			rd.Action = r.Action.Expression()
+		}
+		def.RuleDefs = append(def.RuleDefs, rd)
+	}
+	s.Rules = nil
+	return def, nil
+}
+
+func (rd ruleDef) rule() (Rule, error) {
+	r := Rule{Name: rd.Name}
+	switch {
+	case rd.True:
+		r.Filter = TrueFilter{}
+	case rd.SQL != "":
+		f, err := NewSQLFilter(rd.SQL)
+		if err != nil {
+			return Rule{}, err
+		}
+		r.Filter = f
+	case rd.Correlation != nil:
+		c := *rd.Correlation
+		if len(rd.CorrelationProps) > 0 {
+			props, err := enc.NewDecoder(rd.CorrelationProps).KeyedMap()
+			if err != nil {
+				return Rule{}, fmt.Errorf("rule %s: %w", rd.Name, err)
+			}
+			c.Properties = props
+		}
+		r.Filter = &c
+	default:
+		return Rule{}, fmt.Errorf("rule %s without filter: %w", rd.Name, ErrInvalid)
+	}
+	a, err := NewSQLAction(rd.Action)
+	if err != nil {
+		return Rule{}, err
+	}
+	r.Action = a
+	return r, nil
+}
+
+// applyEntity creates or updates an entity from its journaled definition
+// (topic: the topic of a subscription).
+func (b *Broker) applyEntity(topic string, js []byte) error {
+	var def entityDef
+	if err := json.Unmarshal(js, &def); err != nil {
+		return fmt.Errorf("journaled entity: %w", err)
+	}
+	switch {
+	case def.Queue != nil:
+		if err := b.CreateQueue(*def.Queue); err == nil || !isExists(err) {
+			return err
+		}
+		return b.UpdateQueue(*def.Queue)
+	case def.Topic != nil:
+		if err := b.CreateTopic(*def.Topic); err == nil || !isExists(err) {
+			return err
+		}
+		return b.UpdateTopic(*def.Topic)
+	case def.Subscription != nil:
+		rules := make([]Rule, 0, len(def.RuleDefs))
+		for _, rd := range def.RuleDefs {
+			r, err := rd.rule()
+			if err != nil {
+				return err
+			}
+			rules = append(rules, r)
+		}
+		cfg := *def.Subscription
+		cfg.Rules = rules
+		err := b.CreateSubscription(topic, cfg)
+		if err == nil || !isExists(err) {
+			if err == nil && len(rules) == 0 { // created with $Default: the journal says none
+				err = b.RemoveRule(topic, cfg.Name, DefaultRuleName)
+			}
+			return err
+		}
+		if err := b.UpdateSubscription(topic, cfg); err != nil {
+			return err
+		}
+		return b.syncRules(topic, cfg.Name, rules)
+	}
+	return fmt.Errorf("journaled entity without definition: %w", ErrInvalid)
+}
+
+func isExists(err error) bool   { return errors.Is(err, ErrExists) }
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// syncRules makes a subscription's rules exactly rules.
+func (b *Broker) syncRules(topic, sub string, rules []Rule) error {
+	have, err := b.Rules(topic, sub)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, r := range rules {
+		want[strings.ToLower(r.Name)] = true
+	}
+	for _, r := range have {
+		if !want[strings.ToLower(r.Name)] {
+			if err := b.RemoveRule(topic, sub, r.Name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range rules {
+		if err := b.ReplaceRule(topic, sub, r); err != nil {
+			if !isNotFound(err) {
+				return err
+			}
+			if err := b.AddRule(topic, sub, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

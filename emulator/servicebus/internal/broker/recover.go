@@ -1,0 +1,380 @@
+package broker
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enc "github.com/orderflow/orderflow/emulator/servicebus/internal/encoding"
+)
+
+// Recovery rebuilds the broker's messages from the records of its journal.
+// Usage, before the broker serves anything and with the entities created:
+// NewRecovery, Apply for each record in order, then Finish. The records
+// are folded into the last state of each message first and materialized
+// once at the end, so the time-driven transitions (expiry, scheduled
+// activation) are judged at the restart, not replayed.
+//
+// Recovery rules:
+//   - a message is in the state of its last put record, unless a later
+//     delete record removed it;
+//   - a message whose last record is a lock (a delivery in progress at the
+//     crash) had its lock expire: it comes back with DeliveryCount+1, or
+//     goes to the dead-letter queue if that delivery was the
+//     MaxDeliveryCount-th, as a lock expiry does;
+//   - sequence numbers continue after the highest one recorded or stored;
+//   - duplicate-detection history still within its window is restored;
+//   - records for entities that no longer exist are dropped (counted in
+//     RecoveryStats.Orphans).
+type Recovery struct {
+	b        *Broker
+	msgs     map[string]map[int64]*recovered // by lower-case path, then sequence number
+	paths    map[string]string               // lower-case path → path as recorded
+	seqs     map[string]int64
+	dedup    map[string][]dedupEntry
+	sessions map[string]map[string][]byte
+}
+
+type recovered struct {
+	msg    *Message
+	locked bool
+}
+
+// RecoveryStats says what Finish restored.
+type RecoveryStats struct {
+	Messages int // messages put back in queues, subscriptions, DLQs and topics' schedules
+	Locked   int // of which were locked at the crash (delivery counted)
+	Orphans  int // records whose entity no longer exists
+}
+
+// NewRecovery starts a recovery; the broker journals nothing until Finish.
+func (b *Broker) NewRecovery() *Recovery {
+	b.replaying.Store(true)
+	return &Recovery{b: b, msgs: map[string]map[int64]*recovered{}, paths: map[string]string{},
+		seqs: map[string]int64{}, dedup: map[string][]dedupEntry{}, sessions: map[string]map[string][]byte{}}
+}
+
+// Apply folds one journal record into the state being rebuilt.
+func (r *Recovery) Apply(rec []byte) error {
+	x, err := decodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	key := strings.ToLower(x.path)
+	r.paths[key] = x.path
+	switch x.kind {
+	case recPut:
+		byseq := r.msgs[key]
+		if byseq == nil {
+			byseq = map[int64]*recovered{}
+			r.msgs[key] = byseq
+		}
+		byseq[x.seq] = &recovered{msg: x.msg}
+	case recDel:
+		delete(r.msgs[key], x.seq)
+	case recLock:
+		if m := r.msgs[key][x.seq]; m != nil {
+			m.locked = true
+		}
+	case recSeq:
+		r.seqs[key] = max(r.seqs[key], x.seq)
+	case recDedup:
+		r.dedup[key] = append(r.dedup[key], dedupEntry{id: x.id, at: x.at})
+	case recEntity:
+		if err := r.b.applyEntity(x.path, x.data); err != nil {
+			// An entity the journal cannot recreate (its definition no
+			// longer valid): its messages become orphans, reported.
+			r.b.cfg.Logger.Warn("journaled entity not recreated", "topic", x.path, "name", x.id, "err", err)
+		}
+	case recDelete:
+		if err := r.b.Delete(x.path); err != nil && !isNotFound(err) {
+			r.b.cfg.Logger.Warn("journaled deletion not applied", "path", x.path, "err", err)
+		}
+		// What the deleted entity held is gone, even if one of the same
+		// name is created later.
+		for k := range r.msgs {
+			if k == key || strings.HasPrefix(k, key+"/") {
+				delete(r.msgs, k)
+			}
+		}
+	case recSession:
+		if r.sessions[key] == nil {
+			r.sessions[key] = map[string][]byte{}
+		}
+		r.sessions[key][x.id] = x.data
+	}
+	return nil
+}
+
+// Finish puts the rebuilt messages into their entities and turns the
+// journal back on. The caller then replaces the journal's content with
+// Snapshot, so that what Finish changed (counted deliveries, expiries) is
+// durable and the journal starts from the rebuilt state.
+func (r *Recovery) Finish() RecoveryStats {
+	defer r.b.replaying.Store(false)
+	var st RecoveryStats
+	now := r.b.now()
+	for _, key := range slices.Sorted(maps.Keys(r.msgs)) {
+		byseq := r.msgs[key]
+		if len(byseq) == 0 {
+			continue
+		}
+		tg, err := r.b.resolve(r.paths[key])
+		if err != nil {
+			st.Orphans += len(byseq)
+			r.b.cfg.Logger.Warn("recovered messages of a missing entity dropped", "path", r.paths[key], "messages", len(byseq))
+			continue
+		}
+		list := slices.SortedFunc(maps.Values(byseq), func(a, b *recovered) int { return cmp.Compare(a.msg.SequenceNumber, b.msg.SequenceNumber) })
+		st.Messages += len(list)
+		if tg.top != nil {
+			tg.top.restoreScheduled(list, now)
+			r.bumpSeq(tg, list[len(list)-1].msg.SequenceNumber)
+			continue
+		}
+		tg.ent.mu.Lock()
+		for _, rm := range list {
+			if rm.locked {
+				st.Locked++
+			}
+			tg.s.restore(rm, now)
+		}
+		tg.ent.mu.Unlock()
+		r.bumpSeq(tg, list[len(list)-1].msg.SequenceNumber)
+	}
+	for key, seq := range r.seqs {
+		if tg, err := r.b.resolve(r.paths[key]); err == nil {
+			r.bumpSeq(tg, seq)
+		}
+	}
+	for key, entries := range r.dedup {
+		if tg, err := r.b.resolve(r.paths[key]); err == nil {
+			r.restoreDedup(tg, entries, now)
+		}
+	}
+	for key, states := range r.sessions {
+		if tg, err := r.b.resolve(r.paths[key]); err == nil && tg.ent != nil && tg.ent.sessions != nil {
+			tg.ent.mu.Lock()
+			for id, data := range states {
+				if len(data) > 0 {
+					m := tg.ent.sessions.get(id)
+					m.state, m.stateAt = data, now
+				}
+			}
+			tg.ent.mu.Unlock()
+		}
+	}
+	return st
+}
+
+// bumpSeq makes the numbering of tg's queue or topic continue after seq.
+func (r *Recovery) bumpSeq(tg target, seq int64) {
+	switch {
+	case tg.top != nil:
+		tg.top.mu.Lock()
+		tg.top.seq = max(tg.top.seq, seq)
+		tg.top.mu.Unlock()
+	case tg.ent.topic != nil:
+		r.bumpSeq(target{top: tg.ent.topic}, seq)
+	default:
+		tg.ent.mu.Lock()
+		tg.ent.seq = max(tg.ent.seq, seq)
+		tg.ent.mu.Unlock()
+	}
+}
+
+func (r *Recovery) restoreDedup(tg target, entries []dedupEntry, now time.Time) {
+	var d *dedupLog
+	switch {
+	case tg.top != nil:
+		tg.top.mu.Lock()
+		defer tg.top.mu.Unlock()
+		d = tg.top.dedup
+	case tg.ent != nil && tg.ent.topic == nil:
+		tg.ent.mu.Lock()
+		defer tg.ent.mu.Unlock()
+		d = tg.ent.dedup
+	}
+	if d == nil {
+		return
+	}
+	for _, e := range entries {
+		if now.Sub(e.at) < d.window {
+			if _, ok := d.seen[e.id]; !ok {
+				d.seen[e.id] = e.at
+				d.order = append(d.order, e)
+			}
+		}
+	}
+}
+
+// restore puts a recovered message back; the entity's mu is held. A lock
+// held at the crash has expired: the delivery counts (see Recovery).
+func (s *store) restore(rm *recovered, now time.Time) {
+	m := rm.msg
+	m.LockToken, m.LockedUntil = uuid.Nil, time.Time{}
+	dlqNow := false
+	if rm.locked && !s.dlq {
+		if int(m.DeliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
+			dlqNow = true
+		} else {
+			m.DeliveryCount++
+		}
+	}
+	e := newEntry(m)
+	s.add(e, now)
+	if dlqNow && s.all.get(m.SequenceNumber) == e {
+		s.deadLetter(e, ReasonMaxDeliveryCountExceeded,
+			fmt.Sprintf("Message could not be consumed after %d delivery attempts.", s.ent.limits.maxDeliveryCount), nil, now)
+	}
+}
+
+// restoreScheduled puts recovered scheduled messages back at the topic.
+func (t *topic) restoreScheduled(list []*recovered, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, rm := range list {
+		e := newEntry(rm.msg)
+		t.scheduled.insert(rm.msg.SequenceNumber, e)
+		t.quota.add(rm.msg)
+		t.timers.set(e, rm.msg.ScheduledEnqueueTime)
+	}
+	t.alarm.arm(t.timers.next(), now)
+}
+
+// Snapshot emits records that rebuild the broker's current messages,
+// sequence numbers, duplicate-detection history and session states: the
+// content of a compacted journal. Messages locked now are emitted with a
+// lock record, so a crash before they are settled counts the delivery.
+func (b *Broker) Snapshot(emit func(rec []byte) error) error {
+	put := func(fields ...any) error {
+		rec, err := enc.AppendList(nil, fields)
+		if err != nil {
+			return err
+		}
+		return emit(rec)
+	}
+	if err := b.snapshotEntities(put); err != nil {
+		return err
+	}
+	b.mu.RLock()
+	topics := slices.Collect(maps.Values(b.topics))
+	b.mu.RUnlock()
+	for _, t := range topics {
+		t.mu.Lock()
+		var err error
+		t.scheduled.ascend(0, func(e *entry) bool {
+			err = put(messageRecord(t.name, e.msg)...)
+			return err == nil
+		})
+		if err == nil {
+			err = put(recSeq, t.name, t.seq)
+		}
+		if err == nil {
+			err = snapshotDedup(put, t.name, t.dedup)
+		}
+		t.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	for _, ent := range b.snapshot() {
+		ent.mu.Lock()
+		err := ent.snapshotTo(put)
+		ent.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotEntities emits the definition of every entity: topics, queues,
+// then subscriptions (after their topic).
+func (b *Broker) snapshotEntities(put func(fields ...any) error) error {
+	def := func(kind EntityKind, topic, name string) error {
+		d, err := b.entityDefOf(kind, topic, name)
+		if err != nil {
+			return err
+		}
+		js, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return put(recEntity, kind.String(), topic, name, js)
+	}
+	for _, t := range b.Topics() {
+		if err := def(KindTopic, "", t); err != nil {
+			return err
+		}
+	}
+	for _, q := range b.Queues() {
+		if err := def(KindQueue, "", q); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.Topics() {
+		subs, err := b.Subscriptions(t)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, s := range subs {
+			if err := def(KindSubscription, t, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *entity) snapshotTo(put func(fields ...any) error) error {
+	var err error
+	for _, s := range []*store{e.main, e.dlq} {
+		s.all.ascend(0, func(en *entry) bool {
+			if err = put(messageRecord(s.path, en.msg)...); err == nil && en.msg.LockToken != uuid.Nil {
+				err = put(recLock, s.path, en.msg.SequenceNumber)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if e.topic == nil {
+		if err := put(recSeq, e.path, e.seq); err != nil {
+			return err
+		}
+		if err := snapshotDedup(put, e.path, e.dedup); err != nil {
+			return err
+		}
+	}
+	if e.sessions != nil {
+		for id, m := range e.sessions.byID {
+			if m.state != nil {
+				if err := put(recSession, e.path, id, m.state); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func snapshotDedup(put func(fields ...any) error, path string, d *dedupLog) error {
+	if d == nil {
+		return nil
+	}
+	for _, e := range d.order {
+		if d.seen[e.id].Equal(e.at) {
+			if err := put(recDedup, path, e.id, e.at.UnixNano()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
