@@ -30,13 +30,8 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.startDirect(ctx, cfg.handlerBin, nil)
-	if err != nil {
-		return nil, err
-	}
 	log.Printf("  app: %d clients for %s, handler served directly", cfg.clients, cfg.intakeTime)
-	direct, err := intakePass(ctx, cfg, a, d.URL, []int{d.pid()}, "intake-direct")
-	d.stop()
+	direct, err := servedPass(ctx, cfg, a, cfg.handlerBin, "intake-direct")
 	if err != nil {
 		return nil, err
 	}
@@ -44,13 +39,8 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", minBin, "./bench/testdata/minimal").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building bench/testdata/minimal: %v\n%s", err, out)
 	}
-	m, err := a.startDirect(ctx, minBin, nil)
-	if err != nil {
-		return nil, err
-	}
 	log.Printf("  minimal net/http + pgx service: %d clients for %s", cfg.clients, cfg.intakeTime)
-	minimal, err := intakePass(ctx, cfg, a, m.URL, []int{m.pid()}, "intake-minimal")
-	m.stop()
+	minimal, err := servedPass(ctx, cfg, a, minBin, "intake-minimal")
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +89,17 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 	}
 	out = append(out, cpuResults("intake-pgbench", pg.CPU, params)...)
 	return out, nil
+}
+
+// servedPass starts bin on its own port (startDirect) and runs an
+// intake pass against it.
+func servedPass(ctx context.Context, cfg runConfig, a *appRun, bin, name string) (intakeResult, error) {
+	d, err := a.startDirect(ctx, bin, nil)
+	if err != nil {
+		return intakeResult{}, err
+	}
+	defer d.stop()
+	return intakePass(ctx, cfg, a, d.URL, []int{d.pid()}, name)
 }
 
 type intakeResult struct {

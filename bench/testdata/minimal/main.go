@@ -144,7 +144,8 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	payload, _ := json.Marshal(map[string]any{"version": 1, "eventId": eventID, "type": "OrderCreated", "orderId": id,
 		"customer": map[string]string{"name": req.CustomerName, "email": req.CustomerEmail}, "total": total.StringFixed(2), "createdAt": now})
 
-	// Round trip 2: order, items and outbox row in one statement.
+	// Round trip 2: order, items and outbox row in one statement. The SQL
+	// is a deliberate copy of shared/store's: the baseline stands alone.
 	var outboxID int64
 	err := s.pool.QueryRow(ctx, `WITH o AS (
 	INSERT INTO orders (id, status, customer_name, customer_email, total, idempotency_key, request_hash, created_at, updated_at)
