@@ -92,6 +92,7 @@ func writeJSON(path string, rs []Result) error {
 func writeMarkdown(path string, rs []Result) error {
 	var sb strings.Builder
 	sb.WriteString("# Benchmarks\n\nWritten by `make bench`; every comparison is measured on the same machine in the same run.\n")
+	sb.WriteString("Rows named `…-cpu <process>` are CPU milliseconds per order of that process group over the timed window (from /proc), `…-xacts` PostgreSQL transactions per order, `…-roundtrips` PostgreSQL round trips per order on the wire; docs/performance.md reads them.\n")
 	fmt.Fprintf(&sb, "Machine: %d CPUs, %s.\n\n", runtime.NumCPU(), runtime.Version())
 	sb.WriteString("| benchmark | metric | ours | baseline | ratio | target | parameters |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
