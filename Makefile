@@ -40,7 +40,7 @@ help: ## List the targets
 TARGET ?= azure
 
 .PHONY: run
-run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq) with the dashboard (azure); creates and migrates the database
+run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded emulator | rabbitmq) with the dashboard; creates and migrates the database
 	@$(MAKE) --no-print-directory run-$(TARGET)
 
 .PHONY: run-azure
@@ -58,11 +58,16 @@ LAMBDA_RUN_FLAGS = -set BROKER=rabbitmq -set RABBITMQ_QUEUE_TYPE=quorum -set POS
   -set POSTGRES_DATABASE= -set POSTGRES_USER= -set RABBITMQ_SECRET_ARN=
 
 .PHONY: run-lambda
+# The runtimes export to the dashboard (the host passes OTEL_* on to them); its pages of the Functions host's control
+# API (stop/start) have no counterpart under the Lambda host.
 run-lambda:
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	$(GO) build -o $(BIN_DIR)/lambdahost ./emulator/cmd/lambdahost
+	$(GO) build -o $(BIN_DIR)/dashboard ./functions/cmd/dashboard
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BIN_DIR)/lambda/bootstrap ./functions/cmd/lambda
-	$(BIN_DIR)/lambdahost -template infra/aws/template.yaml -bootstrap $(BIN_DIR)/lambda/bootstrap -settings local.settings.json \
+	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -host-url http://127.0.0.1:$(PORT) -broker rabbitmq & dash=$$!; \
+	trap 'kill $$dash 2>/dev/null' EXIT; \
+	$(RUN_OTEL) $(BIN_DIR)/lambdahost -template infra/aws/template.yaml -bootstrap $(BIN_DIR)/lambda/bootstrap -settings local.settings.json \
 	  -port $(PORT) -schedule-every 10s -concurrency $(INSTANCES) $(LAMBDA_RUN_FLAGS)
 
 ifeq ($(BROKER),rabbitmq)

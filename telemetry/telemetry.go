@@ -76,6 +76,7 @@ type Telemetry struct {
 	enabled  bool
 	once     sync.Once
 	shutdown []func(context.Context) error
+	flush    []func(context.Context) error
 	err      error
 }
 
@@ -175,14 +176,14 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 		tpOpts = append(tpOpts, sdktrace.WithBatcher(spanExp, bo...))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
-	t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
+	t.Tracer, t.shutdown, t.flush = tp, append(t.shutdown, tp.Shutdown), append(t.flush, tp.ForceFlush)
 
 	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	if !autoexport.IsNoneMetricReader(reader) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(reader))
 	}
 	mp := sdkmetric.NewMeterProvider(mpOpts...)
-	t.Meter, t.shutdown = mp, append(t.shutdown, mp.Shutdown)
+	t.Meter, t.shutdown, t.flush = mp, append(t.shutdown, mp.Shutdown), append(t.flush, mp.ForceFlush)
 
 	lpOpts := []sdklog.LoggerProviderOption{sdklog.WithResource(res)}
 	if !autoexport.IsNoneLogExporter(logExp) {
@@ -193,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 		lpOpts = append(lpOpts, sdklog.WithProcessor(sdklog.NewBatchProcessor(logExp, bo...)))
 	}
 	lp := sdklog.NewLoggerProvider(lpOpts...)
-	t.Logger, t.shutdown = lp, append(t.shutdown, lp.Shutdown)
+	t.Logger, t.shutdown, t.flush = lp, append(t.shutdown, lp.Shutdown), append(t.flush, lp.ForceFlush)
 	return t, nil
 }
 
@@ -216,6 +217,22 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		t.err = errors.Join(errs...)
 	})
 	return t.err
+}
+
+// ForceFlush exports every span, metric and log record buffered so far
+// without stopping anything: what a process that is about to be frozen
+// (a Lambda execution environment after its response) must do. All three
+// providers are flushed even if one fails; ctx bounds it. A nil or
+// disabled Telemetry has nothing to flush.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	for _, f := range t.flush {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // SlogHandler returns h extended for telemetry: records carry trace_id and

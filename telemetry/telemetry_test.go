@@ -149,3 +149,48 @@ func TestLogValuesExportAsText(t *testing.T) {
 type uuidish [16]byte
 
 func (u uuidish) String() string { return fmt.Sprintf("%x", u[:]) }
+
+// TestForceFlushExportsWithoutStopping: with batch delays and a metric
+// interval far longer than the test, only ForceFlush can have exported the
+// span, the metric and the log record, and the providers keep working
+// after it (a Lambda environment flushes after every invocation).
+func TestForceFlushExportsWithoutStopping(t *testing.T) {
+	t.Parallel()
+	col := otlptest.Start(t)
+	tel, err := telemetry.Start(context.Background(), telemetry.Config{ServiceName: "svc", Endpoint: col.URL,
+		Getenv: env(nil), BatchDelay: time.Hour, MetricInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	log := slog.New(tel.SlogHandler("test", slog.DiscardHandler))
+	c, _ := tel.Meter.Meter("test").Int64Counter("test.flushed")
+	for i, name := range []string{"first", "second"} {
+		ctx, span := tel.Tracer.Tracer("test").Start(context.Background(), name)
+		log.InfoContext(ctx, name)
+		c.Add(ctx, 1)
+		span.End()
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := tel.ForceFlush(fctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("ForceFlush %d: %v", i, err)
+		}
+		if spans := col.Spans(); len(spans) != i+1 || spans[i].Name != name {
+			t.Fatalf("after flush %d: spans %v", i, spans)
+		}
+		if logs := col.Logs(); len(logs) != i+1 {
+			t.Fatalf("after flush %d: %d log records", i, len(logs))
+		}
+		if _, ok := col.Metrics()["test.flushed"]; !ok {
+			t.Fatalf("after flush %d: metric not exported: %v", i, col.Metrics())
+		}
+	}
+	if err := telemetry.Disabled().ForceFlush(context.Background()); err != nil {
+		t.Errorf("disabled ForceFlush: %v", err)
+	}
+	var none *telemetry.Telemetry
+	if err := none.ForceFlush(context.Background()); err != nil {
+		t.Errorf("nil ForceFlush: %v", err)
+	}
+}

@@ -25,6 +25,9 @@ import (
 	"github.com/orderflow/orderflow/internal/testkit"
 )
 
+// otelPassThrough is an OTEL_* variable TestMain sets in the host process.
+const otelPassThrough = "OTEL_LAMBDAHOST_TEST"
+
 // bootstrap is testdata/fn, built once by TestMain.
 var bootstrap string
 
@@ -41,6 +44,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building testdata/fn: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
+	}
+	// Telemetry settings of the host process reach every runtime (make run
+	// points them at the dashboard this way); the settings can override.
+	for k, v := range map[string]string{otelPassThrough: "from-host-process", "OTEL_SERVICE_NAME": "overridden"} {
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	if code == 0 {
@@ -101,7 +112,7 @@ type echoed struct {
 func TestRuntimeAPIServesTheUnmodifiedRuntime(t *testing.T) {
 	t.Parallel()
 	h := start(t, lambdahost.Config{Region: "eu-west-1",
-		Env:       map[string]string{"APP_SETTING": "from-host", "UNSET_ME": ""},
+		Env:       map[string]string{"APP_SETTING": "from-host", "UNSET_ME": "", "OTEL_SERVICE_NAME": "from-settings"},
 		Functions: []lambdahost.Function{{Name: "echo", Timeout: 7 * time.Second, MemoryMB: 256, Env: map[string]string{"APP_SETTING": "from-function", "UNSET_ME": "x"}}}})
 	before := time.Now()
 	out, err := h.Invoke(ctx(t), "echo", []byte(`{"hello":"world"}`))
@@ -123,7 +134,7 @@ func TestRuntimeAPIServesTheUnmodifiedRuntime(t *testing.T) {
 		t.Fatalf("deadline %s is not about 7s after the invocation", dl)
 	}
 	want := map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "echo", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "eu-west-1",
-		"APP_SETTING": "from-host", "UNSET_ME": "", "_HANDLER": "bootstrap"}
+		"APP_SETTING": "from-host", "UNSET_ME": "", "_HANDLER": "bootstrap", otelPassThrough: "from-host-process", "OTEL_SERVICE_NAME": "from-settings"}
 	for k, v := range want {
 		if e.Env[k] != v {
 			t.Errorf("env %s = %q, want %q", k, e.Env[k], v)

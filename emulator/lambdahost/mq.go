@@ -169,10 +169,13 @@ func basicProperties(d amqp.Delivery) events.RabbitMQBasicProperties {
 	return bp
 }
 
-// headerValue renders an AMQP table value as the event source does: byte
-// strings as {"bytes": [...]}, nested tables and arrays recursively.
+// headerValue renders an AMQP table value as the event source does: long
+// strings (amqp091 decodes them as string; a traceparent is one) and byte
+// arrays as {"bytes": [...]}, nested tables and arrays recursively.
 func headerValue(v any) any {
 	switch x := v.(type) {
+	case string:
+		return headerValue([]byte(x))
 	case []byte:
 		ints := make([]int, len(x))
 		for i, b := range x {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -282,12 +283,19 @@ func (e *environment) kill(markKilled bool) {
 }
 
 // environ is what Lambda gives a runtime process: the host's PATH and
-// locale, the settings, and the reserved AWS_LAMBDA_* variables.
+// locale, the host's OTEL_* telemetry settings (so that one collector, the
+// dashboard of make run, receives every runtime's export; on AWS they are
+// function settings), the settings, and the reserved AWS_LAMBDA_* variables.
 func (e *environment) environ() []string {
 	h := e.fn.h
 	vars := map[string]string{}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
+			vars[k] = v
+		}
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "OTEL_") {
 			vars[k] = v
 		}
 	}

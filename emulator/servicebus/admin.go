@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -176,7 +175,7 @@ type adminHandler struct {
 }
 
 func newAdminHandler(s *Server) *adminHandler {
-	return &adminHandler{srv: s, meta: newAdminMeta()}
+	return &adminHandler{srv: s, meta: newAdminMeta(s.cfg.Clock.Now())}
 }
 
 // authorize checks the request's Authorization header: a token that covers
@@ -282,7 +281,7 @@ func (c *adminCall) fail(err error) {
 }
 
 func (c *adminCall) notFoundFeed() {
-	c.write(http.StatusOK, ctFeed, atom.NotFoundFeed(c.url(c.ap.canonical), time.Now()))
+	c.write(http.StatusOK, ctFeed, atom.NotFoundFeed(c.url(c.ap.canonical), c.h.srv.cfg.Clock.Now()))
 }
 
 func (c *adminCall) get() {
@@ -591,7 +590,7 @@ func (c *adminCall) list() {
 	if skip+top < total {
 		next = c.url(c.ap.canonical, "$skip", strconv.Itoa(skip+top), "$top", strconv.Itoa(top))
 	}
-	c.write(http.StatusOK, ctFeed, atom.Feed(title, c.url(c.ap.canonical), next, time.Now(), items))
+	c.write(http.StatusOK, ctFeed, atom.Feed(title, c.url(c.ap.canonical), next, c.h.srv.cfg.Clock.Now(), items))
 }
 
 // body reads and parses the request's description, bounded in size.

@@ -52,8 +52,8 @@ type adminMeta struct {
 	start time.Time
 }
 
-func newAdminMeta() *adminMeta {
-	return &adminMeta{byKey: map[string]extras{}, rules: map[string]ruleMeta{}, start: time.Now().UTC()}
+func newAdminMeta(start time.Time) *adminMeta {
+	return &adminMeta{byKey: map[string]extras{}, rules: map[string]ruleMeta{}, start: start.UTC()}
 }
 
 func (m *adminMeta) get(path, kind string, created time.Time) extras {

@@ -36,7 +36,7 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 		c.fail(err)
 		return
 	}
-	rm.sub, rm.created = info.CreatedAt, time.Now().UTC()
+	rm.sub, rm.created = info.CreatedAt, c.h.srv.cfg.Clock.Now().UTC()
 	if prev, ok := c.h.meta.rule(c.rulePath(c.ap.rule), info.CreatedAt); ok && update {
 		rm.created = prev.created
 	}

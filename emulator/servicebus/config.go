@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/auth"
 )
 
@@ -114,6 +115,12 @@ type Config struct {
 	// while the emulator runs (once it is also more than twice its size after the last
 	// compaction). Default 64 MiB.
 	CompactGrowth int64
+	// Clock is the entity time of the broker: enqueue, lock and expiry timestamps, lock expiry,
+	// time to live, scheduled enqueue, session lock expiry and duplicate-detection windows. Default
+	// nil: the real clock. A *clock.Fake lets a test move entity time with Advance (see package
+	// sbtest). The AMQP layer (IdleTimeout, TokenTimeout, AcceptNextSessionTimeout), CBS token
+	// expiry and the SDK's own timeouts always run on real time.
+	Clock clock.Clock
 	// Logger receives connection and entity lines at debug level and failures at warn level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -160,6 +167,7 @@ func (c Config) withDefaults() Config {
 	if c.CompactGrowth <= 0 {
 		c.CompactGrowth = DefaultCompactGrowth
 	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

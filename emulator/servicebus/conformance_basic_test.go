@@ -10,7 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
-	"github.com/orderflow/orderflow/internal/testkit"
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
+	"github.com/orderflow/orderflow/emulator/servicebus/sbtest"
 )
 
 type basicBundle struct {
@@ -18,18 +19,19 @@ type basicBundle struct {
 	client *azservicebus.Client
 	queue  string
 	ctx    context.Context
+	// clock is the emulator's entity time: it stands still until the test advances it.
+	clock *clock.Fake
 }
 
-// setup starts an emulator on 127.0.0.1:0, creates a unique queue and returns a connected SDK client.
+// setup starts an emulator on 127.0.0.1:0 with a fake clock (sbtest.New), creates a unique queue
+// and returns a connected SDK client.
 func setup(t *testing.T, q servicebus.QueueConfig) basicBundle {
 	t.Helper()
-	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "127.0.0.1:0"})
-	stopAtCleanup(t, srv)
 	q.Name = uniqueName(t)
-	if err := srv.CreateQueue(q); err != nil {
-		t.Fatalf("CreateQueue: %v", err)
-	}
-	return basicBundle{srv: srv, client: newClient(t, srv), queue: q.Name, ctx: ctx}
+	clk := clock.NewFake(time.Now())
+	srv := sbtest.New(t, sbtest.WithConfig(servicebus.Config{HTTPAddr: "127.0.0.1:0", Logger: testLogger(t)}),
+		sbtest.WithClock(clk), sbtest.Queue(q))
+	return basicBundle{srv: srv, client: newClient(t, srv), queue: q.Name, ctx: testContext(t), clock: clk}
 }
 
 func TestSendReceiveComplete(t *testing.T) {
@@ -221,11 +223,16 @@ func TestMaxDeliveryCountDeadLetters(t *testing.T) {
 
 func TestLockExpiryRedelivers(t *testing.T) {
 	t.Parallel()
-	b := setup(t, servicebus.QueueConfig{LockDuration: time.Second})
+	b := setup(t, servicebus.QueueConfig{LockDuration: 30 * time.Second})
 	b.send(t, &azservicebus.Message{Body: []byte("x")})
 	r := b.receiver(t, nil)
 	first := receiveOne(t, b.ctx, r)
-	second := receiveOne(t, b.ctx, r) // blocks until the lock expires
+	b.clock.Advance(30*time.Second - time.Millisecond)
+	if err := r.RenewMessageLock(b.ctx, first, nil); err != nil {
+		t.Fatalf("renew 1 ms before the lock ends: %v", err)
+	}
+	b.clock.Advance(30 * time.Second) // the renewed lock lapses
+	second := receiveOne(t, b.ctx, r)
 	if second.DeliveryCount != 2 || *second.SequenceNumber != *first.SequenceNumber {
 		t.Fatalf("redelivery count %d", second.DeliveryCount)
 	}
@@ -244,16 +251,13 @@ func TestRenewLockExtendsLockedUntil(t *testing.T) {
 	r := b.receiver(t, nil)
 	m := receiveOne(t, b.ctx, r)
 	before := *m.LockedUntil
-	// Eventually's pause lets the clock move, so that a renewal extends the lock.
-	testkit.Eventually(t, 5*time.Second, func() error {
-		if err := r.RenewMessageLock(b.ctx, m, nil); err != nil {
-			t.Fatalf("RenewMessageLock: %v", err)
-		}
-		if !m.LockedUntil.After(before) {
-			return fmt.Errorf("LockedUntil stayed at %v", before)
-		}
-		return nil
-	})
+	b.clock.Advance(3 * time.Second)
+	if err := r.RenewMessageLock(b.ctx, m, nil); err != nil {
+		t.Fatalf("RenewMessageLock: %v", err)
+	}
+	if want := before.Add(3 * time.Second); !m.LockedUntil.Equal(want) {
+		t.Fatalf("LockedUntil %v after renewing 3 s later, want %v", m.LockedUntil, want)
+	}
 	if err := r.CompleteMessage(b.ctx, m, nil); err != nil {
 		t.Fatalf("complete after renew: %v", err)
 	}
@@ -294,7 +298,7 @@ func TestScheduleAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now().Add(time.Hour)
+	at := b.clock.Now().Add(time.Hour) // absolute times come from the emulator's clock
 	seqs, err := sender.ScheduleMessages(b.ctx, []*azservicebus.Message{{Body: []byte("a")}, {Body: []byte("b")}}, at, nil)
 	if err != nil || len(seqs) != 2 {
 		t.Fatalf("ScheduleMessages: %v %v", seqs, err)
@@ -315,11 +319,21 @@ func TestScheduleAndCancel(t *testing.T) {
 		t.Fatalf("after cancel: %d %v", len(peeked), err)
 	}
 	// A schedule in the past is delivered at once.
-	if _, err := sender.ScheduleMessages(b.ctx, []*azservicebus.Message{{Body: []byte("now")}}, time.Now().Add(-time.Minute), nil); err != nil {
+	if _, err := sender.ScheduleMessages(b.ctx, []*azservicebus.Message{{Body: []byte("now")}}, b.clock.Now().Add(-time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 	if m := receiveOne(t, b.ctx, r); string(m.Body) != "now" {
 		t.Fatalf("got %q", m.Body)
+	}
+	// The one left becomes active at its time, and not before.
+	b.clock.Advance(time.Hour - time.Millisecond)
+	if peeked, err = r.PeekMessages(b.ctx, 10, &azservicebus.PeekMessagesOptions{FromSequenceNumber: &seqs[1]}); err != nil ||
+		len(peeked) != 2 || peeked[0].State != azservicebus.MessageStateScheduled {
+		t.Fatalf("1 ms before its time: %d messages, %v", len(peeked), err)
+	}
+	b.clock.Advance(time.Millisecond)
+	if m := receiveOne(t, b.ctx, r); string(m.Body) != "b" || m.State != azservicebus.MessageStateActive {
+		t.Fatalf("got %q in state %v, want b active", m.Body, m.State)
 	}
 }
 
@@ -347,9 +361,10 @@ func TestPeekFromSequenceNumber(t *testing.T) {
 func TestTTLExpiryDeadLetters(t *testing.T) {
 	t.Parallel()
 	b := setup(t, servicebus.QueueConfig{DeadLetteringOnMessageExpiration: true})
-	ttl := 200 * time.Millisecond
+	ttl := time.Hour
 	b.send(t, &azservicebus.Message{Body: []byte("stale"), TimeToLive: &ttl})
 	dlq := b.receiver(t, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
+	b.clock.Advance(ttl)
 	d := receiveOne(t, b.ctx, dlq)
 	if string(d.Body) != "stale" || d.DeadLetterReason == nil || *d.DeadLetterReason != "TTLExpiredException" {
 		t.Fatalf("expired message: %q reason %v", d.Body, d.DeadLetterReason)
@@ -362,19 +377,40 @@ func TestTTLExpiryDeadLetters(t *testing.T) {
 func TestTTLExpiryDrops(t *testing.T) {
 	t.Parallel()
 	b := setup(t, servicebus.QueueConfig{})
-	ttl := 100 * time.Millisecond
+	ttl := 10 * time.Minute
 	b.send(t, &azservicebus.Message{Body: []byte("stale"), TimeToLive: &ttl})
 	r := b.receiver(t, nil)
-	testkit.Eventually(t, 10*time.Second, func() error {
-		peeked, err := r.PeekMessages(b.ctx, 10, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(peeked) != 0 {
-			return errors.New("expired message still in the queue")
-		}
-		return nil
-	})
+	b.clock.Advance(ttl - time.Millisecond)
+	if peeked, err := r.PeekMessages(b.ctx, 10, nil); err != nil || len(peeked) != 1 {
+		t.Fatalf("1 ms before expiry: %d messages, %v", len(peeked), err)
+	}
+	b.clock.Advance(time.Millisecond)
+	if peeked, err := r.PeekMessages(b.ctx, 10, nil); err != nil || len(peeked) != 0 {
+		t.Fatalf("expired message still in the queue: %d messages, %v", len(peeked), err)
+	}
+	dlq := b.receiver(t, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
+	if peeked, err := dlq.PeekMessages(b.ctx, 10, nil); err != nil || len(peeked) != 0 {
+		t.Fatalf("dropped, not dead-lettered, without DeadLetteringOnMessageExpiration: %d, %v", len(peeked), err)
+	}
+}
+
+// The default (real) clock runs the same timers by itself: a short TTL dead-letters a message
+// with nobody advancing anything.
+func TestTTLExpiryOnTheRealClock(t *testing.T) {
+	t.Parallel()
+	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-"})
+	stopAtCleanup(t, srv)
+	q := uniqueName(t)
+	if err := srv.CreateQueue(servicebus.QueueConfig{Name: q, DeadLetteringOnMessageExpiration: true}); err != nil {
+		t.Fatal(err)
+	}
+	b := basicBundle{srv: srv, client: newClient(t, srv), queue: q, ctx: ctx}
+	ttl := 100 * time.Millisecond
+	b.send(t, &azservicebus.Message{Body: []byte("stale"), TimeToLive: &ttl})
+	d := receiveOne(t, ctx, b.receiver(t, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter}))
+	if d.DeadLetterReason == nil || *d.DeadLetterReason != "TTLExpiredException" {
+		t.Fatalf("reason %v", d.DeadLetterReason)
+	}
 }
 
 func TestReceiveAndDelete(t *testing.T) {

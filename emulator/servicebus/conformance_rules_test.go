@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/go-amqp"
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
+	"github.com/orderflow/orderflow/emulator/servicebus/sbtest"
 )
 
 // Conformance of SQL rules, duplicate detection and auto-forwarding, through the real SDK.
@@ -306,71 +308,38 @@ func TestConfigWithBadSQLOrForwardingLoopIsRefused(t *testing.T) {
 
 func TestDuplicateDetectionInsideAndAfterTheWindow(t *testing.T) {
 	t.Parallel()
-	b := setupRules(t, "")
-	const window = time.Second
+	const window = 10 * time.Minute
 	q, topic := uniqueName(t), uniqueName(t)
-	if err := b.srv.CreateQueue(servicebus.QueueConfig{Name: q, RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: window}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.srv.CreateTopic(servicebus.TopicConfig{Name: topic, RequiresDuplicateDetection: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	clk := clock.NewFake(time.Now())
+	srv := sbtest.New(t, sbtest.WithClock(clk), sbtest.WithConfig(servicebus.Config{Logger: testLogger(t)}),
+		sbtest.Queue(servicebus.QueueConfig{Name: q, RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: window}),
+		sbtest.Topic(servicebus.TopicConfig{Name: topic, RequiresDuplicateDetection: true}, servicebus.SubscriptionConfig{Name: "s"}))
+	b := rulesBundle{srv: srv, client: newClient(t, srv), ctx: testContext(t)}
 	x, y := "x", "y"
-	// One batch, so the duplicate is surely inside the window however slow the machine.
-	s, err := b.client.NewSender(q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	batch, err := s.NewMessageBatch(b.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []*azservicebus.Message{{Body: []byte("first"), MessageID: &x}, {Body: []byte("dup"), MessageID: &x}, {Body: []byte("other"), MessageID: &y}} {
-		if err := batch.AddMessage(m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	firstSend := time.Now()
-	if err := s.SendMessageBatch(b.ctx, batch, nil); err != nil {
-		t.Fatal(err)
-	}
+	b.send(t, q, &azservicebus.Message{Body: []byte("first"), MessageID: &x}, &azservicebus.Message{Body: []byte("dup"), MessageID: &x},
+		&azservicebus.Message{Body: []byte("other"), MessageID: &y})
 	if got := strings.Join(bodiesOf(b.take(t, q, 2)), ","); got != "first,other" {
 		t.Fatalf("queue got %q, want first,other (the duplicate accepted and dropped)", got)
 	}
-	b.send(t, topic, &azservicebus.Message{Body: []byte("t1"), MessageID: &x}, &azservicebus.Message{Body: []byte("t-dup"), MessageID: &x}) // 20 s window
+	b.send(t, topic, &azservicebus.Message{Body: []byte("t1"), MessageID: &x}, &azservicebus.Message{Body: []byte("t-dup"), MessageID: &x})
 	if got := bodiesOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t1" {
 		t.Fatalf("subscription got %q", got)
 	}
-	// After the window the id is forgotten: poll by re-sending until one is kept.
-	r, err := b.client.NewReceiverForQueue(q, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
-	if err != nil {
-		t.Fatal(err)
+	// A window counts from the first accepted send: a duplicate 1 ms before its end is still
+	// dropped, and at its end the id is forgotten. The topic's window is the default, 20 s.
+	clk.Advance(20*time.Second - time.Millisecond)
+	b.send(t, topic, &azservicebus.Message{Body: []byte("t-late-dup"), MessageID: &x})
+	clk.Advance(time.Millisecond)
+	b.send(t, topic, &azservicebus.Message{Body: []byte("t2"), MessageID: &x})
+	if got := bodiesOf(b.take(t, topic+"/Subscriptions/s", 1)); got[0] != "t2" {
+		t.Fatalf("subscription got %q after the 20 s window, want t2", got)
 	}
-	defer r.Close(context.Background())
-	for i := 0; ; i++ {
-		if err := s.SendMessage(b.ctx, &azservicebus.Message{Body: []byte(fmt.Sprint("again-", i)), MessageID: &x}, nil); err != nil {
-			t.Fatal(err)
-		}
-		sent := time.Now()
-		peeked, err := r.PeekMessages(b.ctx, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(peeked) == 1 {
-			if sent.Before(firstSend.Add(window)) {
-				t.Fatalf("%q was kept although sent within the window", peeked[0].Body)
-			}
-			break
-		}
-		select {
-		case <-b.ctx.Done():
-			t.Fatal("the id was never forgotten")
-		case <-time.After(50 * time.Millisecond):
-		}
+	clk.Advance(window - 20*time.Second - time.Millisecond)
+	b.send(t, q, &azservicebus.Message{Body: []byte("late-dup"), MessageID: &x})
+	clk.Advance(time.Millisecond)
+	b.send(t, q, &azservicebus.Message{Body: []byte("again"), MessageID: &x})
+	if got := bodiesOf(b.take(t, q, 1)); got[0] != "again" {
+		t.Fatalf("queue got %q after the window, want again", got)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/Azure/go-amqp"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
+	"github.com/orderflow/orderflow/emulator/servicebus/sbtest"
 	"github.com/orderflow/orderflow/internal/testkit"
 )
 
@@ -24,32 +26,26 @@ type sessionBundle struct {
 	queue  string // RequiresSession
 	topic  string // with subscriptions "s" (RequiresSession) and "plain"
 	ctx    context.Context
+	// clock is the emulator's entity time: it stands still until the test advances it.
+	clock *clock.Fake
 }
 
-// setupSessions starts an emulator on 127.0.0.1:0 (accept-next default wait 300 ms) with a unique
-// session-enabled queue (q's other settings apply) and a unique topic with a session-enabled
-// subscription "s" and a plain one, "plain".
+// setupSessions starts an emulator on 127.0.0.1:0 (accept-next default wait 300 ms, a fake clock)
+// with a unique session-enabled queue (q's other settings apply) and a unique topic with a
+// session-enabled subscription "s" and a plain one, "plain".
 func setupSessions(t *testing.T, q servicebus.QueueConfig) sessionBundle {
 	t.Helper()
-	// A short server-side accept-next wait for clients that send no com.microsoft:timeout; the SDK
-	// sends one whenever its context has a deadline.
-	srv, ctx := startServer(t, servicebus.Config{HTTPAddr: "-", AcceptNextSessionTimeout: 300 * time.Millisecond})
-	stopAtCleanup(t, srv)
 	q.Name, q.RequiresSession = uniqueName(t), true
-	if err := srv.CreateQueue(q); err != nil {
-		t.Fatalf("CreateQueue: %v", err)
-	}
 	topic := uniqueName(t) + "-topic"
-	if err := srv.CreateTopic(servicebus.TopicConfig{Name: topic}); err != nil {
-		t.Fatalf("CreateTopic: %v", err)
-	}
-	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "s", RequiresSession: true}); err != nil {
-		t.Fatalf("CreateSubscription: %v", err)
-	}
-	if err := srv.CreateSubscription(topic, servicebus.SubscriptionConfig{Name: "plain"}); err != nil {
-		t.Fatalf("CreateSubscription: %v", err)
-	}
-	return sessionBundle{srv: srv, client: newClient(t, srv), queue: q.Name, topic: topic, ctx: ctx}
+	clk := clock.NewFake(time.Now())
+	// A short server-side accept-next wait for clients that send no com.microsoft:timeout (the SDK
+	// sends one whenever its context has a deadline); it is connection time, not the fake clock's.
+	srv := sbtest.New(t, sbtest.WithClock(clk),
+		sbtest.WithConfig(servicebus.Config{AcceptNextSessionTimeout: 300 * time.Millisecond, Logger: testLogger(t)}),
+		sbtest.Queue(q),
+		sbtest.Topic(servicebus.TopicConfig{Name: topic},
+			servicebus.SubscriptionConfig{Name: "s", RequiresSession: true}, servicebus.SubscriptionConfig{Name: "plain"}))
+	return sessionBundle{srv: srv, client: newClient(t, srv), queue: q.Name, topic: topic, ctx: testContext(t), clock: clk}
 }
 
 // send sends (session, body) pairs to entity in one batch, in order.
@@ -237,17 +233,19 @@ func TestSessionRenewLock(t *testing.T) {
 	if first.IsZero() {
 		t.Fatal("LockedUntil is zero after accept")
 	}
-	testkit.Eventually(t, 5*time.Second, func() error {
-		if err := r.RenewSessionLock(b.ctx, nil); err != nil {
-			t.Fatalf("RenewSessionLock: %v", err)
-		}
-		if !r.LockedUntil().After(first) {
-			return fmt.Errorf("LockedUntil stayed at %v after renewing", first)
-		}
-		return nil
-	})
-	if d := time.Until(r.LockedUntil()); d <= 0 || d > 11*time.Second {
-		t.Errorf("renewed lock ends in %v, want about the 10 s lock duration", d)
+	b.clock.Advance(4 * time.Second)
+	if err := r.RenewSessionLock(b.ctx, nil); err != nil {
+		t.Fatalf("RenewSessionLock: %v", err)
+	}
+	if want := first.Add(4 * time.Second); !r.LockedUntil().Equal(want) {
+		t.Fatalf("LockedUntil %v after renewing 4 s later, want %v", r.LockedUntil(), want)
+	}
+	if want := b.clock.Now().Add(10 * time.Second).Truncate(time.Millisecond); !r.LockedUntil().Equal(want) {
+		t.Errorf("renewed lock ends at %v, want the fake now + the 10 s lock duration, %v", r.LockedUntil(), want)
+	}
+	b.clock.Advance(9 * time.Second) // 13 s after accept: the renewal kept it
+	if err := r.RenewSessionLock(b.ctx, nil); err != nil {
+		t.Fatalf("RenewSessionLock within the renewed lock: %v", err)
 	}
 }
 
@@ -461,7 +459,7 @@ func TestSessionLockReleasedWhenConnectionDrops(t *testing.T) {
 
 func TestSessionLockExpiresWithoutRenewal(t *testing.T) {
 	t.Parallel()
-	b := setupSessions(t, servicebus.QueueConfig{LockDuration: time.Second})
+	b := setupSessions(t, servicebus.QueueConfig{LockDuration: time.Minute})
 	b.send(t, b.queue, "lapse", "m1")
 	holder := b.accept(t, "lapse")
 	first := receiveN(t, b.ctx, holder, 1)[0]
@@ -470,19 +468,17 @@ func TestSessionLockExpiresWithoutRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close(context.Background())
-	// Nobody renews: once the 1 s lock lapses another client can take the session, and the
+	// Nobody renews: once the 1 min lock lapses another client can take the session, and the
 	// message locked under it is delivered again, its delivery not counted.
-	var taker *azservicebus.SessionReceiver
-	testkit.Eventually(t, 10*time.Second, func() error {
-		taker, err = other.AcceptSessionForQueue(b.ctx, b.queue, "lapse", nil)
-		if err != nil && amqpCondition(err) != "com.microsoft:session-cannot-be-locked" {
-			t.Fatalf("AcceptSessionForQueue: %v", err)
-		}
-		if taker == nil {
-			return errors.New("session lock did not expire")
-		}
-		return nil
-	})
+	b.clock.Advance(time.Minute - time.Millisecond)
+	if _, err := other.AcceptSessionForQueue(b.ctx, b.queue, "lapse", nil); amqpCondition(err) != "com.microsoft:session-cannot-be-locked" {
+		t.Fatalf("accept 1 ms before the lock lapses: %v, want session-cannot-be-locked", err)
+	}
+	b.clock.Advance(time.Millisecond)
+	taker, err := other.AcceptSessionForQueue(b.ctx, b.queue, "lapse", nil)
+	if err != nil {
+		t.Fatalf("accept after the lock lapsed: %v", err)
+	}
 	defer taker.Close(context.Background())
 	again := receiveN(t, b.ctx, taker, 1)[0]
 	if *again.SequenceNumber != *first.SequenceNumber || again.DeliveryCount != first.DeliveryCount {
@@ -597,5 +593,22 @@ func TestAbandonedAcceptNextLocksNothing(t *testing.T) {
 	}
 	if got := r.LinkSourceFilterValue("com.microsoft:session-filter"); got != "wanted" {
 		t.Fatalf("accepted session %v", got)
+	}
+}
+
+// Closing a session receiver releases the session before the close returns, as on Service Bus:
+// accepting it again at once never finds it locked.
+func TestSessionReacceptRightAfterClose(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	b.send(t, b.queue, "again", "m")
+	for i := range 200 {
+		r, err := b.client.AcceptSessionForQueue(b.ctx, b.queue, "again", nil)
+		if err != nil {
+			t.Fatalf("accept %d right after the previous receiver closed: %v", i, err)
+		}
+		if err := r.Close(b.ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -45,14 +45,20 @@ func uniqueName(t *testing.T) string {
 // context that bounds the test at 30 s. Stopping it is left to the caller's setup.
 func startServer(t *testing.T, cfg servicebus.Config) (*servicebus.Server, context.Context) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
+	ctx := testContext(t)
 	cfg.AMQPAddr, cfg.Logger = "127.0.0.1:0", testLogger(t)
 	srv, err := servicebus.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	return srv, ctx
+}
+
+// testContext bounds a test at 30 s.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // stopAtCleanup stops srv, bounded, when the test ends and fails the test if Stop fails.

@@ -815,8 +815,16 @@ func (l *link) sendDetach(e *frames.Error) {
 	}
 }
 
-// peerDetached answers the peer's detach unless it answers ours.
+// peerDetached answers the peer's detach unless it answers ours. A session receiver gives its
+// session back first (the pump would only do so after the answer went out): a client whose close
+// returned may accept the session again at once, as on Service Bus.
 func (l *link) peerDetached() {
+	l.s.mu.Lock() // an accept-next attach sets recv on its own goroutine, under this lock
+	sr, _ := l.recv.(*broker.SessionReceiver)
+	l.s.mu.Unlock()
+	if sr != nil {
+		sr.Close()
+	}
 	l.sendDetach(nil)
 	l.close()
 	l.s.c.log.Debug("link detached", "name", l.name)

@@ -34,9 +34,16 @@ func (c *conn) manageSession(op, path string, req *request, args map[string]any)
 			return badRequest(err)
 		}
 		var until time.Time
-		if sr := c.sessionReceiver(propString(req.props, "associated-link-name")); sr != nil && sr.SessionID() == id {
+		// A request naming its link renews only that link's lock: a link whose lock lapsed (and
+		// was detached) must not renew the lock another receiver took since. Without a link
+		// name the session's current lock is renewed, whoever holds it.
+		name := propString(req.props, "associated-link-name")
+		switch sr := c.sessionReceiver(name); {
+		case sr != nil && sr.SessionID() == id:
 			until, err = sr.RenewLock()
-		} else {
+		case name != "":
+			err = fmt.Errorf("session %q of %s: link %q holds no lock on it: %w", id, path, name, broker.ErrSessionLockLost)
+		default:
 			until, err = b.RenewSessionLock(path, id)
 		}
 		if err != nil {

@@ -99,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
 	jr := &journal{}
-	bcfg := broker.Config{Logger: cfg.Logger}
+	bcfg := broker.Config{Logger: cfg.Logger, Clock: cfg.Clock}
 	if cfg.DataDir != "" {
 		bcfg.Journal = jr
 	}

@@ -208,6 +208,10 @@ func (h *Handler) consumer(function string, fn invocationFunc) invocationFunc {
 		if d.rabbit {
 			system = semconv.MessagingSystemRabbitMQ
 			dest = d.exchange + ":" + d.routingKey + ":" + sub
+			if d.exchange == "" && d.routingKey == "" {
+				// The Lambda event source names only the queue.
+				dest = sub
+			}
 			attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(d.routingKey))
 		} else {
 			attrs = append(attrs, semconv.MessagingDestinationSubscriptionName(sub))

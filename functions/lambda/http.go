@@ -27,6 +27,7 @@ func (a *Adapter) HTTP(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
+	a.traceContext(r)
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, r)
 	return Response(rec.Result().StatusCode, rec.Header(), rec.Body.Bytes()), nil

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/shared/topology"
 )
@@ -77,13 +79,19 @@ type Config struct {
 	Topology *topology.Topology
 	// Logger receives invocation failures. Default: slog.Default().
 	Logger *slog.Logger
+	// Propagator, when set, writes the trace context of the invocation's
+	// span (otellambda's) into every request handed to Handler, as the
+	// Functions host does for the custom handler, so the handler's server
+	// span is its child. Default: nil (requests keep the client's headers).
+	Propagator propagation.TextMapPropagator
 }
 
 // Adapter turns Lambda events into the app's requests.
 type Adapter struct {
-	h   http.Handler
-	top topology.Topology
-	log *slog.Logger
+	h    http.Handler
+	top  topology.Topology
+	log  *slog.Logger
+	prop propagation.TextMapPropagator
 }
 
 // New checks cfg and returns an Adapter.
@@ -91,7 +99,7 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.Handler == nil {
 		return nil, fmt.Errorf("lambda: Config.Handler is required")
 	}
-	a := &Adapter{h: cfg.Handler, top: topology.Default(), log: cfg.Logger}
+	a := &Adapter{h: cfg.Handler, top: topology.Default(), log: cfg.Logger, prop: cfg.Propagator}
 	if cfg.Topology != nil {
 		a.top = *cfg.Topology
 	}
@@ -139,6 +147,7 @@ func (a *Adapter) invoke(ctx context.Context, function string, inv invocation) (
 		return nil, fmt.Errorf("building the %s invocation: %w", function, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	a.traceContext(req)
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
 	var res invocationResult
@@ -147,4 +156,16 @@ func (a *Adapter) invoke(ctx context.Context, function string, inv invocation) (
 		return res.Logs, fmt.Errorf("%w: %s answered %d: %s", ErrInvocation, function, rec.Code, strings.Join(res.Logs, "; "))
 	}
 	return res.Logs, nil
+}
+
+// traceContext replaces r's trace headers with the context of the span in
+// r's context (the invocation's), when there is one and a propagator is set.
+func (a *Adapter) traceContext(r *http.Request) {
+	if a.prop == nil || !trace.SpanContextFromContext(r.Context()).IsValid() {
+		return
+	}
+	for _, k := range a.prop.Fields() {
+		r.Header.Del(k)
+	}
+	a.prop.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
 }

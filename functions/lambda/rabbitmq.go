@@ -76,12 +76,54 @@ func (a *Adapter) message(ctx context.Context, function string, m events.RabbitM
 	if _, err := base64.StdEncoding.DecodeString(m.Data); err != nil {
 		return fmt.Errorf("%w: data is not base64: %w", ErrInvocation, err)
 	}
-	props := map[string]any{"MessageId": deref(m.BasicProperties.MessageID), "Headers": m.BasicProperties.Headers}
+	props := map[string]any{"MessageId": deref(m.BasicProperties.MessageID), "Headers": headers(m.BasicProperties.Headers)}
 	_, err := a.invoke(ctx, function, invocation{
 		Data:     map[string]any{"message": m.Data},
 		Metadata: map[string]any{"BasicProperties": props, "Redelivered": m.Redelivered},
 	})
 	return err
+}
+
+// headers renders the event's message headers as the Functions RabbitMQ
+// extension does: the event source gives a byte-string header (a
+// traceparent, say) as {"bytes": [...]}, the extension as the base64 of the
+// bytes, which is what functions/handler reads (and decodes back to text)
+// when it continues the message's trace. Other values are kept as they are.
+func headers(h map[string]any) map[string]any {
+	if len(h) == 0 {
+		return h
+	}
+	out := make(map[string]any, len(h))
+	for k, v := range h {
+		if b, ok := byteString(v); ok {
+			out[k] = base64.StdEncoding.EncodeToString(b)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// byteString decodes the event source's {"bytes": [n, ...]} (numbers
+// 0-255, or -128-127 as Java bytes) form.
+func byteString(v any) ([]byte, bool) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return nil, false
+	}
+	arr, ok := m["bytes"].([]any)
+	if !ok {
+		return nil, false
+	}
+	b := make([]byte, len(arr))
+	for i, e := range arr {
+		n, ok := e.(float64)
+		if !ok || n != float64(int(n)) || n < -128 || n > 255 {
+			return nil, false
+		}
+		b[i] = byte(int(n))
+	}
+	return b, true
 }
 
 func deref(s *string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"github.com/orderflow/orderflow/emulator/servicebus"
+	"github.com/orderflow/orderflow/emulator/servicebus/sbtest"
 	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/deadletter/deadlettertest"
 	"github.com/orderflow/orderflow/shared/topology"
@@ -27,20 +28,12 @@ func setupServiceBus(t *testing.T) serviceBusBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	top := topology.Default()
-	if err := srv.CreateTopic(servicebus.TopicConfig{Name: top.Topic}); err != nil {
-		t.Fatal(err)
+	subs := make([]servicebus.SubscriptionConfig, len(top.Subscriptions))
+	for i, s := range top.Subscriptions {
+		subs[i] = servicebus.SubscriptionConfig{Name: s.Name, MaxDeliveryCount: s.MaxDeliveryCount}
 	}
-	for _, s := range top.Subscriptions {
-		if err := srv.CreateSubscription(top.Topic, servicebus.SubscriptionConfig{Name: s.Name, MaxDeliveryCount: s.MaxDeliveryCount}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv := sbtest.New(t, sbtest.Topic(servicebus.TopicConfig{Name: top.Topic}, subs...))
 	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
 	if err != nil {
 		t.Fatal(err)

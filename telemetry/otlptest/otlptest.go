@@ -25,6 +25,8 @@ import (
 // Span is one received span with its service name.
 type Span struct {
 	Service string
+	// Scope is the name of the instrumentation scope that made the span.
+	Scope string
 	*tracepb.Span
 }
 
@@ -60,7 +62,7 @@ func Start(t testing.TB) *Collector {
 			svc := AttrString(rs.GetResource().GetAttributes(), "service.name")
 			for _, ss := range rs.ScopeSpans {
 				for _, sp := range ss.Spans {
-					c.spans = append(c.spans, Span{Service: svc, Span: sp})
+					c.spans = append(c.spans, Span{Service: svc, Scope: ss.GetScope().GetName(), Span: sp})
 				}
 			}
 		}

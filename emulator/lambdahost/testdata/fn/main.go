@@ -39,7 +39,7 @@ func main() {
 			dl, _ := ctx.Deadline()
 			trace, _ := ctx.Value("x-amzn-trace-id").(string)
 			env := map[string]string{}
-			for _, k := range []string{"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "APP_SETTING", "UNSET_ME", "_HANDLER"} {
+			for _, k := range []string{"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "APP_SETTING", "UNSET_ME", "_HANDLER", "OTEL_LAMBDAHOST_TEST", "OTEL_SERVICE_NAME"} {
 				env[k] = os.Getenv(k)
 			}
 			return echo{Event: ev, RequestID: lc.AwsRequestID, ARN: lc.InvokedFunctionArn, DeadlineMs: dl.UnixMilli(), Trace: trace, PID: os.Getpid(), Env: env}, nil

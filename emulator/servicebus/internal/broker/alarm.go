@@ -4,24 +4,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 )
 
-// alarm is one real timer that calls fire at the earliest deadline of a
+// alarm is one timer (of the broker's clock) that calls fire at the earliest deadline of a
 // store or topic. It is only ever moved earlier by arm; when it fires, the
 // owner processes what is due and re-arms for the next deadline, so a
 // deadline that went away just causes one harmless early wake-up.
 type alarm struct {
 	mu      sync.Mutex
-	t       *time.Timer
+	t       clock.Timer
 	at      time.Time
 	stopped bool
 	fire    func()
 	// halt is the broker's stopped flag: no timer starts after Stop.
 	halt *atomic.Bool
+	// clock is the broker's Config.Clock.
+	clock clock.Clock
 }
 
 // arm makes the alarm fire no later than at (zero: nothing to do). now is
-// the broker clock's current time; the real delay is at - now.
+// the broker clock's current time; the timer's delay is at - now.
 func (a *alarm) arm(at, now time.Time) {
 	if at.IsZero() {
 		return
@@ -34,7 +38,7 @@ func (a *alarm) arm(at, now time.Time) {
 	a.at = at
 	d := at.Sub(now)
 	if a.t == nil {
-		a.t = time.AfterFunc(d, a.run)
+		a.t = a.clock.AfterFunc(d, a.run)
 		return
 	}
 	a.t.Reset(d)

@@ -47,7 +47,7 @@ func New(cfg Config) *Broker {
 	}
 }
 
-func (b *Broker) now() time.Time { return b.cfg.Now() }
+func (b *Broker) now() time.Time { return b.cfg.Clock.Now() }
 
 // Stop stops the broker's timers and makes blocked Receive calls return
 // ErrStopped. Other operations keep working (without timers). Idempotent,
@@ -88,8 +88,9 @@ func (b *Broker) snapshot() []*entity {
 }
 
 // RunTimers processes every lock expiry, TTL expiry and scheduled activation
-// due at Config.Now(). The broker's own timers do this by themselves; tests
-// with a fake clock call it after advancing the clock. Settlement and
+// due at the Config.Clock's Now. The broker's own timers (on that clock) do
+// this by themselves; tests call it to check that the outcome does not
+// depend on which path processed a deadline. Settlement and
 // receive also check expiry on the spot, so results never depend on timer
 // latency.
 func (b *Broker) RunTimers() {

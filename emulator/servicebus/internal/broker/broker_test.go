@@ -3,42 +3,24 @@ package broker_test
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type bundle struct {
 	b     *broker.Broker
-	clock *clock
+	clock *clock.Fake
 }
 
 // setup returns a broker on a fake clock with queue "q" (lock 30 s, max 3
 // deliveries, TTL 1 h) and topic "t" (no subscriptions).
 func setup(t *testing.T) bundle {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	b := broker.New(broker.Config{Now: c.Now})
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b := broker.New(broker.Config{Clock: c})
 	t.Cleanup(b.Stop)
 	must(t, b.CreateQueue(broker.QueueConfig{Name: "q", LockDuration: 30 * time.Second, MaxDeliveryCount: 3}))
 	must(t, b.CreateTopic(broker.TopicConfig{Name: "t"}))

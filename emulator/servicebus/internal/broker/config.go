@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/sqlfilter"
 )
 
@@ -20,9 +21,13 @@ const (
 
 // Config configures a Broker. The zero value is valid.
 type Config struct {
-	// Now is the clock. Default time.Now. Tests inject a fake clock and call
-	// Broker.RunTimers after advancing it.
-	Now func() time.Time
+	// Clock is the broker's time: every timestamp it stamps or compares
+	// (enqueue, lock, expiry, duplicate-detection history) and every timer
+	// (lock expiry, TTL, scheduled enqueue, session lock expiry) goes
+	// through it. Default nil: the real clock. A clock.Fake makes entity
+	// time move only when the test advances it, and fires the due timers
+	// then.
+	Clock clock.Clock
 	// Logger receives debug lines for entity changes. Default: discard.
 	Logger *slog.Logger
 	// Journal, when set, receives every durable state change (journal.go)
@@ -32,9 +37,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

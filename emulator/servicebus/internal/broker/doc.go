@@ -71,9 +71,11 @@
 // default when the message has none; ExpiresAt = EnqueuedTime + TTL, where
 // EnqueuedTime of a scheduled message is its ScheduledEnqueueTime. Each
 // queue/subscription store keeps a min-heap of its entries' next deadline
-// (lock expiry, expiry or activation) and one real timer for the earliest;
-// Broker.RunTimers processes everything due at Config.Now, which is how tests
-// drive a fake clock.
+// (lock expiry, expiry or activation) and one timer for the earliest. Time
+// is read and timers are set only through Config.Clock: the real clock by
+// default, a clock.Fake in tests, whose Advance fires the due timers before
+// it returns. Broker.RunTimers processes everything due at the clock's Now
+// on demand.
 //
 // # Cost
 //

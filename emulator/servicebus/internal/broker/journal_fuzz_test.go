@@ -4,15 +4,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
 // FuzzRecoveryApply feeds arbitrary records to a recovery: it must refuse
 // or apply each without panicking, and Finish and Snapshot must work after.
 func FuzzRecoveryApply(f *testing.F) {
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	j := &memJournal{}
-	b := broker.New(broker.Config{Now: c.Now, Journal: j})
+	b := broker.New(broker.Config{Clock: c, Journal: j})
 	if err := b.CreateQueue(broker.QueueConfig{Name: "q"}); err != nil {
 		f.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func FuzzRecoveryApply(f *testing.F) {
 	}
 	f.Add([]byte{0x45}) // an empty list
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		b := broker.New(broker.Config{Now: c.Now, Journal: &memJournal{}})
+		b := broker.New(broker.Config{Clock: c, Journal: &memJournal{}})
 		defer b.Stop()
 		if err := b.CreateQueue(broker.QueueConfig{Name: "q"}); err != nil {
 			t.Fatal(err)

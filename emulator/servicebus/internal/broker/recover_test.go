@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/clock"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
@@ -30,9 +31,9 @@ func (j *memJournal) records() [][]byte {
 // durableSetup makes a broker with a journal and the entities of the
 // recovery tests: queue "q" (max 3 deliveries), session queue "sq", topic
 // "t" with subscription "s", and queue "dd" with duplicate detection.
-func durableSetup(t *testing.T, c *clock, j broker.Journal) *broker.Broker {
+func durableSetup(t *testing.T, c *clock.Fake, j broker.Journal) *broker.Broker {
 	t.Helper()
-	b := broker.New(broker.Config{Now: c.Now, Journal: j})
+	b := broker.New(broker.Config{Clock: c, Journal: j})
 	t.Cleanup(b.Stop)
 	must(t, b.CreateQueue(broker.QueueConfig{Name: "q", LockDuration: 30 * time.Second, MaxDeliveryCount: 3}))
 	must(t, b.CreateQueue(broker.QueueConfig{Name: "sq", RequiresSession: true}))
@@ -49,14 +50,14 @@ func idMsg(id string) *broker.Message {
 }
 
 // restart rebuilds a broker from j's records, as a restart after a crash.
-func restart(t *testing.T, c *clock, j *memJournal) (*broker.Broker, broker.RecoveryStats) {
+func restart(t *testing.T, c *clock.Fake, j *memJournal) (*broker.Broker, broker.RecoveryStats) {
 	b, st, _ := restartJournal(t, c, j)
 	return b, st
 }
 
 // restartJournal is restart, also returning the new broker's journal, which
 // starts with the snapshot that replaces the old records.
-func restartJournal(t *testing.T, c *clock, j *memJournal) (*broker.Broker, broker.RecoveryStats, *memJournal) {
+func restartJournal(t *testing.T, c *clock.Fake, j *memJournal) (*broker.Broker, broker.RecoveryStats, *memJournal) {
 	t.Helper()
 	next := &memJournal{}
 	b := durableSetup(t, c, next)
@@ -73,7 +74,7 @@ func restartJournal(t *testing.T, c *clock, j *memJournal) (*broker.Broker, brok
 
 func TestRecoveryRebuildsEveryMessageState(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	j := &memJournal{}
 	b := durableSetup(t, c, j)
 	for _, id := range []string{"done", "abandoned", "deferred", "dead", "locked", "waiting"} {
@@ -170,7 +171,7 @@ func TestRecoveryRebuildsEveryMessageState(t *testing.T) {
 // expiry would.
 func TestRecoveryOfALockAtTheLastDeliveryDeadLetters(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	j := &memJournal{}
 	b := durableSetup(t, c, j)
 	_, err := b.Send("q", []*broker.Message{idMsg("m")})
@@ -210,7 +211,7 @@ func TestRecoveryOfALockAtTheLastDeliveryDeadLetters(t *testing.T) {
 // do) are journaled and come back as they were, messages included.
 func TestRecoveryRecreatesRuntimeEntitiesAndRules(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	j := &memJournal{}
 	b := durableSetup(t, c, j)
 	must(t, b.CreateQueue(broker.QueueConfig{Name: "Runtime", LockDuration: 45 * time.Second, MaxDeliveryCount: 7}))

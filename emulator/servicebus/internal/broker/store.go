@@ -47,6 +47,7 @@ func newStore(ent *entity, dlq bool, path string) *store {
 	s := &store{ent: ent, dlq: dlq, path: path, all: newSkiplist(), locks: make(map[uuid.UUID]*entry)}
 	s.alarm.fire = ent.runTimers
 	s.alarm.halt = &ent.b.stopped
+	s.alarm.clock = ent.b.cfg.Clock
 	return s
 }
 

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -236,4 +237,65 @@ func TestRealTimersExpireWithoutReceivers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The fake clock's Advance alone runs the broker's timers (no RunTimers): a receiver waiting on a
+// queue whose only message is locked gets it when the lock lapses, and expiry, scheduled fan-out
+// and session lock expiry show in Stats, which only reads state, before Advance returns.
+func TestFakeClockAdvanceRunsTimers(t *testing.T) {
+	t.Parallel()
+	sb := setupSessions(t)
+	bd := sb.bundle
+	must(t, bd.b.CreateQueue(broker.QueueConfig{Name: "ttl", DefaultMessageTimeToLive: time.Hour, DeadLetteringOnMessageExpiration: true}))
+	must(t, bd.b.CreateSubscription("t", broker.SubscriptionConfig{Name: "plain"}))
+	later := msg("later")
+	later.ScheduledEnqueueTime = bd.clock.Now().Add(time.Hour)
+	bd.send(t, "t", later)
+	bd.send(t, "ttl", msg("stale"))
+	bd.send(t, "q", msg("locked"))
+	sb.send(t, "sq", smsg("s", "m1"))
+	first := bd.one(t, "q")
+	holder := sb.accept(t, "sq", "s")
+	tryReceive(t, holder, 1)
+
+	r, err := bd.b.NewReceiver("q", broker.PeekLock)
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan *broker.Message, 1)
+	go func() {
+		msgs, err := r.Receive(ctx, 1) // blocks: the only message is locked for 30 s
+		if err != nil || len(msgs) != 1 {
+			t.Errorf("Receive: %d messages, %v", len(msgs), err)
+			close(got)
+			return
+		}
+		got <- msgs[0]
+	}()
+
+	bd.clock.Advance(30 * time.Second) // the message lock and the session lock (30 s) lapse
+	if m := <-got; m == nil || m.SequenceNumber != first.SequenceNumber || m.DeliveryCount != 1 {
+		t.Fatalf("woken receiver got %+v, want the redelivered message", m)
+	}
+	if st, _ := bd.b.Stats("sq"); st.Locked != 0 || st.Active != 1 {
+		t.Fatalf("session queue after its lock lapsed: %+v, want the message active again", st)
+	}
+	if _, err := holder.TryReceive(1); !errors.Is(err, broker.ErrSessionLockLost) {
+		t.Fatalf("holder after its session lock lapsed: %v, want ErrSessionLockLost", err)
+	}
+
+	bd.clock.Advance(time.Hour - 30*time.Second - time.Nanosecond)
+	if st, _ := bd.b.Stats("ttl"); st.Active != 1 || st.DeadLetter != 0 {
+		t.Fatalf("1 ns before the TTL: %+v", st)
+	}
+	if st, _ := bd.b.Stats("t/Subscriptions/plain"); st.Total() != 0 {
+		t.Fatalf("1 ns before the schedule the subscription has %+v", st)
+	}
+	bd.clock.Advance(time.Nanosecond)
+	if st, _ := bd.b.Stats("ttl"); st.Active != 0 || st.DeadLetter != 1 {
+		t.Fatalf("at the TTL: %+v, want dead-lettered", st)
+	}
+	if st, _ := bd.b.Stats("t/Subscriptions/plain"); st.Active != 1 {
+		t.Fatalf("at the schedule the subscription has %+v, want 1 active", st)
+	}
 }

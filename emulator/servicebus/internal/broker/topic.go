@@ -40,6 +40,7 @@ func newTopic(b *Broker, cfg TopicConfig, ttl time.Duration, q *quota) *topic {
 		dedup: newDedupLog(cfg.RequiresDuplicateDetection, cfg.DuplicateDetectionHistoryTimeWindow)}
 	t.alarm.fire = t.runTimers
 	t.alarm.halt = &b.stopped
+	t.alarm.clock = b.cfg.Clock
 	t.admin.init(b.now())
 	return t
 }
