@@ -45,6 +45,7 @@ func main() {
 	out := flag.String("out", "bench/results.json", "results file (JSON)")
 	md := flag.String("md", "BENCHMARKS.md", "human-readable table")
 	only := flag.String("only", "", "comma-separated benchmark names to run (default all)")
+	merge := flag.Bool("merge", false, "keep the results in -out that this run did not produce (with -only: update part of the file)")
 	var cfg runConfig
 	flag.StringVar(&cfg.rabbitURL, "rabbitmq", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ for the baselines")
 	flag.IntVar(&cfg.messages, "messages", 20000, "messages per broker throughput pass")
@@ -82,6 +83,7 @@ func main() {
 		{"intake", intake},
 		{"telemetry", telemetryCost},
 		{"e2e", endToEnd},
+		{"e2escale", endToEndScale},
 		{"broker", brokerThroughput},
 		{"footprint", footprint},
 		{"startup", durableStartup},
@@ -109,6 +111,11 @@ func main() {
 		}
 		log.Printf("benchmark %s took %s", b.name, time.Since(start).Round(time.Millisecond))
 		results = append(results, rs...)
+	}
+	if *merge {
+		if results, err = mergeResults(*out, results); err != nil {
+			log.Fatal(err)
+		}
 	}
 	if err := writeJSON(*out, results); err != nil {
 		log.Fatal(err)

@@ -27,6 +27,8 @@ type pgbenchResult struct {
 	OneTxRate float64 // orders/s with every statement in one transaction
 	Clients   int
 	Duration  time.Duration
+	// CPU is CPU ms per order of pgbench and PostgreSQL in the main pass.
+	CPU map[string]float64
 }
 
 // The baseline is measured once per run and shared by the intake and the
@@ -120,10 +122,24 @@ func runPgbench(ctx context.Context, cfg runConfig) (pgbenchResult, error) {
 	defer os.RemoveAll(dir)
 
 	log.Printf("  pgbench: %d clients, %s, handler's transaction boundaries", cfg.clients, cfg.intakeTime)
+	meter, err := startCPU(ctx, db, nil, map[cpuGroup]func() []int{cpuPgbench: func() []int { return pidsNamed("pgbench") }})
+	if err != nil {
+		return res, err
+	}
 	rate, lats, err := pgbench(ctx, dir, url, "two", intakeScript(false), cfg.clients, cfg.intakeTime, true)
 	if err != nil {
 		return res, err
 	}
+	cpu, err := meter.stop(ctx, 0)
+	if err != nil {
+		return res, err
+	}
+	// pgbench's own count: the statistics of its exited backends may not
+	// have reached pg_stat_database.
+	cpu.Xacts = 0
+	res.CPU = cpu.perOrder(int(rate * cfg.intakeTime.Seconds()))
+	delete(res.CPU, "xacts per order")
+	log.Printf("  pgbench: CPU ms per order:%s", cpuSummary(res.CPU))
 	res.Rate, res.P50, res.P99 = rate, percentile(lats, 50), percentile(lats, 99)
 	short := max(cfg.intakeTime/2, 3*time.Second)
 	log.Printf("  pgbench: %d clients, %s, one transaction", cfg.clients, short)

@@ -50,6 +50,37 @@ func newResult(name, metric, unit string, project, baseline float64, higherIsBet
 	return r
 }
 
+// mergeResults reads the results in path and returns them with those of
+// the same name replaced by rs, in place, and the other rs appended.
+func mergeResults(path string, rs []Result) ([]Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s to merge: %w", path, err)
+	}
+	var old []Result
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("reading %s to merge: %w", path, err)
+	}
+	fresh := map[string]Result{}
+	for _, r := range rs {
+		fresh[r.Name] = r
+	}
+	var out []Result
+	for _, r := range old {
+		if n, ok := fresh[r.Name]; ok {
+			r = n
+			delete(fresh, r.Name)
+		}
+		out = append(out, r)
+	}
+	for _, r := range rs {
+		if _, ok := fresh[r.Name]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func writeJSON(path string, rs []Result) error {
 	b, err := json.MarshalIndent(rs, "", "  ")
 	if err != nil {
@@ -61,6 +92,7 @@ func writeJSON(path string, rs []Result) error {
 func writeMarkdown(path string, rs []Result) error {
 	var sb strings.Builder
 	sb.WriteString("# Benchmarks\n\nWritten by `make bench`; every comparison is measured on the same machine in the same run.\n")
+	sb.WriteString("Rows named `…-cpu <process>` are CPU milliseconds per order of that process group over the timed window (from /proc), `…-xacts` PostgreSQL transactions per order, `…-roundtrips` PostgreSQL round trips per order on the wire; docs/performance.md reads them.\n")
 	fmt.Fprintf(&sb, "Machine: %d CPUs, %s.\n\n", runtime.NumCPU(), runtime.Version())
 	sb.WriteString("| benchmark | metric | ours | baseline | ratio | target | parameters |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {

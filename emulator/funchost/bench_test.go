@@ -42,3 +42,21 @@ func BenchmarkHTTPInvocation(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHTTPProxying is the proxy hop of an HTTP function in
+// proxying mode (the app's host.json; the order intake's path through the
+// host): per-op time
+// and allocations of the host, the test handler and the client together.
+func BenchmarkHTTPProxying(b *testing.B) {
+	a := setup(b, appSpec{
+		customHandler: map[string]any{"enableProxyingHttpRequest": true},
+		functions:     map[string]string{"Echo": fnEcho},
+	})
+	body := `{"customerName":"Bench Client","customerEmail":"bench@example.com","items":[{"productId":"a0000000-0000-4000-8000-000000000005","quantity":1}]}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp, _ := a.do(b, http.MethodPost, "/api/echo/x", strings.NewReader(body), nil); resp.StatusCode != http.StatusCreated {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -277,6 +278,10 @@ func (t *httpTrigger) forward(w http.ResponseWriter, r *http.Request, body []byt
 // time spent waiting on the client does not count as the handler's: a
 // functionTimeout reached because of a slow reader fails the invocation but
 // does not restart the handler.
+// proxyBuffers holds the 32 KiB buffers responses are copied through: one
+// per proxied request would be the host's largest allocation per order.
+var proxyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte) {
 	l, err := t.disp.acquire(r.Context(), t.fn.Name, httpReason)
 	if err != nil {
@@ -314,7 +319,9 @@ func (t *httpTrigger) proxy(w http.ResponseWriter, r *http.Request, body []byte)
 	copyHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
+	bp := proxyBuffers.Get().(*[]byte)
+	defer proxyBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {

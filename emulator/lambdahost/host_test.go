@@ -47,8 +47,12 @@ func TestMain(m *testing.M) {
 	}
 	// Telemetry settings of the host process reach every runtime (make run
 	// points them at the dashboard this way); the settings can override.
-	os.Setenv(otelPassThrough, "from-host-process")
-	os.Setenv("OTEL_SERVICE_NAME", "overridden")
+	for k, v := range map[string]string{otelPassThrough: "from-host-process", "OTEL_SERVICE_NAME": "overridden"} {
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

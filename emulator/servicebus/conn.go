@@ -355,12 +355,8 @@ func (c *conn) writer() {
 			_ = c.nc.Close()
 			return
 		}
-		select {
-		case <-c.done:
-			_ = c.nc.Close()
-			return
-		default:
-		}
+		// No early exit on c.done here: teardown marks the connection closing before it
+		// closes done, so the next round flushes what fail queued (the close frame) first.
 	}
 }
 

@@ -102,14 +102,19 @@ func TestCompetingConsumersShareWorkWithoutDuplicates(t *testing.T) {
 		placeConcurrently(t, a, seededProduct, n)
 		a.WaitProcessed(t, n, 2*time.Minute)
 
-		perInstance := map[string]int{}
-		perOrder := map[string]int{}
-		for _, line := range a.Output.Lines() {
-			if m := processedLine.FindStringSubmatch(line); m != nil {
-				perInstance[m[1]]++
-				perOrder[m[2]]++
+		// The decision's log line can trail the committed status through the
+		// handler's output pipe: count once every order's line is there.
+		var perInstance, perOrder map[string]int
+		a.WaitFor(t, "a decision line per order", 30*time.Second, func() (bool, string) {
+			perInstance, perOrder = map[string]int{}, map[string]int{}
+			for _, line := range a.Output.Lines() {
+				if m := processedLine.FindStringSubmatch(line); m != nil {
+					perInstance[m[1]]++
+					perOrder[m[2]]++
+				}
 			}
-		}
+			return len(perOrder) >= n, fmt.Sprintf("%d orders decided", len(perOrder))
+		})
 		if len(perInstance) != 2 {
 			t.Errorf("decisions per handler instance %v, want both instances to take part", perInstance)
 		}

@@ -2,7 +2,8 @@
 // adds it to functions/cmd/handler with `go build -overlay`, so the real
 // handler can be CPU-profiled without a profiling flag in its main. With
 // BENCH_CPUPROFILE=prefix in the environment, SIGUSR1 starts a CPU profile
-// written to prefix.<pid>.pprof and SIGUSR2 stops it.
+// written to prefix.<pid>.pprof and SIGUSR2 stops it and writes the
+// allocation profile to prefix.<pid>.allocs.pprof.
 
 package main
 
@@ -40,6 +41,12 @@ func init() {
 				pprof.StopCPUProfile()
 				f.Close()
 				f = nil
+				// The allocations since the process started (warm-up
+				// included), for the allocation share of the run.
+				if af, err := os.Create(fmt.Sprintf("%s.%d.allocs.pprof", prefix, os.Getpid())); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(af, 0)
+					af.Close()
+				}
 			}
 		}
 	}()
