@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -297,5 +298,36 @@ func TestFakeClockAdvanceRunsTimers(t *testing.T) {
 	}
 	if st, _ := bd.b.Stats("t/Subscriptions/plain"); st.Active != 1 {
 		t.Fatalf("at the schedule the subscription has %+v, want 1 active", st)
+	}
+}
+
+// TestTTLBeyondTheNanosecondRange sends a message whose expiry (a maximal
+// TTL) lies past 2262, where Unix nanoseconds end: it must neither expire
+// early nor lose its timer (which a deadline kept as saturated int64
+// nanoseconds would do, firing at 2262), while a short-lived message
+// beside it expires on time.
+func TestTTLBeyondTheNanosecondRange(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	must(t, bd.b.CreateQueue(broker.QueueConfig{Name: "forever", DefaultMessageTimeToLive: time.Duration(math.MaxInt64)}))
+	short := msg("short")
+	short.Header.TTL = time.Hour
+	bd.send(t, "forever", msg("long"), short)
+	bd.clock.Advance(2 * time.Hour)
+	bd.b.RunTimers()
+	bd.clock.Advance(100 * 365 * 24 * time.Hour)
+	bd.b.RunTimers()
+	got, err := bd.b.Peek("forever", 0, 10)
+	must(t, err)
+	if len(got) != 1 || string(got[0].Body) != "long" || got[0].ExpiresAt().Year() < 2262 {
+		t.Fatalf("got %d messages (%v), want only the long-lived one", len(got), bodies(got))
+	}
+	// Its timer is still armed: past its expiry, the timers remove it.
+	for range 2 {
+		bd.clock.Advance(200 * 365 * 24 * time.Hour)
+	}
+	bd.b.RunTimers()
+	if st, err := bd.b.Stats("forever"); err != nil || st.Active != 0 {
+		t.Fatalf("after its expiry: %+v, %v; want no active message", st, err)
 	}
 }
