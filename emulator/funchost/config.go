@@ -55,6 +55,12 @@ type Config struct {
 	// 408 and never holds the handler or trips functionTimeout. It is also
 	// the per-write deadline when streaming a proxied response. Default 30s.
 	BodyReadTimeout time.Duration
+	// MaxBufferedBodyBytes bounds the request-body bytes held by all clients
+	// at once (each body is read whole before its invocation, up to 100 MB).
+	// A request that would go past it gets 503 with Retry-After, so many
+	// large concurrent uploads cannot exhaust the host's memory. Default
+	// 256 MiB.
+	MaxBufferedBodyBytes int64
 	// KillTimeout is how long a handler has to exit after SIGTERM before it is
 	// killed. Default 5s.
 	KillTimeout time.Duration
@@ -104,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BodyReadTimeout <= 0 {
 		c.BodyReadTimeout = 30 * time.Second
+	}
+	if c.MaxBufferedBodyBytes <= 0 {
+		c.MaxBufferedBodyBytes = 256 << 20
 	}
 	if c.KillTimeout <= 0 {
 		c.KillTimeout = 5 * time.Second

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/orderflow/orderflow/internal/loopback"
+	"golang.org/x/sync/semaphore"
 )
 
 // Request limits of the real front end (functions-protocol 3.5).
@@ -28,6 +29,9 @@ const (
 type front struct {
 	host *Host
 	log  *slog.Logger
+	// bodies holds the request-body bytes buffered across all clients
+	// (Config.MaxBufferedBodyBytes).
+	bodies *semaphore.Weighted
 
 	mu     sync.RWMutex
 	routes []*httpTrigger // sorted by route precedence
@@ -111,10 +115,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	nameRoute(r, t)
 	// The whole body arrives before the invocation takes a handler slot
 	// (issue 13): a slow client gets 408 and cannot hold the handler.
-	body, ok := f.readBody(w, r)
+	body, release, ok := f.readBody(w, r)
 	if !ok {
 		return
 	}
+	defer release()
 	t.serve(w, r, params, level, body)
 }
 
@@ -181,10 +186,11 @@ func (f *front) serveAdmin(w http.ResponseWriter, r *http.Request, name string) 
 	var body struct {
 		Input *string `json:"input"`
 	}
-	raw, ok := f.readBody(w, r)
+	raw, release, ok := f.readBody(w, r)
 	if !ok {
 		return
 	}
+	defer release()
 	if len(strings.TrimSpace(string(raw))) > 0 {
 		if err := json.Unmarshal(raw, &body); err != nil {
 			writeProblem(w, r, http.StatusBadRequest, "body must be JSON {\"input\": \"…\"}: "+err.Error())

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // This file holds what keeps the host safe to leave running on a developer
@@ -57,25 +59,41 @@ func keyEqual(want, got string) bool {
 // errBodyTimeout marks a body that did not arrive within BodyReadTimeout.
 var errBodyTimeout = errors.New("request body not received in time")
 
+// errBodyBudget marks a body refused because all clients together hold
+// Config.MaxBufferedBodyBytes already.
+var errBodyBudget = errors.New("request bodies buffered by all clients are at their limit")
+
+// bodyChunk is the unit in which a body's bytes are charged to the budget.
+const bodyChunk = 64 << 10
+
 // readBody reads the whole request body under its own deadline (Config.
-// BodyReadTimeout) and size limit, before any handler slot is taken. It
-// answers the client itself on failure: 408 for a slow body, 413 for a
-// large one, 400 for a broken one.
-func (f *front) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// BodyReadTimeout), size limit and the budget all clients share (Config.
+// MaxBufferedBodyBytes), before any handler slot is taken. It answers the
+// client itself on failure: 408 for a slow body, 413 for a large one, 503
+// when the budget is spent, 400 for a broken one. On success the caller
+// calls release once the body is no longer needed.
+func (f *front) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), ok bool) {
 	if r.ContentLength > maxRequestBody {
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than 100 MB")
-		return nil, false
+		return nil, nil, false
 	}
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, maxRequestBody), sem: f.bodies}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(f.host.cfg.BodyReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	body, err := io.ReadAll(br)
 	_ = rc.SetReadDeadline(time.Time{})
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
-		return body, true
+		return body, br.release, true
 	case errors.As(err, &mbe):
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than 100 MB")
+	case errors.Is(err, errBodyBudget):
+		f.log.Warn("request bodies at their memory limit; answered 503", "path", r.URL.Path, "remote", r.RemoteAddr,
+			"limit", f.host.cfg.MaxBufferedBodyBytes)
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		writeProblem(w, r, http.StatusServiceUnavailable, "the host holds as many request bodies as it may; retry shortly")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("%w within %s", errBodyTimeout, f.host.cfg.BodyReadTimeout)
 		f.log.Warn("slow request body; answered 408", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
@@ -85,7 +103,38 @@ func (f *front) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		w.Header().Set("Connection", "close")
 		writeProblem(w, r, http.StatusBadRequest, "reading the request body: "+err.Error())
 	}
-	return nil, false
+	br.release()
+	return nil, nil, false
+}
+
+// budgetReader charges the bytes it reads to a budget shared by all
+// clients, in bodyChunk steps, and fails with errBodyBudget when the budget
+// has no room: a body is refused while it arrives, not after it was held.
+type budgetReader struct {
+	r    io.Reader
+	sem  *semaphore.Weighted
+	read int64
+	held int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	for b.read > b.held {
+		if !b.sem.TryAcquire(bodyChunk) {
+			return n, errBodyBudget
+		}
+		b.held += bodyChunk
+	}
+	return n, err
+}
+
+// release gives the body's bytes back to the budget; it is idempotent.
+func (b *budgetReader) release() {
+	if b.held > 0 {
+		b.sem.Release(b.held)
+		b.held = 0
+	}
 }
 
 // newServer returns an http.Server with every read and idle connection

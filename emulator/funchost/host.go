@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Host runs a custom-handler function app the way `func start` does.
@@ -50,7 +52,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("loading function app %s: %w", cfg.AppDir, err)
 	}
 	h := &Host{cfg: cfg, app: app, log: cfg.Logger, triggers: map[string]Trigger{}}
-	h.front = &front{host: h, log: cfg.Logger}
+	h.front = &front{host: h, log: cfg.Logger, bodies: semaphore.NewWeighted(cfg.MaxBufferedBodyBytes)}
 	h.sup = newSupervisor(app, cfg)
 	h.disp = newDispatcher(app, h.sup, cfg.Logger)
 	if err := h.checkHost(); err != nil {

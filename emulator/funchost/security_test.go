@@ -2,6 +2,7 @@ package funchost
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/testkit"
 )
 
 // rawRequest writes req on a fresh connection and returns the status line's
@@ -251,4 +254,49 @@ func TestNoPlainKeyComparison(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// TestBufferedBodiesShareOneBudget: every body is read whole before its
+// invocation (up to 100 MB each), so without a bound shared by all clients a
+// few concurrent uploads could take the host's memory. A client holding most
+// of the budget makes the next large body get 503; once it is gone, the same
+// body goes through.
+func TestBufferedBodiesShareOneBudget(t *testing.T) {
+	t.Parallel()
+	a := setup(t, appSpec{
+		functions:     map[string]string{"Echo": fnEcho},
+		customHandler: map[string]any{"enableProxyingHttpRequest": true},
+		cfg:           Config{MaxBufferedBodyBytes: 1 << 20, BodyReadTimeout: 20 * time.Second},
+	})
+	// The holder announces 2 MB and sends 900 KB of it, then waits.
+	c, err := net.Dial("tcp", hostAddr(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /api/echo/hold HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", hostAddr(a), 2<<20)
+	if _, err := c.Write(bytes.Repeat([]byte("x"), 900<<10)); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte(" "), 300<<10)
+	var resp *http.Response
+	var body []byte
+	testkit.Eventually(t, 10*time.Second, func() error {
+		resp, body = a.do(t, http.MethodPost, "/api/echo/big", bytes.NewReader(append(big, "{}"...)), map[string]string{"Content-Type": "application/json"})
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("status %d while another client holds 900 KB of a 1 MB budget, want 503", resp.StatusCode)
+		}
+		return nil
+	})
+	if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "retry") {
+		t.Fatalf("503 without Retry-After or reason: %v %s", resp.Header, body)
+	}
+	c.Close()
+	testkit.Eventually(t, 10*time.Second, func() error {
+		resp, body := a.do(t, http.MethodPost, "/api/echo/big", bytes.NewReader(append(big, "{}"...)), map[string]string{"Content-Type": "application/json"})
+		if resp.StatusCode != http.StatusCreated { // the test handler echoes with 201
+			return fmt.Errorf("after the holder left: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
 }
