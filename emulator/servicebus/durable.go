@@ -134,6 +134,10 @@ func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
 // that a connection's read loop goes on while the fsync runs and the
 // acknowledgements of many clients share it.
 func (s *Server) afterDurable(then func(error)) {
+	if err := s.failedErr(); err != nil {
+		then(err)
+		return
+	}
 	var b *wal.Batch
 	if s.wal != nil {
 		b = s.wal.Barrier()
@@ -161,11 +165,24 @@ func (s *Server) durable() error {
 	if s.wal == nil {
 		return nil
 	}
+	if err := s.failedErr(); err != nil {
+		return err
+	}
 	if err := s.wal.Sync(s.ctx); err != nil {
 		if s.ctx.Err() == nil {
 			s.failStop(err)
 		}
 		return fmt.Errorf("making the change durable: %w", err)
+	}
+	return nil
+}
+
+// failedErr is the error of every acknowledgement after a fail-stop: a
+// record the log refused (too large, say) leaves nothing to wait for, yet
+// the change is not durable.
+func (s *Server) failedErr() error {
+	if s.failed.Load() {
+		return fmt.Errorf("making the change durable: %w", ErrLogFailed)
 	}
 	return nil
 }
