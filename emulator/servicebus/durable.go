@@ -2,6 +2,7 @@ package servicebus
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -37,7 +38,7 @@ func (s *Server) compactLoop() {
 		}
 		start := time.Now()
 		if err := s.wal.CompactLive(s.broker.Snapshot); err != nil {
-			s.log.Error("compacting the write-ahead log failed; acknowledgements stop", "err", err)
+			s.failStop(fmt.Errorf("compacting the write-ahead log: %w", err))
 			return
 		}
 		base = s.wal.Size()
@@ -50,15 +51,56 @@ func (s *Server) compactLoop() {
 // appended to the current group-commit batch, and whoever acknowledges
 // them to a client waits for durability with Server.durable.
 type journal struct {
-	log *wal.Log // nil until recovery is over (the broker journals nothing before)
+	log  *wal.Log // nil until recovery is over (the broker journals nothing before)
+	fail func(error)
 }
 
+// Append is called with an entity's lock held: fail only starts the
+// fail-stop.
 func (j *journal) Append(rec []byte) error {
 	if j.log == nil {
 		return fmt.Errorf("journal not open: %w", wal.ErrClosed)
 	}
 	_, err := j.log.Append(rec)
+	if err != nil {
+		j.fail(fmt.Errorf("appending to the write-ahead log: %w", err))
+	}
 	return err
+}
+
+// failStop stops serving AMQP once the write-ahead log failed: the broker's
+// memory is then ahead of the disk (a change whose record was refused is
+// applied in memory, and its client is told it failed), so the emulator
+// closes every AMQP connection with amqp:internal-error, accepts no new one
+// and reports unhealthy, rather than deliver what the client was told was
+// rejected or lose it at the next start. A restart recovers the durable
+// state. Called at most once in effect; it never blocks (the journal calls
+// it under an entity's lock).
+func (s *Server) failStop(err error) {
+	s.failOnce.Do(func() {
+		s.failed.Store(true)
+		s.log.Error("write-ahead log failed: the emulator stops serving AMQP (fail-stop); restart it to recover", "err", err)
+		if !s.track(1) {
+			return // stopping anyway
+		}
+		go func() {
+			defer s.wg.Done()
+			for _, ln := range []net.Listener{s.ln, s.amqpsLn} {
+				if ln != nil {
+					_ = ln.Close()
+				}
+			}
+			s.mu.Lock()
+			conns := make([]*conn, 0, len(s.conns))
+			for c := range s.conns {
+				conns = append(conns, c)
+			}
+			s.mu.Unlock()
+			for _, c := range conns {
+				c.shutdown(&connError{Condition: CondInternalError, Description: "the emulator's write-ahead log failed: " + err.Error()})
+			}
+		}()
+	})
 }
 
 // recover opens the log in dir, rebuilds the broker's messages from it and
@@ -92,6 +134,10 @@ func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
 // that a connection's read loop goes on while the fsync runs and the
 // acknowledgements of many clients share it.
 func (s *Server) afterDurable(then func(error)) {
+	if err := s.failedErr(); err != nil {
+		then(err)
+		return
+	}
 	var b *wal.Batch
 	if s.wal != nil {
 		b = s.wal.Barrier()
@@ -102,6 +148,9 @@ func (s *Server) afterDurable(then func(error)) {
 	}
 	s.wg.Go(func() {
 		if err := b.Wait(s.ctx); err != nil {
+			if s.ctx.Err() == nil {
+				s.failStop(err)
+			}
 			then(fmt.Errorf("making the change durable: %w", err))
 			return
 		}
@@ -116,8 +165,24 @@ func (s *Server) durable() error {
 	if s.wal == nil {
 		return nil
 	}
+	if err := s.failedErr(); err != nil {
+		return err
+	}
 	if err := s.wal.Sync(s.ctx); err != nil {
+		if s.ctx.Err() == nil {
+			s.failStop(err)
+		}
 		return fmt.Errorf("making the change durable: %w", err)
+	}
+	return nil
+}
+
+// failedErr is the error of every acknowledgement after a fail-stop: a
+// record the log refused (too large, say) leaves nothing to wait for, yet
+// the change is not durable.
+func (s *Server) failedErr() error {
+	if s.failed.Load() {
+		return fmt.Errorf("making the change durable: %w", ErrLogFailed)
 	}
 	return nil
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -330,5 +332,147 @@ func TestDurableStartJournalsCleanly(t *testing.T) {
 	}
 	if n := errs.Load(); n != 0 {
 		t.Fatalf("%d error lines while starting with a data directory", n)
+	}
+}
+
+// TestDurableRestartKeepsForwardingAndStatus restarts twice after runtime
+// changes through the administration API: the second start reads the
+// first one's snapshot, where "a-src" comes before its forwarding
+// destination "z-dst". Every message, the forwarding and the statuses
+// survive.
+func TestDurableRestartKeepsForwardingAndStatus(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	srv, ac, ctx := startAdmin(t, cfg)
+	for _, q := range []string{"z-dst", "a-src", "off"} {
+		if _, err := ac.CreateQueue(ctx, q, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := newClient(t, srv)
+	send := func(client *azservicebus.Client, q, body string) {
+		t.Helper()
+		s, err := client.NewSender(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(ctx)
+		if err := s.SendMessage(ctx, &azservicebus.Message{Body: []byte(body)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(client, "a-src", "waiting") // before ForwardTo: it stays in a-src
+	send(client, "z-dst", "dst")
+	if _, err := ac.UpdateQueue(ctx, "a-src", admin.QueueProperties{ForwardTo: ptr("z-dst")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.UpdateQueue(ctx, "off", admin.QueueProperties{Status: ptr(admin.EntityStatusDisabled),
+		LockDuration: ptr("PT50S"), MaxDeliveryCount: ptr(int32(6))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := servicebus.Crash(srv); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, _ = startAdmin(t, cfg)
+	if err := servicebus.Crash(srv); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, ac, ctx = startAdmin(t, cfg)
+	off, err := ac.GetQueue(ctx, "off", nil)
+	if err != nil || off == nil || *off.Status != admin.EntityStatusDisabled || *off.LockDuration != "PT50S" || *off.MaxDeliveryCount != 6 {
+		t.Fatalf("queue off after two restarts: %+v, %v; want Disabled, PT50S, 6", off, err)
+	}
+	src, err := ac.GetQueue(ctx, "a-src", nil)
+	if err != nil || src == nil || src.ForwardTo == nil || !strings.HasSuffix(*src.ForwardTo, "/z-dst") {
+		t.Fatalf("queue a-src after two restarts: %+v, %v; want ForwardTo z-dst", src, err)
+	}
+	client = newClient(t, srv)
+	peek := func(q string) []string {
+		t.Helper()
+		r, err := client.NewReceiverForQueue(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+		msgs, err := r.PeekMessages(ctx, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		for _, m := range msgs {
+			bodies = append(bodies, string(m.Body))
+		}
+		return bodies
+	}
+	// A forwarding queue refuses receivers (and so peeks): count instead.
+	if rp, err := ac.GetQueueRuntimeProperties(ctx, "a-src", nil); err != nil || rp == nil || rp.ActiveMessageCount != 1 {
+		t.Fatalf("a-src after two restarts: %+v, %v; want its 1 waiting message", rp, err)
+	}
+	send(client, "a-src", "forwarded")
+	if got := peek("z-dst"); fmt.Sprint(got) != "[dst forwarded]" {
+		t.Fatalf("z-dst after two restarts and a send to a-src: %v; want [dst forwarded]", got)
+	}
+}
+
+// TestDurableLogFailureStopsServing breaks the write-ahead log under a
+// running server: the send that cannot be journaled is rejected, and the
+// emulator fails stop (connections closed, no new ones), so nothing the
+// client was told failed is ever delivered; a restart has exactly the
+// acknowledged messages.
+func TestDurableLogFailureStopsServing(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	srv, ctx := startServer(t, cfg)
+	stopAtCleanup(t, srv)
+	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), &azservicebus.ClientOptions{
+		RetryOptions: azservicebus.RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	sender, err := client.NewSender("q", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("kept")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := servicebus.BreakLog(srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte("refused")}, nil); err == nil {
+		t.Fatal("send with a broken log: accepted")
+	}
+	if !servicebus.Failed(srv) {
+		t.Fatal("server did not fail stop after the log failed")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.ConnectionCount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := srv.ConnectionCount(); n != 0 {
+		t.Fatalf("%d connections still open after the fail-stop", n)
+	}
+	if nc, err := net.DialTimeout("tcp", srv.AMQPAddr(), time.Second); err == nil {
+		_ = nc.Close()
+		t.Fatal("the failed server still accepts connections")
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = srv.Stop(stopCtx) // reports the log's failure
+
+	srv2, ctx2 := startServer(t, cfg)
+	stopAtCleanup(t, srv2)
+	r, err := newClient(t, srv2).NewReceiverForQueue("q", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := r.PeekMessages(ctx2, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || string(msgs[0].Body) != "kept" {
+		t.Fatalf("after the restart: %v; want only the acknowledged message", bodiesOf(msgs))
 	}
 }

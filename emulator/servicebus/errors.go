@@ -50,6 +50,9 @@ var (
 	ErrTLSConfig = errors.New("invalid TLS configuration")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
+	// ErrLogFailed: the write-ahead log failed and the server failed stop
+	// (docs/servicebus-durability.md); restart it to recover.
+	ErrLogFailed = errors.New("the write-ahead log failed; the emulator stopped serving")
 
 	// errPropertyType reports an application property of a type Service Bus does not allow.
 	errPropertyType = errors.New("only simple types are allowed in application properties")

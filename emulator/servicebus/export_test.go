@@ -24,3 +24,10 @@ func SetCompactGrowth(s *Server, n int64) { s.compactGrowth.Store(n) }
 
 // Compactions is the number of compactions s made while running. Tests only.
 func Compactions(s *Server) int64 { return s.compactions.Load() }
+
+// BreakLog closes s's write-ahead log under it, as a failed disk would
+// make it refuse appends. Tests only.
+func BreakLog(s *Server) error { return s.wal.Abandon() }
+
+// Failed reports whether s failed stop after a log failure. Tests only.
+func Failed(s *Server) bool { return s.failed.Load() }

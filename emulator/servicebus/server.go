@@ -82,6 +82,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// failed is set once the write-ahead log failed (failStop, durable.go).
+	failed   atomic.Bool
+	failOnce sync.Once
+
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	stopped  bool
@@ -98,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Policies = policies
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, authz: authz}
-	jr := &journal{}
+	jr := &journal{fail: s.failStop}
 	bcfg := broker.Config{Logger: cfg.Logger, Clock: cfg.Clock}
 	if cfg.DataDir != "" {
 		bcfg.Journal = jr
@@ -232,7 +236,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if s.ctx.Err() != nil || s.failed.Load() {
 				return
 			}
 			var ne net.Error
@@ -267,7 +271,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	c := newConn(s, nc)
 	s.mu.Lock()
-	if s.stopped {
+	if s.stopped || s.failed.Load() {
 		s.mu.Unlock()
 		_ = nc.Close()
 		return

@@ -25,6 +25,9 @@ type entityDef struct {
 	Topic        *TopicConfig        `json:",omitempty"`
 	Subscription *SubscriptionConfig `json:",omitempty"` // Rules in RuleDefs
 	RuleDefs     []ruleDef           `json:",omitempty"`
+	// Status is set through SetStatus (the administration API); absent
+	// means Active.
+	Status Status `json:",omitempty"`
 }
 
 // ruleDef is a rule as journaled: exactly one of True, SQL and Correlation.
@@ -64,19 +67,28 @@ func (b *Broker) journalDeleteAfter(errp *error, path string) {
 }
 
 func (b *Broker) entityDefOf(kind EntityKind, topic, name string) (entityDef, error) {
+	path := name
+	if kind == KindSubscription {
+		path = topic + subscriptionsInfix + name
+	}
+	tg, err := b.resolve(path)
+	if err != nil {
+		return entityDef{}, err
+	}
+	status := Status(tg.state().status.Load())
 	switch kind {
 	case KindQueue:
 		q, err := b.QueueSettings(name)
-		return entityDef{Queue: &q}, err
+		return entityDef{Queue: &q, Status: status}, err
 	case KindTopic:
 		t, err := b.TopicSettings(name)
-		return entityDef{Topic: &t}, err
+		return entityDef{Topic: &t, Status: status}, err
 	}
 	s, err := b.SubscriptionSettings(topic, name)
 	if err != nil {
 		return entityDef{}, err
 	}
-	def := entityDef{Subscription: &s, RuleDefs: make([]ruleDef, 0, len(s.Rules))}
+	def := entityDef{Subscription: &s, RuleDefs: make([]ruleDef, 0, len(s.Rules)), Status: status}
 	for _, r := range s.Rules {
 		rd := ruleDef{Name: r.Name}
 		switch f := r.Filter.(type) {
@@ -137,48 +149,87 @@ func (rd ruleDef) rule() (Rule, error) {
 	return r, nil
 }
 
+// forwarding is an entity's auto-forwarding as journaled.
+type forwarding struct{ to, dlq string }
+
 // applyEntity creates or updates an entity from its journaled definition
-// (topic: the topic of a subscription).
-func (b *Broker) applyEntity(topic string, js []byte) error {
+// (topic: the topic of a subscription) without its auto-forwarding, which
+// it returns: a destination may be recreated later in the journal's order,
+// so Recovery.Finish wires forwarding once every entity exists.
+func (b *Broker) applyEntity(topic string, js []byte) (fwd forwarding, err error) {
 	var def entityDef
 	if err := json.Unmarshal(js, &def); err != nil {
-		return fmt.Errorf("journaled entity: %w", err)
+		return fwd, fmt.Errorf("journaled entity: %w", err)
 	}
+	var path string
 	switch {
 	case def.Queue != nil:
-		if err := b.CreateQueue(*def.Queue); err == nil || !isExists(err) {
-			return err
+		cfg := *def.Queue
+		fwd, path = forwarding{cfg.ForwardTo, cfg.ForwardDeadLetteredTo}, cfg.Name
+		cfg.ForwardTo, cfg.ForwardDeadLetteredTo = "", ""
+		if err = b.CreateQueue(cfg); isExists(err) {
+			err = b.UpdateQueue(cfg)
 		}
-		return b.UpdateQueue(*def.Queue)
 	case def.Topic != nil:
-		if err := b.CreateTopic(*def.Topic); err == nil || !isExists(err) {
-			return err
+		path = def.Topic.Name
+		if err = b.CreateTopic(*def.Topic); isExists(err) {
+			err = b.UpdateTopic(*def.Topic)
 		}
-		return b.UpdateTopic(*def.Topic)
 	case def.Subscription != nil:
-		rules := make([]Rule, 0, len(def.RuleDefs))
-		for _, rd := range def.RuleDefs {
-			r, err := rd.rule()
-			if err != nil {
-				return err
-			}
-			rules = append(rules, r)
-		}
 		cfg := *def.Subscription
-		cfg.Rules = rules
-		err := b.CreateSubscription(topic, cfg)
-		if err == nil || !isExists(err) {
-			if err == nil && len(rules) == 0 { // created with $Default: the journal says none
-				err = b.RemoveRule(topic, cfg.Name, DefaultRuleName)
-			}
-			return err
-		}
-		if err := b.UpdateSubscription(topic, cfg); err != nil {
-			return err
-		}
-		return b.syncRules(topic, cfg.Name, rules)
+		fwd, path = forwarding{cfg.ForwardTo, cfg.ForwardDeadLetteredTo}, topic+subscriptionsInfix+cfg.Name
+		cfg.ForwardTo, cfg.ForwardDeadLetteredTo = "", ""
+		err = b.applySubscription(topic, cfg, def.RuleDefs)
+	default:
+		return fwd, fmt.Errorf("journaled entity without definition: %w", ErrInvalid)
 	}
-	return fmt.Errorf("journaled entity without definition: %w", ErrInvalid)
+	if err != nil {
+		return fwd, err
+	}
+	return fwd, b.SetStatus(path, def.Status)
+}
+
+func (b *Broker) applySubscription(topic string, cfg SubscriptionConfig, defs []ruleDef) error {
+	rules := make([]Rule, 0, len(defs))
+	for _, rd := range defs {
+		r, err := rd.rule()
+		if err != nil {
+			return err
+		}
+		rules = append(rules, r)
+	}
+	cfg.Rules = rules
+	err := b.CreateSubscription(topic, cfg)
+	if err == nil || !isExists(err) {
+		if err == nil && len(rules) == 0 { // created with $Default: the journal says none
+			err = b.RemoveRule(topic, cfg.Name, DefaultRuleName)
+		}
+		return err
+	}
+	if err := b.UpdateSubscription(topic, cfg); err != nil {
+		return err
+	}
+	return b.syncRules(topic, cfg.Name, rules)
+}
+
+// setForwarding wires the journaled auto-forwarding of the queue or
+// subscription at path, as it was accepted when journaled: the destination
+// was checked then (and may have been deleted since, which the service
+// allows too), so it is not checked again.
+func (b *Broker) setForwarding(path string, fwd forwarding) error {
+	tg, err := b.resolve(path)
+	if err != nil {
+		return err
+	}
+	if tg.ent == nil || tg.addr.DeadLetter {
+		return fmt.Errorf("%s cannot forward: %w", path, ErrInvalid)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tg.ent.mu.Lock()
+	defer tg.ent.mu.Unlock()
+	tg.ent.forwardTo, tg.ent.forwardDLQ = fwd.to, fwd.dlq
+	return nil
 }
 
 func isExists(err error) bool   { return errors.Is(err, ErrExists) }

@@ -10,7 +10,9 @@ import (
 // Journal receives the broker's durable state changes as records (see
 // Config.Journal). Append is called with the owning entity's mutex held,
 // so it must be quick (copy the record and return) and must not call back
-// into the broker. A failed Append is logged; the change stays in memory.
+// into the broker. A failed Append is logged and the change stays in
+// memory: the journal's owner must then stop acknowledging (the server
+// fails stop, see docs/servicebus-durability.md).
 type Journal interface {
 	Append(rec []byte) error
 }

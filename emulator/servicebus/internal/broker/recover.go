@@ -38,6 +38,7 @@ type Recovery struct {
 	seqs     map[string]int64
 	dedup    map[string][]dedupEntry
 	sessions map[string]map[string][]byte
+	forwards map[string]forwarding // by lower-case path of the queue or subscription
 }
 
 type recovered struct {
@@ -56,7 +57,8 @@ type RecoveryStats struct {
 func (b *Broker) NewRecovery() *Recovery {
 	b.replaying.Store(true)
 	return &Recovery{b: b, msgs: map[string]map[int64]*recovered{}, paths: map[string]string{},
-		seqs: map[string]int64{}, dedup: map[string][]dedupEntry{}, sessions: map[string]map[string][]byte{}}
+		seqs: map[string]int64{}, dedup: map[string][]dedupEntry{}, sessions: map[string]map[string][]byte{},
+		forwards: map[string]forwarding{}}
 }
 
 // Apply folds one journal record into the state being rebuilt.
@@ -86,11 +88,18 @@ func (r *Recovery) Apply(rec []byte) error {
 	case recDedup:
 		r.dedup[key] = append(r.dedup[key], dedupEntry{id: x.id, at: x.at})
 	case recEntity:
-		if err := r.b.applyEntity(x.path, x.data); err != nil {
+		fwd, err := r.b.applyEntity(x.path, x.data)
+		if err != nil {
 			// An entity the journal cannot recreate (its definition no
 			// longer valid): its messages become orphans, reported.
 			r.b.cfg.Logger.Warn("journaled entity not recreated", "topic", x.path, "name", x.id, "err", err)
+			break
 		}
+		fpath := x.id
+		if x.path != "" {
+			fpath = x.path + subscriptionsInfix + x.id
+		}
+		r.forwards[strings.ToLower(fpath)] = fwd
 	case recDelete:
 		if err := r.b.Delete(x.path); err != nil && !isNotFound(err) {
 			r.b.cfg.Logger.Warn("journaled deletion not applied", "path", x.path, "err", err)
@@ -100,6 +109,11 @@ func (r *Recovery) Apply(rec []byte) error {
 		for k := range r.msgs {
 			if k == key || strings.HasPrefix(k, key+"/") {
 				delete(r.msgs, k)
+			}
+		}
+		for k := range r.forwards {
+			if k == key || strings.HasPrefix(k, key+"/") {
+				delete(r.forwards, k)
 			}
 		}
 	case recSession:
@@ -167,6 +181,16 @@ func (r *Recovery) Finish() RecoveryStats {
 				}
 			}
 			tg.ent.mu.Unlock()
+		}
+	}
+	// Forwarding last: every destination exists now, and the restored
+	// messages stay where they were (those of a forwarding source waited
+	// there at the crash, e.g. sent before ForwardTo was set).
+	for _, key := range slices.Sorted(maps.Keys(r.forwards)) {
+		if fwd := r.forwards[key]; fwd != (forwarding{}) {
+			if err := r.b.setForwarding(key, fwd); err != nil {
+				r.b.cfg.Logger.Warn("journaled auto-forwarding not restored", "path", key, "err", err)
+			}
 		}
 	}
 	return st

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -298,5 +299,125 @@ func TestRecoveryKeepsPropertyTimestamps(t *testing.T) {
 	}
 	if q.Has(broker.PropCreationTime) || q.Has(broker.PropAbsoluteExpiryTime) || q.CreationTime != 0 {
 		t.Fatalf("absent timestamps after restart: %+v", q)
+	}
+}
+
+// TestRecoveryWiresForwardingToEntitiesRecreatedLater restarts twice: the
+// second recovery reads the first one's snapshot, where queues come in
+// alphabetical order, so "a-src" is recreated before its destination
+// "z-dst". No message is dropped and forwarding still works.
+func TestRecoveryWiresForwardingToEntitiesRecreatedLater(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	j := &memJournal{}
+	b := durableSetup(t, c, j)
+	must(t, b.CreateQueue(broker.QueueConfig{Name: "z-dst"}))
+	must(t, b.CreateQueue(broker.QueueConfig{Name: "a-src"}))
+	must(t, b.CreateTopic(broker.TopicConfig{Name: "a-topic"}))
+	must(t, b.CreateSubscription("a-topic", broker.SubscriptionConfig{Name: "fw"}))
+	// Sent before forwarding is set, so they stay in a-src.
+	_, err := b.Send("a-src", []*broker.Message{idMsg("src1"), idMsg("src2")})
+	must(t, err)
+	must(t, b.UpdateQueue(broker.QueueConfig{Name: "a-src", ForwardTo: "z-dst", ForwardDeadLetteredTo: "z-dst"}))
+	must(t, b.UpdateSubscription("a-topic", broker.SubscriptionConfig{Name: "fw", ForwardTo: "z-dst"}))
+	_, err = b.Send("z-dst", []*broker.Message{idMsg("dst1")})
+	must(t, err)
+
+	_, st1, j2 := restartJournal(t, c, j)
+	b3, st := restart(t, c, j2)
+	if st1.Orphans != 0 || st.Orphans != 0 || st.Messages != st1.Messages {
+		t.Fatalf("stats of the first restart %+v, of the second %+v: want no orphans", st1, st)
+	}
+	peekIDs := func(path string) []any {
+		t.Helper()
+		msgs, err := b3.Peek(path, 0, 10)
+		must(t, err)
+		var ids []any
+		for _, m := range msgs {
+			ids = append(ids, m.Properties.MessageID)
+		}
+		return ids
+	}
+	if ids := peekIDs("a-src"); len(ids) != 2 || ids[0] != "src1" || ids[1] != "src2" {
+		t.Fatalf("a-src after two restarts: %v; want src1, src2", ids)
+	}
+	if ids := peekIDs("z-dst"); len(ids) != 1 || ids[0] != "dst1" {
+		t.Fatalf("z-dst after two restarts: %v; want dst1", ids)
+	}
+	q, err := b3.QueueSettings("a-src")
+	must(t, err)
+	if q.ForwardTo != "z-dst" || q.ForwardDeadLetteredTo != "z-dst" {
+		t.Fatalf("a-src settings after two restarts: %+v", q)
+	}
+	_, err = b3.Send("a-src", []*broker.Message{idMsg("src3")})
+	must(t, err)
+	_, err = b3.Send("a-topic", []*broker.Message{idMsg("topic1")})
+	must(t, err)
+	if ids := peekIDs("z-dst"); len(ids) != 3 || ids[1] != "src3" || ids[2] != "topic1" {
+		t.Fatalf("z-dst after sends to a-src and a-topic: %v; want dst1, src3, topic1", ids)
+	}
+}
+
+// TestRecoveryKeepsStatusAndUpdatedSettings checks that what the
+// administration API changes after creation (status, limits, sizes, TTLs)
+// survives two restarts (the journal's records, then its snapshot).
+func TestRecoveryKeepsStatusAndUpdatedSettings(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	j := &memJournal{}
+	b := durableSetup(t, c, j)
+	must(t, b.CreateQueue(broker.QueueConfig{Name: "off"}))
+	must(t, b.CreateQueue(broker.QueueConfig{Name: "nosend"}))
+	must(t, b.CreateTopic(broker.TopicConfig{Name: "tp"}))
+	must(t, b.CreateSubscription("tp", broker.SubscriptionConfig{Name: "norecv"}))
+	wantQ := broker.QueueConfig{Name: "nosend", LockDuration: 70 * time.Second, MaxDeliveryCount: 4,
+		DefaultMessageTimeToLive: time.Hour, DeadLetteringOnMessageExpiration: true, MaxSizeInMegabytes: 2048}
+	must(t, b.UpdateQueue(wantQ))
+	wantT := broker.TopicConfig{Name: "tp", DefaultMessageTimeToLive: 2 * time.Hour, MaxSizeInMegabytes: 3072}
+	must(t, b.UpdateTopic(wantT))
+	wantS := broker.SubscriptionConfig{Name: "norecv", LockDuration: 20 * time.Second, MaxDeliveryCount: 9,
+		DefaultMessageTimeToLive: 30 * time.Minute, DeadLetteringOnMessageExpiration: true}
+	must(t, b.UpdateSubscription("tp", wantS))
+	must(t, b.SetStatus("off", broker.StatusDisabled))
+	must(t, b.SetStatus("nosend", broker.StatusSendDisabled))
+	must(t, b.SetStatus("tp", broker.StatusSendDisabled))
+	must(t, b.SetStatus("tp/Subscriptions/norecv", broker.StatusReceiveDisabled))
+	must(t, b.SetStatus("q", broker.StatusDisabled))
+	must(t, b.SetStatus("q", broker.StatusActive)) // back to Active: Active after the restart too
+
+	_, _, j2 := restartJournal(t, c, j)
+	for i, b2 := range []*broker.Broker{nil, nil} {
+		if i == 0 {
+			b2, _ = restart(t, c, j)
+		} else {
+			b2, _ = restart(t, c, j2)
+		}
+		for path, want := range map[string]broker.Status{"off": broker.StatusDisabled, "nosend": broker.StatusSendDisabled,
+			"tp": broker.StatusSendDisabled, "tp/Subscriptions/norecv": broker.StatusReceiveDisabled, "q": broker.StatusActive} {
+			if info, err := b2.EntityInfo(path); err != nil || info.Status != want {
+				t.Fatalf("restart %d: status of %s %v, %v; want %v", i+1, path, info.Status, err, want)
+			}
+		}
+		if _, err := b2.Send("nosend", []*broker.Message{idMsg("x")}); !errors.Is(err, broker.ErrDisabled) {
+			t.Fatalf("restart %d: send to a SendDisabled queue: %v; want ErrDisabled", i+1, err)
+		}
+		q, err := b2.QueueSettings("nosend")
+		must(t, err)
+		if q.LockDuration != wantQ.LockDuration || q.MaxDeliveryCount != wantQ.MaxDeliveryCount ||
+			q.DefaultMessageTimeToLive != wantQ.DefaultMessageTimeToLive || !q.DeadLetteringOnMessageExpiration ||
+			q.MaxSizeInMegabytes != wantQ.MaxSizeInMegabytes {
+			t.Fatalf("restart %d: queue settings %+v; want %+v", i+1, q, wantQ)
+		}
+		tp, err := b2.TopicSettings("tp")
+		must(t, err)
+		if tp.DefaultMessageTimeToLive != wantT.DefaultMessageTimeToLive || tp.MaxSizeInMegabytes != wantT.MaxSizeInMegabytes {
+			t.Fatalf("restart %d: topic settings %+v; want %+v", i+1, tp, wantT)
+		}
+		s, err := b2.SubscriptionSettings("tp", "norecv")
+		must(t, err)
+		if s.LockDuration != wantS.LockDuration || s.MaxDeliveryCount != wantS.MaxDeliveryCount ||
+			s.DefaultMessageTimeToLive != wantS.DefaultMessageTimeToLive || !s.DeadLetteringOnMessageExpiration {
+			t.Fatalf("restart %d: subscription settings %+v; want %+v", i+1, s, wantS)
+		}
 	}
 }

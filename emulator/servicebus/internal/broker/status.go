@@ -57,7 +57,7 @@ func (s Status) String() string {
 
 // SetStatus changes the status of a queue, topic or subscription. Receivers
 // already attached get the refusal at their next receive.
-func (b *Broker) SetStatus(path string, s Status) error {
+func (b *Broker) SetStatus(path string, s Status) (err error) {
 	if int(s) >= len(statusNames) {
 		return fmt.Errorf("status %d: %w", s, ErrInvalid)
 	}
@@ -71,8 +71,19 @@ func (b *Broker) SetStatus(path string, s Status) error {
 	st := tg.state()
 	if Status(st.status.Swap(uint32(s))) != s {
 		st.updated.Store(b.now().UnixNano())
+		// The status is part of the journaled definition (entityDef.Status).
+		topic, name := tg.names()
+		defer b.journalEntityAfter(&err, tg.addr.Kind, topic, name)
 	}
 	return nil
+}
+
+// names returns the topic (subscriptions only) and the name of tg's entity.
+func (tg target) names() (topic, name string) {
+	if tg.addr.Kind == KindSubscription {
+		return tg.ent.topic.name, tg.ent.path[len(tg.ent.topic.name)+len(subscriptionsInfix):]
+	}
+	return "", tg.addr.Path
 }
 
 func (tg target) state() *adminState {

@@ -311,9 +311,21 @@ func (l *Log) Sync(ctx context.Context) error {
 // Barrier returns the batch whose durability implies that of every record
 // appended before the call (nil when there is nothing to wait for), for
 // callers that wait elsewhere than where they appended.
+//
+// Once a write failed (or the log is closed), appends are refused and
+// Barrier returns a batch that reports the failure: the refused records
+// are not on disk, and nothing-to-wait-for would acknowledge them.
 func (l *Log) Barrier() *Batch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.err; err != nil || l.closing || l.abandon {
+		if err == nil {
+			err = ErrClosed
+		}
+		b := &Batch{done: make(chan struct{}), err: err}
+		close(b.done)
+		return b
+	}
 	if len(l.cur.buf) > 0 {
 		return l.cur
 	}

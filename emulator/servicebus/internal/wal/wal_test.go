@@ -634,3 +634,42 @@ func noCompactionLeftovers(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestSyncAfterAFailedWriteReportsTheFailure: once a write failed, the log
+// refuses appends, and a Sync or Barrier after them must report the
+// failure rather than nothing-to-wait-for, or the caller would acknowledge
+// a change that is not on disk.
+func TestSyncAfterAFailedWriteReportsTheFailure(t *testing.T) {
+	t.Parallel()
+	l := mustOpen(t, filepath.Join(t.TempDir(), "log"))
+	t.Cleanup(func() { _ = l.Close() }) // reports the write's failure
+	ctx := context.Background()
+	if _, err := l.Append([]byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := wal.CloseFile(l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append([]byte("lost")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(ctx); err == nil {
+		t.Fatal("Sync of a failed write: nil")
+	}
+	if _, err := l.Append([]byte("refused")); err == nil {
+		t.Fatal("Append after a failed write: nil")
+	}
+	if err := l.Sync(ctx); err == nil {
+		t.Fatal("Sync after a refused append: nil; want the write's failure")
+	}
+	b := l.Barrier()
+	if b == nil {
+		t.Fatal("Barrier after a failed write: nil; want a batch that reports the failure")
+	}
+	if err := b.Wait(ctx); err == nil {
+		t.Fatal("Barrier's Wait after a failed write: nil")
+	}
+}
