@@ -6,24 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/orderflow/orderflow/functions/apptest/attempt"
 )
 
 // FlakyAttempt is one invocation intercepted by testdata/flaky (or
 // testdata/flakylambda on the Lambda target), as it logs it.
-type FlakyAttempt struct {
-	Function  string `json:"function"`
-	MessageID string `json:"messageId"`
-	// DeliveryCount is Metadata.DeliveryCount (Service Bus).
-	DeliveryCount string `json:"deliveryCount"`
-	// RequeueCount is the x-ms-rabbitmq-requeuecount header (RabbitMQ); nil
-	// when absent.
-	RequeueCount *int64 `json:"requeueCount"`
-	// Redelivered is the redelivered flag of an Amazon MQ event's message
-	// (Lambda target); nil otherwise.
-	Redelivered *bool `json:"redelivered"`
-	// Outcome is injected-failure, handled-then-killed or forwarded.
-	Outcome string `json:"outcome"`
-}
+type FlakyAttempt = attempt.Attempt
 
 // FlakyAttempts reads the wrapper's log of intercepted invocations.
 func (a *App) FlakyAttempts(t *testing.T) []FlakyAttempt {

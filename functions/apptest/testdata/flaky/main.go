@@ -31,16 +31,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/orderflow/orderflow/functions/apptest/attempt"
 )
 
-// Attempt is what flaky logs for one intercepted invocation.
-type Attempt struct {
-	Function      string `json:"function"`
-	MessageID     string `json:"messageId"`
-	DeliveryCount string `json:"deliveryCount,omitempty"` // Service Bus metadata
-	RequeueCount  *int64 `json:"requeueCount,omitempty"`  // RabbitMQ x-ms-rabbitmq-requeuecount header
-	Outcome       string `json:"outcome"`
-}
+// Attempt is one logged invocation.
+type Attempt = attempt.Attempt
 
 func main() {
 	if err := run(); err != nil {
@@ -145,20 +141,7 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.proxy.ServeHTTP(w, r)
 }
 
-func (f *flaky) log(a Attempt) {
-	if f.logPath == "" {
-		return
-	}
-	line, _ := json.Marshal(a)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fh, err := os.OpenFile(f.logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer fh.Close()
-	_, _ = fh.Write(append(line, '\n'))
-}
+func (f *flaky) log(a Attempt) { attempt.Append(f.logPath, a) }
 
 // describe reads the message id and delivery count from the invocation's
 // Metadata as the host sends them (strings double-encoded, docs/functions-protocol.md

@@ -24,15 +24,12 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/orderflow/orderflow/functions/apptest/attempt"
 )
 
-// Attempt is one logged invocation (apptest.FlakyAttempt).
-type Attempt struct {
-	Function    string `json:"function"`
-	MessageID   string `json:"messageId"`
-	Redelivered *bool  `json:"redelivered"`
-	Outcome     string `json:"outcome"`
-}
+// Attempt is one logged invocation.
+type Attempt = attempt.Attempt
 
 func main() {
 	if err := run(); err != nil {
@@ -190,17 +187,4 @@ func (f *flaky) describe(body []byte) Attempt {
 	return a
 }
 
-func (f *flaky) log(a Attempt) {
-	if f.logPath == "" {
-		return
-	}
-	line, _ := json.Marshal(a)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fh, err := os.OpenFile(f.logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer fh.Close()
-	_, _ = fh.Write(append(line, '\n'))
-}
+func (f *flaky) log(a Attempt) { attempt.Append(f.logPath, a) }
