@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -28,7 +29,8 @@ import (
 // A GET of a missing entity answers 200 with an empty feed, as the service
 // does (both SDKs turn it into "not found"). Properties the broker does not
 // act on (AutoDeleteOnIdle, UserMetadata, ...) are validated, stored and
-// reported back; adminMeta (admin_meta.go) holds them.
+// reported back; they are stored with the broker entity (admin_meta.go), so
+// they are journaled with it in durable mode.
 // Every request is authorized by adminHandler.authorize.
 
 // Bounds of a request: body size and list page.
@@ -170,12 +172,12 @@ func checkSegments(name string) error {
 
 // adminHandler serves the administration API.
 type adminHandler struct {
-	srv  *Server
-	meta *adminMeta
+	srv   *Server
+	start time.Time // reported as the namespace's creation time
 }
 
 func newAdminHandler(s *Server) *adminHandler {
-	return &adminHandler{srv: s, meta: newAdminMeta(s.cfg.Clock.Now())}
+	return &adminHandler{srv: s, start: s.cfg.Clock.Now().UTC()}
 }
 
 // authorize checks the request's Authorization header: a token that covers
@@ -354,14 +356,14 @@ func (c *adminCall) item(kind broker.EntityKind, path string) (atom.Item, error)
 			return atom.Item{}, err
 		}
 		title = cfg.Name
-		content = c.queueDescription(cfg, info, c.h.meta.get(path, "QueueDescription", info.CreatedAt))
+		content = c.queueDescription(cfg, info, extrasOf("QueueDescription", info))
 	case broker.KindTopic:
 		cfg, err := b.TopicSettings(path)
 		if err != nil {
 			return atom.Item{}, err
 		}
 		title = cfg.Name
-		content = c.topicDescription(cfg, info, c.h.meta.get(path, "TopicDescription", info.CreatedAt))
+		content = c.topicDescription(cfg, info, extrasOf("TopicDescription", info))
 	case broker.KindSubscription:
 		topic, sub, _ := strings.Cut(path, "/Subscriptions/")
 		cfg, err := b.SubscriptionSettings(topic, sub)
@@ -370,7 +372,7 @@ func (c *adminCall) item(kind broker.EntityKind, path string) (atom.Item, error)
 		}
 		title = cfg.Name
 		path = topic + "/Subscriptions/" + cfg.Name
-		content = c.subscriptionDescription(cfg, info, c.h.meta.get(path, "SubscriptionDescription", info.CreatedAt))
+		content = c.subscriptionDescription(cfg, info, extrasOf("SubscriptionDescription", info))
 	}
 	return atom.Item{Meta: atom.EntryMeta{ID: c.url(path), Title: title, Published: info.CreatedAt,
 		Updated: info.UpdatedAt, Author: c.namespaceName()}, Content: content}, nil
@@ -425,23 +427,23 @@ func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x
 			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
 			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
 			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Int("SizeInBytes", info.SizeInBytes),
 			atom.Int("MessageCount", info.Total()),
 		},
 		access(info),
 		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
 		[]atom.Elem{
 			atom.Bool("SupportOrdering", true),
 			counts(info),
-			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.Partitioning),
 			atom.Text("EntityAvailabilityStatus", "Available"),
 		},
 		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
-		[]atom.Elem{atom.Bool("EnableExpress", x.express), atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB)},
+		[]atom.Elem{atom.Bool("EnableExpress", x.Express), atom.Int("MaxMessageSizeInKilobytes", x.MaxMessageKB)},
 	)...)
 }
 
@@ -452,23 +454,23 @@ func (c *adminCall) topicDescription(cfg broker.TopicConfig, info broker.Info, x
 			atom.Int("MaxSizeInMegabytes", int64(cfg.MaxSizeInMegabytes)),
 			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
 			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Int("SizeInBytes", info.SizeInBytes),
 			atom.Bool("FilteringMessagesBeforePublishing", false),
 		},
 		access(info),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
 		[]atom.Elem{
-			atom.Bool("SupportOrdering", x.supportOrdering),
+			atom.Bool("SupportOrdering", x.SupportOrdering),
 			counts(info),
 			atom.Int("SubscriptionCount", int64(info.SubscriptionCount)),
-			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.Partitioning),
 			atom.Text("EntityAvailabilityStatus", "Available"),
 			atom.Bool("EnableSubscriptionPartitioning", false),
-			atom.Bool("EnableExpress", x.express),
-			atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB),
+			atom.Bool("EnableExpress", x.Express),
+			atom.Int("MaxMessageSizeInKilobytes", x.MaxMessageKB),
 		},
 	)...)
 }
@@ -480,16 +482,16 @@ func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info 
 			atom.Bool("RequiresSession", cfg.RequiresSession),
 			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
 			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
-			atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.dlqOnFilterErrors),
+			atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.DLQOnFilterErrors),
 			atom.Int("MessageCount", info.Total()),
 			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Text("Status", info.Status.String()),
 		},
 		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
-		[]atom.Elem{counts(info), atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle)},
+		[]atom.Elem{counts(info), atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle)},
 		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
 		[]atom.Elem{atom.Text("EntityAvailabilityStatus", "Available")},
 	)...)
@@ -497,7 +499,7 @@ func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info 
 
 func (c *adminCall) namespaceEntry() []byte {
 	ns := c.namespaceName()
-	start := c.h.meta.start
+	start := c.h.start
 	info := atom.Desc("NamespaceInfo",
 		atom.Time("CreatedTime", start),
 		atom.Text("MessagingSKU", "Standard"),
@@ -667,13 +669,11 @@ func (c *adminCall) delete() {
 			c.fail(err)
 			return
 		}
-		c.h.meta.dropTree(addr.Path)
 	case pathRule:
 		if err := b.RemoveRule(c.ap.topic, c.ap.sub, c.ap.rule); err != nil {
 			c.fail(err)
 			return
 		}
-		c.h.meta.dropTree(c.rulePath(c.ap.rule))
 	default:
 		c.fail(adminBadRequest("%s cannot be deleted", c.ap.canonical))
 		return
