@@ -200,6 +200,14 @@ func (h *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
+	// After a fail-stop (durable.go) a change would be made in memory but
+	// not journaled, and a read could show a change that was refused and
+	// that the restart will not have: the API is unavailable, as AMQP is,
+	// until the restart.
+	if err := h.srv.failedErr(); err != nil {
+		writeAdminError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	c := &adminCall{h: h, w: w, r: r, ap: ap, base: h.baseURL(r)}
 	switch {
 	case r.Method == http.MethodGet:
@@ -251,13 +259,17 @@ func (c *adminCall) url(path string, query ...string) string {
 
 func (c *adminCall) write(code int, ct string, body []byte) {
 	// A change is answered once it is durable (with DataDir), like a send.
+	// When it cannot be, the emulator fails stop (durable.go): unavailable
+	// until restarted.
 	if c.r.Method != http.MethodGet {
 		if err := c.h.srv.durable(); err != nil {
-			writeAdminError(c.w, http.StatusInternalServerError, err.Error())
+			writeAdminError(c.w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 	}
-	c.w.Header().Set("Content-Type", ct)
+	if ct != "" {
+		c.w.Header().Set("Content-Type", ct)
+	}
 	c.w.WriteHeader(code)
 	_, _ = c.w.Write(body)
 }
@@ -678,7 +690,7 @@ func (c *adminCall) delete() {
 		c.fail(adminBadRequest("%s cannot be deleted", c.ap.canonical))
 		return
 	}
-	c.w.WriteHeader(http.StatusOK)
+	c.write(http.StatusOK, "", nil)
 }
 
 // AdminConnectionString is a connection string for the SDKs' administration

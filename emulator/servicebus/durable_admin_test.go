@@ -2,11 +2,14 @@ package servicebus_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus/admin"
 	"github.com/orderflow/orderflow/emulator/servicebus"
@@ -276,5 +279,83 @@ func sameTimes(t *testing.T, what string, created, updated, created2, updated2 t
 	t.Helper()
 	if created.IsZero() || !created.Equal(created2) || !updated.Equal(updated2) {
 		t.Errorf("%s: CreatedAt/UpdatedAt %v/%v before the restart, %v/%v after", what, created, updated, created2, updated2)
+	}
+}
+
+// TestDurableAdministrationRefusesChangesAfterAFailStop: the change the log
+// fails on is answered 503, not acknowledged (a deletion included); from
+// then on the administration API answers every request 503: a change would
+// be made in memory only, and a read could show the change that was
+// refused. The restart has the changes acknowledged before, and none after.
+func TestDurableAdministrationRefusesChangesAfterAFailStop(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	srv, ac, ctx := startAdmin(t, cfg)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(ac.CreateQueue(ctx, "before", nil))
+	must(ac.CreateQueue(ctx, "doomed", nil))
+	if err := servicebus.BreakLog(srv); err != nil {
+		t.Fatal(err)
+	}
+	// The next journaled change fails the log: the server fails stop.
+	var re *azcore.ResponseError
+	if _, err := ac.DeleteQueue(ctx, "doomed", nil); !errors.As(err, &re) || re.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a deletion with a broken log: %v; want 503", err)
+	}
+	if !servicebus.Failed(srv) {
+		t.Fatal("server did not fail stop after the log failed")
+	}
+	changes := map[string]func() error{
+		"create queue": func() error { _, err := ac.CreateQueue(ctx, "after", nil); return err },
+		"update queue": func() error {
+			_, err := ac.UpdateQueue(ctx, "before", admin.QueueProperties{UserMetadata: ptr("x")}, nil)
+			return err
+		},
+		"delete queue":        func() error { _, err := ac.DeleteQueue(ctx, "before", nil); return err },
+		"create topic":        func() error { _, err := ac.CreateTopic(ctx, "after-t", nil); return err },
+		"create subscription": func() error { _, err := ac.CreateSubscription(ctx, "t", "after-s", nil); return err },
+		"create rule": func() error {
+			_, err := ac.CreateRule(ctx, "t", "s", &admin.CreateRuleOptions{Name: ptr("after-r")})
+			return err
+		},
+		"delete rule": func() error { _, err := ac.DeleteRule(ctx, "t", "s", "$Default", nil); return err },
+	}
+	changes["get queue"] = func() error { _, err := ac.GetQueue(ctx, "before", nil); return err }
+	changes["list queues"] = func() error {
+		_, err := ac.NewListQueuesPager(nil).NextPage(ctx)
+		return err
+	}
+	changes["get rule"] = func() error { _, err := ac.GetRule(ctx, "t", "s", "$Default", nil); return err }
+	for what, call := range changes {
+		var re *azcore.ResponseError
+		if err := call(); !errors.As(err, &re) || re.StatusCode != http.StatusServiceUnavailable ||
+			!strings.Contains(re.Error(), "<Code>503</Code>") {
+			t.Errorf("%s after the fail-stop: %v; want a 503 Service Bus error", what, err)
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = srv.Stop(stopCtx) // reports the log's failure
+
+	_, ac2, ctx2 := startAdmin(t, cfg)
+	q, err := ac2.GetQueue(ctx2, "before", nil)
+	if err != nil || q == nil || q.UserMetadata != nil {
+		t.Fatalf("GetQueue after the restart: %+v, %v; want the queue, unchanged", q, err)
+	}
+	if q, err := ac2.GetQueue(ctx2, "doomed", nil); err != nil || q == nil {
+		t.Fatalf("GetQueue doomed after the restart: %+v, %v; want the queue, whose deletion was refused", q, err)
+	}
+	for _, name := range []string{"after"} {
+		if q, err := ac2.GetQueue(ctx2, name, nil); err != nil || q != nil {
+			t.Errorf("GetQueue %s after the restart: %+v, %v; want not found", name, q, err)
+		}
+	}
+	if r, err := ac2.GetRule(ctx2, "t", "s", "$Default", nil); err != nil || r == nil {
+		t.Fatalf("GetRule $Default after the restart: %v, %v", r, err)
 	}
 }
