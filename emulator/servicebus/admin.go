@@ -428,6 +428,12 @@ func counts(info broker.Info) atom.Elem {
 	return atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter)
 }
 
+// The three descriptions list their elements in the service's order for
+// each type, which differs from type to type: a writer shared by queues and
+// topics would switch on the type at almost every element, so each stays one
+// list in its order, sharing only the groups above that stand together in
+// all of them.
+
 func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x extras) atom.Elem {
 	return atom.Desc("QueueDescription", slices.Concat(
 		[]atom.Elem{

@@ -146,6 +146,25 @@ func (f *fields) forward(name string) string {
 	return v
 }
 
+// The settings more than one kind of entity has, with their defaults and
+// the service's bounds, read the same way for each.
+
+func (f *fields) lockDuration() time.Duration {
+	return f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration)
+}
+
+func (f *fields) maxDeliveryCount() int {
+	return int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1))
+}
+
+func (f *fields) ttl() time.Duration {
+	return f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration)
+}
+
+func (f *fields) dedupWindow() time.Duration {
+	return f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow)
+}
+
 // maxSize reads MaxSizeInMegabytes: a multiple of 1024, as Service Bus takes (1024 to 5120 on
 // the Standard tier). An update may keep the entity's current limit (cur) whatever it is, so a
 // description read back can be sent again when the Go API or a Config.json gave a smaller one.
@@ -300,13 +319,13 @@ func (c *adminCall) putQueue(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.QueueConfig{
 		Name:                                name,
-		LockDuration:                        f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
-		MaxDeliveryCount:                    int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
-		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		LockDuration:                        f.lockDuration(),
+		MaxDeliveryCount:                    f.maxDeliveryCount(),
+		DefaultMessageTimeToLive:            f.ttl(),
 		DeadLetteringOnMessageExpiration:    f.boolean("DeadLetteringOnMessageExpiration", false),
 		RequiresSession:                     f.boolean("RequiresSession", false),
 		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
-		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+		DuplicateDetectionHistoryTimeWindow: f.dedupWindow(),
 		ForwardTo:                           f.forward("ForwardTo"),
 		ForwardDeadLetteredTo:               f.forward("ForwardDeadLetteredMessagesTo"),
 	}
@@ -329,9 +348,9 @@ func (c *adminCall) putTopic(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.TopicConfig{
 		Name:                                name,
-		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		DefaultMessageTimeToLive:            f.ttl(),
 		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
-		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+		DuplicateDetectionHistoryTimeWindow: f.dedupWindow(),
 	}
 	b := c.h.srv.broker
 	var cur broker.TopicConfig
@@ -357,9 +376,9 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.SubscriptionConfig{
 		Name:                             c.ap.sub,
-		LockDuration:                     f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
-		MaxDeliveryCount:                 int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
-		DefaultMessageTimeToLive:         f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		LockDuration:                     f.lockDuration(),
+		MaxDeliveryCount:                 f.maxDeliveryCount(),
+		DefaultMessageTimeToLive:         f.ttl(),
 		DeadLetteringOnMessageExpiration: f.boolean("DeadLetteringOnMessageExpiration", false),
 		RequiresSession:                  f.boolean("RequiresSession", false),
 		ForwardTo:                        f.forward("ForwardTo"),

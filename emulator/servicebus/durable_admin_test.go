@@ -32,6 +32,17 @@ func sameFields(t *testing.T, what string, want, got any) {
 	}
 }
 
+// succeeds returns a check of an administration call's result that ends
+// the test on an error.
+func succeeds(t *testing.T) func(any, error) {
+	return func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func withoutHost(v any) any {
 	if s, ok := deref(v).(string); ok {
 		if rest, ok := strings.CutPrefix(s, "sb://"); ok {
@@ -83,12 +94,7 @@ func TestDurableRestartKeepsEveryAdministrationProperty(t *testing.T) {
 	t.Parallel()
 	cfg := durableConfig(t)
 	srv, ac, ctx := startAdmin(t, cfg)
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	must := succeeds(t)
 	must(ac.CreateQueue(ctx, "dest", nil))
 
 	// Two queues between them set every property: a session-enabled entity
@@ -291,12 +297,7 @@ func TestDurableAdministrationRefusesChangesAfterAFailStop(t *testing.T) {
 	t.Parallel()
 	cfg := durableConfig(t)
 	srv, ac, ctx := startAdmin(t, cfg)
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	must := succeeds(t)
 	must(ac.CreateQueue(ctx, "before", nil))
 	must(ac.CreateQueue(ctx, "doomed", nil))
 	if err := servicebus.BreakLog(srv); err != nil {
