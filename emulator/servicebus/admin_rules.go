@@ -16,10 +16,6 @@ import (
 // Rules over the administration API: PUT of a RuleDescription, conversion
 // between ATOM filters and actions and broker rules, and their rendering.
 
-func (c *adminCall) rulePath(rule string) string {
-	return c.ap.topic + "/Subscriptions/" + c.ap.sub + "/Rules/" + rule
-}
-
 func (c *adminCall) putRule(d *atom.Description, update bool) {
 	if d.Rule.Name != "" && !strings.EqualFold(d.Rule.Name, c.ap.rule) {
 		c.fail(adminBadRequest("Name %q differs from the rule name %q in the path", d.Rule.Name, c.ap.rule))
