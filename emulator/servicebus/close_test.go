@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/frames"
 	"github.com/orderflow/orderflow/internal/testkit"
 )
@@ -83,4 +84,95 @@ func onlyConn(t *testing.T, srv *Server) *conn {
 		return nil
 	})
 	return c
+}
+
+// TestNothingFollowsEndOnItsChannel: a session the peer ends while its link is busy sending gets
+// the end answered, and no frame of that session follows the answer (rhea treats a frame on a
+// channel with no session as a protocol error and drops the socket, so a JavaScript client's
+// close then never settles). The pump of the link races the end: each trial ends a session whose
+// receiver has credit for the whole queue.
+func TestNothingFollowsEndOnItsChannel(t *testing.T) {
+	t.Parallel()
+	const trials, perTrial = 40, 2000
+	srv, p := sessionPeer(t, Config{}) // session 0 only carries the final sync
+	msgs := make([]*broker.Message, trials*perTrial)
+	for i := range msgs {
+		msgs[i] = &broker.Message{Body: dataMessage([]byte("x"))}
+	}
+	if _, err := srv.broker.Send("q", msgs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range trials {
+		p.send(1, &frames.Begin{NextOutgoingID: 0, IncomingWindow: 1 << 30, OutgoingWindow: 5000}, nil)
+		p.expect("begin", func(f frame) bool {
+			b, ok := f.p.(*frames.Begin)
+			return ok && b.RemoteChannel != nil && *b.RemoteChannel == 1
+		})
+		p.attachReceiver(1, 0, fmt.Sprintf("r%d", i), "q", "", perTrial)
+		p.expect("a transfer", isType[*frames.Transfer])
+		p.send(1, &frames.End{}, nil)
+		p.expect("end", isType[*frames.End])
+	}
+	p.sync(0)
+	p.send(0, &frames.Close{}, nil)
+	p.expect("close", isType[*frames.Close])
+	// Our channels are reused: after an end on a channel only a begin may come.
+	ended := map[uint16]int{}
+	for i, f := range p.all(func(frame) bool { return true }) {
+		switch f.p.(type) {
+		case *frames.End:
+			ended[f.channel] = i
+		case *frames.Begin:
+			delete(ended, f.channel)
+		case *frames.Close:
+		default:
+			if at, ok := ended[f.channel]; ok {
+				t.Fatalf("frame %d, a %T on channel %d, follows the end (frame %d) of its session", i, f.p, f.channel, at)
+			}
+		}
+	}
+}
+
+// TestNoFlowAfterDetachAnswered: a receiver that asks for a drain and detaches at once gets the
+// detach answered, and no flow for the handle follows the answer (rhea fails a frame for a handle
+// it removed with "Invalid handle" and drops the socket). The link's pump finishes the drain
+// concurrently with the detach; each trial races them.
+func TestNoFlowAfterDetachAnswered(t *testing.T) {
+	t.Parallel()
+	const trials = 100
+	_, p := sessionPeer(t, Config{})
+	for i := range trials {
+		h := uint32(i % 2) // handles are reused: trials alternate between two
+		p.attachReceiver(0, h, fmt.Sprintf("d%d", i), "q", "", 0)
+		credit, zero := uint32(10), uint32(0)
+		drain := &frames.Flow{IncomingWindow: 5000, OutgoingWindow: 5000, Handle: &h, DeliveryCount: &zero, LinkCredit: &credit, Drain: true}
+		b, err := frames.Append(nil, frames.TypeAMQP, 0, drain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err = frames.Append(b, frames.TypeAMQP, 0, &frames.Detach{Handle: h, Closed: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		p.write(b) // in one write, so the server reads the detach right after the drain
+		p.expect("detach", isType[*frames.Detach])
+	}
+	p.sync(0)
+	// The server's handle of a link is in its attach; after the detach of that handle, only an
+	// attach (a new link on the reused handle) may name it.
+	detached := map[uint32]int{}
+	for i, f := range p.all(func(frame) bool { return true }) {
+		switch x := f.p.(type) {
+		case *frames.Attach:
+			delete(detached, x.Handle)
+		case *frames.Detach:
+			detached[x.Handle] = i
+		case *frames.Flow:
+			if x.Handle == nil {
+				continue
+			}
+			if at, ok := detached[*x.Handle]; ok {
+				t.Fatalf("frame %d, a flow for handle %d (drain %v), follows the detach (frame %d) of its link", i, *x.Handle, x.Drain, at)
+			}
+		}
+	}
 }
