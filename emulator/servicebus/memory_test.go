@@ -37,34 +37,42 @@ func sdkBatch(n, size int) []byte {
 // storedFootprint queues count messages of size bytes, sent in SDK batches
 // of 100 through the wire decoder and the broker, and returns the growth of
 // the live heap and of the resident set per message.
-func storedFootprint(count, size int) (heapPerMsg, rssPerMsg float64, err error) {
+func storedFootprint(count, size int) (heapPerMsg, rssPerMsg, garbagePerMsg float64, err error) {
 	br := broker.New(broker.Config{})
 	defer br.Stop()
 	if err := br.CreateQueue(broker.QueueConfig{Name: "q"}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	const batch = 100
 	tmpl := sdkBatch(batch, size)
 	var payload []byte
 	var scratch sentScratch
-	heap0, rss0 := heapAfterGC(), rss()
+	heap0, rss0, alloc0 := heapAfterGC(), rss(), totalAlloc()
 	for sent := 0; sent < count; sent += batch {
 		payload = append(payload[:0], tmpl...) // one buffer, reused, as a link reuses its own
 		msgs, err := scratch.decode(payload, batchFormat)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		_, err = br.SendOwned("q", msgs)
 		scratch.reset()
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
+	alloc1 := totalAlloc()
 	heap1, rss1 := heapAfterGC(), rss()
 	if st, _ := br.Stats("q"); st.Active != count {
-		return 0, 0, fmt.Errorf("queued %d, want %d", st.Active, count)
+		return 0, 0, 0, fmt.Errorf("queued %d, want %d", st.Active, count)
 	}
-	return float64(heap1-heap0) / float64(count), float64(rss1-rss0) / float64(count), nil
+	garbage := float64(alloc1-alloc0) - float64(heap1-heap0)
+	return float64(heap1-heap0) / float64(count), float64(rss1-rss0) / float64(count), garbage / float64(count), nil
+}
+
+func totalAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
 }
 
 func heapAfterGC() uint64 {
@@ -106,11 +114,11 @@ func TestStoredFootprint(t *testing.T) {
 	if testing.Short() {
 		n = 5000
 	}
-	heap, rssPer, err := storedFootprint(n, 1024)
+	heap, rssPer, garbage, err := storedFootprint(n, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d queued 1 KiB messages: %.0f B heap, %.0f B RSS per message", n, heap, rssPer)
+	t.Logf("%d queued 1 KiB messages: %.0f B heap, %.0f B RSS, %.0f B garbage per message", n, heap, rssPer, garbage)
 	if heap > maxHeapPerStoredMessage {
 		t.Fatalf("%.0f bytes of heap per stored 1 KiB message, want ≤ %d", heap, maxHeapPerStoredMessage)
 	}

@@ -45,10 +45,14 @@ const (
 // parsedMessage is a decoded AMQP message: the sections the emulator reads, plus the body
 // sections and footer kept verbatim.
 type parsedMessage struct {
-	msg       broker.Message
-	body      []byte // body sections and footer, verbatim
-	value     any    // the amqp-value body, for RPC requests
-	data      [][]byte
+	msg   broker.Message
+	body  []byte // body sections and footer, verbatim
+	value any    // the amqp-value body, for RPC requests
+	data  [][]byte
+	// dec, when not nil, is the decoder to use (reused by sentScratch);
+	// fields decodes the properties' fields.
+	dec       *enc.Decoder
+	fields    enc.Decoder
 	hasHeader bool
 	// viewIDs makes a string message-id a view of the payload, not a copy
 	// (decodeSent: the broker copies what it stores before the payload's
@@ -69,7 +73,12 @@ func parseMessage(payload []byte) (*parsedMessage, error) {
 // reusable data slice). It lets decodeSent keep its parsedMessage on the
 // stack.
 func (p *parsedMessage) parse(payload []byte) error {
-	d := enc.NewDecoder(payload)
+	d := p.dec
+	if d == nil {
+		d = enc.NewDecoder(payload)
+	} else {
+		d.Reset(payload)
+	}
 	bodyStart := -1
 	for d.Len() > 0 {
 		start := d.Offset()
@@ -102,7 +111,7 @@ func (p *parsedMessage) parse(payload []byte) error {
 				p.msg.ApplicationProperties = m
 			}
 		case secProperties:
-			if err := parseProperties(d, &p.msg.Properties, p.viewIDs); err != nil {
+			if err := parseProperties(d, &p.fields, &p.msg.Properties, p.viewIDs); err != nil {
 				return err
 			}
 		case secData, secSequence, secValue, secFooter:
@@ -252,8 +261,9 @@ func mapToProps(m enc.Map) map[string]any {
 	return out
 }
 
-func parseProperties(d *enc.Decoder, p *broker.Properties, viewID bool) error {
-	fields, n, err := d.ListHeader()
+// parseProperties reads a properties section from d, its fields with the decoder fields.
+func parseProperties(d, fields *enc.Decoder, p *broker.Properties, viewID bool) error {
+	n, err := d.ListHeaderInto(fields)
 	if err != nil {
 		return fmt.Errorf("reading properties: %w", err)
 	}
@@ -347,11 +357,12 @@ type sentScratch struct {
 	msgs []broker.Message
 	ptrs []*broker.Message
 	data [][]byte
+	dec  enc.Decoder
 }
 
 // decode is decodeSent with s's buffers; the result is valid until s.reset.
 func (s *sentScratch) decode(payload []byte, format uint32) ([]*broker.Message, error) {
-	p := parsedMessage{viewIDs: true, data: s.data[:0]}
+	p := parsedMessage{viewIDs: true, data: s.data[:0], dec: &s.dec}
 	err := p.parse(payload)
 	s.data = p.data
 	if err != nil {
@@ -363,7 +374,7 @@ func (s *sentScratch) decode(payload []byte, format uint32) ([]*broker.Message, 
 	} else {
 		s.msgs = slices.Grow(s.msgs[:0], len(p.data))
 		for i, inner := range p.data {
-			ip := parsedMessage{viewIDs: true}
+			ip := parsedMessage{viewIDs: true, dec: &s.dec}
 			if err := ip.parse(inner); err != nil {
 				s.reset()
 				return nil, fmt.Errorf("batch message %d: %w", i, err)

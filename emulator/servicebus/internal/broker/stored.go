@@ -135,18 +135,44 @@ func appendStored(b []byte, m *Message) ([]byte, error) {
 // in out when id has one of those forms exactly (it must come back
 // unchanged), 0 otherwise.
 func compactMessageID(id string, out *[16]byte) int {
-	switch len(id) {
-	case 32:
-		if n, err := hex.Decode(out[:], []byte(id)); err == nil && n == 16 && hex.EncodeToString(out[:]) == id {
-			return storedIDHex
-		}
-	case 36:
-		if u, err := uuid.Parse(id); err == nil && u.String() == id {
-			*out = u
+	switch {
+	case len(id) == 32 && lowerHex(id, out[:]):
+		return storedIDHex
+	case len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-':
+		var digits [32]byte
+		copy(digits[:], id[:8])
+		copy(digits[8:], id[9:13])
+		copy(digits[12:], id[14:18])
+		copy(digits[16:], id[19:23])
+		copy(digits[20:], id[24:])
+		if lowerHex(string(digits[:]), out[:]) {
 			return storedIDGUID
 		}
 	}
 	return 0
+}
+
+// lowerHex decodes s, lower-case hex digits only (so that encoding gives
+// s back), into out (len(s)/2 bytes).
+func lowerHex(s string, out []byte) bool {
+	val := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		}
+		return 0, false
+	}
+	for i := range out {
+		hi, ok1 := val(s[2*i])
+		lo, ok2 := val(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return true
 }
 
 // storedID is an id as the codec encodes it: a uuid.UUID (what a caller of
