@@ -92,13 +92,6 @@ func (e *entry) sessionID() (string, bool) {
 	return e.ext.sessionID, e.ext.hasSession
 }
 
-func (e *entry) deadLetterSource() string {
-	if e.ext == nil {
-		return ""
-	}
-	return e.ext.deadLetterSource
-}
-
 func (e *entry) enqueuedTime() time.Time { return fromUnixNano(e.enqueued) }
 
 // expiresAt is Message.ExpiresAt.
