@@ -105,3 +105,63 @@ func TestSlabCopiesDoNotOverlap(t *testing.T) {
 		t.Fatalf("large copy has capacity %d", cap(c))
 	}
 }
+
+// TestTopicCopiesShareTheStoredForm checks that a topic message fanned out
+// to two subscriptions is stored once (both records point at the same
+// bytes), and that dead-lettering one copy, which rewrites its stored form,
+// leaves the other's unchanged.
+func TestTopicCopiesShareTheStoredForm(t *testing.T) {
+	t.Parallel()
+	b := New(Config{})
+	defer b.Stop()
+	if err := b.CreateTopic(TopicConfig{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := b.CreateSubscription("t", SubscriptionConfig{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Send("t", []*Message{{Body: []byte("shared"), ApplicationProperties: map[string]any{"k": "v"}}}); err != nil {
+		t.Fatal(err)
+	}
+	stored := func(path string) *entry {
+		tg, err := b.resolve(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg.ent.mu.Lock()
+		defer tg.ent.mu.Unlock()
+		return tg.s.all.get(1)
+	}
+	ea, eb := stored("t/Subscriptions/a"), stored("t/Subscriptions/b")
+	if ea == nil || eb == nil || ea == eb {
+		t.Fatalf("records %p and %p, want two", ea, eb)
+	}
+	if &ea.data[0] != &eb.data[0] {
+		t.Fatal("the subscription copies have a stored form each, want one shared")
+	}
+	r, err := b.NewReceiver("t/Subscriptions/a", PeekLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.TryReceive(1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("receive: %v, %v", got, err)
+	}
+	if err := b.DeadLetter("t/Subscriptions/a", got[0].LockToken, "why", "because", map[string]any{"k": "changed"}); err != nil {
+		t.Fatal(err)
+	}
+	peeked, err := b.Peek("t/Subscriptions/b", 0, 1)
+	if err != nil || len(peeked) != 1 {
+		t.Fatalf("peek b: %v, %v", peeked, err)
+	}
+	if m := peeked[0]; m.ApplicationProperties["k"] != "v" || len(m.ApplicationProperties) != 1 || string(m.Body) != "shared" {
+		t.Fatalf("b's copy changed with a's dead-lettering: %v %q", m.ApplicationProperties, m.Body)
+	}
+	dl, err := b.Peek("t/Subscriptions/a/$DeadLetterQueue", 0, 1)
+	if err != nil || len(dl) != 1 || dl[0].ApplicationProperties["k"] != "changed" ||
+		dl[0].ApplicationProperties[PropDeadLetterReason] != "why" || string(dl[0].Body) != "shared" {
+		t.Fatalf("dead letter: %v, %v", dl, err)
+	}
+}
