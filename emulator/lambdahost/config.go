@@ -20,6 +20,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // Function is one Lambda function.
@@ -96,6 +98,9 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Logger receives the host's own messages. Default: slog.Default().
 	Logger *slog.Logger
+	// Telemetry traces the invocations the host dispatches and records its
+	// metrics (otel.go). Default: off.
+	Telemetry *telemetry.Telemetry
 }
 
 func (c Config) withDefaults() Config {

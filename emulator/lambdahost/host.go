@@ -14,6 +14,7 @@ import (
 type Host struct {
 	cfg   Config
 	funcs map[string]*function
+	tel   *hostTelemetry
 
 	stopping chan struct{}
 	wg       sync.WaitGroup
@@ -35,7 +36,7 @@ func New(cfg Config) (*Host, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, funcs: map[string]*function{}, stopping: make(chan struct{})}
+	h := &Host{cfg: cfg, funcs: map[string]*function{}, stopping: make(chan struct{}), tel: newHostTelemetry(cfg.Telemetry)}
 	vhost := vhostOf(cfg.RabbitMQURL)
 	for _, f := range cfg.Functions {
 		fn := &function{h: h, cfg: f, next: make(chan *invocation),
@@ -131,6 +132,7 @@ func (h *Host) Invoke(ctx context.Context, function string, payload []byte) ([]b
 		return nil, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
 	}
 	if fn.stopped.Load() {
+		h.tel.throttled(ctx, function)
 		return nil, &ThrottledError{Function: function}
 	}
 	return fn.invoke(ctx, payload)

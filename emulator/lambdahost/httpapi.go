@@ -31,7 +31,8 @@ func (h *Host) httpHandler() http.Handler {
 		if r.Method == "ANY" {
 			pattern = r.Path
 		}
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) { h.serveRoute(w, req, r) })
+		serve := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { h.serveRoute(w, req, r) })
+		mux.Handle(pattern, h.tel.wrapRoute(serve, r, r.Method+" "+r.Path))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { gatewayError(w, http.StatusNotFound, "Not Found") })
 	return mux

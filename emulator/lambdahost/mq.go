@@ -151,20 +151,23 @@ func (p *poller) consume(ctx context.Context) error {
 // with redelivered=true) on failure; the queue's delivery limit and
 // dead-letter exchange decide when a message stops coming back.
 func (p *poller) deliver(ctx context.Context, batch []amqp.Delivery) {
+	ctx, span := p.h.tel.batchSpan(context.WithoutCancel(ctx), p.q, batch)
 	ev := p.event(batch)
 	payload, err := json.Marshal(ev)
 	last := batch[len(batch)-1]
 	if err == nil {
-		_, err = p.h.funcs[p.q.Function].invoke(context.WithoutCancel(ctx), payload)
+		_, err = p.h.funcs[p.q.Function].invoke(ctx, payload)
 	}
 	if err == nil {
 		if aerr := last.Ack(true); aerr != nil {
 			p.h.cfg.Logger.Warn("ack failed; the broker will redeliver", "function", p.q.Function, "err", aerr)
 		}
+		endBatch(span, "ack", nil)
 		return
 	}
 	p.h.cfg.Logger.Warn("batch failed; returning it to the queue", "function", p.q.Function, "queue", p.q.Queue, "messages", len(batch), "err", err)
 	_ = last.Nack(true, true)
+	endBatch(span, "requeue", err)
 }
 
 // event shapes a batch as the Amazon MQ for RabbitMQ event source does.

@@ -225,6 +225,7 @@ func (e *environment) run() {
 			e.mu.Lock()
 			e.restarts++
 			e.mu.Unlock()
+			e.fn.h.tel.restarted(e.fn.cfg.Name, e.idx)
 		}
 		err := e.start()
 		if err == nil {
@@ -370,7 +371,10 @@ func copyLines(w io.Writer, r io.Reader, prefix string, mu *sync.Mutex) {
 // invoke runs one invocation on an idle environment of fn, waiting for one
 // to be free until ctx ends; the function's timeout runs from hand-over.
 func (fn *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	inv := &invocation{id: uuid.NewString(), payload: payload, trace: traceID(),
+	id := uuid.NewString()
+	ctx, span := fn.h.tel.invokeSpan(ctx, fn, id)
+	defer span.End()
+	inv := &invocation{id: id, payload: payload, trace: xrayHeader(span.SpanContext()),
 		started: make(chan time.Time, 1), done: make(chan result, 1)}
 	select {
 	case fn.next <- inv:
@@ -380,17 +384,22 @@ func (fn *function) invoke(ctx context.Context, payload []byte) ([]byte, error) 
 		return nil, ErrStopped
 	}
 	deadline := <-inv.started
+	began := time.Now()
+	finished := func(err error) {
+		fn.counts.add(err)
+		fn.h.tel.recordInvocation(ctx, span, fn.cfg.Name, time.Since(began), err)
+	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case r := <-inv.done:
-		fn.counts.add(r.err)
+		finished(r.err)
 		return r.payload, r.err
 	case <-timer.C:
 		fn.timedOut(inv)
 		err := &FunctionError{Type: "Sandbox.Timedout",
 			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, fn.cfg.Timeout.Seconds()), Err: ErrTimeout}
-		fn.counts.add(err)
+		finished(err)
 		return nil, err
 	case <-fn.h.stopping:
 		return nil, ErrStopped
