@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -28,7 +29,8 @@ import (
 // A GET of a missing entity answers 200 with an empty feed, as the service
 // does (both SDKs turn it into "not found"). Properties the broker does not
 // act on (AutoDeleteOnIdle, UserMetadata, ...) are validated, stored and
-// reported back; adminMeta (admin_meta.go) holds them.
+// reported back; they are stored with the broker entity (admin_meta.go), so
+// they are journaled with it in durable mode.
 // Every request is authorized by adminHandler.authorize.
 
 // Bounds of a request: body size and list page.
@@ -170,12 +172,12 @@ func checkSegments(name string) error {
 
 // adminHandler serves the administration API.
 type adminHandler struct {
-	srv  *Server
-	meta *adminMeta
+	srv   *Server
+	start time.Time // reported as the namespace's creation time
 }
 
 func newAdminHandler(s *Server) *adminHandler {
-	return &adminHandler{srv: s, meta: newAdminMeta(s.cfg.Clock.Now())}
+	return &adminHandler{srv: s, start: s.cfg.Clock.Now().UTC()}
 }
 
 // authorize checks the request's Authorization header: a token that covers
@@ -196,6 +198,14 @@ func (h *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.authorize(r, ap.entityPathForAuth); err != nil {
 		writeAdminError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	// After a fail-stop (durable.go) a change would be made in memory but
+	// not journaled, and a read could show a change that was refused and
+	// that the restart will not have: the API is unavailable, as AMQP is,
+	// until the restart.
+	if err := h.srv.failedErr(); err != nil {
+		writeAdminError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	c := &adminCall{h: h, w: w, r: r, ap: ap, base: h.baseURL(r)}
@@ -249,13 +259,17 @@ func (c *adminCall) url(path string, query ...string) string {
 
 func (c *adminCall) write(code int, ct string, body []byte) {
 	// A change is answered once it is durable (with DataDir), like a send.
+	// When it cannot be, the emulator fails stop (durable.go): unavailable
+	// until restarted.
 	if c.r.Method != http.MethodGet {
 		if err := c.h.srv.durable(); err != nil {
-			writeAdminError(c.w, http.StatusInternalServerError, err.Error())
+			writeAdminError(c.w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 	}
-	c.w.Header().Set("Content-Type", ct)
+	if ct != "" {
+		c.w.Header().Set("Content-Type", ct)
+	}
 	c.w.WriteHeader(code)
 	_, _ = c.w.Write(body)
 }
@@ -354,14 +368,14 @@ func (c *adminCall) item(kind broker.EntityKind, path string) (atom.Item, error)
 			return atom.Item{}, err
 		}
 		title = cfg.Name
-		content = c.queueDescription(cfg, info, c.h.meta.get(path, "QueueDescription", info.CreatedAt))
+		content = c.queueDescription(cfg, info, extrasOf("QueueDescription", info))
 	case broker.KindTopic:
 		cfg, err := b.TopicSettings(path)
 		if err != nil {
 			return atom.Item{}, err
 		}
 		title = cfg.Name
-		content = c.topicDescription(cfg, info, c.h.meta.get(path, "TopicDescription", info.CreatedAt))
+		content = c.topicDescription(cfg, info, extrasOf("TopicDescription", info))
 	case broker.KindSubscription:
 		topic, sub, _ := strings.Cut(path, "/Subscriptions/")
 		cfg, err := b.SubscriptionSettings(topic, sub)
@@ -370,7 +384,7 @@ func (c *adminCall) item(kind broker.EntityKind, path string) (atom.Item, error)
 		}
 		title = cfg.Name
 		path = topic + "/Subscriptions/" + cfg.Name
-		content = c.subscriptionDescription(cfg, info, c.h.meta.get(path, "SubscriptionDescription", info.CreatedAt))
+		content = c.subscriptionDescription(cfg, info, extrasOf("SubscriptionDescription", info))
 	}
 	return atom.Item{Meta: atom.EntryMeta{ID: c.url(path), Title: title, Published: info.CreatedAt,
 		Updated: info.UpdatedAt, Author: c.namespaceName()}, Content: content}, nil
@@ -414,6 +428,12 @@ func counts(info broker.Info) atom.Elem {
 	return atom.CountDetails(info.Active, info.DeadLetter, info.Scheduled, info.Transfer, info.TransferDeadLetter)
 }
 
+// The three descriptions list their elements in the service's order for
+// each type, which differs from type to type: a writer shared by queues and
+// topics would switch on the type at almost every element, so each stays one
+// list in its order, sharing only the groups above that stand together in
+// all of them.
+
 func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x extras) atom.Elem {
 	return atom.Desc("QueueDescription", slices.Concat(
 		[]atom.Elem{
@@ -425,23 +445,23 @@ func (c *adminCall) queueDescription(cfg broker.QueueConfig, info broker.Info, x
 			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
 			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
 			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Int("SizeInBytes", info.SizeInBytes),
 			atom.Int("MessageCount", info.Total()),
 		},
 		access(info),
 		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
 		[]atom.Elem{
 			atom.Bool("SupportOrdering", true),
 			counts(info),
-			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.Partitioning),
 			atom.Text("EntityAvailabilityStatus", "Available"),
 		},
 		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
-		[]atom.Elem{atom.Bool("EnableExpress", x.express), atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB)},
+		[]atom.Elem{atom.Bool("EnableExpress", x.Express), atom.Int("MaxMessageSizeInKilobytes", x.MaxMessageKB)},
 	)...)
 }
 
@@ -452,23 +472,23 @@ func (c *adminCall) topicDescription(cfg broker.TopicConfig, info broker.Info, x
 			atom.Int("MaxSizeInMegabytes", int64(cfg.MaxSizeInMegabytes)),
 			atom.Bool("RequiresDuplicateDetection", cfg.RequiresDuplicateDetection),
 			atom.Duration("DuplicateDetectionHistoryTimeWindow", cfg.DuplicateDetectionHistoryTimeWindow),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Int("SizeInBytes", info.SizeInBytes),
 			atom.Bool("FilteringMessagesBeforePublishing", false),
 		},
 		access(info),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
 		[]atom.Elem{
-			atom.Bool("SupportOrdering", x.supportOrdering),
+			atom.Bool("SupportOrdering", x.SupportOrdering),
 			counts(info),
 			atom.Int("SubscriptionCount", int64(info.SubscriptionCount)),
-			atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle),
-			atom.Bool("EnablePartitioning", x.partitioning),
+			atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle),
+			atom.Bool("EnablePartitioning", x.Partitioning),
 			atom.Text("EntityAvailabilityStatus", "Available"),
 			atom.Bool("EnableSubscriptionPartitioning", false),
-			atom.Bool("EnableExpress", x.express),
-			atom.Int("MaxMessageSizeInKilobytes", x.maxMessageKB),
+			atom.Bool("EnableExpress", x.Express),
+			atom.Int("MaxMessageSizeInKilobytes", x.MaxMessageKB),
 		},
 	)...)
 }
@@ -480,16 +500,16 @@ func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info 
 			atom.Bool("RequiresSession", cfg.RequiresSession),
 			atom.Duration("DefaultMessageTimeToLive", cfg.DefaultMessageTimeToLive),
 			atom.Bool("DeadLetteringOnMessageExpiration", cfg.DeadLetteringOnMessageExpiration),
-			atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.dlqOnFilterErrors),
+			atom.Bool("DeadLetteringOnFilterEvaluationExceptions", x.DLQOnFilterErrors),
 			atom.Int("MessageCount", info.Total()),
 			atom.Int("MaxDeliveryCount", int64(cfg.MaxDeliveryCount)),
-			atom.Bool("EnableBatchedOperations", x.batched),
+			atom.Bool("EnableBatchedOperations", x.Batched),
 			atom.Text("Status", info.Status.String()),
 		},
 		optText("ForwardTo", c.forwardURL(cfg.ForwardTo)),
-		optText("UserMetadata", x.userMetadata),
+		optText("UserMetadata", x.UserMetadata),
 		stamps(info),
-		[]atom.Elem{counts(info), atom.Duration("AutoDeleteOnIdle", x.autoDeleteOnIdle)},
+		[]atom.Elem{counts(info), atom.Duration("AutoDeleteOnIdle", x.AutoDeleteOnIdle)},
 		optText("ForwardDeadLetteredMessagesTo", c.forwardURL(cfg.ForwardDeadLetteredTo)),
 		[]atom.Elem{atom.Text("EntityAvailabilityStatus", "Available")},
 	)...)
@@ -497,7 +517,7 @@ func (c *adminCall) subscriptionDescription(cfg broker.SubscriptionConfig, info 
 
 func (c *adminCall) namespaceEntry() []byte {
 	ns := c.namespaceName()
-	start := c.h.meta.start
+	start := c.h.start
 	info := atom.Desc("NamespaceInfo",
 		atom.Time("CreatedTime", start),
 		atom.Text("MessagingSKU", "Standard"),
@@ -667,18 +687,16 @@ func (c *adminCall) delete() {
 			c.fail(err)
 			return
 		}
-		c.h.meta.dropTree(addr.Path)
 	case pathRule:
 		if err := b.RemoveRule(c.ap.topic, c.ap.sub, c.ap.rule); err != nil {
 			c.fail(err)
 			return
 		}
-		c.h.meta.dropTree(c.rulePath(c.ap.rule))
 	default:
 		c.fail(adminBadRequest("%s cannot be deleted", c.ap.canonical))
 		return
 	}
-	c.w.WriteHeader(http.StatusOK)
+	c.write(http.StatusOK, "", nil)
 }
 
 // AdminConnectionString is a connection string for the SDKs' administration

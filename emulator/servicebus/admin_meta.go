@@ -1,108 +1,78 @@
 package servicebus
 
 import (
-	"strings"
-	"sync"
+	"encoding/json"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/atom"
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
 )
 
-// extras are the properties Service Bus has that the broker does not use.
+// extras are the properties Service Bus has that the broker does not act
+// on. They are stored as the broker entity's properties (JSON), so they
+// live and die with the entity and are journaled with its definition.
 type extras struct {
-	created           time.Time     // the broker entity's CreatedAt they belong to
-	status            broker.Status // applied to the broker entity, kept here until then
-	userMetadata      string
-	autoDeleteOnIdle  time.Duration
-	batched           bool
-	partitioning      bool
-	express           bool
-	maxMessageKB      int64
-	dlqOnFilterErrors bool
-	supportOrdering   bool
+	Status            broker.Status `json:"-"` // the broker entity's own
+	UserMetadata      string
+	AutoDeleteOnIdle  time.Duration
+	Batched           bool  `json:"EnableBatchedOperations"`
+	Partitioning      bool  `json:"EnablePartitioning"`
+	Express           bool  `json:"EnableExpress"`
+	MaxMessageKB      int64 `json:"MaxMessageSizeInKilobytes"`
+	DLQOnFilterErrors bool  `json:"DeadLetteringOnFilterEvaluationExceptions"`
+	SupportOrdering   bool
 }
 
 func defaultExtras(kind string) extras {
-	return extras{autoDeleteOnIdle: maxDuration, batched: true,
-		maxMessageKB: 256, supportOrdering: kind == "TopicDescription"}
+	return extras{AutoDeleteOnIdle: maxDuration, Batched: true,
+		MaxMessageKB: 256, SupportOrdering: kind == "TopicDescription"}
 }
 
 const maxDuration = time.Duration(1<<63 - 1)
 
-// ruleMeta is what a rule's description has beyond the broker rule: its
-// creation time and the SQL parameters, kept to report them back.
-type ruleMeta struct {
-	sub                    time.Time // the subscription's CreatedAt it belongs to
-	created                time.Time
-	filterExpr, actionExpr string
-	filterParams           []atom.Param
-	actionParams           []atom.Param
-}
-
-// adminMeta keeps extras per entity path and ruleMeta per rule path (lower
-// case). An entry stamped with another creation time than the broker
-// entity's belongs to an older entity of the same name and is ignored, so
-// entities created or deleted over AMQP or the Go API never inherit stale
-// properties; deletions through the API drop the entries of the subtree.
-type adminMeta struct {
-	mu    sync.Mutex
-	byKey map[string]extras
-	rules map[string]ruleMeta
-	start time.Time
-}
-
-func newAdminMeta(start time.Time) *adminMeta {
-	return &adminMeta{byKey: map[string]extras{}, rules: map[string]ruleMeta{}, start: start.UTC()}
-}
-
-func (m *adminMeta) get(path, kind string, created time.Time) extras {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if x, ok := m.byKey[strings.ToLower(path)]; ok && x.created.Equal(created) {
-		return x
-	}
+// extrasOf reads the extras of an entity of kind (its description's name)
+// from its broker Info: the defaults where it has none (an entity created
+// by Config.json, over AMQP or through the Go API).
+func extrasOf(kind string, info broker.Info) extras {
 	x := defaultExtras(kind)
-	x.created = created
+	if len(info.Properties) > 0 {
+		// Only encode below writes them; a field it did not write keeps
+		// its default.
+		_ = json.Unmarshal(info.Properties, &x)
+	}
+	x.Status = info.Status
 	return x
 }
 
-func (m *adminMeta) put(path string, x extras) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byKey[strings.ToLower(path)] = x
+func (x extras) encode() []byte {
+	b, _ := json.Marshal(x) // plain fields: cannot fail
+	return b
 }
 
-// rule returns the rule's metadata if it belongs to the subscription
-// created at sub.
-func (m *adminMeta) rule(path string, sub time.Time) (ruleMeta, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.rules[strings.ToLower(path)]
-	return r, ok && r.sub.Equal(sub)
+// ruleMeta is what a rule's description has beyond the broker rule: its
+// creation time and the SQL parameters as given (their XML types), kept to
+// report them back. It is stored as the broker rule's properties.
+type ruleMeta struct {
+	// Created is zero for a subscription's first rule, created with it:
+	// the subscription's creation time is reported.
+	Created      time.Time    `json:",omitzero"`
+	FilterExpr   string       `json:",omitempty"`
+	ActionExpr   string       `json:",omitempty"`
+	FilterParams []atom.Param `json:",omitempty"`
+	ActionParams []atom.Param `json:",omitempty"`
 }
 
-func (m *adminMeta) setRule(path string, r ruleMeta) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.rules[strings.ToLower(path)] = r
-}
-
-// dropTree forgets path and everything under it.
-func (m *adminMeta) dropTree(path string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := strings.ToLower(path)
-	delete(m.byKey, key)
-	delete(m.rules, key)
-	for k := range m.byKey {
-		if strings.HasPrefix(k, key+"/") {
-			delete(m.byKey, k)
-		}
+// ruleMetaOf reads a broker rule's properties; the zero ruleMeta for a rule
+// that has none (added over AMQP or by Config.json).
+func ruleMetaOf(r broker.Rule) ruleMeta {
+	var rm ruleMeta
+	if len(r.Properties) > 0 {
+		_ = json.Unmarshal(r.Properties, &rm) // written by encode only
 	}
-	for k := range m.rules {
-		if strings.HasPrefix(k, key+"/") {
-			delete(m.rules, k)
-		}
-	}
+	return rm
+}
+
+func (rm ruleMeta) encode() []byte {
+	b, _ := json.Marshal(rm) // plain fields: cannot fail
+	return b
 }

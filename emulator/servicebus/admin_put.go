@@ -146,6 +146,25 @@ func (f *fields) forward(name string) string {
 	return v
 }
 
+// The settings more than one kind of entity has, with their defaults and
+// the service's bounds, read the same way for each.
+
+func (f *fields) lockDuration() time.Duration {
+	return f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration)
+}
+
+func (f *fields) maxDeliveryCount() int {
+	return int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1))
+}
+
+func (f *fields) ttl() time.Duration {
+	return f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration)
+}
+
+func (f *fields) dedupWindow() time.Duration {
+	return f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow)
+}
+
 // maxSize reads MaxSizeInMegabytes: a multiple of 1024, as Service Bus takes (1024 to 5120 on
 // the Standard tier). An update may keep the entity's current limit (cur) whatever it is, so a
 // description read back can be sent again when the Go API or a Config.json gave a smaller one.
@@ -161,22 +180,21 @@ func (f *fields) maxSize(cur int) int {
 // extras reads the properties the broker does not act on.
 func (f *fields) extras(kind string, prev extras, update bool) extras {
 	x := defaultExtras(kind)
-	x.created = prev.created
-	x.status = f.status()
-	x.userMetadata = f.str("UserMetadata", "")
-	if len([]rune(x.userMetadata)) > maxUserMetadataChars {
+	x.Status = f.status()
+	x.UserMetadata = f.str("UserMetadata", "")
+	if len([]rune(x.UserMetadata)) > maxUserMetadataChars {
 		f.fail("UserMetadata", "longer than %d characters", maxUserMetadataChars)
 	}
-	x.autoDeleteOnIdle = f.duration("AutoDeleteOnIdle", maxDuration, minAutoDeleteOnIdle, maxDuration)
-	x.batched = f.boolean("EnableBatchedOperations", true)
-	x.partitioning = f.boolean("EnablePartitioning", false)
-	if update && x.partitioning != prev.partitioning {
+	x.AutoDeleteOnIdle = f.duration("AutoDeleteOnIdle", maxDuration, minAutoDeleteOnIdle, maxDuration)
+	x.Batched = f.boolean("EnableBatchedOperations", true)
+	x.Partitioning = f.boolean("EnablePartitioning", false)
+	if update && x.Partitioning != prev.Partitioning {
 		f.fail("EnablePartitioning", "cannot be changed after creation")
 	}
-	x.express = f.boolean("EnableExpress", false)
-	x.maxMessageKB = f.integer("MaxMessageSizeInKilobytes", x.maxMessageKB, 1, 102400)
-	x.dlqOnFilterErrors = f.boolean("DeadLetteringOnFilterEvaluationExceptions", false)
-	x.supportOrdering = f.boolean("SupportOrdering", x.supportOrdering)
+	x.Express = f.boolean("EnableExpress", false)
+	x.MaxMessageKB = f.integer("MaxMessageSizeInKilobytes", x.MaxMessageKB, 1, 102400)
+	x.DLQOnFilterErrors = f.boolean("DeadLetteringOnFilterEvaluationExceptions", false)
+	x.SupportOrdering = f.boolean("SupportOrdering", x.SupportOrdering)
 	return x
 }
 
@@ -205,23 +223,16 @@ func (c *adminCall) prevExtras(path, kind string) extras {
 	if err != nil {
 		return defaultExtras(kind)
 	}
-	return c.h.meta.get(path, kind, info.CreatedAt)
+	return extrasOf(kind, info)
 }
 
-// done stores the extras with the entity's creation time and answers its
+// done stores the status and the extras with the entity and answers its
 // entry: 201 for a creation, 200 for an update.
 func (c *adminCall) done(kind broker.EntityKind, path, descKind string, x extras, update bool) {
-	info, err := c.h.srv.broker.EntityInfo(path)
-	if err != nil {
+	if err := c.h.srv.broker.SetStatusAndProperties(path, x.Status, x.encode()); err != nil {
 		c.fail(err)
 		return
 	}
-	if err := c.h.srv.broker.SetStatus(path, x.status); err != nil {
-		c.fail(err)
-		return
-	}
-	x.created = info.CreatedAt
-	c.h.meta.put(path, x)
 	code := http.StatusCreated
 	if update {
 		code = http.StatusOK
@@ -308,13 +319,13 @@ func (c *adminCall) putQueue(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.QueueConfig{
 		Name:                                name,
-		LockDuration:                        f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
-		MaxDeliveryCount:                    int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
-		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		LockDuration:                        f.lockDuration(),
+		MaxDeliveryCount:                    f.maxDeliveryCount(),
+		DefaultMessageTimeToLive:            f.ttl(),
 		DeadLetteringOnMessageExpiration:    f.boolean("DeadLetteringOnMessageExpiration", false),
 		RequiresSession:                     f.boolean("RequiresSession", false),
 		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
-		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+		DuplicateDetectionHistoryTimeWindow: f.dedupWindow(),
 		ForwardTo:                           f.forward("ForwardTo"),
 		ForwardDeadLetteredTo:               f.forward("ForwardDeadLetteredMessagesTo"),
 	}
@@ -337,9 +348,9 @@ func (c *adminCall) putTopic(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.TopicConfig{
 		Name:                                name,
-		DefaultMessageTimeToLive:            f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		DefaultMessageTimeToLive:            f.ttl(),
 		RequiresDuplicateDetection:          f.boolean("RequiresDuplicateDetection", false),
-		DuplicateDetectionHistoryTimeWindow: f.duration("DuplicateDetectionHistoryTimeWindow", broker.DefaultDuplicateDetectionWindow, minDedupWindow, maxDedupWindow),
+		DuplicateDetectionHistoryTimeWindow: f.dedupWindow(),
 	}
 	b := c.h.srv.broker
 	var cur broker.TopicConfig
@@ -365,36 +376,26 @@ func (c *adminCall) putSubscription(d *atom.Description, update bool) {
 	f := &fields{m: d.Fields}
 	cfg := broker.SubscriptionConfig{
 		Name:                             c.ap.sub,
-		LockDuration:                     f.duration("LockDuration", broker.DefaultLockDuration, minLockDuration, maxLockDuration),
-		MaxDeliveryCount:                 int(f.integer("MaxDeliveryCount", broker.DefaultMaxDeliveryCount, 1, 1<<31-1)),
-		DefaultMessageTimeToLive:         f.duration("DefaultMessageTimeToLive", broker.DefaultMessageTimeToLive, time.Second, maxDuration),
+		LockDuration:                     f.lockDuration(),
+		MaxDeliveryCount:                 f.maxDeliveryCount(),
+		DefaultMessageTimeToLive:         f.ttl(),
 		DeadLetteringOnMessageExpiration: f.boolean("DeadLetteringOnMessageExpiration", false),
 		RequiresSession:                  f.boolean("RequiresSession", false),
 		ForwardTo:                        f.forward("ForwardTo"),
 		ForwardDeadLetteredTo:            f.forward("ForwardDeadLetteredMessagesTo"),
 	}
 	x := f.extras(d.Kind, c.prevExtras(path, d.Kind), update)
-	var defRule ruleMeta
 	if d.Rule != nil && !update && f.err == nil {
 		r, rm, err := brokerRule(d.Rule, broker.DefaultRuleName)
 		if err != nil {
 			c.fail(err)
 			return
 		}
-		cfg.Rules, defRule = []broker.Rule{r}, rm
+		// Created stays zero: the rule reports the subscription's creation time.
+		r.Properties = rm.encode()
+		cfg.Rules = []broker.Rule{r}
 	}
-	create := func() error {
-		if err := b.CreateSubscription(c.ap.topic, cfg); err != nil {
-			return err
-		}
-		if len(cfg.Rules) == 1 { // keep the default rule's parameters and creation time
-			if info, err := b.EntityInfo(path); err == nil {
-				defRule.sub, defRule.created = info.CreatedAt, info.CreatedAt
-				c.h.meta.setRule(path+"/Rules/"+cfg.Rules[0].Name, defRule)
-			}
-		}
-		return nil
-	}
+	create := func() error { return b.CreateSubscription(c.ap.topic, cfg) }
 	c.apply(broker.KindSubscription, path, d.Kind, f, x, update, create,
 		func() error { return b.UpdateSubscription(c.ap.topic, cfg) })
 }

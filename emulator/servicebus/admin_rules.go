@@ -16,10 +16,6 @@ import (
 // Rules over the administration API: PUT of a RuleDescription, conversion
 // between ATOM filters and actions and broker rules, and their rendering.
 
-func (c *adminCall) rulePath(rule string) string {
-	return c.ap.topic + "/Subscriptions/" + c.ap.sub + "/Rules/" + rule
-}
-
 func (c *adminCall) putRule(d *atom.Description, update bool) {
 	if d.Rule.Name != "" && !strings.EqualFold(d.Rule.Name, c.ap.rule) {
 		c.fail(adminBadRequest("Name %q differs from the rule name %q in the path", d.Rule.Name, c.ap.rule))
@@ -31,15 +27,18 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 		return
 	}
 	b := c.h.srv.broker
-	info, err := b.EntityInfo(c.ap.topic + "/Subscriptions/" + c.ap.sub)
+	_, err = b.EntityInfo(c.ap.topic + "/Subscriptions/" + c.ap.sub)
 	if err != nil {
 		c.fail(err)
 		return
 	}
-	rm.sub, rm.created = info.CreatedAt, c.h.srv.cfg.Clock.Now().UTC()
-	if prev, ok := c.h.meta.rule(c.rulePath(c.ap.rule), info.CreatedAt); ok && update {
-		rm.created = prev.created
+	rm.Created = c.h.srv.cfg.Clock.Now().UTC()
+	if update {
+		if prev, ok := c.rule(c.ap.topic, c.ap.sub, c.ap.rule); ok {
+			rm.Created = ruleMetaOf(prev).Created // zero (the subscription's) stays so
+		}
 	}
+	r.Properties = rm.encode()
 	if update {
 		err = b.ReplaceRule(c.ap.topic, c.ap.sub, r)
 	} else {
@@ -52,7 +51,6 @@ func (c *adminCall) putRule(d *atom.Description, update bool) {
 		c.fail(err)
 		return
 	}
-	c.h.meta.setRule(c.rulePath(c.ap.rule), rm)
 	item, ok := c.ruleItem(c.ap.topic, c.ap.sub, c.ap.rule)
 	if !ok {
 		c.fail(fmt.Errorf("rule %s: %w", c.ap.rule, broker.ErrNotFound))
@@ -95,7 +93,7 @@ func brokerRule(r *atom.Rule, name string) (broker.Rule, ruleMeta, error) {
 			if err != nil {
 				return out, rm, adminBadRequest("Filter: %v", err)
 			}
-			out.Filter, rm.filterExpr, rm.filterParams = sf, expr, f.Parameters
+			out.Filter, rm.FilterExpr, rm.FilterParams = sf, expr, f.Parameters
 		case "CorrelationFilter":
 			cf, err := correlationFilter(f)
 			if err != nil {
@@ -118,7 +116,7 @@ func brokerRule(r *atom.Rule, name string) (broker.Rule, ruleMeta, error) {
 			if err != nil {
 				return out, rm, adminBadRequest("Action: %v", err)
 			}
-			out.Action, rm.actionExpr, rm.actionParams = act, a.SQLExpression, a.Parameters
+			out.Action, rm.ActionExpr, rm.ActionParams = act, a.SQLExpression, a.Parameters
 		default:
 			return out, rm, adminBadRequest("Action: unknown action type %q", a.Type)
 		}
@@ -200,28 +198,35 @@ func paramValue(p atom.Param) (any, error) {
 	return nil, adminBadRequest("property %q: unsupported type %q", p.Key, p.Type)
 }
 
-// ruleItem renders one rule of a subscription.
-func (c *adminCall) ruleItem(topic, sub, name string) (atom.Item, bool) {
-	b := c.h.srv.broker
-	rules, err := b.Rules(topic, sub)
+// rule finds a rule of a subscription by name.
+func (c *adminCall) rule(topic, sub, name string) (broker.Rule, bool) {
+	rules, err := c.h.srv.broker.Rules(topic, sub)
 	if err != nil {
-		return atom.Item{}, false
+		return broker.Rule{}, false
 	}
 	i := slices.IndexFunc(rules, func(r broker.Rule) bool { return strings.EqualFold(r.Name, name) })
 	if i < 0 {
+		return broker.Rule{}, false
+	}
+	return rules[i], true
+}
+
+// ruleItem renders one rule of a subscription.
+func (c *adminCall) ruleItem(topic, sub, name string) (atom.Item, bool) {
+	r, ok := c.rule(topic, sub, name)
+	if !ok {
 		return atom.Item{}, false
 	}
-	r := rules[i]
-	info, err := b.EntityInfo(topic + "/Subscriptions/" + sub)
+	info, err := c.h.srv.broker.EntityInfo(topic + "/Subscriptions/" + sub)
 	if err != nil {
 		return atom.Item{}, false
 	}
 	path := topic + "/Subscriptions/" + sub + "/Rules/" + r.Name
-	rm, ok := c.h.meta.rule(path, info.CreatedAt)
-	if !ok {
-		rm = ruleMeta{created: info.CreatedAt}
+	rm := ruleMetaOf(r)
+	created := rm.Created
+	if created.IsZero() {
+		created = info.CreatedAt
 	}
-	created := rm.created
 	content := atom.Desc("RuleDescription", ruleFilter(r.Filter, rm), ruleAction(r, rm), atom.Text("Name", r.Name), atom.Time("CreatedAt", created))
 	return atom.Item{Meta: atom.EntryMeta{ID: c.url(path), Title: r.Name, Published: created, Updated: created,
 		Author: c.namespaceName()}, Content: content}, true
@@ -240,8 +245,8 @@ func ruleFilter(f broker.Filter, rm ruleMeta) atom.Elem {
 			return typed("Filter", "FalseFilter", atom.Text("SqlExpression", expr), level)
 		}
 		kids := []atom.Elem{atom.Text("SqlExpression", expr)}
-		if len(rm.filterParams) > 0 && rm.filterExpr == expr {
-			kids = append(kids, atom.Params("Parameters", rm.filterParams))
+		if len(rm.FilterParams) > 0 && rm.FilterExpr == expr {
+			kids = append(kids, atom.Params("Parameters", rm.FilterParams))
 		}
 		return typed("Filter", "SqlFilter", append(kids, level)...)
 	case *broker.CorrelationFilter:
@@ -265,8 +270,8 @@ func ruleAction(r broker.Rule, rm ruleMeta) atom.Elem {
 	}
 	expr := r.Action.Expression()
 	kids := []atom.Elem{atom.Text("SqlExpression", expr)}
-	if len(rm.actionParams) > 0 && rm.actionExpr == expr {
-		kids = append(kids, atom.Params("Parameters", rm.actionParams))
+	if len(rm.ActionParams) > 0 && rm.ActionExpr == expr {
+		kids = append(kids, atom.Params("Parameters", rm.ActionParams))
 	}
 	return typed("Action", "SqlRuleAction", append(kids, atom.Int("CompatibilityLevel", 20))...)
 }

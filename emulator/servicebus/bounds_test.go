@@ -268,7 +268,7 @@ func TestWideDispositionIsCheap(t *testing.T) {
 	}
 }
 
-// Finding 5: a queue at its MaxSizeInMegabytes refuses messages with com.microsoft:quota-exceeded.
+// Finding 5: a queue at its MaxSizeInMegabytes refuses messages with amqp:resource-limit-exceeded.
 func TestQuotaExceeded(t *testing.T) {
 	t.Parallel()
 	srv := testServer(t, Config{})

@@ -174,8 +174,15 @@ func TestSessionOrderWithTwoSessionsInterleaved(t *testing.T) {
 		go func() {
 			res := result{id: id}
 			for len(res.bodies) < 10 && res.err == nil {
+				// Ask for exactly what is left, and wait for all of it: a
+				// ReceiveMessages call that returns with credit left starts
+				// the SDK's releaser, which releases the next message that
+				// arrives and leaves the one after it prefetched, so the
+				// next call returns them swapped (on Service Bus too). Every
+				// message is sent before, so each batch fills at once.
 				var msgs []*azservicebus.ReceivedMessage
-				if msgs, res.err = r.ReceiveMessages(b.ctx, 3, nil); res.err != nil {
+				if msgs, res.err = r.ReceiveMessages(b.ctx, min(3, 10-len(res.bodies)),
+					&azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: 20 * time.Second}); res.err != nil {
 					break
 				}
 				for _, m := range msgs {

@@ -32,9 +32,11 @@ const (
 	CondMessageLockLost     Condition = "com.microsoft:message-lock-lost"
 	CondMessageNotFound     Condition = "com.microsoft:message-not-found"
 	CondDeadLetter          Condition = "com.microsoft:dead-letter"
-	// CondQuotaExceeded refuses a message to an entity at its MaxSizeInMegabytes; the SDKs map it
-	// to their quota-exceeded error.
-	CondQuotaExceeded Condition = "com.microsoft:quota-exceeded"
+	// CondQuotaExceeded refuses a message to an entity at its MaxSizeInMegabytes. It is AMQP's
+	// resource-limit-exceeded, as Service Bus sends for a full entity: the .NET client turns it
+	// into its QuotaExceeded error and the Go SDK takes it as final. A vendor condition
+	// (com.microsoft:quota-exceeded) is unknown to the Go SDK, which retried it for about 30 s.
+	CondQuotaExceeded = CondResourceLimit
 
 	// Session conditions: the SDKs map them to SessionCannotBeLocked / lock lost / CodeTimeout.
 	CondSessionCannotBeLocked Condition = "com.microsoft:session-cannot-be-locked"

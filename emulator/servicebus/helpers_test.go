@@ -89,8 +89,12 @@ func receiveN(t *testing.T, ctx context.Context, r interface {
 }, n int) []*azservicebus.ReceivedMessage {
 	t.Helper()
 	var out []*azservicebus.ReceivedMessage
+	// Each call waits for all it asked for: a peek-lock call that returns with credit left
+	// starts the SDK's releaser, which can hand the next call two messages swapped
+	// (TestSessionOrderWithTwoSessionsInterleaved).
+	opts := &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: 20 * time.Second}
 	for len(out) < n {
-		msgs, err := r.ReceiveMessages(ctx, n-len(out), nil)
+		msgs, err := r.ReceiveMessages(ctx, n-len(out), opts)
 		if err != nil {
 			t.Fatalf("ReceiveMessages after %d of %d: %v", len(out), n, err)
 		}

@@ -149,6 +149,11 @@ type Rule struct {
 	// matching message (which also gets the RuleName property). Default
 	// nil: no action.
 	Action *sqlfilter.Action
+	// Properties are what the administration API keeps about the rule
+	// beyond the filter and action (its creation time, the parameters'
+	// types as given). Opaque to the broker, which journals them with the
+	// rule; JSON, or nil for none.
+	Properties []byte
 }
 
 // DefaultRuleName is the name of the match-all rule a subscription gets when

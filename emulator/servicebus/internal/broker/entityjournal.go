@@ -28,6 +28,12 @@ type entityDef struct {
 	// Status is set through SetStatus (the administration API); absent
 	// means Active.
 	Status Status `json:",omitempty"`
+	// Properties are the administration API's (SetStatusAndProperties);
+	// CreatedAt and UpdatedAt the entity's times, Unix nanoseconds. All
+	// three are absent from the records of older versions: the entity then
+	// has none and the times of its recreation.
+	Properties           json.RawMessage `json:",omitempty"`
+	CreatedAt, UpdatedAt int64           `json:",omitempty"`
 }
 
 // ruleDef is a rule as journaled: exactly one of True, SQL and Correlation.
@@ -40,6 +46,12 @@ type ruleDef struct {
 	// properties as an AMQP map, which keeps their types.
 	CorrelationProps []byte `json:",omitempty"`
 	Action           string `json:",omitempty"`
+	// SQLParams and ActionParams are the @parameters of the SQL filter and
+	// of the action as AMQP maps (absent in older records, which had none
+	// that recovery could parse); Properties the administration API's.
+	SQLParams    []byte          `json:",omitempty"`
+	ActionParams []byte          `json:",omitempty"`
+	Properties   json.RawMessage `json:",omitempty"`
 }
 
 // journalEntityAfter journals the definition of the entity kind/path if
@@ -75,27 +87,34 @@ func (b *Broker) entityDefOf(kind EntityKind, topic, name string) (entityDef, er
 	if err != nil {
 		return entityDef{}, err
 	}
-	status := Status(tg.state().status.Load())
+	st := tg.state()
+	def := entityDef{Status: Status(st.status.Load()), Properties: st.properties(),
+		CreatedAt: st.created.Load(), UpdatedAt: st.updated.Load()}
 	switch kind {
 	case KindQueue:
 		q, err := b.QueueSettings(name)
-		return entityDef{Queue: &q, Status: status}, err
+		def.Queue = &q
+		return def, err
 	case KindTopic:
 		t, err := b.TopicSettings(name)
-		return entityDef{Topic: &t, Status: status}, err
+		def.Topic = &t
+		return def, err
 	}
 	s, err := b.SubscriptionSettings(topic, name)
 	if err != nil {
 		return entityDef{}, err
 	}
-	def := entityDef{Subscription: &s, RuleDefs: make([]ruleDef, 0, len(s.Rules)), Status: status}
+	def.Subscription, def.RuleDefs = &s, make([]ruleDef, 0, len(s.Rules))
 	for _, r := range s.Rules {
-		rd := ruleDef{Name: r.Name}
+		rd := ruleDef{Name: r.Name, Properties: r.Properties}
 		switch f := r.Filter.(type) {
 		case TrueFilter:
 			rd.True = true
 		case *SQLFilter:
 			rd.SQL = f.Expression()
+			if rd.SQLParams, err = appendParams(f.Parameters()); err != nil {
+				return entityDef{}, fmt.Errorf("rule %s: %w", r.Name, err)
+			}
 		case *CorrelationFilter:
 			c := *f
 			c.Properties = nil
@@ -110,6 +129,9 @@ func (b *Broker) entityDefOf(kind EntityKind, topic, name string) (entityDef, er
 		}
 		if r.Action != nil {
 			rd.Action = r.Action.Expression()
+			if rd.ActionParams, err = appendParams(r.Action.Parameters()); err != nil {
+				return entityDef{}, fmt.Errorf("rule %s: %w", r.Name, err)
+			}
 		}
 		def.RuleDefs = append(def.RuleDefs, rd)
 	}
@@ -117,13 +139,37 @@ func (b *Broker) entityDefOf(kind EntityKind, topic, name string) (entityDef, er
 	return def, nil
 }
 
+// appendParams encodes SQL @parameters as an AMQP map, which keeps their
+// types (timestamps to the millisecond); nil for none.
+func appendParams(params map[string]any) ([]byte, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	return enc.AppendStringMap(nil, params)
+}
+
+func decodeParams(rule string, b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	params, err := enc.NewDecoder(b).KeyedMap()
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: parameters: %w", rule, err)
+	}
+	return params, nil
+}
+
 func (rd ruleDef) rule() (Rule, error) {
-	r := Rule{Name: rd.Name}
+	r := Rule{Name: rd.Name, Properties: rd.Properties}
 	switch {
 	case rd.True:
 		r.Filter = TrueFilter{}
 	case rd.SQL != "":
-		f, err := NewSQLFilter(rd.SQL)
+		params, err := decodeParams(rd.Name, rd.SQLParams)
+		if err != nil {
+			return Rule{}, err
+		}
+		f, err := NewSQLFilterWithParameters(rd.SQL, params)
 		if err != nil {
 			return Rule{}, err
 		}
@@ -141,7 +187,11 @@ func (rd ruleDef) rule() (Rule, error) {
 	default:
 		return Rule{}, fmt.Errorf("rule %s without filter: %w", rd.Name, ErrInvalid)
 	}
-	a, err := NewSQLAction(rd.Action)
+	params, err := decodeParams(rd.Name, rd.ActionParams)
+	if err != nil {
+		return Rule{}, err
+	}
+	a, err := NewSQLActionWithParameters(rd.Action, params)
 	if err != nil {
 		return Rule{}, err
 	}
@@ -186,7 +236,28 @@ func (b *Broker) applyEntity(topic string, js []byte) (fwd forwarding, err error
 	if err != nil {
 		return fwd, err
 	}
-	return fwd, b.SetStatus(path, def.Status)
+	return fwd, b.restoreAdmin(path, def)
+}
+
+// restoreAdmin sets the status, properties and times an entity had when its
+// definition was journaled (older records have neither properties nor
+// times: the entity keeps the times of its recreation).
+func (b *Broker) restoreAdmin(path string, def entityDef) error {
+	if err := b.setAdmin(path, def.Status, def.Properties); err != nil {
+		return err
+	}
+	tg, err := b.resolve(path)
+	if err != nil {
+		return err
+	}
+	st := tg.state()
+	if def.CreatedAt != 0 {
+		st.created.Store(def.CreatedAt)
+	}
+	if def.UpdatedAt != 0 {
+		st.updated.Store(def.UpdatedAt)
+	}
+	return nil
 }
 
 func (b *Broker) applySubscription(topic string, cfg SubscriptionConfig, defs []ruleDef) error {

@@ -31,6 +31,9 @@ type Info struct {
 	CreatedAt, UpdatedAt, AccessedAt time.Time
 	// Status is the entity's availability.
 	Status Status
+	// Properties are the administration API's properties of the entity
+	// (SetStatusAndProperties); nil when never set.
+	Properties []byte
 }
 
 // Total is the message count Service Bus reports as MessageCount.
@@ -59,6 +62,7 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		info.SubscriptionCount = len(subs)
 		info.CreatedAt, info.UpdatedAt, info.AccessedAt = t.admin.times()
 		info.Status = Status(t.admin.status.Load())
+		info.Properties = t.admin.properties()
 		t.mu.Unlock()
 		for _, sub := range subs { // the topic's size includes what its subscriptions hold
 			sub.mu.Lock()
@@ -77,6 +81,7 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 	e.count(&info)
 	info.CreatedAt, info.UpdatedAt, info.AccessedAt = e.admin.times()
 	info.Status = Status(e.admin.status.Load())
+	info.Properties = e.admin.properties()
 	return info, nil
 }
 

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -173,7 +174,7 @@ func TestEntityInfo(t *testing.T) {
 	must(t, err)
 	want := broker.Info{Active: 2, DeadLetter: 1, Scheduled: 1, SizeInBytes: 3*5 + int64(len("scheduled")),
 		CreatedAt: created, UpdatedAt: created, AccessedAt: bd.clock.Now()}
-	if info != want {
+	if !reflect.DeepEqual(info, want) {
 		t.Errorf("EntityInfo(q) = %+v\nwant %+v", info, want)
 	}
 	if info.Total() != 4 {

@@ -59,6 +59,10 @@ func (f *SQLFilter) Eval(m *Message) (bool, error) {
 // Expression returns the filter text.
 func (f *SQLFilter) Expression() string { return f.f.Expression() }
 
+// Parameters returns the @parameters the filter was made with (nil for
+// none); the caller must not modify the map.
+func (f *SQLFilter) Parameters() map[string]any { return f.f.Parameters() }
+
 // route appends to out what subscription e receives for the topic's
 // message m (which it must not modify): nothing, or m itself once for all
 // matching rules without an action (OR), then one private clone per

@@ -1,17 +1,31 @@
 package broker
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
 )
 
 // adminState is what the administration API reads and sets on an entity or
-// topic beyond its settings: timestamps (Unix nanoseconds) and status, kept
-// in atomics so that the message path reads them without a lock of its own.
+// topic beyond its settings: timestamps (Unix nanoseconds), status and the
+// API's own properties, kept in atomics so that the message path reads them
+// without a lock of its own.
 type adminState struct {
 	created, updated, accessed atomic.Int64
 	status                     atomic.Uint32 // a Status
+	// props are the administration API's properties of the entity
+	// (UserMetadata, AutoDeleteOnIdle, ...), JSON the broker does not
+	// interpret but journals with the entity's definition.
+	props atomic.Pointer[[]byte]
+}
+
+func (s *adminState) properties() []byte {
+	if p := s.props.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (s *adminState) init(now time.Time) {
@@ -57,7 +71,26 @@ func (s Status) String() string {
 
 // SetStatus changes the status of a queue, topic or subscription. Receivers
 // already attached get the refusal at their next receive.
-func (b *Broker) SetStatus(path string, s Status) (err error) {
+func (b *Broker) SetStatus(path string, s Status) error {
+	return b.setAdmin(path, s, nil)
+}
+
+// SetStatusAndProperties changes the status of a queue, topic or
+// subscription (as SetStatus) and replaces the administration API's
+// properties of it (props: JSON, which the broker keeps, journals with the
+// entity and reports in Info.Properties without interpreting it). One
+// journal record holds both.
+func (b *Broker) SetStatusAndProperties(path string, s Status, props []byte) error {
+	if props == nil {
+		props = []byte{}
+	} else if !json.Valid(props) {
+		return fmt.Errorf("%s: properties are not JSON: %w", path, ErrInvalid)
+	}
+	return b.setAdmin(path, s, props)
+}
+
+// setAdmin sets the status, and the properties unless props is nil.
+func (b *Broker) setAdmin(path string, s Status, props []byte) (err error) {
 	if int(s) >= len(statusNames) {
 		return fmt.Errorf("status %d: %w", s, ErrInvalid)
 	}
@@ -69,9 +102,15 @@ func (b *Broker) SetStatus(path string, s Status) (err error) {
 		return fmt.Errorf("%s: a dead-letter queue has the status of its entity: %w", path, ErrNotAllowed)
 	}
 	st := tg.state()
-	if Status(st.status.Swap(uint32(s))) != s {
+	changed := Status(st.status.Swap(uint32(s))) != s
+	if props != nil && !bytes.Equal(props, st.properties()) {
+		props = bytes.Clone(props)
+		st.props.Store(&props)
+		changed = true
+	}
+	if changed {
 		st.updated.Store(b.now().UnixNano())
-		// The status is part of the journaled definition (entityDef.Status).
+		// Status and properties are part of the journaled definition.
 		topic, name := tg.names()
 		defer b.journalEntityAfter(&err, tg.addr.Kind, topic, name)
 	}

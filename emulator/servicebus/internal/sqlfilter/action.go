@@ -8,8 +8,9 @@ import (
 // Action is a parsed SQL rule action: SET and REMOVE statements applied to
 // a message a rule selected. It is immutable and safe for concurrent use.
 type Action struct {
-	src   string
-	stmts []statement
+	src    string
+	stmts  []statement
+	params map[string]any // as given, kept so that the action can be stored and parsed again
 }
 
 // statement is SET target = expr, or REMOVE target when expr is nil.
@@ -40,7 +41,7 @@ func parseAction(expr string, params map[string]any, opt parseOptions) (*Action,
 	if err != nil {
 		return nil, err
 	}
-	a := &Action{src: expr}
+	a := &Action{src: expr, params: params}
 	for {
 		t, err := p.advance()
 		if err != nil {
@@ -138,6 +139,10 @@ func (ev *evaluator) assigned(n node) (v, raw any, err error) {
 
 // Expression returns the text the action was parsed from.
 func (a *Action) Expression() string { return a.src }
+
+// Parameters returns the @parameters the action was parsed with (nil for
+// none); the caller must not modify the map.
+func (a *Action) Parameters() map[string]any { return a.params }
 
 // String returns the canonical form, statements separated by "; ".
 func (a *Action) String() string {

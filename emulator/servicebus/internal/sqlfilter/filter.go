@@ -5,8 +5,9 @@ import "strings"
 // Filter is a parsed SQL filter. It is immutable and safe for concurrent
 // use.
 type Filter struct {
-	src  string
-	root node
+	src    string
+	root   node
+	params map[string]any // as given, kept so that the filter can be stored and parsed again
 }
 
 // ParseFilter parses a SQL filter expression (a predicate). Errors are
@@ -39,7 +40,7 @@ func parseFilter(expr string, params map[string]any, opt parseOptions) (*Filter,
 	if err := p.expectEOF(); err != nil {
 		return nil, err
 	}
-	return &Filter{src: expr, root: root}, nil
+	return &Filter{src: expr, root: root, params: params}, nil
 }
 
 // Match evaluates the filter against a message. It returns true only when
@@ -58,6 +59,10 @@ func (f *Filter) Match(m Properties) (bool, error) {
 
 // Expression returns the text the filter was parsed from.
 func (f *Filter) Expression() string { return f.src }
+
+// Parameters returns the @parameters the filter was parsed with (nil for
+// none); the caller must not modify the map.
+func (f *Filter) Parameters() map[string]any { return f.params }
 
 // String returns the canonical form: keywords upper-case, system property
 // names canonical, every compound expression parenthesized. Parsing it
