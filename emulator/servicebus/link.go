@@ -68,6 +68,10 @@ type link struct {
 	asmFormat     uint32
 	asmSettled    bool
 	asmCharged    bool // asm's capacity is counted in the connection's pending bytes
+	// asmSpare is the assembly buffer of the last multi-transfer delivery, kept for the next
+	// one, and sent the decoding state of the messages: both reused (sentScratch says why).
+	asmSpare []byte
+	sent     sentScratch
 
 	// Outgoing deliveries (we are the sender); guarded by mu.
 	mu            sync.Mutex
@@ -366,6 +370,9 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 		// A delivery in several transfers: its buffer counts against the connection's pending
 		// bytes until the last transfer arrives, so idle half-sent messages cannot pile up.
 		need := len(l.asm) + len(payload)
+		if l.asm == nil && cap(l.asmSpare) >= need && l.s.c.reserve(int64(cap(l.asmSpare))) {
+			l.asm, l.asmCharged, l.asmSpare = l.asmSpare[:0], true, nil
+		}
 		if need > cap(l.asm) {
 			grown := max(need, 2*cap(l.asm))
 			if !l.s.c.reserve(int64(grown - cap(l.asm))) {
@@ -378,19 +385,25 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 			l.asm, l.asmCharged = buf, true
 		}
 		l.asm = append(l.asm, payload...)
-	} else {
+	} else if l.kind == kindCBS || l.kind == kindMgmt {
 		l.asm = append(make([]byte, 0, len(payload)), payload...)
+	} else {
+		// A message in one transfer is decoded where the frame reader put it: the broker
+		// copies what it keeps before the reader reads the next frame.
+		l.asm = payload
 	}
 	if t.More {
 		return nil
 	}
 	msg, id, settled, format := l.asm, l.asmID, l.asmSettled, l.asmFormat
-	l.dropAssembly() // the broker keeps slices of msg: never reuse it
+	assembled := l.asmCharged
+	l.dropAssembly()
 	if l.kind == kindCBS || l.kind == kindMgmt {
+		// Requests and their replies may keep slices of msg: never reused.
 		if err := l.request(msg, id, settled); err != nil {
 			return err
 		}
-	} else if state := l.process(exactSize(msg), format); !settled {
+	} else if state := l.process(msg, format); !settled {
 		if _, ok := state.(*frames.Accepted); !ok {
 			if err := l.sendDisposition(id, state); err != nil {
 				return err
@@ -406,6 +419,9 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 			})
 		}
 	}
+	if assembled && l.kind != kindCBS && l.kind != kindMgmt && cap(msg) <= maxSpareAssembly {
+		l.asmSpare = msg[:0] // process is done with it: nothing the broker stores refers to it
+	}
 	if l.credit < linkCreditIn/2 {
 		l.credit = linkCreditIn
 		return l.s.sendFlow(l)
@@ -413,15 +429,9 @@ func (l *link) onTransfer(t *frames.Transfer, payload []byte) error {
 	return nil
 }
 
-// exactSize returns msg, or a copy without its spare capacity when that is
-// more than an eighth of it: the broker keeps slices of a sent message's
-// buffer for as long as the message is stored, spare capacity included.
-func exactSize(msg []byte) []byte {
-	if cap(msg)-len(msg) <= len(msg)/8 {
-		return msg
-	}
-	return append(make([]byte, 0, len(msg)), msg...)
-}
+// maxSpareAssembly bounds the assembly buffer a link keeps for its next multi-transfer
+// delivery: an SDK batch at the default maximum message size fits.
+const maxSpareAssembly = 2 * DefaultMaxMessageSize
 
 // dropAssembly ends the delivery being assembled and returns its buffer's pending bytes; only
 // multi-transfer deliveries were charged (their buffer is grown by onTransfer, never by append).
@@ -445,11 +455,13 @@ func (l *link) sendDisposition(id uint32, state frames.DeliveryState) error {
 func (l *link) process(payload []byte, format uint32) frames.DeliveryState {
 	switch l.kind {
 	case kindEntityIn:
-		msgs, err := decodeSent(payload, format)
+		msgs, err := l.sent.decode(payload, format)
 		if err != nil {
 			return &frames.Rejected{Error: amqpError(decodeCondition(err), err.Error())}
 		}
-		if _, err := l.srv().broker.SendOwned(l.entity.Path, msgs); err != nil {
+		_, err = l.srv().broker.SendOwned(l.entity.Path, msgs)
+		l.sent.reset()
+		if err != nil {
 			cond, desc := brokerCondition(err)
 			return &frames.Rejected{Error: amqpError(cond, desc)}
 		}
@@ -701,8 +713,8 @@ func (l *link) finishDrain() {
 	l.mu.Unlock()
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	if l.s.ended {
-		return
+	if l.s.ended || l.closed {
+		return // the drain raced a detach: no flow may name the handle after our detach
 	}
 	f := l.s.flowFrame()
 	l.fillFlow(f)

@@ -215,7 +215,13 @@ func (f *fixture) run(t *testing.T) (string, error) {
 // the test's environment, bounded by scriptTimeout; it returns the combined output.
 func runScript(t *testing.T, node, script string, env map[string]string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
+	return runScriptFor(t, node, script, env, scriptTimeout)
+}
+
+// runScriptFor is runScript bounded by timeout instead of scriptTimeout.
+func runScriptFor(t *testing.T, node, script string, env map[string]string, timeout time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
@@ -232,7 +238,7 @@ func runScript(t *testing.T, node, script string, env map[string]string) (string
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%s killed after %v: %w", script, scriptTimeout, ctx.Err())
+		err = fmt.Errorf("%s killed after %v: %w", script, timeout, ctx.Err())
 	}
 	return out.String(), err
 }

@@ -11,7 +11,7 @@ func availSetup(t *testing.T, n int) (*availQueue, []*entry) {
 	t.Helper()
 	pool := make([]*entry, n)
 	for i := range pool {
-		pool[i] = newEntry(&Message{SequenceNumber: int64(i + 1)})
+		pool[i] = mustEntry(&Message{SequenceNumber: int64(i + 1)})
 	}
 	return &availQueue{}, pool
 }

@@ -38,7 +38,7 @@ func (s *store) receiveDeferred(seqs []int64, mode ReceiveMode, now time.Time, o
 		}
 		seen[seq] = true
 		e := s.all.get(seq)
-		if e == nil || e.msg.State != StateDeferred || e.msg.LockToken != uuid.Nil || (only != nil && !only(e.msg)) {
+		if e == nil || e.state != StateDeferred || e.lockToken() != uuid.Nil || (only != nil && !only(e.message())) {
 			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
 		}
 		entries = append(entries, e)

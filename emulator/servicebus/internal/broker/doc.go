@@ -77,6 +77,15 @@
 // it returns. Broker.RunTimers processes everything due at the clock's Now
 // on demand.
 //
+// # Storage
+//
+// A stored message is not a Message: it is its client-supplied part in a
+// compact stored form (stored.go), one pointer-free byte slice cut from its
+// entity's slab (slab.go) and shared by a topic message's subscription
+// copies, plus a record of the broker-owned fields (entry.go). Messages
+// handed out are decoded from those, fresh; Send keeps nothing of what it
+// is given. docs/servicebus-durability.md has the arithmetic.
+//
 // # Cost
 //
 // Send, receive and settlement are O(log n) in the entity's message count

@@ -14,6 +14,8 @@ type entity struct {
 
 	main, dlq *store
 	deleted   bool
+	// slab holds the stored forms of the messages sent to a queue.
+	slab slab
 	// quota is the entity's size limit; a subscription shares its topic's.
 	quota *quota
 
@@ -60,7 +62,7 @@ func (e *entity) kill() {
 		s.alarm.stop()
 		s.wake()
 		// A deleted subscription's copies no longer count against its topic's quota.
-		s.all.ascend(0, func(en *entry) bool { e.quota.drop(en.msg); return true })
+		s.all.ascend(0, func(en *entry) bool { e.quota.drop(en); return true })
 	}
 	if e.sessions != nil {
 		e.sessions.kill()

@@ -129,14 +129,10 @@ func (b *Broker) transferDeadLetter(from *entity, m *Message, reason, descriptio
 		b.cfg.Logger.Warn("message lost with its deleted entity", "entity", from.path, "reason", reason)
 		return
 	}
-	if m.ApplicationProperties == nil {
-		m.ApplicationProperties = make(map[string]any, 2)
-	}
-	m.ApplicationProperties[PropDeadLetterReason] = reason
-	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
+	setDeadLetterReason(m, reason, description)
 	m.DeadLetterSource = from.path
 	m.State = StateActive
-	from.dlq.add(newEntry(m), b.now())
+	from.dlq.add(mustEntry(m), b.now())
 }
 
 // keepForwarded restores on dst, a stamped copy of the forwarded message
@@ -144,6 +140,17 @@ func (b *Broker) transferDeadLetter(from *entity, m *Message, reason, descriptio
 func keepForwarded(dst, src *Message) {
 	dst.EnqueueSequenceNumber = src.EnqueueSequenceNumber
 	dst.DeadLetterSource = src.DeadLetterSource
+	dst.forwardHops = src.forwardHops
+}
+
+// keepForwardedEntry is keepForwarded for a stamped entry.
+func keepForwardedEntry(dst *entry, src *Message) {
+	if src.EnqueueSequenceNumber != dst.seq {
+		dst.x().enqueueSeq = src.EnqueueSequenceNumber
+	}
+	if src.DeadLetterSource != "" {
+		dst.x().deadLetterSource = src.DeadLetterSource
+	}
 	dst.forwardHops = src.forwardHops
 }
 

@@ -11,10 +11,10 @@ type timerHeap []*entry
 
 func (h timerHeap) Len() int { return len(h) }
 func (h timerHeap) Less(i, j int) bool {
-	if h[i].deadline.Equal(h[j].deadline) {
+	if h[i].deadlineSec == h[j].deadlineSec && h[i].deadlineNsec == h[j].deadlineNsec {
 		return h[i].seq < h[j].seq
 	}
-	return h[i].deadline.Before(h[j].deadline)
+	return h[i].deadlineBefore(h[j])
 }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
@@ -42,14 +42,13 @@ func (h *timerHeap) set(e *entry, d time.Time) {
 		if e.timerIdx >= 0 {
 			heap.Remove(h, int(e.timerIdx))
 		}
-		e.deadline = time.Time{}
+		e.setDeadline(time.Time{})
 	case e.timerIdx >= 0:
-		if !e.deadline.Equal(d) {
-			e.deadline = d
+		if e.setDeadline(d) {
 			heap.Fix(h, int(e.timerIdx))
 		}
 	default:
-		e.deadline = d
+		e.setDeadline(d)
 		heap.Push(h, e)
 	}
 }
@@ -67,5 +66,5 @@ func (h timerHeap) next() time.Time {
 	if len(h) == 0 {
 		return time.Time{}
 	}
-	return h[0].deadline
+	return h[0].deadlineTime()
 }

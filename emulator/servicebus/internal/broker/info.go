@@ -57,7 +57,7 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 		t := tg.top
 		t.mu.Lock()
 		info.Scheduled = int64(t.scheduled.len())
-		t.scheduled.ascend(0, func(e *entry) bool { info.SizeInBytes += int64(len(e.msg.Body)); return true })
+		t.scheduled.ascend(0, func(e *entry) bool { info.SizeInBytes += int64(storedBodyLen(e.data)); return true })
 		subs := t.subList
 		info.SubscriptionCount = len(subs)
 		info.CreatedAt, info.UpdatedAt, info.AccessedAt = t.admin.times()
@@ -88,22 +88,22 @@ func (b *Broker) EntityInfo(path string) (Info, error) {
 // count adds the entity's messages to info; e.mu is held.
 func (e *entity) count(info *Info) {
 	e.main.all.ascend(0, func(en *entry) bool {
-		if en.msg.State == StateScheduled {
+		if en.state == StateScheduled {
 			info.Scheduled++
 		} else {
 			info.Active++
 		}
-		info.SizeInBytes += int64(len(en.msg.Body))
+		info.SizeInBytes += int64(storedBodyLen(en.data))
 		return true
 	})
 	e.dlq.all.ascend(0, func(en *entry) bool {
-		switch en.msg.ApplicationProperties[PropDeadLetterReason] {
+		switch en.message().ApplicationProperties[PropDeadLetterReason] {
 		case ReasonMaxTransferHopCountExceeded, ReasonForwardingDestinationGone:
 			info.TransferDeadLetter++
 		default:
 			info.DeadLetter++
 		}
-		info.SizeInBytes += int64(len(en.msg.Body))
+		info.SizeInBytes += int64(storedBodyLen(en.data))
 		return true
 	})
 	info.Transfer += int64(len(e.mu.outbox))

@@ -45,19 +45,19 @@ func (b *Broker) journal(fields ...any) {
 
 func (s *store) journalPut(e *entry) {
 	if s.ent.b.cfg.Journal != nil {
-		s.ent.b.journal(messageRecord(s.path, e.msg)...)
+		s.ent.b.journal(messageRecord(s.path, e.message())...)
 	}
 }
 
 func (s *store) journalDel(e *entry) {
 	if s.ent.b.cfg.Journal != nil {
-		s.ent.b.journal(recDel, s.path, e.msg.SequenceNumber)
+		s.ent.b.journal(recDel, s.path, e.seq)
 	}
 }
 
 func (s *store) journalLock(e *entry) {
 	if s.ent.b.cfg.Journal != nil {
-		s.ent.b.journal(recLock, s.path, e.msg.SequenceNumber)
+		s.ent.b.journal(recLock, s.path, e.seq)
 	}
 }
 

@@ -122,13 +122,19 @@ func (p *Properties) Has(f PropertyField) bool { return p.Present&f != 0 }
 // Map values are the wire codec's Go representation of AMQP values; the
 // broker treats them as opaque except in correlation-filter equality.
 //
-// Ownership: Send copies what it is given, and every message the broker
-// returns is a fresh copy, so neither side shares maps with the other. Body
-// is the one exception: it is shared and must be treated as read-only by
-// both sides (the broker never modifies it), which saves a copy per delivery.
+// Ownership: the broker does not store Messages. Send encodes the
+// client-supplied fields into a stored form (stored.go) and keeps it with
+// the broker-owned fields in a small record (entry.go); every message the
+// broker returns is decoded from those, fresh, so neither side shares maps
+// with the other. Body is the one exception: a returned message's Body is
+// a slice of the stored form, shared with other deliveries of the same
+// message, and must be treated as read-only (the broker never modifies a
+// stored form in place).
 //
-// Field order keeps the struct compact (4-byte fields paired): every stored
-// message holds one, so each 8 bytes here costs 8 bytes per message.
+// Values in the maps and ids must be ones the AMQP codec encodes (the
+// wire codec's Go values); Send refuses others with ErrInvalid. A value
+// comes back as the codec decodes it (an int as an int64, a uuid.UUID as
+// the codec's UUID).
 type Message struct {
 	// Client-supplied.
 

@@ -61,8 +61,8 @@ func (q *quota) admit(path string, msgs []*Message) error {
 	return nil
 }
 
-func (q *quota) add(m *Message)  { q.used.Add(m.size()) }
-func (q *quota) drop(m *Message) { q.used.Add(-m.size()) }
+func (q *quota) add(e *entry)  { q.used.Add(int64(e.size)) }
+func (q *quota) drop(e *entry) { q.used.Add(-int64(e.size)) }
 
 // size is what a message counts against its entity's quota: its encoded size as sent, or the
 // length of its body when the sender did not say.

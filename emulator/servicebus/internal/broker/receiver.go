@@ -140,9 +140,11 @@ func (s *store) giveBack(msgs []*Message, mode ReceiveMode, now time.Time) {
 			continue
 		}
 		if s.all.get(m.SequenceNumber) == nil {
-			c := m.Clone()
-			c.LockToken, c.LockedUntil = uuid.Nil, time.Time{}
-			s.add(newEntry(c), now)
+			e := mustEntry(m)
+			if e.ext != nil {
+				e.ext.lockToken, e.ext.lockedUntil = uuid.Nil, time.Time{}
+			}
+			s.add(e, now)
 		}
 	}
 }

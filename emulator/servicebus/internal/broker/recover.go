@@ -250,7 +250,7 @@ func (s *store) restore(rm *recovered, now time.Time) {
 			m.DeliveryCount++
 		}
 	}
-	e := newEntry(m)
+	e := mustEntry(m)
 	s.add(e, now)
 	if dlqNow && s.all.get(m.SequenceNumber) == e {
 		s.deadLetter(e, ReasonMaxDeliveryCountExceeded,
@@ -263,9 +263,9 @@ func (t *topic) restoreScheduled(list []*recovered, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, rm := range list {
-		e := newEntry(rm.msg)
+		e := mustEntry(rm.msg)
 		t.scheduled.insert(rm.msg.SequenceNumber, e)
-		t.quota.add(rm.msg)
+		t.quota.add(e)
 		t.timers.set(e, rm.msg.ScheduledEnqueueTime)
 	}
 	t.alarm.arm(t.timers.next(), now)
@@ -293,7 +293,7 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 		t.mu.Lock()
 		var err error
 		t.scheduled.ascend(0, func(e *entry) bool {
-			err = put(messageRecord(t.name, e.msg)...)
+			err = put(messageRecord(t.name, e.message())...)
 			return err == nil
 		})
 		if err == nil {
@@ -360,8 +360,8 @@ func (e *entity) snapshotTo(put func(fields ...any) error) error {
 	var err error
 	for _, s := range []*store{e.main, e.dlq} {
 		s.all.ascend(0, func(en *entry) bool {
-			if err = put(messageRecord(s.path, en.msg)...); err == nil && en.msg.LockToken != uuid.Nil {
-				err = put(recLock, s.path, en.msg.SequenceNumber)
+			if err = put(messageRecord(s.path, en.message())...); err == nil && en.lockToken() != uuid.Nil {
+				err = put(recLock, s.path, en.seq)
 			}
 			return err == nil
 		})

@@ -23,10 +23,12 @@ func (b *Broker) Send(address string, msgs []*Message) ([]int64, error) {
 	return b.send(address, msgs, false, false)
 }
 
-// SendOwned is Send without the copy: the broker takes msgs over, and the
-// caller must not use them (nor their maps) afterwards, whatever the
-// result. The wire layer uses it for the messages it has just decoded, so
-// that a stored message is the decoded one and not a second copy of it.
+// SendOwned is Send for messages the caller gives up: the broker may
+// modify them while it stores them (a topic stamps them instead of
+// stamping a copy), and the caller must not use them afterwards, whatever
+// the result. Nothing of them is kept once SendOwned returns: what is
+// stored is a stored form of its own (entry.go), so the wire layer reuses
+// the buffers its messages were decoded from.
 func (b *Broker) SendOwned(address string, msgs []*Message) ([]int64, error) {
 	return b.send(address, msgs, false, true)
 }
@@ -50,9 +52,25 @@ func (b *Broker) send(address string, msgs []*Message, fwd, owned bool) ([]int64
 			return nil, fmt.Errorf("send to %s: message %d is nil: %w", tg.addr.Path, i, ErrInvalid)
 		}
 	}
+	// Each message's client part is stored in one allocation of its own
+	// (encodeStored), written here, before any lock, and shared by every
+	// subscription copy of a topic message: what the caller passed in
+	// (slices of its transfer buffer, for the wire layer) is not kept.
+	var sl *slab // a subscription's copies share the topic's
+	if tg.top != nil {
+		sl = &tg.top.slab
+	} else {
+		sl = &tg.ent.slab
+	}
+	data := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		if data[i], err = encodeStored(m, sl); err != nil {
+			return nil, fmt.Errorf("send to %s: message %d: %w", tg.addr.Path, i, err)
+		}
+	}
 	now := b.now()
 	if tg.top != nil {
-		return tg.top.send(msgs, now, fwd, owned)
+		return tg.top.send(msgs, data, now, fwd, owned)
 	}
 	// An auto-forwarded message without session id is not refused: the
 	// session-enabled destination dead-letters it (store.add).
@@ -78,17 +96,10 @@ func (b *Broker) send(address string, msgs []*Message, fwd, owned bool) ([]int64
 			continue
 		}
 		b.journalDedup(q.dedup, q.path, m, now)
-		var e *entry
-		if owned { // never with fwd: keepForwarded reads m after stamp
-			e = newEntry(m)
-		} else {
-			e = stampedEntry(m)
-		}
-		stamp(e.msg, q.seq, now, q.limits.ttl)
+		e := stampedEntry(m, data[i], q.seq, now, q.limits.ttl)
 		if fwd {
-			keepForwarded(e.msg, m)
+			keepForwardedEntry(e, m)
 		}
-		e.seq = q.seq
 		q.main.add(e, now)
 	}
 	b.journal(recSeq, q.path, q.seq)
@@ -116,7 +127,7 @@ func (b *Broker) CancelScheduled(address string, seqs []int64) error {
 	defer tg.ent.mu.Unlock()
 	s := tg.s
 	for _, seq := range seqs {
-		if e := s.all.get(seq); e == nil || e.msg.State != StateScheduled {
+		if e := s.all.get(seq); e == nil || e.state != StateScheduled {
 			return fmt.Errorf("scheduled message %d on %s: %w", seq, tg.addr.Path, ErrMessageNotFound)
 		}
 	}

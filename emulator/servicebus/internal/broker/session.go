@@ -144,7 +144,8 @@ func (s *store) makeAvailable(e *entry) {
 		s.wake()
 		return
 	}
-	m := s.ent.sessions.get(e.msg.Properties.GroupID)
+	id, _ := e.sessionID()
+	m := s.ent.sessions.get(id)
 	m.avail.add(e)
 	s.ent.sessions.refresh(m)
 	if m.owner != nil {
@@ -160,7 +161,8 @@ func (s *store) unavail(e *entry) {
 		s.avail.remove(e)
 		return
 	}
-	if m := s.ent.sessions.byID[e.msg.Properties.GroupID]; m != nil {
+	id, _ := e.sessionID()
+	if m := s.ent.sessions.byID[id]; m != nil {
 		m.avail.remove(e)
 		s.ent.sessions.refresh(m)
 		s.ent.sessions.gc(m)
@@ -171,7 +173,8 @@ func (s *store) unavail(e *entry) {
 // takes only messages with a session id (queues refuse them at Send; topic
 // copies are dead-lettered by add).
 func (s *store) sessionless(e *entry) bool {
-	return s.sessionsOn() && !e.msg.Properties.Has(PropGroupID)
+	_, has := e.sessionID()
+	return s.sessionsOn() && !has
 }
 
 // lockSession gives m to r until now + LockDuration.
@@ -197,7 +200,7 @@ func (s *store) unlockSession(m *msgSession, now time.Time) {
 	s.ent.sessions.refresh(m)
 	var held []*entry
 	for _, e := range s.locks {
-		if e.msg.Properties.GroupID == m.id {
+		if id, _ := e.sessionID(); id == m.id {
 			held = append(held, e)
 		}
 	}
@@ -275,7 +278,7 @@ func (s *store) takeFrom(q *availQueue, max int, mode ReceiveMode, now time.Time
 			break
 		}
 		q.remove(e)
-		if s.expired(e.msg, now) {
+		if s.expired(e, now) {
 			s.expire(e, now)
 			continue
 		}

@@ -76,7 +76,8 @@ func (b *Broker) ListSessions(address string, updatedAfter time.Time, skip, top 
 	seen := map[string]bool{}
 	if updatedAfter.IsZero() {
 		tg.s.all.ascend(0, func(e *entry) bool {
-			seen[e.msg.Properties.GroupID] = true
+			id, _ := e.sessionID()
+			seen[id] = true
 			return true
 		})
 	}

@@ -20,7 +20,7 @@ func TestSkiplistAgainstModel(t *testing.T) {
 		k := rnd.Int64N(2000)
 		switch rnd.IntN(3) {
 		case 0, 1:
-			l.insert(k, &entry{msg: &Message{SequenceNumber: k}})
+			l.insert(k, &entry{seq: k})
 			model[k] = true
 		case 2:
 			if got := l.remove(k); got != model[k] {
@@ -41,7 +41,7 @@ func TestSkiplistAgainstModel(t *testing.T) {
 	})
 	for _, from := range []int64{0, 1, 999, 1999, 2000} {
 		var got []int64
-		l.ascend(from, func(e *entry) bool { got = append(got, e.msg.SequenceNumber); return true })
+		l.ascend(from, func(e *entry) bool { got = append(got, e.seq); return true })
 		i, _ := slices.BinarySearch(want, from)
 		if !slices.Equal(got, want[i:]) {
 			t.Fatalf("ascend(%d): %d keys, want %d", from, len(got), len(want[i:]))

@@ -53,14 +53,13 @@ func newStore(ent *entity, dlq bool, path string) *store {
 
 // deadlineOf is the next time something happens to e by itself.
 func (s *store) deadlineOf(e *entry) time.Time {
-	m := e.msg
 	switch {
-	case m.LockToken != uuid.Nil:
-		return m.LockedUntil
-	case m.State == StateScheduled:
-		return m.ScheduledEnqueueTime
-	case m.State == StateActive && !s.dlq:
-		return m.ExpiresAt()
+	case e.lockToken() != uuid.Nil:
+		return e.lockedUntil()
+	case e.state == StateScheduled:
+		return e.scheduled()
+	case e.state == StateActive && !s.dlq:
+		return e.expiresAt()
 	}
 	// Deferred messages and DLQ messages never expire.
 	return time.Time{}
@@ -79,8 +78,8 @@ func (s *store) retime(e *entry, now time.Time) {
 // message, or a message given back by Unreceive).
 func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
-	s.all.insert(e.msg.SequenceNumber, e)
-	s.ent.quota.add(e.msg)
+	s.all.insert(e.seq, e)
+	s.ent.quota.add(e)
 	s.journalPut(e)
 	if s.sessionless(e) {
 		s.deadLetter(e, ReasonSessionIDNull, descriptionSessionIDNull, nil, now)
@@ -92,15 +91,14 @@ func (s *store) add(e *entry, now time.Time) {
 // ready files an unlocked entry under its state: available, scheduled
 // (timer only) or deferred (by number only). Expired messages are expired.
 func (s *store) ready(e *entry, now time.Time) {
-	m := e.msg
-	if m.State == StateActive {
-		if s.expired(m, now) {
+	if e.state == StateActive {
+		if s.expired(e, now) {
 			s.expire(e, now)
 			return
 		}
 		if s.forwards() {
 			s.drop(e)
-			s.ent.queueForward(s.ent.forwardTo, m)
+			s.ent.queueForward(s.ent.forwardTo, e.message())
 			return
 		}
 		s.makeAvailable(e)
@@ -108,8 +106,8 @@ func (s *store) ready(e *entry, now time.Time) {
 	s.retime(e, now)
 }
 
-func (s *store) expired(m *Message, now time.Time) bool {
-	return !s.dlq && m.State == StateActive && !m.ExpiresAt().After(now)
+func (s *store) expired(e *entry, now time.Time) bool {
+	return !s.dlq && e.state == StateActive && !e.expiresAt().After(now)
 }
 
 // wake signals the receivers waiting for messages.
@@ -131,8 +129,8 @@ func (s *store) wake() {
 // drop removes e from every index.
 func (s *store) drop(e *entry) {
 	s.journalDel(e)
-	if s.all.remove(e.msg.SequenceNumber) {
-		s.ent.quota.drop(e.msg)
+	if s.all.remove(e.seq) {
+		s.ent.quota.drop(e)
 	}
 	s.unavail(e)
 	s.timers.set(e, time.Time{})
@@ -140,10 +138,10 @@ func (s *store) drop(e *entry) {
 }
 
 func (s *store) unlock(e *entry) {
-	if e.msg.LockToken != uuid.Nil {
-		delete(s.locks, e.msg.LockToken)
-		e.msg.LockToken = uuid.Nil
-		e.msg.LockedUntil = time.Time{}
+	if tok := e.lockToken(); tok != uuid.Nil {
+		delete(s.locks, tok)
+		e.ext.lockToken = uuid.Nil
+		e.ext.lockedUntil = time.Time{}
 	}
 }
 
@@ -158,16 +156,17 @@ func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) *Message {
 	s.ent.touched(now)
 	if mode == ReceiveAndDelete {
 		s.drop(e)
-		return e.msg // e is gone: no copy needed, nothing shares it.
+		return e.message()
 	}
 	s.lock(e, now)
-	return e.msg.Clone()
+	return e.message()
 }
 
 func (s *store) lock(e *entry, now time.Time) {
 	tok := uuid.New()
-	e.msg.LockToken = tok
-	e.msg.LockedUntil = now.Add(s.ent.limits.lockDuration)
+	x := e.x()
+	x.lockToken = tok
+	x.lockedUntil = now.Add(s.ent.limits.lockDuration)
 	s.locks[tok] = e
 	s.journalLock(e)
 	s.retime(e, now)
@@ -181,7 +180,7 @@ func (s *store) locked(tok uuid.UUID, now time.Time) (*entry, error) {
 	if e == nil {
 		return nil, fmt.Errorf("lock token %s on %s: %w", tok, s.path, ErrLockLost)
 	}
-	if !e.msg.LockedUntil.After(now) {
+	if !e.lockedUntil().After(now) {
 		s.lockExpired(e, now)
 		return nil, fmt.Errorf("lock token %s on %s expired: %w", tok, s.path, ErrLockLost)
 	}
@@ -194,15 +193,15 @@ func (s *store) complete(e *entry) { s.drop(e) }
 // still Deferred) with DeliveryCount+1, or to the DLQ when that delivery
 // was the MaxDeliveryCount-th. In a DLQ nothing is counted.
 func (s *store) abandon(e *entry, props map[string]any, now time.Time) {
-	merge(e.msg, props)
+	merge(e, props)
 	s.unlock(e)
 	if !s.dlq {
-		if int(e.msg.DeliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
+		if int(e.deliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
 			s.deadLetter(e, ReasonMaxDeliveryCountExceeded,
 				fmt.Sprintf("Message could not be consumed after %d delivery attempts.", s.ent.limits.maxDeliveryCount), nil, now)
 			return
 		}
-		e.msg.DeliveryCount++
+		e.deliveryCount++
 	}
 	s.journalPut(e)
 	s.ready(e, now)
@@ -222,12 +221,12 @@ func (s *store) release(e *entry, now time.Time) {
 // carries header delivery-count 1 after one receive), but never
 // dead-letters: the limit applies when a deferred message is abandoned.
 func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
-	merge(e.msg, props)
+	merge(e, props)
 	s.unlock(e)
 	if !s.dlq {
-		e.msg.DeliveryCount++
+		e.deliveryCount++
 	}
-	e.msg.State = StateDeferred
+	e.state = StateDeferred
 	s.journalPut(e)
 	s.retime(e, now)
 }
@@ -235,20 +234,17 @@ func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
 // deadLetter moves e to the entity's DLQ. DeliveryCount is unchanged.
 func (s *store) deadLetter(e *entry, reason, description string, props map[string]any, now time.Time) {
 	s.drop(e)
-	m := e.msg
-	merge(m, props)
-	if m.ApplicationProperties == nil {
-		m.ApplicationProperties = make(map[string]any, 2)
-	}
-	m.ApplicationProperties[PropDeadLetterReason] = reason
-	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
-	m.DeadLetterSource = s.path
-	m.State = StateActive
+	e.rewrite(func(m *Message) {
+		mergeProps(m, props)
+		setDeadLetterReason(m, reason, description)
+	})
+	e.x().deadLetterSource = s.path
+	e.state = StateActive
 	if dest := s.deadLetterDest(); dest != "" {
-		s.ent.queueForward(dest, m)
+		s.ent.queueForward(dest, e.message())
 		return
 	}
-	s.ent.dlq.add(newEntry(m), now)
+	s.ent.dlq.add(e.moved(), now)
 }
 
 // expire removes an expired message or dead-letters it.
@@ -261,27 +257,26 @@ func (s *store) expire(e *entry, now time.Time) {
 }
 
 func (s *store) renew(e *entry, now time.Time) time.Time {
-	e.msg.LockedUntil = now.Add(s.ent.limits.lockDuration)
+	e.x().lockedUntil = now.Add(s.ent.limits.lockDuration)
 	s.retime(e, now)
-	return e.msg.LockedUntil
+	return e.ext.lockedUntil
 }
 
 // runTimers processes every deadline ≤ now, then re-arms the alarm.
 func (s *store) runTimers(now time.Time) {
 	for {
 		e := s.timers.peek()
-		if e == nil || e.deadline.After(now) {
+		if e == nil || e.deadlineTime().After(now) {
 			break
 		}
 		s.timers.set(e, time.Time{})
-		m := e.msg
 		switch {
-		case m.LockToken != uuid.Nil:
+		case e.lockToken() != uuid.Nil:
 			s.lockExpired(e, now)
-		case m.State == StateScheduled:
-			m.State = StateActive
+		case e.state == StateScheduled:
+			e.state = StateActive
 			s.ready(e, now)
-		case s.expired(m, now):
+		case s.expired(e, now):
 			s.unavail(e)
 			s.expire(e, now)
 		}
@@ -297,8 +292,7 @@ func (s *store) peek(from int64, count int, keep func(*Message) bool) []*Message
 		if len(out) >= count {
 			return false
 		}
-		if keep == nil || keep(e.msg) {
-			c := e.msg.Clone()
+		if c := e.message(); keep == nil || keep(c) {
 			c.LockToken = uuid.Nil
 			out = append(out, c)
 		}
@@ -311,13 +305,13 @@ func (s *store) stats() Stats {
 	var st Stats
 	s.all.ascend(0, func(e *entry) bool {
 		switch {
-		case e.msg.LockToken != uuid.Nil:
+		case e.lockToken() != uuid.Nil:
 			st.Locked++
-		case e.msg.State == StateActive:
+		case e.state == StateActive:
 			st.Active++
-		case e.msg.State == StateDeferred:
+		case e.state == StateDeferred:
 			st.Deferred++
-		case e.msg.State == StateScheduled:
+		case e.state == StateScheduled:
 			st.Scheduled++
 		}
 		return true
@@ -325,8 +319,16 @@ func (s *store) stats() Stats {
 	return st
 }
 
-// merge applies properties-to-modify to the application properties.
-func merge(m *Message, props map[string]any) {
+// merge applies properties-to-modify to e's application properties.
+func merge(e *entry, props map[string]any) {
+	if len(props) == 0 {
+		return
+	}
+	e.rewrite(func(m *Message) { mergeProps(m, props) })
+}
+
+// mergeProps applies properties-to-modify to m's application properties.
+func mergeProps(m *Message, props map[string]any) {
 	if len(props) == 0 {
 		return
 	}
@@ -334,4 +336,14 @@ func merge(m *Message, props map[string]any) {
 		m.ApplicationProperties = make(map[string]any, len(props))
 	}
 	maps.Copy(m.ApplicationProperties, props)
+}
+
+// setDeadLetterReason sets the dead-letter reason and description
+// application properties.
+func setDeadLetterReason(m *Message, reason, description string) {
+	if m.ApplicationProperties == nil {
+		m.ApplicationProperties = make(map[string]any, 2)
+	}
+	m.ApplicationProperties[PropDeadLetterReason] = reason
+	m.ApplicationProperties[PropDeadLetterErrorDescription] = description
 }

@@ -22,6 +22,10 @@ type topic struct {
 	dedup *dedupLog // guarded by mu; nil when duplicate detection is off
 	quota *quota    // shared with the subscriptions; counts scheduled messages too
 
+	// slab holds the stored forms of the messages sent to the topic,
+	// shared by their subscription copies.
+	slab slab
+
 	mu      sync.Mutex
 	seq     int64
 	subs    map[string]*entity // by lower-case name
@@ -81,9 +85,9 @@ func (t *topic) sub(name string) *entity {
 
 // send numbers msgs (copies), drops duplicates, keeps the scheduled ones and
 // fans out the rest. fwd marks auto-forwarded messages.
-func (t *topic) send(msgs []*Message, now time.Time, fwd, owned bool) ([]int64, error) {
+func (t *topic) send(msgs []*Message, data [][]byte, now time.Time, fwd, owned bool) ([]int64, error) {
 	seqs := make([]int64, len(msgs))
-	var due []*Message
+	var due []dueMessage
 	t.mu.Lock()
 	if t.deleted {
 		t.mu.Unlock()
@@ -115,14 +119,14 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd, owned bool) ([]int64, 
 			keepForwarded(c, m)
 		}
 		if c.State == StateScheduled {
-			e := newEntry(c)
+			e, _ := newEntry(c, data[i]) // data given: cannot fail
 			t.scheduled.insert(c.SequenceNumber, e)
-			t.quota.add(c)
+			t.quota.add(e)
 			t.timers.set(e, c.ScheduledEnqueueTime)
 			t.journalPut(c)
 			continue
 		}
-		due = append(due, c)
+		due = append(due, dueMessage{c, data[i]})
 	}
 	t.b.journal(recSeq, t.name, t.seq)
 	t.alarm.arm(t.timers.next(), now)
@@ -134,35 +138,53 @@ func (t *topic) send(msgs []*Message, now time.Time, fwd, owned bool) ([]int64, 
 // fanOut gives each subscription what its rules route to it (rule.go): the
 // first copy of a message keeps the topic's sequence number, further copies
 // (from rules with actions) get new ones. The messages are the topic's own
-// (already stamped) copies and are not modified. Called without t.mu.
-func (t *topic) fanOut(subs []*entity, msgs []*Message, now time.Time) {
+// (already stamped) copies and are not modified; the copies that are a
+// message itself share its stored form. Called without t.mu.
+func (t *topic) fanOut(subs []*entity, msgs []dueMessage, now time.Time) {
 	if len(msgs) == 0 {
 		return
 	}
+	var routed []*Message
 	for _, sub := range subs {
-		var picked []*Message
-		for _, m := range msgs {
-			n := len(picked)
-			picked = sub.route(m, picked)
-			for _, c := range picked[min(n+1, len(picked)):] { // clones made by route
-				c.SequenceNumber = t.nextSeq()
+		var picked []*entry
+		for _, d := range msgs {
+			routed = sub.route(d.msg, routed[:0])
+			for k, c := range routed {
+				if k > 0 { // clones made by route
+					c.SequenceNumber = t.nextSeq()
+				}
+				var data []byte
+				if c == d.msg {
+					data = d.data
+				}
+				e, err := newEntry(c, data)
+				if err != nil {
+					t.b.cfg.Logger.Warn("rule action made a message that cannot be stored; dropped",
+						"subscription", sub.path, "sequenceNumber", c.SequenceNumber, "err", err)
+					continue
+				}
+				e.ttl = min(e.ttl, sub.limits.ttl)
+				picked = append(picked, e)
 			}
 		}
+		clear(routed)
 		if len(picked) == 0 {
 			continue
 		}
 		sub.mu.Lock()
 		if !sub.deleted {
-			for _, m := range picked {
-				e := stampedEntry(m)
-				e.seq = m.SequenceNumber
-				c := e.msg
-				c.TimeToLive = min(c.TimeToLive, sub.limits.ttl)
+			for _, e := range picked {
 				sub.main.add(e, now)
 			}
 		}
 		sub.mu.Unlock()
 	}
+}
+
+// dueMessage is a stamped topic message to fan out and its stored form.
+type dueMessage struct {
+	msg  *Message
+	data []byte
 }
 
 func (t *topic) cancel(seqs []int64) error {
@@ -177,7 +199,7 @@ func (t *topic) cancel(seqs []int64) error {
 		if e := t.scheduled.get(seq); e != nil {
 			t.b.journal(recDel, t.name, seq)
 			t.scheduled.remove(seq)
-			t.quota.drop(e.msg)
+			t.quota.drop(e)
 			t.timers.set(e, time.Time{})
 		}
 	}
@@ -192,18 +214,18 @@ func (t *topic) runTimers() {
 		return
 	}
 	now := t.b.now()
-	var due []*Message
+	var due []dueMessage
 	for {
 		e := t.timers.peek()
-		if e == nil || e.deadline.After(now) {
+		if e == nil || e.deadlineTime().After(now) {
 			break
 		}
 		t.timers.set(e, time.Time{})
-		t.scheduled.remove(e.msg.SequenceNumber)
-		t.b.journal(recDel, t.name, e.msg.SequenceNumber)
-		t.quota.drop(e.msg)
-		e.msg.State = StateActive
-		due = append(due, e.msg)
+		t.scheduled.remove(e.seq)
+		t.b.journal(recDel, t.name, e.seq)
+		t.quota.drop(e)
+		e.state = StateActive
+		due = append(due, dueMessage{e.message(), e.data})
 	}
 	t.alarm.arm(t.timers.next(), now)
 	subs := t.subList

@@ -333,6 +333,28 @@ func (d *Decoder) compoundCounted(wide, checkCount bool) (Decoder, int, error) {
 	return Decoder{b: payload, depth: d.depth + 1, left: d.left}, count, nil
 }
 
+// ListHeaderInto is ListHeader with the elements' decoder written to sub, for callers that
+// decode many lists and would rather not allocate a decoder for each.
+func (d *Decoder) ListHeaderInto(sub *Decoder) (int, error) {
+	code, err := d.byte1()
+	if err != nil {
+		return 0, err
+	}
+	switch code {
+	case TypeNull, TypeList0:
+		*sub = Decoder{left: d.left}
+		return 0, nil
+	case TypeList8, TypeList32:
+		s, n, err := d.compound(code == TypeList32)
+		if err != nil {
+			return 0, err
+		}
+		*sub = s
+		return n, nil
+	}
+	return 0, fmt.Errorf("list expected, found %#x: %w", code, ErrType)
+}
+
 // ListHeader reads a list constructor and returns its element count and a decoder over its
 // elements. A null is accepted as an empty list.
 func (d *Decoder) ListHeader() (*Decoder, int, error) {

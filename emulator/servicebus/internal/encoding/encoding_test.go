@@ -304,3 +304,45 @@ func FuzzTypedReaders(f *testing.F) {
 		}
 	})
 }
+
+// TestListHeaderIntoMatchesListHeader checks that ListHeaderInto reads what
+// ListHeader reads (null and list0 as empty lists, list8 and list32), into
+// a caller's decoder, and refuses what is not a list.
+func TestListHeaderIntoMatchesListHeader(t *testing.T) {
+	t.Parallel()
+	wide := make([]any, 300)
+	for i := range wide {
+		wide[i] = uint32(i)
+	}
+	for i, l := range [][]any{nil, {}, {"a", uint32(7)}, wide} {
+		var b []byte
+		var err error
+		if l == nil {
+			b = []byte{TypeNull}
+		} else if b, err = AppendList(nil, l); err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, TypeBoolTrue) // what follows the list
+		d1, d2 := NewDecoder(b), NewDecoder(b)
+		want, n1, err1 := d1.ListHeader()
+		var got Decoder
+		n2, err2 := d2.ListHeaderInto(&got)
+		if err1 != nil || err2 != nil || n1 != n2 || n2 != len(l) || d1.Offset() != d2.Offset() {
+			t.Fatalf("list %d: ListHeader %d, %v; ListHeaderInto %d, %v", i, n1, err1, n2, err2)
+		}
+		for j := range n2 {
+			v1, _ := want.Value()
+			v2, err := got.Value()
+			if err != nil || v1 != v2 {
+				t.Fatalf("list %d element %d: %v, %v; want %v", i, j, v2, err, v1)
+			}
+		}
+		if v, err := d2.Value(); err != nil || v != true {
+			t.Fatalf("list %d: after the list %v, %v", i, v, err)
+		}
+	}
+	var sub Decoder
+	if _, err := NewDecoder([]byte{TypeBoolTrue}).ListHeaderInto(&sub); err == nil {
+		t.Fatal("a boolean was read as a list")
+	}
+}
