@@ -185,3 +185,57 @@ func TestPublishCommittedFailureHandsRowToRelay(t *testing.T) {
 		t.Fatalf("relay after the grace: n=%d err=%v relayed %v", n, err, relayed)
 	}
 }
+
+// TestPublishCommittedLeaderHangingUpDoesNotFailTheBatch: the caller that
+// runs a shared UPDATE gives up while it waits for a row lock; the UPDATE
+// still marks every row of the batch (before, the leader's cancellation
+// cancelled the statement and failed the others' marks too).
+func TestPublishCommittedLeaderHangingUpDoesNotFailTheBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	events := placeN(t, b.ctx, b.store, 3)
+	ok := func(context.Context, store.Event) error { return nil }
+	lock := func(id int64) pgx.Tx {
+		tx, err := b.store.Pool().Begin(b.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+		if _, err := tx.Exec(b.ctx, `SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE`, id); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	// Row 0 holds up the first batch, so rows 1 and 2 queue into the second,
+	// which row 2's lock then holds up while its leader (row 1) hangs up.
+	tx0, tx2 := lock(events[0].ID), lock(events[2].ID)
+	errs := make([]chan error, 3)
+	leaderCtx, hangUp := context.WithCancel(b.ctx)
+	defer hangUp()
+	for i, ctx := range []context.Context{b.ctx, leaderCtx, b.ctx} {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- b.store.Outbox.PublishCommitted(ctx, events[i], ok) }()
+		time.Sleep(100 * time.Millisecond) // queue in this order
+	}
+	if err := tx0.Rollback(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs[0]; err != nil {
+		t.Fatalf("first mark: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // the second batch's UPDATE waits for row 2
+	hangUp()
+	time.Sleep(100 * time.Millisecond)
+	if err := tx2.Rollback(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs[2]; err != nil {
+		t.Fatalf("mark batched behind a leader that hung up: %v", err)
+	}
+	<-errs[1]
+	var unmarked int
+	if err := b.store.Pool().QueryRow(b.ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL AND id = ANY($1)`,
+		[]int64{events[1].ID, events[2].ID}).Scan(&unmarked); err != nil || unmarked != 0 {
+		t.Fatalf("%d rows of the batch left unpublished (%v)", unmarked, err)
+	}
+}

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // maxMarkBatch bounds the rows one marking UPDATE covers.
 const maxMarkBatch = 256
+
+// markTimeout bounds one marking UPDATE.
+const markTimeout = 5 * time.Second
 
 // marker marks outbox rows published with one UPDATE for every row that is
 // waiting when the previous UPDATE finishes (group commit): one call at a
@@ -55,9 +59,13 @@ func (m *marker) mark(ctx context.Context, pool *pgxpool.Pool, id int64) error {
 
 // run takes the queue (up to maxMarkBatch rows, the caller's own among
 // them), marks it, and hands the next batch to the first caller queued
-// since. ctx is the leading caller's; a batch that fails with it fails for
-// everyone in it, whose rows the relay publishes again later.
+// since. The UPDATE runs on the leading caller's context values but not its
+// cancellation (bounded by markTimeout instead): one client hanging up must
+// not fail the marks of everyone else in the batch. A batch that fails
+// fails for everyone in it; the relay publishes those rows again later.
 func (m *marker) run(ctx context.Context, pool *pgxpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
 	m.mu.Lock()
 	n := min(len(m.queue), maxMarkBatch)
 	batch := m.queue[:n:n]
