@@ -17,12 +17,7 @@ import (
 // at once; raise them to hunt for rare hangs.
 func TestJSCloseSettles(t *testing.T) {
 	t.Parallel()
-	node := requireNode(t)
-	if _, err := os.Stat(filepath.Join("node_modules", "ws", "package.json")); err != nil {
-		t.Skipf("ws is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
-	}
-	certDir := t.TempDir()
-	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
+	node, srv, certDir := startWebSocketEmulator(t)
 	suffix := randomSuffix(t)
 	iterations, workers := envCount(t, "JSTEST_ITERATIONS", 6), envCount(t, "JSTEST_WORKERS", 1)
 	queue := "js-close-" + suffix // each worker has its own: <queue>-<worker>

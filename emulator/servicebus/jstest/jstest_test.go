@@ -61,6 +61,20 @@ func requireNode(t *testing.T) string {
 	return node
 }
 
+// startWebSocketEmulator skips without node, the SDK or the ws package, then starts an emulator
+// with plain AMQP and its HTTPS/WebSocket port, its CA written to a temporary directory. It returns
+// the node binary, the server and that directory.
+func startWebSocketEmulator(t *testing.T) (node string, srv *servicebus.Server, certDir string) {
+	t.Helper()
+	node = requireNode(t)
+	if _, err := os.Stat(filepath.Join("node_modules", "ws", "package.json")); err != nil {
+		t.Skipf("ws is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
+	}
+	certDir = t.TempDir()
+	srv = startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
+	return node, srv, certDir
+}
+
 // startEmulator starts an emulator for the test and stops it, bounded, when the test ends.
 func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
 	t.Helper()
