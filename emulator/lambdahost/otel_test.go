@@ -76,7 +76,7 @@ func (r recorded) sums(t *testing.T) map[string]map[string]int64 {
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
