@@ -69,8 +69,10 @@ func TestControlStopStartQueueFunction(t *testing.T) {
 	}
 	publish(t, ch, q, "m2", "ok")
 	publish(t, ch, q, "m3", "ok")
-	// Nothing is delivered while stopped: the messages wait in the queue,
-	// unacknowledged by no one, for a while longer than many windows.
+	// Nothing is delivered while stopped: the messages wait in the queue
+	// (once the quorum queue counts them; publishing is not confirmed),
+	// ready and unacknowledged, for longer than many windows.
+	eventually(t, 10*time.Second, func() bool { return depth(t, ch, q) == 2 }, "the queue to hold both messages")
 	for range 10 {
 		time.Sleep(100 * time.Millisecond)
 		if n := depth(t, ch, q); n != 2 {

@@ -155,9 +155,6 @@ func TestTelemetryBatchAndRestarts(t *testing.T) {
 	rec := recorder(t)
 	ch, q := quorumQueue(t, 5)
 	log := filepath.Join(t.TempDir(), "batches.log")
-	h := start(t, lambdahost.Config{Telemetry: rec.tel, RabbitMQURL: rabbitURL(),
-		Functions: []lambdahost.Function{{Name: "batch", Timeout: 5 * time.Second, Env: map[string]string{"BATCH_LOG": log}}, {Name: "crash", Timeout: 5 * time.Second}},
-		Queues:    []lambdahost.Queue{{Function: "batch", Queue: q, BatchSize: 10, Window: 300 * time.Millisecond}}})
 	parents := []string{"00-11111111111111111111111111111111-1111111111111111-01", "00-22222222222222222222222222222222-2222222222222222-01"}
 	for i, tp := range parents {
 		if err := ch.PublishWithContext(ctx(t), "", q, true, false, amqp.Publishing{MessageId: "m" + string(rune('1'+i)), Body: []byte("ok"),
@@ -165,6 +162,10 @@ func TestTelemetryBatchAndRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Both are queued before the host starts, so they arrive as one batch.
+	h := start(t, lambdahost.Config{Telemetry: rec.tel, RabbitMQURL: rabbitURL(),
+		Functions: []lambdahost.Function{{Name: "batch", Timeout: 5 * time.Second, Env: map[string]string{"BATCH_LOG": log}}, {Name: "crash", Timeout: 5 * time.Second}},
+		Queues:    []lambdahost.Queue{{Function: "batch", Queue: q, BatchSize: 10, Window: 300 * time.Millisecond}}})
 	waitLines(t, log, 1)
 	var batch, invoke sdktrace.ReadOnlySpan
 	eventually(t, 10*time.Second, func() bool {
