@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -103,6 +104,8 @@ type App struct {
 	Store *store.Store
 	// Publisher is the broker publisher.
 	Publisher bus.Publisher
+
+	mailer email.Sender
 }
 
 // Open opens the store (migrating it), the publisher and the handler.
@@ -145,7 +148,8 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *tele
 		log.Warn("broker not reachable at start; events wait in the outbox", "broker", cfg.Broker, "err", err)
 	}
 	cancel()
-	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: Mailer(cfg, log), EmailFrom: cfg.SMTPFrom,
+	mailer := Mailer(cfg, log)
+	hcfg := handler.Config{Store: st, Publisher: pub, Broker: cfg.Broker, Logger: log, Mailer: mailer, EmailFrom: cfg.SMTPFrom,
 		Telemetry: tel}
 	for _, c := range configure {
 		c(&hcfg)
@@ -156,11 +160,14 @@ func Open(ctx context.Context, cfg setting.Settings, log *slog.Logger, tel *tele
 		st.Close()
 		return nil, err
 	}
-	return &App{Handler: h, Store: st, Publisher: pub}, nil
+	return &App{Handler: h, Store: st, Publisher: pub, mailer: mailer}, nil
 }
 
-// Close closes the publisher and the store.
+// Close closes the publisher, the mailer's idle SMTP sessions and the store.
 func (a *App) Close(ctx context.Context) {
 	_ = a.Publisher.Close(ctx)
+	if c, ok := a.mailer.(io.Closer); ok {
+		_ = c.Close()
+	}
 	a.Store.Close()
 }

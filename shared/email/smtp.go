@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"net/smtp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -25,11 +26,35 @@ type SMTPConfig struct {
 	TLSConfig *tls.Config
 	// Timeout bounds one whole send. Default: 15s.
 	Timeout time.Duration
+	// IdleTimeout is how long a session waits for the next message before
+	// it is no longer reused (RFC 5321 servers wait at least 5 minutes).
+	// Default: 30s; negative: a new session for every message.
+	IdleTimeout time.Duration
 }
 
+// maxIdleSMTP bounds the sessions kept open between messages: about the
+// number of emails a handler sends at once.
+const maxIdleSMTP = 16
+
 // SMTP sends through an SMTP server, upgrading with STARTTLS whenever the
-// server offers it.
-type SMTP struct{ cfg SMTPConfig }
+// server offers it. A session (connection, greeting, EHLO, STARTTLS, AUTH)
+// is reused for the next message, as SMTP allows, instead of being set up
+// and QUIT for every one: that was most of the cost of a send.
+type SMTP struct {
+	cfg  SMTPConfig
+	addr string
+
+	mu     sync.Mutex
+	idle   []*smtpSession // most recently used last
+	closed bool
+}
+
+// smtpSession is one connection, greeted and authenticated.
+type smtpSession struct {
+	conn      net.Conn
+	c         *smtp.Client
+	idleSince time.Time
+}
 
 var _ Sender = (*SMTP)(nil)
 
@@ -41,10 +66,13 @@ func NewSMTP(cfg SMTPConfig) *SMTP {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 15 * time.Second
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
 	if cfg.TLSConfig == nil {
 		cfg.TLSConfig = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
 	}
-	return &SMTP{cfg: cfg}
+	return &SMTP{cfg: cfg, addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))}
 }
 
 // Transport is "smtp".
@@ -61,47 +89,140 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	to, _ := mail.ParseAddress(m.To)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("connecting to SMTP server %s: %w", addr, err)
+	if ss := s.takeIdle(); ss != nil {
+		// net/smtp has no contexts: the deadline bounds every command.
+		if dl, ok := ctx.Deadline(); ok {
+			_ = ss.conn.SetDeadline(dl)
+		}
+		err := ss.c.Mail(from.Address)
+		if err == nil {
+			return s.finish(ss, to.Address, data)
+		}
+		// The server may have closed the idle session (timeout, a limit of
+		// messages per connection): nothing of this message was accepted,
+		// so it goes out on a new session.
+		_ = ss.conn.Close()
 	}
-	// net/smtp has no contexts: the deadline bounds every command.
+	ss, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ss.c.Mail(from.Address); err != nil {
+		_ = ss.conn.Close()
+		return fmt.Errorf("MAIL FROM: %w", err)
+	}
+	return s.finish(ss, to.Address, data)
+}
+
+// finish sends RCPT and DATA after a successful MAIL and keeps the session
+// for the next message if the server accepted this one. Any failure closes
+// the session: its state on the server is unknown.
+func (s *SMTP) finish(ss *smtpSession, to string, data []byte) error {
+	err := func() error {
+		if err := ss.c.Rcpt(to); err != nil {
+			return fmt.Errorf("RCPT TO %s: %w", to, err)
+		}
+		w, err := ss.c.Data()
+		if err != nil {
+			return fmt.Errorf("DATA: %w", err)
+		}
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("writing message: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("server refused message: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		_ = ss.conn.Close()
+		return err
+	}
+	s.putIdle(ss)
+	return nil
+}
+
+// dial opens and greets a session, with STARTTLS and AUTH when configured.
+func (s *SMTP) dial(ctx context.Context) (*smtpSession, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to SMTP server %s: %w", s.addr, err)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	c, err := smtp.NewClient(conn, s.cfg.Host)
 	if err != nil {
 		_ = conn.Close()
-		return fmt.Errorf("greeting from SMTP server %s: %w", addr, err)
+		return nil, fmt.Errorf("greeting from SMTP server %s: %w", s.addr, err)
 	}
-	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(s.cfg.TLSConfig); err != nil {
-			return fmt.Errorf("STARTTLS with %s: %w", addr, err)
+			_ = c.Close()
+			return nil, fmt.Errorf("STARTTLS with %s: %w", s.addr, err)
 		}
 	}
 	if s.cfg.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.cfg.Host)); err != nil {
-			return fmt.Errorf("SMTP AUTH: %w", err)
+			_ = c.Close()
+			return nil, fmt.Errorf("SMTP AUTH: %w", err)
 		}
 	}
-	if err := c.Mail(from.Address); err != nil {
-		return fmt.Errorf("MAIL FROM: %w", err)
+	return &smtpSession{conn: conn, c: c}, nil
+}
+
+// takeIdle returns the most recently used idle session, closing those that
+// waited longer than IdleTimeout; nil if there is none.
+func (s *SMTP) takeIdle() *smtpSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.idle) > 0 {
+		ss := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if time.Since(ss.idleSince) < s.cfg.IdleTimeout {
+			return ss
+		}
+		// The older ones below waited longer still; the server may have
+		// dropped them already, so no QUIT.
+		_ = ss.conn.Close()
+		for _, old := range s.idle {
+			_ = old.conn.Close()
+		}
+		s.idle = s.idle[:0]
 	}
-	if err := c.Rcpt(to.Address); err != nil {
-		return fmt.Errorf("RCPT TO %s: %w", to.Address, err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("writing message: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("server refused message: %w", err)
-	}
-	_ = c.Quit()
 	return nil
+}
+
+// putIdle keeps ss for the next message, or QUITs it when reuse is off,
+// the sender is closed or enough sessions wait already.
+func (s *SMTP) putIdle(ss *smtpSession) {
+	s.mu.Lock()
+	if s.cfg.IdleTimeout < 0 || s.closed || len(s.idle) >= maxIdleSMTP {
+		s.mu.Unlock()
+		quit(ss)
+		return
+	}
+	ss.idleSince = time.Now()
+	s.idle = append(s.idle, ss)
+	s.mu.Unlock()
+}
+
+// Close QUITs the idle sessions; sends after Close still work, each on a
+// session of its own.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, ss := range idle {
+		quit(ss)
+	}
+	return nil
+}
+
+// quit ends a session politely, bounded by a short deadline.
+func quit(ss *smtpSession) {
+	_ = ss.conn.SetDeadline(time.Now().Add(time.Second))
+	_ = ss.c.Quit()
+	_ = ss.c.Close()
 }

@@ -43,6 +43,7 @@ type Server struct {
 	mu       sync.Mutex
 	received []Received
 	failNext int
+	conns    []*smtp.Conn
 }
 
 // Start starts a server; with startTLS it offers STARTTLS with a fresh
@@ -56,6 +57,12 @@ func Start(t testing.TB, startTLS bool) *Server {
 	s := &Server{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
+		s.mu.Lock()
+		// Called once per connection, and again after STARTTLS on the same one.
+		if !isTLS {
+			s.conns = append(s.conns, c)
+		}
+		s.mu.Unlock()
 		return &session{srv: s, tls: isTLS}, nil
 	}))
 	srv.Domain = "localhost"
@@ -86,6 +93,23 @@ func (s *Server) FailNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = n
+}
+
+// Connections is how many connections clients opened so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// DropConnections closes every connection from the server's side, as a
+// server does with sessions idle too long.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
 }
 
 // Messages returns what was accepted so far.
