@@ -16,7 +16,7 @@ import (
 	"github.com/orderflow/orderflow/shared/order"
 )
 
-func setup(t *testing.T) email.Message {
+func setup(t testing.TB) email.Message {
 	t.Helper()
 	price, _ := order.ParseMoney("9.50")
 	ev := order.OrderCreated{

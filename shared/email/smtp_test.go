@@ -3,6 +3,7 @@ package email_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/shared/email"
 	"github.com/orderflow/orderflow/shared/email/emailtest"
@@ -87,5 +88,27 @@ func TestSMTPIdleTimeout(t *testing.T) {
 	}
 	if n, c := len(srv.Messages()), srv.Connections(); n != 3 || c != 3 {
 		t.Fatalf("%d messages over %d connections, want 3 over 3", n, c)
+	}
+}
+
+// BenchmarkSMTPSend sends through an in-process server (its CPU counts too)
+// with the session reused and with a session per message, as before.
+func BenchmarkSMTPSend(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		idle time.Duration
+	}{{"reused", 0}, {"session-per-message", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := emailtest.Start(b, false)
+			s := email.NewSMTP(email.SMTPConfig{Host: srv.Host, Port: srv.Port, IdleTimeout: bc.idle})
+			defer func() { _ = s.Close() }()
+			m := setup(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Send(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
