@@ -32,6 +32,12 @@ type Broker struct {
 
 	replaying atomic.Bool // Recover is rebuilding state: nothing is journaled
 
+	// cold is Config.Journal when it can read records back (ColdLog).
+	cold ColdLog
+	// hotAdded counts the stored bytes given a journal position since the
+	// last Evict; lastHot is what Evict left in memory (cold.go).
+	hotAdded, lastHot atomic.Int64
+
 	stopped  atomic.Bool
 	done     chan struct{}
 	stopOnce sync.Once
@@ -39,12 +45,14 @@ type Broker struct {
 
 // New returns a running broker with no entities.
 func New(cfg Config) *Broker {
-	return &Broker{
+	b := &Broker{
 		cfg:    cfg.withDefaults(),
 		queues: make(map[string]*entity),
 		topics: make(map[string]*topic),
 		done:   make(chan struct{}),
 	}
+	b.cold, _ = cfg.Journal.(ColdLog)
+	return b
 }
 
 func (b *Broker) now() time.Time { return b.cfg.Clock.Now() }

@@ -38,14 +38,27 @@ func (s *store) receiveDeferred(seqs []int64, mode ReceiveMode, now time.Time, o
 		}
 		seen[seq] = true
 		e := s.all.get(seq)
-		if e == nil || e.state != StateDeferred || e.lockToken() != uuid.Nil || (only != nil && !only(e.message())) {
+		if e == nil || e.state != StateDeferred || e.lockToken() != uuid.Nil {
 			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
+		}
+		if only != nil {
+			m, err := s.ent.b.message(e)
+			if err != nil {
+				return nil, err
+			}
+			if !only(m) {
+				return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
+			}
 		}
 		entries = append(entries, e)
 	}
-	out := make([]*Message, len(entries))
-	for i, e := range entries {
-		out[i] = s.deliver(e, mode, now)
+	out := make([]*Message, 0, len(entries))
+	for _, e := range entries {
+		m, err := s.deliver(e, mode, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
