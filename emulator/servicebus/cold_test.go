@@ -3,9 +3,12 @@ package servicebus_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/orderflow/orderflow/emulator/servicebus"
@@ -246,5 +249,46 @@ func TestDurableColdReadsRaceCompaction(t *testing.T) {
 	}
 	for _, m := range receiveN(t, ctx, r, n) {
 		checkCold(t, m)
+	}
+}
+
+// TestDurableColdReadFailureFailsStop damages the log under cold messages:
+// reading one back fails its checksum, which is a log failure like a
+// failed write (the emulator fails stop); no receive gets other bytes.
+func TestDurableColdReadFailureFailsStop(t *testing.T) {
+	t.Parallel()
+	cfg := durableConfig(t)
+	cfg.HotBytes = 1
+	srv, ctx := startServer(t, cfg)
+	stopAtCleanup(t, srv)
+	client := newClient(t, srv)
+	sendCold(t, ctx, client, "q", 0, 50)
+	evictAll(t, srv)
+	path := filepath.Join(cfg.DataDir, "journal.wal")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data { // every record's payload changes; lengths stay
+		data[i] ^= 0x5a
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := client.NewReceiverForQueue("q", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	msgs, err := r.ReceiveMessages(rctx, 10, nil)
+	for _, m := range msgs {
+		checkCold(t, m)
+	}
+	if err == nil && len(msgs) > 0 {
+		t.Fatalf("received %d messages from a damaged log", len(msgs))
+	}
+	if !servicebus.Failed(srv) {
+		t.Fatal("a failed read-back did not fail stop")
 	}
 }
