@@ -34,9 +34,6 @@ type Broker struct {
 
 	// cold is Config.Journal when it can read records back (ColdLog).
 	cold ColdLog
-	// hotAdded counts the stored bytes given a journal position since the
-	// last Evict; lastHot is what Evict left in memory (cold.go).
-	hotAdded, lastHot atomic.Int64
 
 	stopped  atomic.Bool
 	done     chan struct{}

@@ -67,6 +67,14 @@ func (b *Broker) message(e *entry) (*Message, error) {
 	return e.message(data), nil
 }
 
+// addHot counts n stored bytes of e, now in s, in memory.
+func (s *store) addHot(e *entry, n int) {
+	s.hot += int64(n)
+	if n > 0 && e.seq < s.coldTo {
+		s.coldTo = e.seq
+	}
+}
+
 // Evict drops from memory the stored bytes of messages whose journal
 // record is readable, the oldest (lowest sequence number) of each queue,
 // subscription and dead-letter queue first, until the stored bytes still
@@ -76,54 +84,61 @@ func (b *Broker) message(e *entry) (*Message, error) {
 // nothing. It returns the stored bytes in memory before and after.
 //
 // A stored form shared by a topic's subscriptions counts once per
-// subscription; a message scheduled at a topic is always in memory.
+// subscription; a message scheduled at a topic is always in memory. Each
+// store counts its bytes in memory as messages come and go, and knows
+// below which number all are cold, so a pass costs the messages it
+// evicts, not the backlog.
 func (b *Broker) Evict(budget int64) (before, after int64) {
 	if b.cold == nil {
 		return 0, 0
-	}
-	added := b.hotAdded.Swap(0)
-	if last := b.lastHot.Load(); added == 0 && last <= budget {
-		return last, last
 	}
 	ents := b.snapshot()
 	hot := make([]int64, len(ents))
 	for i, ent := range ents {
 		ent.mu.Lock()
-		for _, s := range []*store{ent.main, ent.dlq} {
-			s.all.ascend(0, func(e *entry) bool {
-				if e.data != nil {
-					hot[i] += int64(len(e.data))
-				}
-				return true
-			})
-		}
+		hot[i] = ent.main.hot + ent.dlq.hot
 		ent.mu.Unlock()
 		before += hot[i]
 	}
 	after = before
-	if before > budget {
-		readable := b.cold.ReadableMark()
-		for i, ent := range ents {
-			// This entity's share of what must go, rounded up.
-			goal := (hot[i]*(before-budget) + before - 1) / before
-			ent.mu.Lock()
-			for _, s := range []*store{ent.main, ent.dlq} {
-				s.all.ascend(0, func(e *entry) bool {
-					if goal <= 0 {
-						return false
-					}
-					if e.data != nil && e.pos != 0 && readable(e.pos) {
-						goal -= int64(len(e.data))
-						after -= int64(len(e.data))
-						e.coldBody = uint32(storedBodyLen(e.data))
-						e.data = nil
-					}
-					return true
-				})
-			}
-			ent.mu.Unlock()
-		}
+	if before <= budget {
+		return before, after
 	}
-	b.lastHot.Store(after)
+	readable := b.cold.ReadableMark()
+	for i, ent := range ents {
+		// This entity's share of what must go, rounded up.
+		goal := (hot[i]*(before-budget) + before - 1) / before
+		ent.mu.Lock()
+		for _, s := range []*store{ent.main, ent.dlq} {
+			n := s.evict(goal, readable)
+			goal -= n
+			after -= n
+		}
+		ent.mu.Unlock()
+	}
 	return before, after
+}
+
+// evict drops the stored bytes of s's oldest messages whose records are
+// readable until at least goal bytes went, and returns how many did.
+func (s *store) evict(goal int64, readable func(uint64) bool) int64 {
+	var n int64
+	contiguous := true // every message from coldTo to here is cold
+	s.all.ascend(s.coldTo, func(e *entry) bool {
+		if n >= goal {
+			return false
+		}
+		if e.data != nil && e.pos != 0 && readable(e.pos) {
+			size := int64(len(e.data))
+			e.coldBody = uint32(storedBodyLen(e.data))
+			e.data = nil
+			s.hot -= size
+			n += size
+		}
+		if contiguous = contiguous && e.data == nil; contiguous {
+			s.coldTo = e.seq + 1
+		}
+		return true
+	})
+	return n
 }

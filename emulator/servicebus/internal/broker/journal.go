@@ -65,9 +65,6 @@ func (s *store) journalPut(e *entry) {
 		return // a log failure, reported: nothing more is durable
 	}
 	if pos := b.journal(messageRecord(s.path, m)...); pos != 0 && e.data != nil {
-		if e.pos == 0 {
-			b.hotAdded.Add(int64(len(e.data)))
-		}
 		e.pos = pos
 	}
 }

@@ -387,9 +387,6 @@ func (e *entity) snapshotTo(putAt func(fields ...any) (uint64, error)) error {
 				err = put(recLock, s.path, en.seq)
 			}
 			if err == nil && pos != 0 {
-				if en.pos == 0 && en.data != nil {
-					e.b.hotAdded.Add(int64(len(en.data)))
-				}
 				en.pos = pos
 			}
 			return err == nil

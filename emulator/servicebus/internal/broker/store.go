@@ -41,6 +41,10 @@ type store struct {
 	locks   map[uuid.UUID]*entry
 	waiters []*Receiver
 	alarm   alarm
+	// hot is the stored bytes of its messages in memory; every message
+	// numbered below coldTo is cold (cold.go).
+	hot    int64
+	coldTo int64
 }
 
 func newStore(ent *entity, dlq bool, path string) *store {
@@ -79,6 +83,7 @@ func (s *store) retime(e *entry, now time.Time) {
 func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
 	s.all.insert(e.seq, e)
+	s.addHot(e, len(e.data))
 	s.ent.quota.add(e)
 	s.journalPut(e)
 	if s.sessionless(e) {
@@ -135,6 +140,7 @@ func (s *store) drop(e *entry) {
 	s.journalDel(e)
 	if s.all.remove(e.seq) {
 		s.ent.quota.drop(e)
+		s.hot -= int64(len(e.data))
 	}
 	s.unavail(e)
 	s.timers.set(e, time.Time{})
@@ -243,7 +249,7 @@ func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
 
 // deadLetter moves e to the entity's DLQ. DeliveryCount is unchanged.
 func (s *store) deadLetter(e *entry, reason, description string, props map[string]any, now time.Time) {
-	if err := s.ent.b.rewrite(e, func(m *Message) {
+	if err := s.rewrite(e, func(m *Message) {
 		mergeProps(m, props)
 		setDeadLetterReason(m, reason, description)
 	}); err != nil {
@@ -342,7 +348,20 @@ func (s *store) merge(e *entry, props map[string]any) {
 	if len(props) == 0 {
 		return
 	}
-	_ = s.ent.b.rewrite(e, func(m *Message) { mergeProps(m, props) })
+	_ = s.rewrite(e, func(m *Message) { mergeProps(m, props) })
+}
+
+// rewrite is Broker.rewrite for e in s: its new stored form is in memory.
+func (s *store) rewrite(e *entry, edit func(m *Message)) error {
+	old := len(e.data)
+	if err := s.ent.b.rewrite(e, edit); err != nil {
+		return err
+	}
+	if s.all.get(e.seq) == e {
+		s.hot -= int64(old)
+		s.addHot(e, len(e.data))
+	}
+	return nil
 }
 
 // mergeProps applies properties-to-modify to m's application properties.
