@@ -60,7 +60,7 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 		return nil, err
 	}
 	params := map[string]any{"clients": cfg.clients, "seconds": cfg.intakeTime.Seconds(), "broker": "servicebus emulator (publish after commit)",
-		"pgbenchMode": "-M prepared, handler's two transactions per order", "pgbenchOneTxOrdersPerSec": int(pg.OneTxRate)}
+		"pgbenchMode": "-M prepared, handler's statements, one outbox mark per order", "pgbenchOneTxOrdersPerSec": int(pg.OneTxRate)}
 	base := "pgbench, same SQL, same clients"
 	var out []Result
 	for _, p := range []struct {
@@ -83,7 +83,7 @@ func intake(ctx context.Context, cfg runConfig) ([]Result, error) {
 		out = append(out, cpuResults(p.name, p.res.cpu, params)...)
 		if w, ok := wire[p.name]; ok {
 			r := newResult(p.name+"-roundtrips", "PostgreSQL round trips per order (ReadyForQuery on the wire; host or not, the handler's are the same)", "round trips/order", w[0], 0, false)
-			r.Params = map[string]any{"wireXactsPerOrder": w[1], "pgbenchRoundTripsPerOrder": 4}
+			r.Params = map[string]any{"wireXactsPerOrder": w[1], "pgbenchRoundTripsPerOrder": 3}
 			out = append(out, r)
 		}
 	}

@@ -45,20 +45,23 @@ func pgbenchIntake(ctx context.Context, cfg runConfig) (pgbenchResult, error) {
 }
 
 // intakeScript is what CreateOrder runs for one order with an
-// Idempotency-Key (shared/store: Orders.Create, then Outbox.PublishOne),
-// statement for statement and round trip for round trip, with pgbench
-// variables for the parameters. The handler spends four round trips:
+// Idempotency-Key (shared/store: Orders.Create, then
+// Outbox.PublishCommitted), statement for statement and round trip for round
+// trip, with pgbench variables for the parameters. The handler spends three
+// round trips:
 //  1. one pipelined batch (an implicit transaction) reading the
 //     idempotency key and the products;
 //  2. one statement writing order, items and outbox row (data-modifying
 //     CTEs), committing on its own;
-//  3. BEGIN pipelined with locking the outbox row;
-//  4. the broker publish (which pgbench cannot do), then the UPDATE marking
-//     the row published pipelined with COMMIT.
+//  3. after the broker publish (which pgbench cannot do), the UPDATE
+//     marking the row published, committing on its own.
 //
-// pgbench sends the pipelined groups with \startpipeline/\endpipeline like
-// pgx sends a batch. With oneTx every statement runs in one transaction
-// (BEGIN with the reads, the insert, then lock, mark and COMMIT).
+// The handler shares step 3 among concurrent requests (one UPDATE for the
+// rows waiting); pgbench cannot, so it marks each order's row alone, as the
+// handler does when requests do not overlap. pgbench sends the pipelined
+// group with \startpipeline/\endpipeline like pgx sends a batch. With oneTx
+// every statement runs in one transaction (BEGIN with the reads, the insert,
+// the mark and COMMIT).
 func intakeScript(oneTx bool) string {
 	const payload = `{"version":1,"eventId":"00000000-0000-4000-8000-000000000000","type":"OrderCreated",` +
 		`"orderId":"00000000-0000-4000-8000-000000000001","customer":{"name":"Bench Client","email":"bench-1@example.com"},` +
@@ -85,19 +88,11 @@ func intakeScript(oneTx bool) string {
 		"SELECT md5('e' || :n::text)::uuid, 'OrderCreated'::text, 'order.created'::text, 'application/json'::text, convert_to('%s', 'UTF8'), "+
 		"NULL::text, NULL::text FROM o RETURNING id \\gset\n",
 		hash, benchProduct, payload)
-	b.WriteString("\\startpipeline\n")
-	if !oneTx {
-		b.WriteString("BEGIN;\n")
+	b.WriteString("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL " +
+		"WHERE id = ANY(ARRAY[:id]::bigint[]) AND published_at IS NULL;\n")
+	if oneTx {
+		b.WriteString("COMMIT;\n")
 	}
-	b.WriteString("SELECT id, event_id, event_type, subject, content_type, payload, trace_parent, trace_state FROM outbox WHERE id = :id AND published_at IS NULL " +
-		"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;\n")
-	if !oneTx {
-		// The handler publishes here, between the two round trips.
-		b.WriteString("\\endpipeline\n\\startpipeline\n")
-	}
-	b.WriteString("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = :id;\n")
-	b.WriteString("COMMIT;\n")
-	b.WriteString("\\endpipeline\n")
 	return b.String()
 }
 

@@ -713,8 +713,8 @@ func (l *link) finishDrain() {
 	l.mu.Unlock()
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	if l.s.ended {
-		return
+	if l.s.ended || l.closed {
+		return // the drain raced a detach: no flow may name the handle after our detach
 	}
 	f := l.s.flowFrame()
 	l.fillFlow(f)

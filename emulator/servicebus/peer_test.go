@@ -108,6 +108,15 @@ func dialPeerNoOpen(t *testing.T, srv *Server) *peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nc.Close() })
+	p, r := handshakePeer(t, nc)
+	go p.read(r)
+	return p
+}
+
+// handshakePeer runs SASL PLAIN and the AMQP header exchange on nc and returns the peer with the
+// reader of its frames; the caller starts p.read(r) when it wants the server's frames read.
+func handshakePeer(t *testing.T, nc net.Conn) (*peer, *frames.Reader) {
+	t.Helper()
 	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
 	r := frames.NewReader(nc, 0)
 	if _, err := nc.Write(frames.ProtoSASL[:]); err != nil {
@@ -139,8 +148,7 @@ func dialPeerNoOpen(t *testing.T, srv *Server) *peer {
 	}
 	p := &peer{t: t, nc: nc}
 	p.cond = sync.NewCond(&p.mu)
-	go p.read(r)
-	return p
+	return p, r
 }
 
 func (p *peer) read(r *frames.Reader) {

@@ -98,8 +98,8 @@ func (s *session) flowFrame() *frames.Flow {
 func (s *session) sendFlow(l *link) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
-		return nil
+	if s.ended || l != nil && l.closed {
+		return nil // nothing may follow our end, or our detach of l
 	}
 	f := s.flowFrame()
 	if l != nil {
@@ -367,25 +367,29 @@ func (s *session) peerEnded(e *frames.End) {
 	if e.Error != nil {
 		s.c.log.Debug("peer ended session with error", "err", e.Error)
 	}
-	s.mu.Lock()
-	wasEnded := s.ended
-	s.mu.Unlock()
-	if !wasEnded {
-		s.mu.Lock()
-		_ = s.c.send(s.channel, &frames.End{}, nil)
-		s.mu.Unlock()
-	}
+	s.sendEnd(nil)
 	s.closeAll()
+}
+
+// sendEnd sends our end unless one was sent or the peer's answered ours, and marks the session
+// ended in the same critical section: link pumps and settlement confirmations check ended under
+// mu, so none of them can put a frame of this session after the end (rhea drops the whole
+// connection on a frame for a channel it no longer has).
+func (s *session) sendEnd(e *frames.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.cond.Broadcast()
+	_ = s.c.send(s.channel, &frames.End{Error: e}, nil)
 }
 
 // end ends the session with an error; the peer's end reply is answered by peerEnded.
 func (s *session) end(err *sessionError) {
 	s.c.log.Debug("ending session", "err", err)
-	s.mu.Lock()
-	if !s.ended {
-		_ = s.c.send(s.channel, &frames.End{Error: amqpError(err.Condition, err.Description)}, nil)
-	}
-	s.mu.Unlock()
+	s.sendEnd(amqpError(err.Condition, err.Description))
 	s.closeAll()
 }
 

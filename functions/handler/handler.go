@@ -44,7 +44,9 @@ type Config struct {
 	// answers 503 quickly. Default: 5s.
 	RequestTimeout time.Duration
 	// PublishTimeout bounds the publish right after CreateOrder commits;
-	// on timeout the outbox relay publishes later. Default: 3s.
+	// on timeout the outbox relay publishes later. OutboxRelay leaves an
+	// event nobody tried to publish yet alone for twice this long, so it
+	// does not race the request into a duplicate. Default: 3s.
 	PublishTimeout time.Duration
 	// RelayBatch is how many events one OutboxRelay run publishes at most.
 	// Default: 500.

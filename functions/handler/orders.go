@@ -56,7 +56,7 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
 		h.inst.created.Add(ctx, 1)
-		h.publishNow(r, placed.OutboxID)
+		h.publishNow(r, placed.Event)
 	}
 	w.Header().Set("Location", h.cfg.RoutePrefix+"/orders/"+placed.Order.ID.String())
 	writeJSON(w, http.StatusCreated, "application/json", placed.Order)
@@ -64,11 +64,11 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 
 // publishNow publishes the order's event right after commit. A failure is
 // only logged: the event is safe in the outbox and OutboxRelay sends it.
-func (h *Handler) publishNow(r *http.Request, outboxID int64) {
+func (h *Handler) publishNow(r *http.Request, e store.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.PublishTimeout)
 	defer cancel()
-	if _, err := h.cfg.Store.Outbox.PublishOne(ctx, outboxID, h.publish); err != nil {
-		h.cfg.Logger.WarnContext(ctx, "publishing after commit failed; OutboxRelay will retry", "outboxId", outboxID, "err", err)
+	if err := h.cfg.Store.Outbox.PublishCommitted(ctx, e, h.publish); err != nil {
+		h.cfg.Logger.WarnContext(ctx, "publishing after commit failed; OutboxRelay will retry", "outboxId", e.ID, "err", err)
 	}
 }
 

@@ -27,6 +27,9 @@ type Placed struct {
 	// OutboxID is the outbox row holding its OrderCreated event; 0 when
 	// Replayed.
 	OutboxID int64
+	// Event is that outbox row as written, ready for
+	// Outbox.PublishCommitted; zero when Replayed.
+	Event Event
 	// Replayed is true when the Idempotency-Key matched an earlier order
 	// and nothing was written.
 	Replayed bool
@@ -107,7 +110,8 @@ func (r *Orders) create(ctx context.Context, req order.CreateRequest, idempotenc
 	if err != nil {
 		return Placed{}, fmt.Errorf("inserting order: %w", err)
 	}
-	return Placed{Order: o, OutboxID: outboxID}, nil
+	return Placed{Order: o, OutboxID: outboxID, Event: Event{ID: outboxID, EventID: ev.EventID, Type: ev.Type, Subject: subject,
+		ContentType: order.EventContentType, Payload: payload, Trace: tc}}, nil
 }
 
 // insertOrderSQL writes an order, its items and its outbox row in one

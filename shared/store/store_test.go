@@ -187,7 +187,7 @@ func TestOutboxTwoRelaysPublishEachEventOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if _, err := b.store.Outbox.Relay(b.ctx, n, publish); err != nil {
+			if _, err := b.store.Outbox.Relay(b.ctx, n, 0, publish); err != nil {
 				t.Error(err)
 			}
 		})
@@ -216,7 +216,7 @@ func TestOutboxRelayStopsAtFailureAndKeepsOrder(t *testing.T) {
 	}
 	boom := errors.New("broker down")
 	var got []int64
-	n, err := b.store.Outbox.Relay(b.ctx, 10, func(_ context.Context, e store.Event) error {
+	n, err := b.store.Outbox.Relay(b.ctx, 10, 0, func(_ context.Context, e store.Event) error {
 		if len(got) == 1 {
 			return boom
 		}
@@ -234,7 +234,7 @@ func TestOutboxRelayStopsAtFailureAndKeepsOrder(t *testing.T) {
 	if attempts != 1 || lastErr != "broker down" {
 		t.Fatalf("failure not recorded: %d %q", attempts, lastErr)
 	}
-	n, err = b.store.Outbox.Relay(b.ctx, 10, func(_ context.Context, e store.Event) error {
+	n, err = b.store.Outbox.Relay(b.ctx, 10, 0, func(_ context.Context, e store.Event) error {
 		got = append(got, e.ID)
 		return nil
 	})

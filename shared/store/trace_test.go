@@ -20,7 +20,7 @@ func TestOutboxKeepsTraceContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []store.TraceContext
-	n, err := b.store.Outbox.Relay(b.ctx, 10, func(_ context.Context, e store.Event) error {
+	n, err := b.store.Outbox.Relay(b.ctx, 10, 0, func(_ context.Context, e store.Event) error {
 		got = append(got, e.Trace)
 		return nil
 	})

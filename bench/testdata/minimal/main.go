@@ -1,6 +1,9 @@
 // Command minimal is the intake baseline a user might write instead of a
-// Functions app: net/http and pgx, the handler's statements and
-// transaction shape for POST /api/orders with an Idempotency-Key (a
+// Functions app: net/http and pgx, the statements and transaction shape
+// the handler had before the cuts in docs/performance.md (products read
+// through one uuid[] parameter, outbox row locked and marked in a
+// transaction of its own), kept so that a run compares old and new
+// designs side by side, for POST /api/orders with an Idempotency-Key (a
 // pipelined read of the key and the products, one statement writing order,
 // items and outbox row, then lock the outbox row, publish to Service Bus
 // and mark it published in a second transaction), and nothing else: no

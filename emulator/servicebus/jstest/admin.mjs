@@ -13,10 +13,9 @@
 // The SDK always addresses https://<Endpoint host:port>/...; plainHttp below is the pipeline policy
 // that sends those requests over plain HTTP instead (documented in the README).
 import { ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
-import { CaseError, check, eq, reason, runAll, withTimeout } from "./harness.mjs";
+import { CaseError, check, closeClient, eq, reason, runAll, withTimeout } from "./harness.mjs";
 
 const CASE_TIMEOUT_MS = 30_000;
-const CLOSE_TIMEOUT_MS = 5_000;
 
 // plainHttp rewrites the SDK's https URLs to http, which the emulator's HTTP port serves.
 const plainHttp = {
@@ -102,7 +101,7 @@ const cases = [
         }
         check(refused, "receiving from a ReceiveDisabled queue succeeded");
       } finally {
-        await withTimeout(client.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+        await closeClient(client);
       }
       check(await ac.queueExists(q), "queueExists after create");
 
@@ -233,8 +232,7 @@ const cases = [
         const trt = await ac.getTopicRuntimeProperties(t);
         eq([trt.subscriptionCount, trt.scheduledMessageCount], [1, 1], "topic runtime properties");
       } finally {
-        // Bounded like conformance.mjs does: a slow close must not fail the counts this case checks.
-        await withTimeout(client.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+        await closeClient(client);
       }
       const ns = await ac.getNamespaceProperties();
       eq([ns.name, ns.messagingSku], ["127.0.0.1", "Standard"], "namespace properties");

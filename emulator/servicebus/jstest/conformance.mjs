@@ -11,10 +11,9 @@
 // Output: one line per case, "ok <case>", "FAIL <case>: <reason>" or "skip <case>: <reason>", then
 // "N passed, N failed, N skipped". Exit status 1 when a case failed, 2 on bad input.
 import { ServiceBusClient, isServiceBusError } from "@azure/service-bus";
-import { CaseError, check, eq, reason, runAll, withTimeout } from "./harness.mjs";
+import { CaseError, check, closeClient, eq, reason, runAll, withTimeout } from "./harness.mjs";
 
 const CASE_TIMEOUT_MS = 30_000;
-const CLOSE_TIMEOUT_MS = 5_000;
 // Short retries: a wrong answer from the emulator should fail fast, not after the SDK's 30 s backoff.
 const clientOptions = { retryOptions: { maxRetries: 1, retryDelayInMs: 200, timeoutInMs: 15_000 } };
 
@@ -309,7 +308,7 @@ const cases = [
         check(isServiceBusError(err), `error is not a ServiceBusError: ${err}`);
         eq(err.code, "UnauthorizedAccess", `error code (message: ${err.message})`);
       } finally {
-        await withTimeout(bad.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+        await closeClient(bad);
       }
     },
   },
@@ -338,7 +337,7 @@ const cases = [
         const peeked = await receiver.peekMessages(1);
         eq(peeked.length, 0, "peek after complete");
       } finally {
-        await withTimeout(listener.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+        await closeClient(listener);
       }
     },
   },
@@ -457,7 +456,7 @@ const cases = [
         if (err instanceof CaseError) throw err;
         eq(err.code, "ServiceTimeout", `acceptNextSession on an empty queue: error code (message: ${err.message})`);
       } finally {
-        await withTimeout(quick.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+        await closeClient(quick);
       }
     },
   },
@@ -545,14 +544,18 @@ async function runCase(c, entities, features) {
     return { status: "skip", reason: `emulator lacks feature "${c.feature}" (EMULATOR_FEATURES=${[...features].join(",")})` };
   }
   const client = c.ownClient ? undefined : new ServiceBusClient(process.env.SB_CONNECTION_STRING, clientOptions);
+  let result = { status: "ok" };
   try {
     await withTimeout(c.run(client, entities), CASE_TIMEOUT_MS, c.name);
-    return { status: "ok" };
   } catch (e) {
-    return { status: "FAIL", reason: reason(e) };
-  } finally {
-    if (client) await withTimeout(client.close(), CLOSE_TIMEOUT_MS, "close").catch(() => {});
+    result = { status: "FAIL", reason: reason(e) };
   }
+  try {
+    if (client) await closeClient(client);
+  } catch (e) {
+    if (result.status === "ok") result = { status: "FAIL", reason: reason(e) };
+  }
+  return result;
 }
 
 async function main() {

@@ -13,11 +13,19 @@
 // TestJSAdmin runs admin.mjs the same way against the emulator's HTTP port: the SDK's
 // ServiceBusAdministrationClient (over plain HTTP through a pipeline policy, see the README)
 // creates, lists, updates and deletes every entity kind and reads runtime counts. harness.mjs holds
-// what both scripts share (assertions, timeouts, the output protocol).
+// what the scripts share (assertions, timeouts, bounded closes, the output protocol).
 //
 // websocket_test.go runs websocket.mjs, the SDK over AMQP-over-WebSockets (webSocketOptions with
 // the ws package, customEndpointAddress for the port) against the emulator's HTTPS listener,
 // trusting its generated CA.
+//
+// closeloop_test.go runs closeloop.mjs: clients over plain AMQP and WebSockets that each do a
+// little of everything and close. Every script fails a client.close() that does not settle within
+// 5 s (closeClient in harness.mjs): the SDK waits for the emulator's answer to each detach, end
+// and close, and a missing one would hang an application's shutdown. JSTEST_ITERATIONS and
+// JSTEST_WORKERS make the loop longer and more concurrent:
+//
+//	JSTEST_ITERATIONS=200 JSTEST_WORKERS=2 go test ./emulator/servicebus/jstest -run TestJSCloseSettles
 //
 // Install the SDK once (CI does the same) before running the test:
 //

@@ -29,6 +29,23 @@ export async function withTimeout(p, ms, what, where) {
   }
 }
 
+// CLOSE_LIMIT_MS bounds client.close(). The SDK's close waits for the emulator's answer to each
+// detach, end and close, and never settles when the socket ends before the answer arrives
+// (rhea-promise drops its listeners and timer on "disconnected"): a close that does not settle is
+// an emulator defect that would hang an application's shutdown, so it fails the case.
+export const CLOSE_LIMIT_MS = 5_000;
+
+// closeClient closes a ServiceBusClient, failing with a CaseError when close() does not settle
+// within CLOSE_LIMIT_MS or rejects.
+export async function closeClient(client, what = "client.close()") {
+  try {
+    await withTimeout(client.close(), CLOSE_LIMIT_MS, `${what} never settled`);
+  } catch (e) {
+    if (e instanceof CaseError) throw e;
+    throw new CaseError(`${what} failed: ${reason(e)}`);
+  }
+}
+
 // reason turns what a case threw into one line.
 export function reason(e) {
   const r = e instanceof CaseError ? e.message : `${e?.name ?? "Error"}${e?.code ? ` [${e.code}]` : ""}: ${e?.message ?? e}`;

@@ -61,6 +61,20 @@ func requireNode(t *testing.T) string {
 	return node
 }
 
+// startWebSocketEmulator skips without node, the SDK or the ws package, then starts an emulator
+// with plain AMQP and its HTTPS/WebSocket port, its CA written to a temporary directory. It returns
+// the node binary, the server and that directory.
+func startWebSocketEmulator(t *testing.T) (node string, srv *servicebus.Server, certDir string) {
+	t.Helper()
+	node = requireNode(t)
+	if _, err := os.Stat(filepath.Join("node_modules", "ws", "package.json")); err != nil {
+		t.Skipf("ws is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
+	}
+	certDir = t.TempDir()
+	srv = startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
+	return node, srv, certDir
+}
+
 // startEmulator starts an emulator for the test and stops it, bounded, when the test ends.
 func startEmulator(t *testing.T, cfg servicebus.Config) *servicebus.Server {
 	t.Helper()
@@ -215,7 +229,13 @@ func (f *fixture) run(t *testing.T) (string, error) {
 // the test's environment, bounded by scriptTimeout; it returns the combined output.
 func runScript(t *testing.T, node, script string, env map[string]string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), scriptTimeout)
+	return runScriptFor(t, node, script, env, scriptTimeout)
+}
+
+// runScriptFor is runScript bounded by timeout instead of scriptTimeout.
+func runScriptFor(t *testing.T, node, script string, env map[string]string, timeout time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
@@ -232,7 +252,7 @@ func runScript(t *testing.T, node, script string, env map[string]string) (string
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%s killed after %v: %w", script, scriptTimeout, ctx.Err())
+		err = fmt.Errorf("%s killed after %v: %w", script, timeout, ctx.Err())
 	}
 	return out.String(), err
 }

@@ -19,12 +19,7 @@ import (
 // trusting the emulator's generated CA, with a connection string without UseDevelopmentEmulator.
 func TestJSOverWebSocket(t *testing.T) {
 	t.Parallel()
-	node := requireNode(t)
-	if _, err := os.Stat(filepath.Join("node_modules", "ws", "package.json")); err != nil {
-		t.Skipf("ws is not installed in emulator/servicebus/jstest/node_modules; install it with: %s", installCmd)
-	}
-	certDir := t.TempDir()
-	srv := startEmulator(t, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", HTTPSAddr: "127.0.0.1:0", CertDir: certDir})
+	node, srv, certDir := startWebSocketEmulator(t)
 	queue := "js-websocket-" + randomSuffix(t)
 	if err := srv.CreateQueue(servicebus.QueueConfig{Name: queue}); err != nil {
 		t.Fatal(err)
