@@ -62,7 +62,7 @@ func TestEvictKeepsCountsAndBodies(t *testing.T) {
 	t.Parallel()
 	l, err := wal.Open(filepath.Join(t.TempDir(), "log"), nil)
 	mustNil(t, err)
-	defer l.Close()
+	defer func() { mustNil(t, l.Close()) }()
 	b := New(Config{Journal: &walJournal{l: l}})
 	defer b.Stop()
 	mustNil(t, b.CreateQueue(QueueConfig{Name: "q", MaxDeliveryCount: 2}))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -42,8 +41,7 @@ func (k *keyed) read(t *testing.T, l *wal.Log, key int) {
 // ErrUnreadable, never other bytes.
 func TestReadAtAcrossLiveCompactions(t *testing.T) {
 	t.Parallel()
-	l := mustOpen(t, filepath.Join(t.TempDir(), "log"))
-	defer l.Close()
+	l := openClosedAtCleanup(t)
 	k := &keyed{pos: map[int]wal.Pos{}}
 	appendKey := func(key int) {
 		_, p, err := l.AppendAt(fmt.Appendf(nil, "record %d", key))

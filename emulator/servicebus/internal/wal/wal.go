@@ -618,18 +618,3 @@ func (l *Log) CompactLiveAt(snapshot func(emit func(rec []byte) (Pos, error)) er
 	}
 	return syncDir(filepath.Dir(l.path))
 }
-
-// appendFrame writes one framed record.
-func appendFrame(w io.Writer, rec []byte) error {
-	if len(rec) == 0 || len(rec) > MaxRecordSize {
-		return fmt.Errorf("snapshot record of %d bytes: %w", len(rec), ErrTooLarge)
-	}
-	var hdr [frameHeader]byte
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(rec)))
-	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(rec, castagnoli))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err := w.Write(rec)
-	return err
-}
