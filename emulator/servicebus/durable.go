@@ -104,6 +104,9 @@ func (j *journal) ReadAt(pos uint64) ([]byte, error) {
 
 // Fail is a record read back that is not the one expected (broker.ColdLog).
 func (j *journal) Fail(err error) {
+	if j.log != nil {
+		j.log.Fail(err)
+	}
 	j.fail(fmt.Errorf("reading back from the write-ahead log: %w", err))
 }
 

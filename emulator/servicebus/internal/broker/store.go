@@ -169,13 +169,18 @@ func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) (*Message, er
 	if err != nil {
 		return nil, err
 	}
+	return s.deliverWith(e, data, mode, now), nil
+}
+
+// deliverWith is deliver with e's stored form already at hand.
+func (s *store) deliverWith(e *entry, data []byte, mode ReceiveMode, now time.Time) *Message {
 	s.ent.touched(now)
 	if mode == ReceiveAndDelete {
 		s.drop(e)
-		return e.message(data), nil
+		return e.message(data)
 	}
 	s.lock(e, now)
-	return e.message(data), nil
+	return e.message(data)
 }
 
 func (s *store) lock(e *entry, now time.Time) {

@@ -182,7 +182,7 @@ func (l *Log) closeFiles() error {
 			errs = append(errs, gf.f.Close())
 		}
 	}
-	l.files = nil
+	clear(l.files) // a compaction still running finds an empty map
 	return errors.Join(errs...)
 }
 
@@ -216,8 +216,32 @@ func (l *Log) ReadableMark() func(Pos) bool {
 // ReadAt returns the payload of the record at p, checked against its
 // checksum: p must come from AppendAt (once ReadableMark says so) or a
 // compaction's emit. An error (ErrUnreadable, or the system's) means the
-// record could not be read back whole; it never returns other bytes.
+// record could not be read back whole; it never returns other bytes. The
+// log has then failed: it refuses appends, as after a failed write.
 func (l *Log) ReadAt(p Pos) ([]byte, error) {
+	rec, err := l.readAt(p)
+	if err != nil {
+		l.Fail(err)
+	}
+	return rec, err
+}
+
+// Fail makes the log refuse appends (and Barrier and Sync report err) as
+// after a failed write: for a caller whose record read back is not what
+// it expected. Safe to call anywhere, under a compaction's snapshot too.
+func (l *Log) Fail(err error) {
+	err = fmt.Errorf("reading back from %s: %w", l.path, err)
+	l.readErr.CompareAndSwap(nil, &err)
+}
+
+// takeReadErr makes a failed read-back the log's error; mu is held.
+func (l *Log) takeReadErr() {
+	if p := l.readErr.Load(); p != nil && l.err == nil {
+		l.err = *p
+	}
+}
+
+func (l *Log) readAt(p Pos) ([]byte, error) {
 	l.rmu.RLock()
 	defer l.rmu.RUnlock()
 	g, off := p.gen(), p.off()

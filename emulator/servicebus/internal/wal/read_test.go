@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -113,5 +114,35 @@ func TestReadAtAcrossLiveCompactions(t *testing.T) {
 	}
 	if _, err := l.ReadAt(stale); !errors.Is(err, wal.ErrUnreadable) {
 		t.Fatalf("ReadAt of a position in a replaced file: %v, want ErrUnreadable", err)
+	}
+}
+
+// TestFailedReadBackStopsAppends: a record that cannot be read back is a
+// log failure, like a failed write: appends are refused and Sync reports
+// it, so nothing after it is acknowledged.
+func TestFailedReadBackStopsAppends(t *testing.T) {
+	t.Parallel()
+	l := mustOpen(t, filepath.Join(t.TempDir(), "log"))
+	_, p, err := l.AppendAt([]byte("record"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wal.CloseFile(l); err != nil { // the disk goes away under the log
+		t.Fatal(err)
+	}
+	if _, err := l.ReadAt(p); err == nil {
+		t.Fatal("ReadAt from a closed file succeeded")
+	}
+	if _, err := l.Append([]byte("after")); err == nil {
+		t.Fatal("Append after a failed read-back succeeded")
+	}
+	if err := l.Sync(context.Background()); err == nil {
+		t.Fatal("Sync after a failed read-back reported nothing")
+	}
+	if err := l.Close(); err == nil {
+		t.Fatal("Close after a failed read-back reported nothing")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // MaxRecordSize bounds one record's payload; it also bounds what a corrupt
@@ -46,6 +47,10 @@ type Log struct {
 	rmu     sync.RWMutex
 	files   map[uint32]*genFile
 	lastGen uint32
+	// readErr is the first failed read-back (ReadAt, Fail): the log then
+	// refuses appends as after a failed write. Atomic, because a read
+	// may fail under mu (a compaction's snapshot reads).
+	readErr atomic.Pointer[error]
 
 	done chan struct{} // closed when the flusher has exited
 	once sync.Once
@@ -249,6 +254,7 @@ func (l *Log) AppendAt(rec []byte) (*Batch, Pos, error) {
 	if l.closing || l.abandon {
 		return nil, 0, ErrClosed
 	}
+	l.takeReadErr()
 	if l.err != nil {
 		return nil, 0, l.err
 	}
@@ -338,6 +344,7 @@ func (l *Log) Sync(ctx context.Context) error {
 func (l *Log) Barrier() *Batch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.takeReadErr()
 	if err := l.err; err != nil || l.closing || l.abandon {
 		if err == nil {
 			err = ErrClosed
