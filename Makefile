@@ -58,8 +58,8 @@ LAMBDA_RUN_FLAGS = -set BROKER=rabbitmq -set RABBITMQ_QUEUE_TYPE=quorum -set POS
   -set POSTGRES_DATABASE= -set POSTGRES_USER= -set RABBITMQ_SECRET_ARN=
 
 .PHONY: run-lambda
-# The runtimes export to the dashboard (the host passes OTEL_* on to them); its pages of the Functions host's control
-# API (stop/start) have no counterpart under the Lambda host.
+# The runtimes export to the dashboard (the host passes OTEL_* on to them); the dashboard drives the Lambda host's
+# control API (stop/start a function, restart an environment) on the same port as the Functions host's.
 run-lambda:
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	$(GO) build -o $(BIN_DIR)/lambdahost ./emulator/cmd/lambdahost

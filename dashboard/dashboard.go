@@ -54,7 +54,8 @@ type Config struct {
 	// Listener, when set, is used instead of listening on Addr (a test
 	// that must know the URL before the dashboard's other parts exist).
 	Listener net.Listener
-	// HostURL is the local Functions host's base URL, for the Resources page
+	// HostURL is the local Functions host's or Lambda host's base URL (both
+	// serve the control API of internal/hostapi), for the Resources page
 	// and function stop/start. Default: "" (no host shown).
 	HostURL string
 	// HostKey is the host's master key when it enforces auth. Default: "".

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/hostapi"
 	"github.com/orderflow/orderflow/shared/deadletter"
 )
 
@@ -50,29 +51,6 @@ func (d *Dashboard) page(w http.ResponseWriter, name, title string, data any) {
 
 // --- Resources ---
 
-type hostStatus struct {
-	State    string `json:"state"`
-	Healthy  bool   `json:"healthy"`
-	Error    string `json:"error"`
-	Triggers map[string]struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-	} `json:"triggers"`
-	Instances []struct {
-		Index    int    `json:"index"`
-		PID      int    `json:"pid"`
-		State    string `json:"state"`
-		Restarts int64  `json:"restarts"`
-	} `json:"instances"`
-	Functions []struct {
-		Name        string `json:"name"`
-		Trigger     string `json:"trigger"`
-		State       string `json:"state"`
-		Invocations int64  `json:"invocations"`
-		Failures    int64  `json:"failures"`
-	} `json:"functions"`
-}
-
 type checkView struct{ Name, Kind, Detail, State, Error string }
 
 func (d *Dashboard) hostCall(ctx context.Context, method, path string) (*http.Response, error) {
@@ -100,7 +78,7 @@ func (d *Dashboard) resources(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	data := map[string]any{"HostURL": d.cfg.HostURL}
 	if d.cfg.HostURL != "" {
-		var st hostStatus
+		var st hostapi.HostStatus
 		resp, err := d.hostCall(ctx, http.MethodGet, "/admin/host/status")
 		if err == nil {
 			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/hostapi"
 )
 
 // The host's control API, for dashboards: POST
@@ -21,21 +23,10 @@ import (
 // no Origin, a JSON POST, the master key when keys are enforced).
 
 // InstanceStatus describes one handler instance.
-type InstanceStatus struct {
-	Index    int    `json:"index"`
-	PID      int    `json:"pid"`
-	State    string `json:"state"` // starting, ready, down
-	Restarts int64  `json:"restarts"`
-}
+type InstanceStatus = hostapi.InstanceStatus
 
 // FunctionStatus describes one function.
-type FunctionStatus struct {
-	Name        string `json:"name"`
-	Trigger     string `json:"trigger"`
-	State       string `json:"state"` // running, stopped, disabled, failed
-	Invocations int64  `json:"invocations"`
-	Failures    int64  `json:"failures"`
-}
+type FunctionStatus = hostapi.FunctionStatus
 
 // control holds the runtime state behind the API: functions stopped by
 // hand, triggers started again after a stop, and invocation counts.

@@ -42,15 +42,6 @@ func (a *testApp) status(t *testing.T) HostStatus {
 	return st
 }
 
-func (st HostStatus) function(name string) FunctionStatus {
-	for _, f := range st.Functions {
-		if f.Name == name {
-			return f
-		}
-	}
-	return FunctionStatus{}
-}
-
 // TestControlStopStartFunction stops a timer function (no invocations while
 // stopped), starts it again (invocations resume) and reads the counts.
 func TestControlStopStartFunction(t *testing.T) {
@@ -61,7 +52,7 @@ func TestControlStopStartFunction(t *testing.T) {
 		t.Fatalf("stop = %d %s", resp.StatusCode, body)
 	}
 	st := a.status(t)
-	if f := st.function("Every"); f.State != "stopped" || f.Trigger != "timerTrigger" || f.Invocations < 1 {
+	if f := st.Function("Every"); f.State != "stopped" || f.Trigger != "timerTrigger" || f.Invocations < 1 {
 		t.Fatalf("after stop: %+v", f)
 	}
 	if th := st.Triggers["Every"]; th.Status != "stopped" || !st.Healthy {
@@ -78,8 +69,8 @@ func TestControlStopStartFunction(t *testing.T) {
 		t.Fatalf("start = %d %s", resp.StatusCode, body)
 	}
 	a.waitRecords(t, before+1, func(r handlerRecord) bool { return r.Path == "/Every" })
-	if st := a.status(t); st.function("Every").State != "running" || st.Triggers["Every"].Status != "up" {
-		t.Errorf("after start: %+v %+v", st.function("Every"), st.Triggers["Every"])
+	if st := a.status(t); st.Function("Every").State != "running" || st.Triggers["Every"].Status != "up" {
+		t.Errorf("after start: %+v %+v", st.Function("Every"), st.Triggers["Every"])
 	}
 	if len(st.Instances) != 1 || st.Instances[0].State != "ready" || st.Instances[0].PID == 0 {
 		t.Errorf("instances %+v", st.Instances)

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"mime"
 	"net/http"
 	"os"
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/orderflow/orderflow/internal/hostapi"
 )
 
 // This file holds what keeps the host safe to leave running on a developer
@@ -26,17 +27,12 @@ import (
 // does), and the master key when keys are enforced, as the real host always
 // requires it for /admin.
 func (f *front) adminRequest(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Origin") != "" {
-		writeProblem(w, r, http.StatusForbidden, "admin calls from a browser page are refused (the request has an Origin header)")
-		return false
-	}
-	if r.Method == http.MethodPost {
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if mt != "application/json" {
+	if code, reason := hostapi.Refusal(r); code != 0 {
+		if code == http.StatusUnsupportedMediaType {
 			w.Header().Set("Accept-Post", "application/json")
-			writeProblem(w, r, http.StatusUnsupportedMediaType, "admin calls must send Content-Type: application/json")
-			return false
 		}
+		writeProblem(w, r, code, reason)
+		return false
 	}
 	if _, ok := f.authorize(r, "", "admin"); !ok {
 		writeProblem(w, r, http.StatusUnauthorized, "the master key is required (x-functions-key header)")

@@ -6,42 +6,19 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/hostapi"
 )
 
+// The status shape is shared with the Lambda host and the dashboard
+// (internal/hostapi). A session trigger stays "starting" until the broker
+// first answers an accept-next-session, up to a minute; that is not down.
+
 // TriggerHealth is the state of one trigger's connection to its source.
-type TriggerHealth struct {
-	// Type is the trigger binding type ("serviceBusTrigger", ...).
-	Type string `json:"type"`
-	// Status is "up" (connected, or nothing to connect to), "starting"
-	// (not connected yet), "down" (the last attempt failed; retrying) or
-	// "stopped" (stopped through the control API; not unhealthy).
-	Status string `json:"status"`
-	// Error is the last connection error while down.
-	Error string `json:"error,omitempty"`
-	// Since is when Status last changed.
-	Since time.Time `json:"since"`
-}
+type TriggerHealth = hostapi.TriggerHealth
 
 // HostStatus is the body of GET /admin/host/status.
-type HostStatus struct {
-	// State is "Running", or "Error" once the host gave up on the handler
-	// (the real host's states).
-	State string `json:"state"`
-	// Version is the host version this host follows.
-	Version string `json:"version"`
-	// Healthy is false when the host gave up or any trigger is down
-	// ("starting" is not down: a session trigger stays there until the
-	// broker first answers an accept-next-session, up to a minute).
-	Healthy bool `json:"healthy"`
-	// Error says why the host gave up.
-	Error string `json:"error,omitempty"`
-	// Triggers is every running function's trigger.
-	Triggers map[string]TriggerHealth `json:"triggers"`
-	// Instances is every handler instance (control API).
-	Instances []InstanceStatus `json:"instances"`
-	// Functions is every function with its state and counts (control API).
-	Functions []FunctionStatus `json:"functions"`
-}
+type HostStatus = hostapi.HostStatus
 
 // healthReporter is implemented by triggers with a connection to watch.
 type healthReporter interface{ health() TriggerHealth }

@@ -7,7 +7,9 @@
 // batching window, whole-batch retry, dead-lettering left to the queue's
 // policy) and schedules into EventBridge scheduled events. Functions,
 // routes, queue mappings and schedules can come from a SAM template
-// (FromSAM). It knows nothing of the app it runs.
+// (FromSAM). Its control API (control.go, the shape of internal/hostapi)
+// stops and starts functions and restarts runtime processes. It knows
+// nothing of the app it runs.
 package lambdahost
 
 import (
@@ -18,6 +20,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 // Function is one Lambda function.
@@ -94,6 +98,9 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Logger receives the host's own messages. Default: slog.Default().
 	Logger *slog.Logger
+	// Telemetry traces the invocations the host dispatches and records its
+	// metrics (otel.go). Default: off.
+	Telemetry *telemetry.Telemetry
 }
 
 func (c Config) withDefaults() Config {
@@ -166,6 +173,9 @@ func (c Config) validate() error {
 		}
 		if !strings.HasPrefix(r.Path, "/") || r.Method == "" {
 			return fmt.Errorf("%w: route %q %q", ErrConfig, r.Method, r.Path)
+		}
+		if strings.HasPrefix(r.Path+"/", "/admin/host/") {
+			return fmt.Errorf("%w: route %s: /admin/host/ is the control API's", ErrConfig, r.Path)
 		}
 		if r.Method != "ANY" && !validMethod(r.Method) {
 			return fmt.Errorf("%w: route method %q", ErrConfig, r.Method)

@@ -16,6 +16,10 @@ var (
 	// ErrRuntimeExited means the runtime process died during the
 	// invocation (crash, init failure).
 	ErrRuntimeExited = errors.New("runtime exited")
+	// ErrThrottled means the function is stopped (control API) and did not
+	// run, as Lambda throttles a function whose reserved concurrency is 0;
+	// the error is a *ThrottledError.
+	ErrThrottled = errors.New("lambdahost: throttled")
 )
 
 // FunctionError is an error the function reported through

@@ -14,17 +14,20 @@ import (
 type Host struct {
 	cfg   Config
 	funcs map[string]*function
+	tel   *hostTelemetry
 
 	stopping chan struct{}
 	wg       sync.WaitGroup
 	outMu    sync.Mutex
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	front   *http.Server
-	ln      net.Listener
-	cancel  context.CancelFunc
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	front     *http.Server
+	ln        net.Listener
+	runCtx    context.Context // ends when the host stops
+	cancel    context.CancelFunc
+	startedAt time.Time
 }
 
 // New checks cfg; it starts nothing.
@@ -33,10 +36,33 @@ func New(cfg Config) (*Host, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, funcs: map[string]*function{}, stopping: make(chan struct{})}
+	h := &Host{cfg: cfg, funcs: map[string]*function{}, stopping: make(chan struct{}), tel: newHostTelemetry(cfg.Telemetry)}
+	vhost := vhostOf(cfg.RabbitMQURL)
 	for _, f := range cfg.Functions {
-		h.funcs[f.Name] = &function{h: h, cfg: f, next: make(chan *invocation),
+		fn := &function{h: h, cfg: f, next: make(chan *invocation),
 			arn: fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s", cfg.Region, f.Name)}
+		// The status names a function's trigger after its SAM event
+		// source; a queue mapping's connection is the one to watch.
+		for _, s := range cfg.Schedules {
+			if s.Function == f.Name {
+				fn.trigger = "Schedule"
+			}
+		}
+		for _, r := range cfg.Routes {
+			if r.Function == f.Name {
+				fn.trigger = "HttpApi"
+			}
+		}
+		for _, q := range cfg.Queues {
+			if q.Function == f.Name {
+				fn.trigger = "MQ"
+				fn.pollers = append(fn.pollers, newPoller(h, q, vhost))
+			}
+		}
+		if fn.trigger == "" {
+			fn.trigger = "Invoke"
+		}
+		h.funcs[f.Name] = fn
 	}
 	return h, nil
 }
@@ -57,8 +83,8 @@ func (h *Host) Start(ctx context.Context) error {
 		return fmt.Errorf("lambdahost: listening on %s: %w", h.cfg.Addr, err)
 	}
 	h.ln = ln
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h.cancel = cancel
+	h.runCtx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	h.startedAt = time.Now()
 	for _, f := range h.cfg.Functions {
 		fn := h.funcs[f.Name]
 		for i := range f.Concurrency {
@@ -72,14 +98,13 @@ func (h *Host) Start(ctx context.Context) error {
 			go e.run()
 		}
 	}
-	h.front = &http.Server{Handler: h.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// Every read is bounded (a slow client cannot hold a connection);
+	// there is no WriteTimeout, as a function may answer after minutes.
+	h.front = &http.Server{Handler: h.httpHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	h.wg.Go(func() { _ = h.front.Serve(ln) })
-	for _, q := range h.cfg.Queues {
-		p := &poller{h: h, q: q}
-		h.wg.Go(func() { p.run(runCtx) })
-	}
-	for _, s := range h.cfg.Schedules {
-		h.wg.Go(func() { h.schedule(runCtx, s) })
+	for _, f := range h.cfg.Functions {
+		h.startSources(h.funcs[f.Name])
 	}
 	return nil
 }
@@ -99,11 +124,16 @@ func (h *Host) Routes() []Route { return append([]Route(nil), h.cfg.Routes...) }
 
 // Invoke runs function synchronously with payload, as the Lambda Invoke API
 // does (RequestResponse), and returns the function's response payload. A
-// function error is a *FunctionError.
+// function error is a *FunctionError; a stopped function's is a
+// *ThrottledError.
 func (h *Host) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
 	fn, ok := h.funcs[function]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
+	}
+	if fn.stopped.Load() {
+		h.tel.throttled(ctx, function)
+		return nil, &ThrottledError{Function: function}
 	}
 	return fn.invoke(ctx, payload)
 }

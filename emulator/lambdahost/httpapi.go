@@ -15,19 +15,24 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
+
+	"github.com/orderflow/orderflow/internal/hostapi"
 )
 
 // httpHandler routes requests like an HTTP API with one route per Route
 // ("METHOD /path/{param}") and answers unmatched requests as API Gateway
-// does (404 {"message":"Not Found"}).
+// does (404 {"message":"Not Found"}). The control API's paths
+// (/admin/host/...) come first.
 func (h *Host) httpHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc(hostapi.Prefix, h.serveAdmin)
 	for _, r := range h.cfg.Routes {
 		pattern := r.Method + " " + r.Path
 		if r.Method == "ANY" {
 			pattern = r.Path
 		}
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) { h.serveRoute(w, req, r) })
+		serve := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { h.serveRoute(w, req, r) })
+		mux.Handle(pattern, h.tel.wrapRoute(serve, r, r.Method+" "+r.Path))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { gatewayError(w, http.StatusNotFound, "Not Found") })
 	return mux
@@ -64,6 +69,12 @@ func (h *Host) serveRoute(w http.ResponseWriter, r *http.Request, route Route) {
 	out, err := h.Invoke(ctx, route.Function, payload)
 	if err != nil {
 		h.cfg.Logger.Warn("HTTP invocation failed", "function", route.Function, "path", r.URL.Path, "err", err)
+		if errors.Is(err, ErrThrottled) {
+			// A throttled Lambda integration (reserved concurrency 0, a
+			// stopped function here) answers 429.
+			gatewayError(w, http.StatusTooManyRequests, "Too Many Requests")
+			return
+		}
 		var fe *FunctionError
 		if errors.As(err, &fe) && errors.Is(err, ErrTimeout) {
 			gatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")

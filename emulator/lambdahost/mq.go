@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/orderflow/orderflow/internal/hostapi"
 )
 
 // maxBatchBytes is the event source's payload limit per batch.
@@ -18,21 +21,48 @@ const maxBatchBytes = 6 << 20
 
 // poller is one Amazon MQ event source mapping: one consumer on the queue,
 // one batch in flight (as on AWS: one concurrent invocation per mapping).
+// A control API stop ends run; a start runs it again.
 type poller struct {
 	h     *Host
 	q     Queue
 	vhost string
+
+	mu    sync.Mutex
+	state hostapi.TriggerHealth
+}
+
+func newPoller(h *Host, q Queue, vhost string) *poller {
+	return &poller{h: h, q: q, vhost: vhost, state: hostapi.TriggerHealth{Type: "MQ", Status: "starting", Since: time.Now()}}
+}
+
+// setHealth records the connection as up (err nil) or down.
+func (p *poller) setHealth(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	status, msg := "up", ""
+	if err != nil {
+		status, msg = "down", err.Error()
+	}
+	if status != p.state.Status || msg != p.state.Error {
+		p.state = hostapi.TriggerHealth{Type: "MQ", Status: status, Error: msg, Since: time.Now()}
+	}
+}
+
+func (p *poller) health() hostapi.TriggerHealth {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
 }
 
 // run consumes until ctx ends, reconnecting after failures.
 func (p *poller) run(ctx context.Context) {
-	p.vhost = vhostOf(p.h.cfg.RabbitMQURL)
 	delay := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		err := p.consume(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		p.setHealth(err)
 		p.h.cfg.Logger.Warn("queue poller disconnected; reconnecting", "function", p.q.Function, "queue", p.q.Queue, "err", err, "in", delay)
 		select {
 		case <-ctx.Done():
@@ -75,6 +105,7 @@ func (p *poller) consume(ctx context.Context) error {
 		return fmt.Errorf("consuming %s: %w", p.q.Queue, err)
 	}
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	p.setHealth(nil)
 	for {
 		var batch []amqp.Delivery
 		size := 0
@@ -106,6 +137,11 @@ func (p *poller) consume(ctx context.Context) error {
 			}
 		}
 		window.Stop()
+		if ctx.Err() != nil {
+			// Stopped while the batch filled: closing the connection
+			// hands its messages back to the broker undelivered.
+			return nil
+		}
 		p.deliver(ctx, batch)
 	}
 }
@@ -115,20 +151,23 @@ func (p *poller) consume(ctx context.Context) error {
 // with redelivered=true) on failure; the queue's delivery limit and
 // dead-letter exchange decide when a message stops coming back.
 func (p *poller) deliver(ctx context.Context, batch []amqp.Delivery) {
+	ctx, span := p.h.tel.batchSpan(context.WithoutCancel(ctx), p.q, batch)
 	ev := p.event(batch)
 	payload, err := json.Marshal(ev)
 	last := batch[len(batch)-1]
 	if err == nil {
-		_, err = p.h.Invoke(context.WithoutCancel(ctx), p.q.Function, payload)
+		_, err = p.h.funcs[p.q.Function].invoke(ctx, payload)
 	}
 	if err == nil {
 		if aerr := last.Ack(true); aerr != nil {
 			p.h.cfg.Logger.Warn("ack failed; the broker will redeliver", "function", p.q.Function, "err", aerr)
 		}
+		endBatch(span, "ack", nil)
 		return
 	}
 	p.h.cfg.Logger.Warn("batch failed; returning it to the queue", "function", p.q.Function, "queue", p.q.Queue, "messages", len(batch), "err", err)
 	_ = last.Nack(true, true)
+	endBatch(span, "requeue", err)
 }
 
 // event shapes a batch as the Amazon MQ for RabbitMQ event source does.

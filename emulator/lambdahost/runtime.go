@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,14 @@ type function struct {
 	arn  string
 	next chan *invocation // unbuffered: an invocation goes to an idle runtime
 	envs []*environment
+
+	trigger string    // the status's trigger type
+	pollers []*poller // its queue mappings
+	// src runs its pollers and schedules (Host.mu); stopped is set by
+	// StopFunction.
+	src     *sources
+	stopped atomic.Bool
+	counts  counts
 }
 
 // environment is one runtime process with its own Runtime API endpoint.
@@ -75,6 +84,12 @@ type environment struct {
 	// killed marks a process the host killed (timeout), so its exit is not
 	// reported as a crash.
 	killed bool
+	// ready is set once the current process asks for its first
+	// invocation (initialised); down once it exited and until the next
+	// starts; restarts counts the processes started after the first.
+	ready    bool
+	down     bool
+	restarts int64
 }
 
 func newEnvironment(fn *function, idx int) (*environment, error) {
@@ -108,6 +123,9 @@ func writeAPIError(w http.ResponseWriter, code int, typ, msg string) {
 // next blocks until an invocation is available and hands it over with the
 // headers the runtime client needs.
 func (e *environment) next(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.ready = true
+	e.mu.Unlock()
 	var inv *invocation
 	select {
 	case inv = <-e.fn.next:
@@ -196,13 +214,19 @@ func decodeFunctionError(r *http.Request, fallback string) *FunctionError {
 func (e *environment) run() {
 	defer e.fn.h.wg.Done()
 	backoff := 100 * time.Millisecond
-	for {
+	for first := true; ; first = false {
 		select {
 		case <-e.fn.h.stopping:
 			return
 		default:
 		}
 		started := time.Now()
+		if !first {
+			e.mu.Lock()
+			e.restarts++
+			e.mu.Unlock()
+			e.fn.h.tel.restarted(e.fn.cfg.Name, e.idx)
+		}
 		err := e.start()
 		if err == nil {
 			select {
@@ -216,7 +240,7 @@ func (e *environment) run() {
 		}
 		e.mu.Lock()
 		inv, killed := e.current, e.killed
-		e.current, e.killed = nil, false
+		e.current, e.killed, e.down = nil, false, true
 		e.mu.Unlock()
 		if inv != nil && !killed {
 			inv.finish(result{err: &FunctionError{Type: "Runtime.ExitError", Message: "RequestId: " + inv.id + " Error: Runtime exited", Err: ErrRuntimeExited}})
@@ -256,7 +280,7 @@ func (e *environment) start() error {
 	copies.Go(func() { copyLines(h.cfg.Stderr, stderr, prefix, &h.outMu) })
 	exited := make(chan struct{})
 	e.mu.Lock()
-	e.cmd, e.exited = cmd, exited
+	e.cmd, e.exited, e.ready, e.down = cmd, exited, false, false
 	e.mu.Unlock()
 	go func() {
 		copies.Wait()
@@ -347,7 +371,10 @@ func copyLines(w io.Writer, r io.Reader, prefix string, mu *sync.Mutex) {
 // invoke runs one invocation on an idle environment of fn, waiting for one
 // to be free until ctx ends; the function's timeout runs from hand-over.
 func (fn *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	inv := &invocation{id: uuid.NewString(), payload: payload, trace: traceID(),
+	id := uuid.NewString()
+	ctx, span := fn.h.tel.invokeSpan(ctx, fn, id)
+	defer span.End()
+	inv := &invocation{id: id, payload: payload, trace: xrayHeader(span.SpanContext()),
 		started: make(chan time.Time, 1), done: make(chan result, 1)}
 	select {
 	case fn.next <- inv:
@@ -357,15 +384,23 @@ func (fn *function) invoke(ctx context.Context, payload []byte) ([]byte, error) 
 		return nil, ErrStopped
 	}
 	deadline := <-inv.started
+	began := time.Now()
+	finished := func(err error) {
+		fn.counts.add(err)
+		fn.h.tel.recordInvocation(ctx, span, fn.cfg.Name, time.Since(began), err)
+	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case r := <-inv.done:
+		finished(r.err)
 		return r.payload, r.err
 	case <-timer.C:
 		fn.timedOut(inv)
-		return nil, &FunctionError{Type: "Sandbox.Timedout",
+		err := &FunctionError{Type: "Sandbox.Timedout",
 			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, fn.cfg.Timeout.Seconds()), Err: ErrTimeout}
+		finished(err)
+		return nil, err
 	case <-fn.h.stopping:
 		return nil, ErrStopped
 	}

@@ -24,7 +24,7 @@ func (h *Host) schedule(ctx context.Context, s Schedule) {
 				AccountID: "000000000000", Time: now.UTC().Truncate(time.Second), Region: h.cfg.Region,
 				Resources: []string{"arn:aws:events:" + h.cfg.Region + ":000000000000:rule/local-" + s.Function}, Detail: json.RawMessage("{}")}
 			payload, _ := json.Marshal(ev)
-			if _, err := h.Invoke(ctx, s.Function, payload); err != nil && ctx.Err() == nil {
+			if _, err := h.funcs[s.Function].invoke(ctx, payload); err != nil && ctx.Err() == nil {
 				h.cfg.Logger.Warn("scheduled invocation failed", "function", s.Function, "err", err)
 			}
 		}

@@ -211,7 +211,7 @@ func (a *App) StartHost(t *testing.T, instances int) {
 		a.startLambda(t, instances)
 		return
 	}
-	tel := a.hostTelemetry(t)
+	tel := a.hostTelemetry(t, "funchost")
 	host, err := funchost.New(funchost.Config{
 		AppDir: a.appDir, Addr: "127.0.0.1:0", Settings: a.Settings, Instances: instances,
 		Stdout: a.Output, Stderr: a.Output, Telemetry: tel,

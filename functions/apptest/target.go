@@ -82,6 +82,7 @@ func (a *App) startLambda(t *testing.T, instances int) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Stdout, cfg.Stderr = a.Output, a.Output
 	cfg.Logger = slog.New(slog.NewTextHandler(a.Output, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Telemetry = a.hostTelemetry(t, "lambdahost")
 	consumers := map[string]bool{}
 	for _, q := range cfg.Queues {
 		consumers[q.Function] = true

@@ -11,12 +11,12 @@ import (
 // hostTelemetry builds the in-process host's telemetry (off without
 // Options.OTLPEndpoint); the host process's environment is not touched, so
 // parallel tests keep their own collectors.
-func (a *App) hostTelemetry(t *testing.T) *telemetry.Telemetry {
+func (a *App) hostTelemetry(t *testing.T, service string) *telemetry.Telemetry {
 	t.Helper()
 	if a.otlp == "" {
 		return telemetry.Disabled()
 	}
-	tel, err := telemetry.Start(a.Ctx, telemetry.Config{ServiceName: "funchost", Endpoint: a.otlp,
+	tel, err := telemetry.Start(a.Ctx, telemetry.Config{ServiceName: service, Endpoint: a.otlp,
 		MetricInterval: 300 * time.Millisecond, BatchDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -33,8 +33,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 900))...)
 	defer cancelAlloc()
-	for _, kind := range apptest.Brokers {
-		t.Run(string(kind), func(t *testing.T) { dashboardScenario(t, alloc, kind) })
+	for _, c := range apptest.Cases {
+		t.Run(c.Name(), func(t *testing.T) { dashboardScenario(t, alloc, c) })
 	}
 }
 
@@ -49,13 +49,20 @@ func browserPath(t *testing.T) string {
 	return ""
 }
 
-func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker) {
+// dashboardScenario runs every step on the Azure target. On the Lambda
+// target it runs the steps of the control API (stop, wait, start, restart an
+// execution environment) and the logs and metrics; the trace step is
+// TestTelemetryOneTracePerOrder's (the order's trace has no root of its own
+// name there), and the dead-letter step is the broker's, the same as Azure's
+// on RabbitMQ.
+func dashboardScenario(t *testing.T, alloc context.Context, c apptest.Case) {
+	kind, lambda := c.Broker, c.Target == apptest.Lambda
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dashURL := "http://" + ln.Addr().String()
-	a := apptest.Start(t, kind, apptest.Options{OTLPEndpoint: dashURL})
+	a := apptest.Start(t, kind, apptest.Options{OTLPEndpoint: dashURL, Target: c.Target})
 	var consumers []string
 	for _, s := range topology.Default().Subscriptions {
 		consumers = append(consumers, s.Name)
@@ -82,7 +89,7 @@ func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker)
 	defer cancelT()
 	shot := func(name string) {
 		dir := os.Getenv("DASHBOARD_SCREENSHOTS")
-		if dir == "" || kind != apptest.ServiceBus {
+		if dir == "" || kind != apptest.ServiceBus || lambda {
 			return
 		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -124,31 +131,17 @@ func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker)
 		}
 	}
 	processOrder := "ProcessOrder"
-	if kind == apptest.RabbitMQ {
+	if kind == apptest.RabbitMQ && !lambda {
 		processOrder += "RabbitMQ"
 	}
 
 	// 1. An order's trace with all five parts.
 	first := a.PlaceOrder(t, seededProduct, 1)
 	a.WaitProcessed(t, 1, time.Minute)
-	waitJS("the order's trace in the list", dashURL+"/traces", `!!document.querySelector('a[data-root="POST /api/orders"]')`)
-	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[data-root="POST /api/orders"]`), "href"))
-	if err != nil {
-		t.Fatal(err)
+	if !lambda {
+		orderTraceInBrowser(t, ctx, waitJS, dashURL, first, kind)
+		shot("trace")
 	}
-	href := attr.Value
-	waitJS("all five spans of order "+first, dashURL+href, `(() => {
-		const q = (s) => !!document.querySelector(s);
-		return q('details[data-kind="server"][data-name="POST /api/orders"]') &&
-			q('details[data-system="postgresql"]') &&
-			q('details[data-kind="producer"][data-system="`+string(kind)+`"]') &&
-			q('details[data-kind="consumer"][data-function^="ProcessOrder"]') &&
-			q('details[data-kind="consumer"][data-function^="SendEmail"]');
-	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`details[data-kind="producer"] summary`))); err != nil {
-		t.Fatal(err)
-	}
-	shot("trace")
 
 	// 2. Stop ProcessOrder from the Resources page.
 	fnRow := fmt.Sprintf(`tr[data-function=%q]`, processOrder)
@@ -187,6 +180,9 @@ func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker)
 		t.Fatalf("metrics chart: %v", err)
 	}
 	shot("metrics")
+	if lambda {
+		restartEnvironmentInBrowser(t, ctx, waitJS, dashURL, processOrder)
+	}
 
 	// 5. A poison message is dead-lettered; the Queues page counts it as the
 	// broker does, browses it, and replays it.
@@ -211,4 +207,48 @@ func dashboardScenario(t *testing.T, alloc context.Context, kind apptest.Broker)
 	}
 	// Still poisonous: retried, then dead-lettered again.
 	waitJS("the replayed message dead-lettered again", dashURL+"/queues", `!!document.querySelector('tr[data-consumer="process-order"][data-dead="1"]')`)
+}
+
+// orderTraceInBrowser opens the order's trace from the Traces page and
+// waits for all five parts of it.
+func orderTraceInBrowser(t *testing.T, ctx context.Context, waitJS func(what, url, expr string), dashURL, first string, kind apptest.Broker) {
+	t.Helper()
+	waitJS("the order's trace in the list", dashURL+"/traces", `!!document.querySelector('a[data-root="POST /api/orders"]')`)
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`a[data-root="POST /api/orders"]`), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	href := attr.Value
+	waitJS("all five spans of order "+first, dashURL+href, `(() => {
+		const q = (s) => !!document.querySelector(s);
+		return q('details[data-kind="server"][data-name="POST /api/orders"]') &&
+			q('details[data-system="postgresql"]') &&
+			q('details[data-kind="producer"][data-system="`+string(kind)+`"]') &&
+			q('details[data-kind="consumer"][data-function^="ProcessOrder"]') &&
+			q('details[data-kind="consumer"][data-function^="SendEmail"]');
+	})()`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`details[data-kind="producer"] summary`))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartEnvironmentInBrowser restarts fn's execution environment from the
+// Resources page (Lambda target) and waits for its fresh runtime process.
+func restartEnvironmentInBrowser(t *testing.T, ctx context.Context, waitJS func(what, url, expr string), dashURL, fn string) {
+	t.Helper()
+	row := fmt.Sprintf(`[...document.querySelectorAll("#instances tr[data-instance]")].find((tr) => tr.cells[0].textContent.includes(%q))`, "("+fn+")")
+	waitJS(fn+"'s environment ready", dashURL+"/resources", row+`?.cells[2].textContent === "ready"`)
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](row+`.cells[1].textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := chromedp.Run(ctx, chromedp.Evaluate[string](row+`.dataset.instance`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-instance=%q] button[data-action$="/restart"]`, index)))); err != nil {
+		t.Fatalf("restarting %s's environment: %v", fn, err)
+	}
+	waitJS(fn+"'s environment restarted with a new process", dashURL+"/resources", fmt.Sprintf(`(() => { const tr = %s;
+		return tr && tr.cells[2].textContent === "ready" && tr.cells[3].textContent === "1" && tr.cells[1].textContent !== %q; })()`, row, before))
 }

@@ -78,10 +78,8 @@ func TestTelemetryOneTracePerOrder(t *testing.T) {
 
 		want := []string{"orderflow.orders.created", "orderflow.orders.processed", "messaging.client.sent.messages",
 			"messaging.client.consumed.messages", "messaging.process.duration", "http.server.request.duration", "orderflow.outbox.pending"}
-		if c.Target == apptest.Azure {
-			// The local Functions host's own; the local Lambda host exports nothing.
-			want = append(want, "faas.invoke_duration", "faas.invocations")
-		}
+		// The local host's own, Functions or Lambda.
+		want = append(want, "faas.invoke_duration", "faas.invocations")
 		if kind == apptest.RabbitMQ {
 			want = append(want, "rabbitmq.queue.messages")
 		} else {

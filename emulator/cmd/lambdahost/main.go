@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/lambdahost"
+	"github.com/orderflow/orderflow/telemetry"
 )
 
 func main() {
@@ -47,6 +48,16 @@ func run() error {
 		return fmt.Errorf("bad -log-level %q: %w", fs.logLevel, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// OTEL_* variables of this process configure the host's own telemetry;
+	// the runtimes get them too (lambdahost passes them on).
+	tel, err := telemetry.Start(ctx, telemetry.Config{ServiceName: "lambdahost"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+	logger = slog.New(tel.SlogHandler("github.com/orderflow/orderflow/emulator/cmd/lambdahost", logger.Handler()))
 	cfg, err := lambdahost.FromSAM(fs.template)
 	if err != nil {
 		return err
@@ -70,6 +81,7 @@ func run() error {
 	}
 	cfg.Addr = "127.0.0.1:" + strconv.Itoa(fs.port)
 	cfg.Logger = logger
+	cfg.Telemetry = tel
 	for i := range cfg.Schedules {
 		if fs.scheduleEvery > 0 {
 			cfg.Schedules[i].Every = fs.scheduleEvery
@@ -84,8 +96,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := host.Start(ctx); err != nil {
 		_ = host.Stop(context.Background())
 		return err

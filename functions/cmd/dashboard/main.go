@@ -39,7 +39,7 @@ func run() error {
 		return err
 	}
 	addr := flag.String("addr", "127.0.0.1:18888", "listen address of the pages and the OTLP/HTTP receiver (loopback)")
-	hostURL := flag.String("host-url", "http://127.0.0.1:7071", "base URL of the local Functions host")
+	hostURL := flag.String("host-url", "http://127.0.0.1:7071", "base URL of the local Functions host or Lambda host (their control API)")
 	broker := flag.String("broker", envOr("BROKER", "servicebus"), "servicebus or rabbitmq")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
