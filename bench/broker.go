@@ -28,8 +28,8 @@ type throughputParams struct {
 // emulatorThroughput runs batch send + peek-lock receive + complete through
 // the azservicebus SDK against an in-process emulator and returns messages/s.
 // With dataDir, the emulator runs in durable mode (write-ahead log there).
-func emulatorThroughput(ctx context.Context, p throughputParams, dataDir string) (float64, error) {
-	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", DataDir: dataDir})
+func emulatorThroughput(ctx context.Context, p throughputParams, dataDir string, hotBytes int64) (float64, error) {
+	srv, err := servicebus.Start(ctx, servicebus.Config{AMQPAddr: "127.0.0.1:0", HTTPAddr: "-", DataDir: dataDir, HotBytes: hotBytes})
 	if err != nil {
 		return 0, fmt.Errorf("starting emulator: %w", err)
 	}
@@ -222,7 +222,7 @@ func brokerThroughput(ctx context.Context, cfg runConfig) ([]Result, error) {
 	var out []Result
 	for _, transient := range []bool{false, true} {
 		p := throughputParams{Messages: cfg.messages, Size: 1024, Batch: 100, Settlers: 32, Prefetch: 200, Transient: transient}
-		ours, err := emulatorThroughput(ctx, p, "")
+		ours, err := emulatorThroughput(ctx, p, "", 0)
 		if err != nil {
 			return nil, fmt.Errorf("emulator: %w", err)
 		}
@@ -231,11 +231,11 @@ func brokerThroughput(ctx context.Context, cfg runConfig) ([]Result, error) {
 			return nil, fmt.Errorf("rabbitmq: %w", err)
 		}
 		if !transient {
-			r, err := durableThroughput(ctx, p, ours, theirs)
+			rs, err := durableThroughput(ctx, p, ours, theirs)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, r)
+			out = append(out, rs...)
 		}
 		name, baseline := "emulator-throughput-persistent", "RabbitMQ durable queue, persistent, confirms, manual ack"
 		if transient {

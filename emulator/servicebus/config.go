@@ -31,6 +31,8 @@ const (
 	DefaultMaxPendingBytes = 16 << 20
 	// DefaultCompactGrowth is the default Config.CompactGrowth.
 	DefaultCompactGrowth = 64 << 20
+	// DefaultHotBytes is the default Config.HotBytes.
+	DefaultHotBytes = 256 << 20
 )
 
 // Config configures a Server. The zero value is valid and means every default.
@@ -115,6 +117,15 @@ type Config struct {
 	// while the emulator runs (once it is also more than twice its size after the last
 	// compaction). Default 64 MiB.
 	CompactGrowth int64
+	// HotBytes bounds, with DataDir, the stored messages' bytes (body and properties, in their
+	// stored form) kept in memory: past it, the bytes of the oldest messages of each queue,
+	// subscription and dead-letter queue whose log record is on disk are dropped from memory
+	// and read back from the log when they are needed (delivery, peek, forwarding,
+	// dead-lettering, compaction), so a backlog larger than memory works; each message keeps
+	// its 144-byte record in memory. It is checked ten times a second, so a burst of sends may
+	// pass it for that long. Default (0) 256 MiB; -1 keeps every message in memory; other
+	// negative values are refused. Without DataDir every message is in memory.
+	HotBytes int64
 	// Clock is the entity time of the broker: enqueue, lock and expiry timestamps, lock expiry,
 	// time to live, scheduled enqueue, session lock expiry and duplicate-detection windows. Default
 	// nil: the real clock. A *clock.Fake lets a test move entity time with Advance (see package
@@ -166,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CompactGrowth <= 0 {
 		c.CompactGrowth = DefaultCompactGrowth
+	}
+	if c.HotBytes == 0 {
+		c.HotBytes = DefaultHotBytes
 	}
 	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {

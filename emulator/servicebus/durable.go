@@ -37,7 +37,7 @@ func (s *Server) compactLoop() {
 			continue
 		}
 		start := time.Now()
-		if err := s.wal.CompactLive(s.broker.Snapshot); err != nil {
+		if err := s.wal.CompactLiveAt(s.snapshotAt); err != nil {
 			s.failStop(fmt.Errorf("compacting the write-ahead log: %w", err))
 			return
 		}
@@ -66,6 +66,84 @@ func (j *journal) Append(rec []byte) error {
 		j.fail(fmt.Errorf("appending to the write-ahead log: %w", err))
 	}
 	return err
+}
+
+// AppendAt is Append returning the record's position (broker.ColdLog).
+func (j *journal) AppendAt(rec []byte) (uint64, error) {
+	if j.log == nil {
+		return 0, fmt.Errorf("journal not open: %w", wal.ErrClosed)
+	}
+	_, pos, err := j.log.AppendAt(rec)
+	if err != nil {
+		j.fail(fmt.Errorf("appending to the write-ahead log: %w", err))
+	}
+	return uint64(pos), err
+}
+
+// ReadableMark tells which positions the broker may evict (broker.ColdLog).
+func (j *journal) ReadableMark() func(uint64) bool {
+	if j.log == nil {
+		return func(uint64) bool { return false }
+	}
+	readable := j.log.ReadableMark()
+	return func(p uint64) bool { return readable(wal.Pos(p)) }
+}
+
+// ReadAt reads a cold message's record back (broker.ColdLog); a failure is
+// the log's: the server fails stop.
+func (j *journal) ReadAt(pos uint64) ([]byte, error) {
+	if j.log == nil {
+		return nil, fmt.Errorf("journal not open: %w", wal.ErrClosed)
+	}
+	rec, err := j.log.ReadAt(wal.Pos(pos))
+	if err != nil {
+		j.fail(fmt.Errorf("reading back from the write-ahead log: %w", err))
+	}
+	return rec, err
+}
+
+// Fail is a record read back that is not the one expected (broker.ColdLog).
+func (j *journal) Fail(err error) {
+	if j.log != nil {
+		j.log.Fail(err)
+	}
+	j.fail(fmt.Errorf("reading back from the write-ahead log: %w", err))
+}
+
+// snapshotAt is the broker's snapshot for a compaction of the log: every
+// stored message's position becomes its snapshot record's.
+func (s *Server) snapshotAt(emit func(rec []byte) (wal.Pos, error)) error {
+	return s.broker.SnapshotAt(func(rec []byte) (uint64, error) {
+		p, err := emit(rec)
+		return uint64(p), err
+	})
+}
+
+// evictCheck is how often the bytes of stored messages in memory are
+// brought back under Config.HotBytes.
+const evictCheck = 100 * time.Millisecond
+
+// evictLoop keeps the stored messages' bytes in memory within
+// Config.HotBytes while the server runs.
+func (s *Server) evictLoop() {
+	tick := time.NewTicker(evictCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+			s.evict()
+		}
+	}
+}
+
+// evict drops stored bytes past Config.HotBytes from memory (none with -1).
+func (s *Server) evict() (before, after int64) {
+	if s.cfg.HotBytes < 0 {
+		return 0, 0
+	}
+	return s.broker.Evict(s.cfg.HotBytes)
 }
 
 // failStop stops serving AMQP once the write-ahead log failed: the broker's
@@ -118,7 +196,7 @@ func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
 		return nil, fmt.Errorf("recovering from %s: %w", dir, err)
 	}
 	st := r.Finish()
-	if err := wl.Compact(s.broker.Snapshot); err != nil {
+	if err := wl.CompactAt(s.snapshotAt); err != nil {
 		return nil, fmt.Errorf("compacting the log in %s: %w", dir, err)
 	}
 	// Decoding the log made garbage about the size of the log; give it back

@@ -52,6 +52,8 @@ var (
 	ErrTLSConfig = errors.New("invalid TLS configuration")
 	// ErrProtocolHeader reports a peer that sent an unsupported protocol header.
 	ErrProtocolHeader = errors.New("unsupported AMQP protocol header")
+	// ErrConfig reports a Config field with a value Start refuses.
+	ErrConfig = errors.New("invalid configuration")
 	// ErrLogFailed: the write-ahead log failed and the server failed stop
 	// (docs/servicebus-durability.md); restart it to recover.
 	ErrLogFailed = errors.New("the write-ahead log failed; the emulator stopped serving")

@@ -31,3 +31,12 @@ func BreakLog(s *Server) error { return s.wal.Abandon() }
 
 // Failed reports whether s failed stop after a log failure. Tests only.
 func Failed(s *Server) bool { return s.failed.Load() }
+
+// Evict brings the stored bytes s keeps in memory within Config.HotBytes at
+// once, as its loop does ten times a second; it returns the bytes in
+// memory before and after. Tests only.
+func Evict(s *Server) (before, after int64) { return s.evict() }
+
+// CompactNow compacts s's write-ahead log while it serves, as the running
+// compaction does. Tests only.
+func CompactNow(s *Server) error { return s.wal.CompactLiveAt(s.snapshotAt) }

@@ -101,9 +101,10 @@ func rss() uint64 {
 // maxHeapPerStoredMessage bounds the live heap of one queued 1 KiB message
 // sent in an SDK batch: its stored form (1,053 bytes: the body with its
 // data-section framing, the message-id as 16 bytes, a few bytes of lengths
-// and flags), cut from its queue's slab; its record (entry, 128 bytes, the
-// skip-list links included); its slots in the store's FIFO and timer heap
-// (8 bytes each, plus their spare capacity). Measured at 1,202 bytes; the
+// and flags), cut from its queue's slab; its record (entry, 136 bytes, 144
+// with the allocator's rounding, the skip-list links and the journal
+// position included); its slots in the store's FIFO and timer heap (8
+// bytes each, plus their spare capacity). Measured at 1,218 bytes; the
 // bound leaves room for allocator noise, not for a decoded Message (416
 // bytes) staying alive nor for another copy of the body.
 const maxHeapPerStoredMessage = 1300

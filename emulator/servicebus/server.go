@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,9 @@ type Server struct {
 // served until Stop. ctx bounds only the start-up.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if cfg.HotBytes < -1 {
+		return nil, fmt.Errorf("HotBytes %d: want -1 (every message in memory), 0 (default) or a positive budget: %w", cfg.HotBytes, ErrConfig)
+	}
 	authz, policies, err := newAuthorizer(cfg)
 	if err != nil {
 		return nil, err
@@ -127,6 +131,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 		jr.log, s.wal = wl, wl
+		// A recovered backlog past the budget goes cold before serving.
+		if before, after := s.evict(); after < before {
+			debug.FreeOSMemory()
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		s.broker.Stop()
@@ -151,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.wal != nil {
 		s.compactGrowth.Store(cfg.CompactGrowth)
 		s.wg.Go(s.compactLoop)
+		if cfg.HotBytes > 0 {
+			s.wg.Go(s.evictLoop)
+		}
 	}
 	for srv, ln := range map[*http.Server]net.Listener{s.http: s.httpLn, s.https: s.httpsLn} {
 		if srv == nil {

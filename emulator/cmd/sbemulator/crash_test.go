@@ -33,6 +33,16 @@ type ledger struct {
 	received  int             // deliveries, redeliveries included
 	seen      map[string]bool // ids received at least once
 	completed map[string]int  // acknowledged completions per id
+	wrongBody int             // deliveries whose body is not their id
+}
+
+// delivered counts a delivery of m; its body must be its id, as sent.
+func (l *ledger) delivered(m *azservicebus.ReceivedMessage) {
+	l.received++
+	l.seen[m.MessageID] = true
+	if string(m.Body) != m.MessageID {
+		l.wrongBody++
+	}
 }
 
 func (l *ledger) add(f func(*ledger)) {
@@ -46,8 +56,10 @@ const crashConfig = `{"UserConfig": {"Namespaces": [{"Name": "sbemulatorns",
 
 // runCrashPlan runs p and checks the accounting (with a small
 // -compact-growth, so the log is also compacted while it runs and kills
-// land during compactions too): no acknowledged send
-// lost, no acknowledged completion undone (a message completed twice).
+// land during compactions too, and a small -hot-bytes, so most deliveries
+// read their message back from the log): no acknowledged send lost, no
+// acknowledged completion undone (a message completed twice), every body
+// as sent.
 func runCrashPlan(t *testing.T, p crashPlan) {
 	bin := setup(t)
 	dir := t.TempDir()
@@ -59,7 +71,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 	logs := &testkit.Buffer{} // the emulator's log lines, for the count of compactions
 	l := &ledger{acked: map[string]bool{}, seen: map[string]bool{}, completed: map[string]int{}}
 	for round := range p.kills {
-		cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536")
+		cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536", "-hot-bytes", "1")
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		client, err := azservicebus.NewClientFromConnectionString(connStr, &azservicebus.ClientOptions{
@@ -84,7 +96,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 		_ = client.Close(context.Background())
 	}
 	// Drain: every acknowledged send must still be there to complete.
-	cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536")
+	cmd, connStr := launch(t, context.Background(), logs, bin, "-config", cfgPath, "-data-dir", dataDir, "-compact-growth", "65536", "-hot-bytes", "1")
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	client, err := azservicebus.NewClientFromConnectionString(connStr, nil)
 	if err != nil {
@@ -106,7 +118,7 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 			break
 		}
 		for _, m := range msgs {
-			l.add(func(l *ledger) { l.received++; l.seen[m.MessageID] = true })
+			l.add(func(l *ledger) { l.delivered(m) })
 			if err := recv.CompleteMessage(context.Background(), m, nil); err != nil {
 				t.Fatalf("completing %s while draining: %v", m.MessageID, err)
 			}
@@ -137,6 +149,9 @@ func runCrashPlan(t *testing.T, p crashPlan) {
 	}
 	t.Logf("emulator crash test: %d kill -9, %d producers, %d consumers, %d compactions while running: sent %d, acknowledged %d, received %d, completed %d (%d ids); lost %d, completed twice %d",
 		p.kills, p.producers, p.consumers, strings.Count(logs.String(), "write-ahead log compacted"), l.sent, len(l.acked), l.received, completions, len(l.completed), lost, twice)
+	if l.wrongBody > 0 {
+		t.Errorf("%d deliveries had a body other than the one sent", l.wrongBody)
+	}
 	if len(l.acked) == 0 || completions == 0 {
 		t.Fatal("nothing was acknowledged: the test measured nothing")
 	}
@@ -168,7 +183,7 @@ func consume(ctx context.Context, client *azservicebus.Client, l *ledger) {
 			return
 		}
 		for _, m := range msgs {
-			l.add(func(l *ledger) { l.received++; l.seen[m.MessageID] = true })
+			l.add(func(l *ledger) { l.delivered(m) })
 			if err := recv.CompleteMessage(ctx, m, nil); err != nil {
 				return // not acknowledged: the message may come back
 			}

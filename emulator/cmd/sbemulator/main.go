@@ -55,6 +55,7 @@ func run() error {
 	maxPending := flag.Int64("max-pending-bytes", servicebus.DefaultMaxPendingBytes, "bytes one connection may hold in unfinished deliveries and responses waiting for credit")
 	dataDir := flag.String("data-dir", os.Getenv("EMULATOR_DATA_DIR"), "directory of the write-ahead log that makes messages survive restarts and crashes (env EMULATOR_DATA_DIR; default: memory only)")
 	compactGrowth := flag.Int64("compact-growth", servicebus.DefaultCompactGrowth, "bytes the -data-dir log may grow by before it is compacted while running")
+	hotBytes := flag.Int64("hot-bytes", servicebus.DefaultHotBytes, "with -data-dir, bytes of stored messages kept in memory; past it the oldest are read back from the log when needed (-1: keep all in memory)")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
@@ -80,6 +81,7 @@ func run() error {
 		AcceptUnverifiedJWT: *unverifiedJWT,
 		DataDir:             *dataDir,
 		CompactGrowth:       *compactGrowth,
+		HotBytes:            *hotBytes,
 		Logger:              log,
 
 		MaxSessionsPerConnection: *maxSessions,

@@ -32,6 +32,9 @@ type Broker struct {
 
 	replaying atomic.Bool // Recover is rebuilding state: nothing is journaled
 
+	// cold is Config.Journal when it can read records back (ColdLog).
+	cold ColdLog
+
 	stopped  atomic.Bool
 	done     chan struct{}
 	stopOnce sync.Once
@@ -39,12 +42,14 @@ type Broker struct {
 
 // New returns a running broker with no entities.
 func New(cfg Config) *Broker {
-	return &Broker{
+	b := &Broker{
 		cfg:    cfg.withDefaults(),
 		queues: make(map[string]*entity),
 		topics: make(map[string]*topic),
 		done:   make(chan struct{}),
 	}
+	b.cold, _ = cfg.Journal.(ColdLog)
+	return b
 }
 
 func (b *Broker) now() time.Time { return b.cfg.Clock.Now() }

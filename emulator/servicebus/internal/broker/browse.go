@@ -30,7 +30,11 @@ func (b *Broker) ReceiveBySequenceNumber(address string, seqs []int64, mode Rece
 // receiveDeferred implements ReceiveBySequenceNumber; when only is not nil,
 // a message it rejects counts as not found. The entity's mu is held.
 func (s *store) receiveDeferred(seqs []int64, mode ReceiveMode, now time.Time, only func(*Message) bool) ([]*Message, error) {
+	// Every stored form is at hand before any message is delivered: a cold
+	// one that cannot be read back (a log failure) fails the call with
+	// nothing delivered.
 	entries := make([]*entry, 0, len(seqs))
+	datas := make([][]byte, 0, len(seqs))
 	seen := make(map[int64]bool, len(seqs))
 	for _, seq := range seqs {
 		if seen[seq] {
@@ -38,14 +42,21 @@ func (s *store) receiveDeferred(seqs []int64, mode ReceiveMode, now time.Time, o
 		}
 		seen[seq] = true
 		e := s.all.get(seq)
-		if e == nil || e.state != StateDeferred || e.lockToken() != uuid.Nil || (only != nil && !only(e.message())) {
+		if e == nil || e.state != StateDeferred || e.lockToken() != uuid.Nil {
 			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
 		}
-		entries = append(entries, e)
+		data, err := s.ent.b.stored(e)
+		if err != nil {
+			return nil, err
+		}
+		if only != nil && !only(e.message(data)) {
+			return nil, fmt.Errorf("deferred message %d on %s: %w", seq, s.path, ErrMessageNotFound)
+		}
+		entries, datas = append(entries, e), append(datas, data)
 	}
 	out := make([]*Message, len(entries))
 	for i, e := range entries {
-		out[i] = s.deliver(e, mode, now)
+		out[i] = s.deliverWith(e, datas[i], mode, now)
 	}
 	return out, nil
 }

@@ -29,6 +29,10 @@ type entry struct {
 	// none): seconds and nanoseconds, as an expiry may lie past 2262,
 	// where Unix nanoseconds end.
 	deadlineSec int64
+	// pos is where the journal has a put record of this message with its
+	// current client-supplied part (ColdLog; 0: none known). A cold
+	// message has data nil and is read back from there (Broker.stored).
+	pos uint64
 	// int32 indexes (a store never holds 2^31 entries, quota.go).
 	availIdx      int32 // position in store.avail: heap index, inFIFO or notAvailable
 	timerIdx      int32 // index in store.timers
@@ -37,6 +41,9 @@ type entry struct {
 	state         State
 	forwardHops   int32
 	deadlineNsec  int32
+	// coldBody is the body's length while data is nil (a cold message),
+	// for the administration API's sizes; it fills what was padding.
+	coldBody uint32
 	// sl are its links in the skip list of its store (all) or topic
 	// (scheduled).
 	sl slLinks
@@ -92,6 +99,14 @@ func (e *entry) sessionID() (string, bool) {
 	return e.ext.sessionID, e.ext.hasSession
 }
 
+// bodyLen is the length of the message's body.
+func (e *entry) bodyLen() int {
+	if e.data == nil {
+		return int(e.coldBody)
+	}
+	return storedBodyLen(e.data)
+}
+
 func (e *entry) enqueuedTime() time.Time { return fromUnixNano(e.enqueued) }
 
 // expiresAt is Message.ExpiresAt.
@@ -145,11 +160,13 @@ func (e *entry) setFields(m *Message) {
 	}
 }
 
-// message returns a new Message holding e's state. Its Body is a slice of
-// e.data (read-only); everything else is its own.
-func (e *entry) message() *Message {
+// message returns a new Message holding e's state, whose client-supplied
+// part is data (e.data, or what Broker.stored read back for a cold
+// message). Its Body is a slice of data (read-only); everything else is
+// its own.
+func (e *entry) message(data []byte) *Message {
 	m := new(Message)
-	if err := decodeStored(e.data, m); err != nil {
+	if err := decodeStored(data, m); err != nil {
 		// data was written by appendStored and is never modified.
 		panic(fmt.Sprintf("broker: stored message %d unreadable: %v", e.seq, err))
 	}
@@ -173,10 +190,16 @@ func (e *entry) message() *Message {
 
 // rewrite changes e's client-supplied part with edit (a settlement's
 // properties to modify, a dead-letter reason): the rare path that writes
-// a new stored form. Subscription copies sharing the old one keep it.
-func (e *entry) rewrite(edit func(m *Message)) {
+// a new stored form. Subscription copies sharing the old one keep it. It
+// fails only when a cold message cannot be read back (a log failure:
+// e is left as it was).
+func (b *Broker) rewrite(e *entry, edit func(m *Message)) error {
+	old, err := b.stored(e)
+	if err != nil {
+		return err
+	}
 	m := new(Message)
-	if err := decodeStored(e.data, m); err != nil {
+	if err := decodeStored(old, m); err != nil {
 		panic(fmt.Sprintf("broker: stored message %d unreadable: %v", e.seq, err))
 	}
 	edit(m)
@@ -186,7 +209,8 @@ func (e *entry) rewrite(edit func(m *Message)) {
 		// by the wire layer: they encode.
 		panic(fmt.Sprintf("broker: stored message %d: %v", e.seq, err))
 	}
-	e.data = data
+	e.data, e.pos = data, 0 // no record has the new one yet
+	return nil
 }
 
 // scratch buffers for appendStored: the stored form is written once into

@@ -93,17 +93,21 @@ func (e *entity) count(info *Info) {
 		} else {
 			info.Active++
 		}
-		info.SizeInBytes += int64(storedBodyLen(en.data))
+		info.SizeInBytes += int64(en.bodyLen())
 		return true
 	})
 	e.dlq.all.ascend(0, func(en *entry) bool {
-		switch en.message().ApplicationProperties[PropDeadLetterReason] {
+		var reason any
+		if m, err := e.b.message(en); err == nil { // else the log failed: counted as a plain dead letter
+			reason = m.ApplicationProperties[PropDeadLetterReason]
+		}
+		switch reason {
 		case ReasonMaxTransferHopCountExceeded, ReasonForwardingDestinationGone:
 			info.TransferDeadLetter++
 		default:
 			info.DeadLetter++
 		}
-		info.SizeInBytes += int64(storedBodyLen(en.data))
+		info.SizeInBytes += int64(en.bodyLen())
 		return true
 	})
 	info.Transfer += int64(len(e.mu.outbox))

@@ -30,22 +30,42 @@ const (
 // journal appends rec if the broker has a journal. Every durable change
 // goes through here, so nothing is written in memory mode and a failure is
 // reported in one place.
-func (b *Broker) journal(fields ...any) {
+// It returns the record's position when the journal is a ColdLog (0
+// otherwise, or when the append failed).
+func (b *Broker) journal(fields ...any) uint64 {
 	if b.cfg.Journal == nil || b.replaying.Load() {
-		return
+		return 0
 	}
 	rec, err := enc.AppendList(nil, fields)
+	var pos uint64
 	if err == nil {
-		err = b.cfg.Journal.Append(rec)
+		if b.cold != nil {
+			pos, err = b.cold.AppendAt(rec)
+		} else {
+			err = b.cfg.Journal.Append(rec)
+		}
 	}
 	if err != nil {
 		b.cfg.Logger.Error("journal append failed; the change is not durable", "kind", fields[0], "err", err)
+		return 0
 	}
+	return pos
 }
 
+// journalPut records e's whole state. A hot message's position becomes the
+// new record's (evictable once the record is readable); a cold one keeps
+// the one it has, whose record is readable and holds the same client part.
 func (s *store) journalPut(e *entry) {
-	if s.ent.b.cfg.Journal != nil {
-		s.ent.b.journal(messageRecord(s.path, e.message())...)
+	b := s.ent.b
+	if b.cfg.Journal == nil {
+		return
+	}
+	m, err := b.message(e)
+	if err != nil {
+		return // a log failure, reported: nothing more is durable
+	}
+	if pos := b.journal(messageRecord(s.path, m)...); pos != 0 && e.data != nil {
+		e.pos = pos
 	}
 }
 

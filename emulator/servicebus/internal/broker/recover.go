@@ -276,12 +276,25 @@ func (t *topic) restoreScheduled(list []*recovered, now time.Time) {
 // content of a compacted journal. Messages locked now are emitted with a
 // lock record, so a crash before they are settled counts the delivery.
 func (b *Broker) Snapshot(emit func(rec []byte) error) error {
-	put := func(fields ...any) error {
+	return b.SnapshotAt(func(rec []byte) (uint64, error) { return 0, emit(rec) })
+}
+
+// SnapshotAt is Snapshot whose emit returns where each record went (a
+// ColdLog's compaction): each stored message's position becomes its
+// snapshot record's, under the entity's lock, so that once the snapshot is
+// over no message refers to the log's previous file (which the compaction
+// then closes). A position of 0 changes nothing.
+func (b *Broker) SnapshotAt(emit func(rec []byte) (uint64, error)) error {
+	putAt := func(fields ...any) (uint64, error) {
 		rec, err := enc.AppendList(nil, fields)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		return emit(rec)
+	}
+	put := func(fields ...any) error {
+		_, err := putAt(fields...)
+		return err
 	}
 	if err := b.snapshotEntities(put); err != nil {
 		return err
@@ -293,7 +306,8 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 		t.mu.Lock()
 		var err error
 		t.scheduled.ascend(0, func(e *entry) bool {
-			err = put(messageRecord(t.name, e.message())...)
+			// Scheduled at a topic: always hot (never given a position).
+			err = put(messageRecord(t.name, e.message(e.data))...)
 			return err == nil
 		})
 		if err == nil {
@@ -309,7 +323,7 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 	}
 	for _, ent := range b.snapshot() {
 		ent.mu.Lock()
-		err := ent.snapshotTo(put)
+		err := ent.snapshotTo(putAt)
 		ent.mu.Unlock()
 		if err != nil {
 			return err
@@ -356,12 +370,24 @@ func (b *Broker) snapshotEntities(put func(fields ...any) error) error {
 	return nil
 }
 
-func (e *entity) snapshotTo(put func(fields ...any) error) error {
+func (e *entity) snapshotTo(putAt func(fields ...any) (uint64, error)) error {
+	put := func(fields ...any) error {
+		_, err := putAt(fields...)
+		return err
+	}
 	var err error
 	for _, s := range []*store{e.main, e.dlq} {
 		s.all.ascend(0, func(en *entry) bool {
-			if err = put(messageRecord(s.path, en.message())...); err == nil && en.lockToken() != uuid.Nil {
+			var m *Message
+			if m, err = e.b.message(en); err != nil {
+				return false
+			}
+			var pos uint64
+			if pos, err = putAt(messageRecord(s.path, m)...); err == nil && en.lockToken() != uuid.Nil {
 				err = put(recLock, s.path, en.seq)
+			}
+			if err == nil && pos != 0 {
+				en.pos = pos
 			}
 			return err == nil
 		})

@@ -282,7 +282,13 @@ func (s *store) takeFrom(q *availQueue, max int, mode ReceiveMode, now time.Time
 			s.expire(e, now)
 			continue
 		}
-		out = append(out, s.deliver(e, mode, now))
+		m, err := s.deliver(e, mode, now)
+		if err != nil {
+			// A log failure, reported (the emulator fails stop): the
+			// message is left out of the queue until the restart.
+			break
+		}
+		out = append(out, m)
 	}
 	return out
 }

@@ -41,6 +41,10 @@ type store struct {
 	locks   map[uuid.UUID]*entry
 	waiters []*Receiver
 	alarm   alarm
+	// hot is the stored bytes of its messages in memory; every message
+	// numbered below coldTo is cold (cold.go).
+	hot    int64
+	coldTo int64
 }
 
 func newStore(ent *entity, dlq bool, path string) *store {
@@ -79,6 +83,7 @@ func (s *store) retime(e *entry, now time.Time) {
 func (s *store) add(e *entry, now time.Time) {
 	s.ent.touched(now)
 	s.all.insert(e.seq, e)
+	s.addHot(e, len(e.data))
 	s.ent.quota.add(e)
 	s.journalPut(e)
 	if s.sessionless(e) {
@@ -97,8 +102,12 @@ func (s *store) ready(e *entry, now time.Time) {
 			return
 		}
 		if s.forwards() {
+			m, err := s.ent.b.message(e)
+			if err != nil {
+				return // a log failure, reported: the message stays
+			}
 			s.drop(e)
-			s.ent.queueForward(s.ent.forwardTo, e.message())
+			s.ent.queueForward(s.ent.forwardTo, m)
 			return
 		}
 		s.makeAvailable(e)
@@ -131,6 +140,7 @@ func (s *store) drop(e *entry) {
 	s.journalDel(e)
 	if s.all.remove(e.seq) {
 		s.ent.quota.drop(e)
+		s.hot -= int64(len(e.data))
 	}
 	s.unavail(e)
 	s.timers.set(e, time.Time{})
@@ -151,15 +161,26 @@ func (s *store) take(max int, mode ReceiveMode, now time.Time) []*Message {
 	return s.takeFrom(&s.avail, max, mode, now)
 }
 
-// deliver locks or deletes e and returns the delivered copy.
-func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) *Message {
+// deliver locks or deletes e and returns the delivered copy. It fails
+// only when a cold message cannot be read back (a log failure, reported):
+// then e is left as it was.
+func (s *store) deliver(e *entry, mode ReceiveMode, now time.Time) (*Message, error) {
+	data, err := s.ent.b.stored(e)
+	if err != nil {
+		return nil, err
+	}
+	return s.deliverWith(e, data, mode, now), nil
+}
+
+// deliverWith is deliver with e's stored form already at hand.
+func (s *store) deliverWith(e *entry, data []byte, mode ReceiveMode, now time.Time) *Message {
 	s.ent.touched(now)
 	if mode == ReceiveAndDelete {
 		s.drop(e)
-		return e.message()
+		return e.message(data)
 	}
 	s.lock(e, now)
-	return e.message()
+	return e.message(data)
 }
 
 func (s *store) lock(e *entry, now time.Time) {
@@ -193,7 +214,7 @@ func (s *store) complete(e *entry) { s.drop(e) }
 // still Deferred) with DeliveryCount+1, or to the DLQ when that delivery
 // was the MaxDeliveryCount-th. In a DLQ nothing is counted.
 func (s *store) abandon(e *entry, props map[string]any, now time.Time) {
-	merge(e, props)
+	s.merge(e, props)
 	s.unlock(e)
 	if !s.dlq {
 		if int(e.deliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
@@ -221,7 +242,7 @@ func (s *store) release(e *entry, now time.Time) {
 // carries header delivery-count 1 after one receive), but never
 // dead-letters: the limit applies when a deferred message is abandoned.
 func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
-	merge(e, props)
+	s.merge(e, props)
 	s.unlock(e)
 	if !s.dlq {
 		e.deliveryCount++
@@ -233,15 +254,17 @@ func (s *store) deferMsg(e *entry, props map[string]any, now time.Time) {
 
 // deadLetter moves e to the entity's DLQ. DeliveryCount is unchanged.
 func (s *store) deadLetter(e *entry, reason, description string, props map[string]any, now time.Time) {
-	s.drop(e)
-	e.rewrite(func(m *Message) {
+	if err := s.rewrite(e, func(m *Message) {
 		mergeProps(m, props)
 		setDeadLetterReason(m, reason, description)
-	})
+	}); err != nil {
+		return // a log failure, reported: the message stays
+	}
+	s.drop(e)
 	e.x().deadLetterSource = s.path
 	e.state = StateActive
 	if dest := s.deadLetterDest(); dest != "" {
-		s.ent.queueForward(dest, e.message())
+		s.ent.queueForward(dest, e.message(e.data)) // rewritten: hot
 		return
 	}
 	s.ent.dlq.add(e.moved(), now)
@@ -292,7 +315,11 @@ func (s *store) peek(from int64, count int, keep func(*Message) bool) []*Message
 		if len(out) >= count {
 			return false
 		}
-		if c := e.message(); keep == nil || keep(c) {
+		c, err := s.ent.b.message(e)
+		if err != nil {
+			return false // a log failure, reported: the peek ends here
+		}
+		if keep == nil || keep(c) {
 			c.LockToken = uuid.Nil
 			out = append(out, c)
 		}
@@ -320,11 +347,26 @@ func (s *store) stats() Stats {
 }
 
 // merge applies properties-to-modify to e's application properties.
-func merge(e *entry, props map[string]any) {
+// A cold message that cannot be read back (a log failure, reported) keeps
+// its properties.
+func (s *store) merge(e *entry, props map[string]any) {
 	if len(props) == 0 {
 		return
 	}
-	e.rewrite(func(m *Message) { mergeProps(m, props) })
+	_ = s.rewrite(e, func(m *Message) { mergeProps(m, props) })
+}
+
+// rewrite is Broker.rewrite for e in s: its new stored form is in memory.
+func (s *store) rewrite(e *entry, edit func(m *Message)) error {
+	old := len(e.data)
+	if err := s.ent.b.rewrite(e, edit); err != nil {
+		return err
+	}
+	if s.all.get(e.seq) == e {
+		s.hot -= int64(old)
+		s.addHot(e, len(e.data))
+	}
+	return nil
 }
 
 // mergeProps applies properties-to-modify to m's application properties.

@@ -225,7 +225,7 @@ func (t *topic) runTimers() {
 		t.b.journal(recDel, t.name, e.seq)
 		t.quota.drop(e)
 		e.state = StateActive
-		due = append(due, dueMessage{e.message(), e.data})
+		due = append(due, dueMessage{e.message(e.data), e.data}) // scheduled at a topic: always hot
 	}
 	t.alarm.arm(t.timers.next(), now)
 	subs := t.subList

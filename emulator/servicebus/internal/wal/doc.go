@@ -39,4 +39,11 @@
 // follow the snapshot in the new log. Open finishes what a crash cut
 // short: it drops a partial snapshot (path.compact) and reads path.next
 // after the log, merging it in.
+//
+// # Reading back
+//
+// AppendAt returns a record's Pos (its file's generation and offset);
+// ReadAt reads it back, checked, once ReadableMark says the flusher wrote
+// it. CompactAt and CompactLiveAt give each snapshot record's Pos; the
+// replaced file stays open until the compaction is over.
 package wal

@@ -19,4 +19,9 @@ var (
 	// ErrCorrupt: a record in the middle of the log (not a torn tail) fails
 	// its checksum, so replaying further would skip acknowledged records.
 	ErrCorrupt = errors.New("write-ahead log corrupt")
+
+	// ErrUnreadable: ReadAt could not read back a whole record at the
+	// position it was given (its file is closed, or the bytes there are
+	// not a record).
+	ErrUnreadable = errors.New("write-ahead log record unreadable")
 )

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // MaxRecordSize bounds one record's payload; it also bounds what a corrupt
@@ -37,6 +38,19 @@ type Log struct {
 	abandon bool       // Abandon: stop without writing what is pending
 	err     error      // first write or sync error; the log is unusable after it
 	written int64      // bytes in the file (Size)
+	gen     uint32     // generation of f (Pos)
+	end     int64      // offset in f after the last record appended, pending ones included
+	synced  int64      // offset in f up to which records are written and synced
+
+	// rmu guards files, the generations ReadAt can read: f's, and while a
+	// compaction runs the old file and the snapshot being written.
+	rmu     sync.RWMutex
+	files   map[uint32]*genFile
+	lastGen uint32
+	// readErr is the first failed read-back (ReadAt, Fail): the log then
+	// refuses appends as after a failed write. Atomic, because a read
+	// may fail under mu (a compaction's snapshot reads).
+	readErr atomic.Pointer[error]
 
 	done chan struct{} // closed when the flusher has exited
 	once sync.Once
@@ -106,7 +120,8 @@ func Open(path string, replay func(rec []byte) error) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("seeking in %s: %w", path, err)
 	}
-	l := &Log{f: f, path: path, cur: newBatch(), done: make(chan struct{}), written: end}
+	l := &Log{f: f, path: path, cur: newBatch(), done: make(chan struct{}), written: end,
+		gen: 1, lastGen: 1, end: end, synced: end, files: map[uint32]*genFile{1: {f: f}}}
 	l.cond = sync.NewCond(&l.mu)
 	l.idle = sync.NewCond(&l.mu)
 	go l.flusher()
@@ -219,28 +234,38 @@ func tornOrCorrupt(rest *bufio.Reader, off int64, what string) error {
 // Append adds rec to the current batch and returns the batch; rec is copied.
 // The record is durable once the batch's Wait returns nil.
 func (l *Log) Append(rec []byte) (*Batch, error) {
+	b, _, err := l.AppendAt(rec)
+	return b, err
+}
+
+// AppendAt is Append that also returns where the record will be, for
+// ReadAt once Readable says the flusher wrote it.
+func (l *Log) AppendAt(rec []byte) (*Batch, Pos, error) {
 	if len(rec) > MaxRecordSize {
-		return nil, fmt.Errorf("record of %d bytes: %w", len(rec), ErrTooLarge)
+		return nil, 0, fmt.Errorf("record of %d bytes: %w", len(rec), ErrTooLarge)
 	}
 	if len(rec) == 0 {
 		// A zero header would read back as an empty record, so zero-filled
 		// tails could not be told from data.
-		return nil, fmt.Errorf("empty record: %w", ErrEmpty)
+		return nil, 0, fmt.Errorf("empty record: %w", ErrEmpty)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing || l.abandon {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
+	l.takeReadErr()
 	if l.err != nil {
-		return nil, l.err
+		return nil, 0, l.err
 	}
+	pos := makePos(l.gen, l.end)
+	l.end += frameHeader + int64(len(rec))
 	b := l.cur
 	b.buf = binary.LittleEndian.AppendUint32(b.buf, uint32(len(rec)))
 	b.buf = binary.LittleEndian.AppendUint32(b.buf, crc32.Checksum(rec, castagnoli))
 	b.buf = append(b.buf, rec...)
 	l.cond.Signal()
-	return b, nil
+	return b, pos, nil
 }
 
 // flusher writes and syncs one batch at a time.
@@ -269,6 +294,7 @@ func (l *Log) flusher() {
 			l.err = err
 		} else {
 			l.written += int64(len(b.buf))
+			l.synced += int64(len(b.buf))
 		}
 		b.err = err
 		close(b.done)
@@ -318,6 +344,7 @@ func (l *Log) Sync(ctx context.Context) error {
 func (l *Log) Barrier() *Batch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.takeReadErr()
 	if err := l.err; err != nil || l.closing || l.abandon {
 		if err == nil {
 			err = ErrClosed
@@ -342,6 +369,16 @@ func (l *Log) Barrier() *Batch {
 // over the log, so a crash at any point leaves either the old log or the
 // new one. Appends wait meanwhile. An error leaves the old log in use.
 func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
+	return l.CompactAt(func(emit func(rec []byte) (Pos, error)) error {
+		return snapshot(dropPos(emit))
+	})
+}
+
+// CompactAt is Compact whose emit returns each snapshot record's position,
+// readable with ReadAt at once. Once it returned nil, the positions of the
+// log's previous file are no longer readable: the caller must have
+// replaced every position it keeps (by the snapshot's).
+func (l *Log) CompactAt(snapshot func(emit func(rec []byte) (Pos, error)) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.resume()
@@ -354,10 +391,10 @@ func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
 	if err != nil {
 		return fmt.Errorf("creating the compacted log: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	err = snapshot(func(rec []byte) error { return appendFrame(w, rec) })
+	w, gen := l.building(f)
+	err = snapshot(w.emit)
 	if err == nil {
-		err = w.Flush()
+		err = w.flush()
 	}
 	if err == nil {
 		err = fdatasync(f)
@@ -372,18 +409,23 @@ func (l *Log) Compact(snapshot func(emit func(rec []byte) error) error) error {
 		// The old log stays in use; a left-over temporary file is only
 		// untidy (Open removes it), so its removal's error goes with the
 		// cause.
-		return fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, f.Close(), os.Remove(tmp)))
+		l.dropGen(gen)
+		return fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, os.Remove(tmp)))
 	}
-	size, err := f.Seek(0, io.SeekEnd) // appends go on after the snapshot
-	if err != nil {
-		return errors.Join(err, f.Close())
+	size := w.size()
+	l.f, l.written, l.end, l.synced = f, size, size, size
+	if _, err := f.Seek(size, io.SeekStart); err != nil { // appends go on after the snapshot
+		return err
 	}
-	old := l.f
-	l.f, l.written = f, size
-	if err := old.Close(); err != nil {
-		return fmt.Errorf("closing the replaced log: %w", err)
+	return l.switchTo(gen, nil)
+}
+
+// dropPos adapts a positioned emit to the plain one.
+func dropPos(emit func(rec []byte) (Pos, error)) func(rec []byte) error {
+	return func(rec []byte) error {
+		_, err := emit(rec)
+		return err
 	}
-	return nil
 }
 
 func isDone(b *Batch) bool {
@@ -423,7 +465,7 @@ func (l *Log) stop(abandon bool) error {
 		l.mu.Lock()
 		werr := l.err
 		l.mu.Unlock()
-		err = errors.Join(werr, l.f.Close())
+		err = errors.Join(werr, l.closeFiles())
 	})
 	return err
 }
@@ -455,6 +497,7 @@ func (l *Log) drain() error {
 			b.err = l.err
 		} else {
 			l.written += int64(len(b.buf))
+			l.synced += int64(len(b.buf))
 		}
 		close(b.done)
 		l.cur, l.last = newBatch(), b
@@ -484,6 +527,18 @@ func (l *Log) resume() {
 // states, so they do). A crash at any point leaves the
 // log whole: Open replays the old log and the side file, or the new log.
 func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) error {
+	return l.CompactLiveAt(func(emit func(rec []byte) (Pos, error)) error {
+		return snapshot(dropPos(emit))
+	})
+}
+
+// CompactLiveAt is CompactLive whose emit returns each snapshot record's
+// position, readable with ReadAt at once. Positions of records appended
+// while it runs stay readable after it; those of the log's previous file
+// do not once it returned nil, so snapshot must replace every position the
+// caller keeps from before it was called (it is called after the switch to
+// the side file, so a record appended before that is in the old file).
+func (l *Log) CompactLiveAt(snapshot func(emit func(rec []byte) (Pos, error)) error) error {
 	next := l.path + nextSuffix
 	nf, err := os.OpenFile(next, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -493,20 +548,21 @@ func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) erro
 		nf.Close()
 		return err
 	}
-	// Switch appends to the side file.
+	// Switch appends to the side file. The old file stays open for ReadAt
+	// until the snapshot replaced the positions in it.
 	l.mu.Lock()
 	if err := l.pause(); err != nil {
 		l.resume()
 		l.mu.Unlock()
 		return errors.Join(err, nf.Close(), os.Remove(next))
 	}
-	old := l.f
-	l.f = nf
+	l.rmu.Lock()
+	nextGen := l.nextGen()
+	l.files[nextGen] = &genFile{f: nf}
+	l.rmu.Unlock()
+	l.f, l.gen, l.end, l.synced = nf, nextGen, 0, 0
 	l.resume()
 	l.mu.Unlock()
-	if err := old.Close(); err != nil {
-		return fmt.Errorf("closing the log before compaction: %w", err)
-	}
 
 	// Build the snapshot while appends go on.
 	tmp := l.path + compactSuffix
@@ -514,10 +570,10 @@ func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) erro
 	if err != nil {
 		return fmt.Errorf("creating the compacted log: %w", err)
 	}
-	w := bufio.NewWriterSize(cf, 1<<20)
-	err = snapshot(func(rec []byte) error { return appendFrame(w, rec) })
+	w, gen := l.building(cf)
+	err = snapshot(w.emit)
 	if err == nil {
-		err = w.Flush()
+		err = w.flush()
 	}
 
 	// Then, with appends held back, add what went to the side file and
@@ -528,13 +584,11 @@ func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) erro
 	if err == nil {
 		err = l.pause()
 	}
+	base := w.size()
 	if err == nil {
 		if _, err = nf.Seek(0, io.SeekStart); err == nil {
-			_, err = io.Copy(w, nf)
+			err = w.copyFrom(nf)
 		}
-	}
-	if err == nil {
-		err = w.Flush()
 	}
 	if err == nil {
 		err = fdatasync(cf)
@@ -549,34 +603,25 @@ func (l *Log) CompactLive(snapshot func(emit func(rec []byte) error) error) erro
 		// The log on disk stays whole (the old file, then the side file,
 		// which Open reads), but this Log stops: a further compaction
 		// would truncate the side file. Fail-stop, like a failed write.
-		err = fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, cf.Close(), os.Remove(tmp)))
+		// The snapshot's file stays open for ReadAt, which gives only
+		// what was written to it.
+		err = fmt.Errorf("compacting %s: %w", l.path, errors.Join(err, os.Remove(tmp)))
 		if l.err == nil {
 			l.err = err
 		}
 		return err
 	}
-	size, err := cf.Seek(0, io.SeekEnd)
-	if err != nil {
-		return errors.Join(err, cf.Close())
+	size := w.size()
+	if _, err := cf.Seek(size, io.SeekStart); err != nil {
+		return err
 	}
-	l.f, l.written = cf, size
-	if err := errors.Join(nf.Close(), os.Remove(next)); err != nil {
+	l.f, l.written, l.end, l.synced = cf, size, size, size
+	// The side file's records are now in cf after the snapshot.
+	if err := l.switchTo(gen, map[uint32]int64{nextGen: base}); err != nil {
+		return err
+	}
+	if err := os.Remove(next); err != nil {
 		return fmt.Errorf("removing %s after compaction: %w", next, err)
 	}
 	return syncDir(filepath.Dir(l.path))
-}
-
-// appendFrame writes one framed record.
-func appendFrame(w io.Writer, rec []byte) error {
-	if len(rec) == 0 || len(rec) > MaxRecordSize {
-		return fmt.Errorf("snapshot record of %d bytes: %w", len(rec), ErrTooLarge)
-	}
-	var hdr [frameHeader]byte
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(rec)))
-	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(rec, castagnoli))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err := w.Write(rec)
-	return err
 }
