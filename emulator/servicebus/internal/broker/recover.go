@@ -41,8 +41,13 @@ type Recovery struct {
 	forwards map[string]forwarding // by lower-case path of the queue or subscription
 }
 
+// recovered is a message's last state in the log. It is kept as the
+// stored record (entry) from the moment its record is read: the Message the
+// record decodes to is garbage at once, so the log's messages are held
+// pointer-free while the fold goes on (the collector does not scan them,
+// and the peak is the stored forms, not decoded messages plus them).
 type recovered struct {
-	msg    *Message
+	e      *entry
 	locked bool
 }
 
@@ -76,7 +81,11 @@ func (r *Recovery) Apply(rec []byte) error {
 			byseq = map[int64]*recovered{}
 			r.msgs[key] = byseq
 		}
-		byseq[x.seq] = &recovered{msg: x.msg}
+		e, err := newEntry(x.msg, nil)
+		if err != nil {
+			return fmt.Errorf("journal record of message %d at %s: %w", x.seq, x.path, err)
+		}
+		byseq[x.seq] = &recovered{e: e}
 	case recDel:
 		delete(r.msgs[key], x.seq)
 	case recLock:
@@ -144,11 +153,11 @@ func (r *Recovery) Finish() RecoveryStats {
 			r.b.cfg.Logger.Warn("recovered messages of a missing entity dropped", "path", r.paths[key], "messages", len(byseq))
 			continue
 		}
-		list := slices.SortedFunc(maps.Values(byseq), func(a, b *recovered) int { return cmp.Compare(a.msg.SequenceNumber, b.msg.SequenceNumber) })
+		list := slices.SortedFunc(maps.Values(byseq), func(a, b *recovered) int { return cmp.Compare(a.e.seq, b.e.seq) })
 		st.Messages += len(list)
 		if tg.top != nil {
 			tg.top.restoreScheduled(list, now)
-			r.bumpSeq(tg, list[len(list)-1].msg.SequenceNumber)
+			r.bumpSeq(tg, list[len(list)-1].e.seq)
 			continue
 		}
 		tg.ent.mu.Lock()
@@ -159,7 +168,7 @@ func (r *Recovery) Finish() RecoveryStats {
 			tg.s.restore(rm, now)
 		}
 		tg.ent.mu.Unlock()
-		r.bumpSeq(tg, list[len(list)-1].msg.SequenceNumber)
+		r.bumpSeq(tg, list[len(list)-1].e.seq)
 	}
 	for key, seq := range r.seqs {
 		if tg, err := r.b.resolve(r.paths[key]); err == nil {
@@ -240,19 +249,20 @@ func (r *Recovery) restoreDedup(tg target, entries []dedupEntry, now time.Time) 
 // restore puts a recovered message back; the entity's mu is held. A lock
 // held at the crash has expired: the delivery counts (see Recovery).
 func (s *store) restore(rm *recovered, now time.Time) {
-	m := rm.msg
-	m.LockToken, m.LockedUntil = uuid.Nil, time.Time{}
+	e := rm.e
+	if e.ext != nil {
+		e.ext.lockToken, e.ext.lockedUntil = uuid.Nil, time.Time{}
+	}
 	dlqNow := false
 	if rm.locked && !s.dlq {
-		if int(m.DeliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
+		if int(e.deliveryCount)+1 >= s.ent.limits.maxDeliveryCount {
 			dlqNow = true
 		} else {
-			m.DeliveryCount++
+			e.deliveryCount++
 		}
 	}
-	e := mustEntry(m)
 	s.add(e, now)
-	if dlqNow && s.all.get(m.SequenceNumber) == e {
+	if dlqNow && s.all.get(e.seq) == e {
 		s.deadLetter(e, ReasonMaxDeliveryCountExceeded,
 			fmt.Sprintf("Message could not be consumed after %d delivery attempts.", s.ent.limits.maxDeliveryCount), nil, now)
 	}
@@ -263,10 +273,10 @@ func (t *topic) restoreScheduled(list []*recovered, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, rm := range list {
-		e := mustEntry(rm.msg)
-		t.scheduled.insert(rm.msg.SequenceNumber, e)
+		e := rm.e
+		t.scheduled.insert(e.seq, e)
 		t.quota.add(e)
-		t.timers.set(e, rm.msg.ScheduledEnqueueTime)
+		t.timers.set(e, e.scheduled())
 	}
 	t.alarm.arm(t.timers.next(), now)
 }
