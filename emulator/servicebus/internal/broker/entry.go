@@ -164,9 +164,13 @@ func (e *entry) setFields(m *Message) {
 // part is data (e.data, or what Broker.stored read back for a cold
 // message). Its Body is a slice of data (read-only); everything else is
 // its own.
-func (e *entry) message(data []byte) *Message {
+func (e *entry) message(data []byte) *Message { return e.messageRaw(data, nil) }
+
+// messageRaw is message that, with raw set, leaves the maps in raw as
+// they are encoded in data (decodeStoredRaw).
+func (e *entry) messageRaw(data []byte, raw *[3][]byte) *Message {
 	m := new(Message)
-	if err := decodeStored(data, m); err != nil {
+	if err := decodeStoredRaw(data, m, raw); err != nil {
 		// data was written by appendStored and is never modified.
 		panic(fmt.Sprintf("broker: stored message %d unreadable: %v", e.seq, err))
 	}

@@ -285,6 +285,7 @@ func (t *topic) restoreScheduled(list []*recovered, now time.Time) {
 // sequence numbers, duplicate-detection history and session states: the
 // content of a compacted journal. Messages locked now are emitted with a
 // lock record, so a crash before they are settled counts the delivery.
+// emit must not keep rec after it returns (SnapshotAt).
 func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 	return b.SnapshotAt(func(rec []byte) (uint64, error) { return 0, emit(rec) })
 }
@@ -293,7 +294,9 @@ func (b *Broker) Snapshot(emit func(rec []byte) error) error {
 // ColdLog's compaction): each stored message's position becomes its
 // snapshot record's, under the entity's lock, so that once the snapshot is
 // over no message refers to the log's previous file (which the compaction
-// then closes). A position of 0 changes nothing.
+// then closes). A position of 0 changes nothing. emit must not keep rec
+// after it returns: messages' records are encoded into one buffer (the
+// log copies each record).
 func (b *Broker) SnapshotAt(emit func(rec []byte) (uint64, error)) error {
 	putAt := func(fields ...any) (uint64, error) {
 		rec, err := enc.AppendList(nil, fields)
@@ -333,7 +336,7 @@ func (b *Broker) SnapshotAt(emit func(rec []byte) (uint64, error)) error {
 	}
 	for _, ent := range b.snapshot() {
 		ent.mu.Lock()
-		err := ent.snapshotTo(putAt)
+		err := ent.snapshotTo(putAt, emit)
 		ent.mu.Unlock()
 		if err != nil {
 			return err
@@ -380,20 +383,24 @@ func (b *Broker) snapshotEntities(put func(fields ...any) error) error {
 	return nil
 }
 
-func (e *entity) snapshotTo(putAt func(fields ...any) (uint64, error)) error {
+func (e *entity) snapshotTo(putAt func(fields ...any) (uint64, error), emit func(rec []byte) (uint64, error)) error {
 	put := func(fields ...any) error {
 		_, err := putAt(fields...)
 		return err
 	}
 	var err error
+	var rec []byte // each message's record, encoded into the same buffer (emit copies it)
 	for _, s := range []*store{e.main, e.dlq} {
 		s.all.ascend(0, func(en *entry) bool {
-			var m *Message
-			if m, err = e.b.message(en); err != nil {
+			var data []byte
+			if data, err = e.b.stored(en); err != nil {
+				return false
+			}
+			if rec, err = appendMessageRecord(rec[:0], s.path, en, data); err != nil {
 				return false
 			}
 			var pos uint64
-			if pos, err = putAt(messageRecord(s.path, m)...); err == nil && en.lockToken() != uuid.Nil {
+			if pos, err = emit(rec); err == nil && en.lockToken() != uuid.Nil {
 				err = put(recLock, s.path, en.seq)
 			}
 			if err == nil && pos != 0 {

@@ -276,10 +276,45 @@ func (r *storedReader) keyedMap(what string) map[string]any {
 	return v
 }
 
+// rawMap returns the next value, a map as AppendStringMap wrote it, without
+// decoding it: a map's header says how long it is.
+func (r *storedReader) rawMap(what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	var n uint64
+	switch {
+	case len(r.b) >= 2 && r.b[0] == enc.TypeMap8:
+		n = 2 + uint64(r.b[1])
+	case len(r.b) >= 5 && r.b[0] == enc.TypeMap32:
+		n = 5 + uint64(binary.BigEndian.Uint32(r.b[1:5]))
+	default:
+		d := enc.NewDecoder(r.b)
+		if err := d.Skip(); err != nil {
+			r.err = fmt.Errorf("stored message %s: %w", what, err)
+			return nil
+		}
+		n = uint64(d.Offset())
+	}
+	if n > uint64(len(r.b)) {
+		r.fail(what)
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
 // decodeStored fills m's client-supplied fields from data. Body is a
 // slice of data (read-only, as Message documents); everything else is a
 // copy.
-func decodeStored(data []byte, m *Message) error {
+func decodeStored(data []byte, m *Message) error { return decodeStoredRaw(data, m, nil) }
+
+// decodeStoredRaw is decodeStored that, with raw set, leaves m's three
+// maps (delivery annotations, annotations, application properties) nil and
+// puts their encoded bytes in raw instead (slices of data; nil for a map
+// not set): what a journal record holds as they are (appendMessageRecord).
+func decodeStoredRaw(data []byte, m *Message, raw *[3][]byte) error {
 	r := storedReader{b: data}
 	bodyLen := r.uvarint("body length")
 	flags := r.uvarint("flags")
@@ -338,14 +373,22 @@ func decodeStored(data []byte, m *Message) error {
 			p.ReplyToGroupID = r.string("reply-to-group-id")
 		}
 	}
-	if flags&storedDeliveryAnnotations != 0 {
-		m.DeliveryAnnotations = r.keyedMap("delivery annotations")
-	}
-	if flags&storedAnnotations != 0 {
-		m.Annotations = r.keyedMap("annotations")
-	}
-	if flags&storedApplicationProperties != 0 {
-		m.ApplicationProperties = r.keyedMap("application properties")
+	for i, mp := range [...]struct {
+		flag uint64
+		dst  *map[string]any
+		what string
+	}{
+		{storedDeliveryAnnotations, &m.DeliveryAnnotations, "delivery annotations"},
+		{storedAnnotations, &m.Annotations, "annotations"},
+		{storedApplicationProperties, &m.ApplicationProperties, "application properties"},
+	} {
+		switch {
+		case flags&mp.flag == 0:
+		case raw != nil:
+			raw[i] = r.rawMap(mp.what)
+		default:
+			*mp.dst = r.keyedMap(mp.what)
+		}
 	}
 	if flags&storedScheduled != 0 {
 		m.ScheduledEnqueueTime = time.Unix(0, r.varint("scheduled enqueue time")).UTC()
