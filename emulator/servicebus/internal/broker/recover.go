@@ -39,6 +39,10 @@ type Recovery struct {
 	dedup    map[string][]dedupEntry
 	sessions map[string]map[string][]byte
 	forwards map[string]forwarding // by lower-case path of the queue or subscription
+	// slabs hold the recovered stored forms by lower-case path, as a
+	// store's would: consecutive messages of an entity share chunks, apart
+	// from the garbage of decoding the log (which then frees whole spans).
+	slabs map[string]*slab
 }
 
 // recovered is a message's last state in the log. It is kept as the
@@ -63,7 +67,7 @@ func (b *Broker) NewRecovery() *Recovery {
 	b.replaying.Store(true)
 	return &Recovery{b: b, msgs: map[string]map[int64]*recovered{}, paths: map[string]string{},
 		seqs: map[string]int64{}, dedup: map[string][]dedupEntry{}, sessions: map[string]map[string][]byte{},
-		forwards: map[string]forwarding{}}
+		forwards: map[string]forwarding{}, slabs: map[string]*slab{}}
 }
 
 // Apply folds one journal record into the state being rebuilt.
@@ -81,7 +85,16 @@ func (r *Recovery) Apply(rec []byte) error {
 			byseq = map[int64]*recovered{}
 			r.msgs[key] = byseq
 		}
-		e, err := newEntry(x.msg, nil)
+		sl := r.slabs[key]
+		if sl == nil {
+			sl = &slab{}
+			r.slabs[key] = sl
+		}
+		data, err := encodeStored(x.msg, sl)
+		var e *entry
+		if err == nil {
+			e, err = newEntry(x.msg, data)
+		}
 		if err != nil {
 			return fmt.Errorf("journal record of message %d at %s: %w", x.seq, x.path, err)
 		}
