@@ -8,7 +8,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -17,28 +16,6 @@ import (
 
 	"github.com/orderflow/orderflow/internal/testkit"
 )
-
-// rawRequest writes req on a fresh connection and returns the status line's
-// code and the whole response.
-func rawRequest(t *testing.T, addr, req string) (int, string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("reading response: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 func hostAddr(a *testApp) string { return strings.TrimPrefix(a.host.URL(), "http://") }
 
@@ -137,13 +114,13 @@ func TestForeignHostRefused(t *testing.T) {
 	a := setup(t, appSpec{functions: map[string]string{"Ret": fnReturn, "Tick": fnTick}})
 	for host, want := range map[string]int{"evil.example": 403, "evil.example:7071": 403, "10.0.0.1": 403,
 		"localhost:7071": 200, "127.0.0.1": 200, "[::1]:7071": 200, "app.localhost": 200} {
-		code, body := rawRequest(t, hostAddr(a), "GET /api/ret HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		code, body := testkit.RawHTTP(t, hostAddr(a), "GET /api/ret HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
 		if code != want {
 			t.Errorf("Host %s: status %d, want %d: %s", host, code, want, body)
 		}
 	}
 	b := setup(t, appSpec{functions: map[string]string{"Ret": fnReturn}, cfg: Config{AllowedHosts: []string{"devbox.lan"}}})
-	if code, body := rawRequest(t, hostAddr(b), "GET /api/ret HTTP/1.1\r\nHost: DevBox.lan:7071\r\nConnection: close\r\n\r\n"); code != 200 {
+	if code, body := testkit.RawHTTP(t, hostAddr(b), "GET /api/ret HTTP/1.1\r\nHost: DevBox.lan:7071\r\nConnection: close\r\n\r\n"); code != 200 {
 		t.Errorf("configured host refused: %d %s", code, body)
 	}
 }

@@ -1,11 +1,9 @@
 package lambdahost_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -213,27 +211,6 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
 	})
 }
 
-// rawRequest writes req on a fresh connection and returns the status code.
-func rawRequest(t *testing.T, addr, req string) int {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("reading response: %v", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
-}
-
 // TestControlFollowsAdminRules: the control API answers only loopback
 // Host names (DNS rebinding), refuses browser requests (Origin) and
 // non-JSON POSTs (no CORS preflight), and the wrong method; nothing is
@@ -264,7 +241,7 @@ func TestControlFollowsAdminRules(t *testing.T) {
 		"unknown endpoint":      {strings.Replace(stop("localhost", "Content-Type: application/json\r\n"), "/stop", "/pause", 1), 404},
 		"instance not a number": {"POST /admin/host/instances/x/restart HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 400},
 	} {
-		if got := rawRequest(t, addr, c.req); got != c.want {
+		if got := rawStatus(t, addr, c.req); got != c.want {
 			t.Errorf("%s: %d, want %d", name, got, c.want)
 		}
 	}
@@ -272,11 +249,11 @@ func TestControlFollowsAdminRules(t *testing.T) {
 		t.Fatalf("a refused call stopped the function: %+v", f)
 	}
 	for _, host := range []string{"localhost:1", "127.0.0.1", "[::1]:7071", "app.localhost"} {
-		if got := rawRequest(t, addr, "GET /admin/host/status HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); got != 200 {
+		if got := rawStatus(t, addr, "GET /admin/host/status HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); got != 200 {
 			t.Errorf("status with Host %s: %d", host, got)
 		}
 	}
-	if got := rawRequest(t, addr, stop("localhost", "Content-Type: application/json; charset=utf-8\r\n")); got != 204 {
+	if got := rawStatus(t, addr, stop("localhost", "Content-Type: application/json; charset=utf-8\r\n")); got != 204 {
 		t.Fatalf("a well-formed stop: %d", got)
 	}
 }
@@ -288,4 +265,11 @@ func TestControlRoutesCannotShadowTheControlAPI(t *testing.T) {
 	if !errors.Is(err, lambdahost.ErrConfig) {
 		t.Fatalf("%v, want ErrConfig", err)
 	}
+}
+
+// rawStatus is testkit.RawHTTP's status code.
+func rawStatus(t *testing.T, addr, req string) int {
+	t.Helper()
+	code, _ := testkit.RawHTTP(t, addr, req)
+	return code
 }

@@ -1,11 +1,16 @@
 // Package testkit holds the test helpers every package's tests share:
-// polling until a condition holds, and a goroutine-safe buffer. It imports
+// polling until a condition holds, a goroutine-safe buffer, and a raw HTTP
+// request for what net/http's client will not send. It imports
 // nothing of ours, so the emulator's tests may use it as well as the app's
 // (see the import rules in docs/architecture.md).
 package testkit
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -64,3 +69,30 @@ func (b *Buffer) String() string {
 
 // Lines returns everything written so far, line by line.
 func (b *Buffer) Lines() []string { return strings.Split(b.String(), "\n") }
+
+// RawHTTP writes req, a whole HTTP/1.1 request as text, on a fresh
+// connection to addr and returns the response's status code and body. It is
+// for requests net/http's client normalises away (odd Host headers, missing
+// Content-Type), which servers must still answer safely.
+func RawHTTP(t testing.TB, addr, req string) (int, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response body: %v", err)
+	}
+	return resp.StatusCode, string(b)
+}
