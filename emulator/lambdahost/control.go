@@ -162,8 +162,16 @@ func (h *Host) RestartInstance(i int) error {
 	}
 	e := envs[i]
 	e.mu.Lock()
-	running := e.cmd != nil && e.cmd.ProcessState == nil && !e.down
+	running := e.cmd != nil && !e.down
+	exited := e.exited
 	e.mu.Unlock()
+	// Whether the process ended is the exited channel's to say: cmd.Wait
+	// writes ProcessState on another goroutine.
+	select {
+	case <-exited:
+		running = false
+	default:
+	}
 	if !running {
 		return fmt.Errorf("%w: %d has no running process", ErrUnknownInstance, i)
 	}
