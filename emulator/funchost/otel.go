@@ -31,9 +31,7 @@ const otelScope = "github.com/orderflow/orderflow/emulator/funchost"
 type hostTelemetry struct {
 	tel      *telemetry.Telemetry
 	tracer   trace.Tracer
-	duration metric.Float64Histogram
-	invoked  metric.Int64Counter
-	errors   metric.Int64Counter
+	faas     telemetry.FaaS
 	restarts metric.Int64Counter
 	deadLet  metric.Int64Counter
 	retried  metric.Int64Counter
@@ -42,10 +40,8 @@ type hostTelemetry struct {
 func newHostTelemetry(tel *telemetry.Telemetry) *hostTelemetry {
 	m := tel.Meter.Meter(otelScope)
 	ht := &hostTelemetry{tel: tel, tracer: tel.Tracer.Tracer(otelScope)}
+	ht.faas = telemetry.NewFaaS(m)
 	// Errors only flag invalid names; the instruments then still work as no-ops.
-	ht.duration, _ = m.Float64Histogram("faas.invoke_duration", metric.WithUnit("s"), metric.WithDescription("Duration of function invocations, by function."))
-	ht.invoked, _ = m.Int64Counter("faas.invocations", metric.WithUnit("{invocation}"), metric.WithDescription("Function invocations."))
-	ht.errors, _ = m.Int64Counter("faas.errors", metric.WithUnit("{error}"), metric.WithDescription("Failed function invocations."))
 	ht.restarts, _ = m.Int64Counter("funchost.handler.restarts", metric.WithUnit("{restart}"), metric.WithDescription("Handler process restarts (crash or timeout)."))
 	ht.deadLet, _ = m.Int64Counter("messaging.dead_lettered.messages", metric.WithUnit("{message}"), metric.WithDescription("Messages this host dead-lettered after the last attempt."))
 	ht.retried, _ = m.Int64Counter("messaging.retried.messages", metric.WithUnit("{message}"), metric.WithDescription("Failed messages handed back for another attempt."))
@@ -90,12 +86,7 @@ func (ht *hostTelemetry) recordInvocation(ctx context.Context, fn string, d time
 	if ht == nil || !ht.tel.Enabled() {
 		return
 	}
-	attrs := metric.WithAttributes(attribute.String("faas.invoked_name", fn))
-	ht.invoked.Add(ctx, 1, attrs)
-	ht.duration.Record(ctx, d.Seconds(), attrs)
-	if err != nil {
-		ht.errors.Add(ctx, 1, attrs)
-	}
+	ht.faas.Record(ctx, fn, d, err)
 }
 
 // processSpan starts the CONSUMER span of one delivery, parented on the

@@ -39,9 +39,7 @@ var noSpan = trace.SpanFromContext(context.Background())
 type hostTelemetry struct {
 	tel      *telemetry.Telemetry
 	tracer   trace.Tracer
-	duration metric.Float64Histogram
-	invoked  metric.Int64Counter
-	errors   metric.Int64Counter
+	faas     telemetry.FaaS
 	throttle metric.Int64Counter
 	restarts metric.Int64Counter
 }
@@ -52,10 +50,8 @@ func newHostTelemetry(tel *telemetry.Telemetry) *hostTelemetry {
 	}
 	m := tel.Meter.Meter(otelScope)
 	ht := &hostTelemetry{tel: tel, tracer: tel.Tracer.Tracer(otelScope)}
+	ht.faas = telemetry.NewFaaS(m)
 	// Errors only flag invalid names; the instruments then still work as no-ops.
-	ht.duration, _ = m.Float64Histogram("faas.invoke_duration", metric.WithUnit("s"), metric.WithDescription("Duration of function invocations, by function."))
-	ht.invoked, _ = m.Int64Counter("faas.invocations", metric.WithUnit("{invocation}"), metric.WithDescription("Function invocations."))
-	ht.errors, _ = m.Int64Counter("faas.errors", metric.WithUnit("{error}"), metric.WithDescription("Failed function invocations."))
 	ht.throttle, _ = m.Int64Counter("lambdahost.throttles", metric.WithUnit("{invocation}"), metric.WithDescription("Invocations refused because the function is stopped (Lambda's Throttles)."))
 	ht.restarts, _ = m.Int64Counter("lambdahost.runtime.restarts", metric.WithUnit("{restart}"), metric.WithDescription("Runtime process restarts (crash, timeout, control API)."))
 	return ht
@@ -128,12 +124,8 @@ func (ht *hostTelemetry) recordInvocation(ctx context.Context, span trace.Span, 
 	if !ht.tel.Enabled() {
 		return
 	}
-	attrs := metric.WithAttributes(attribute.String("faas.invoked_name", fn))
-	ctx = context.WithoutCancel(ctx)
-	ht.invoked.Add(ctx, 1, attrs)
-	ht.duration.Record(ctx, d.Seconds(), attrs)
+	ht.faas.Record(context.WithoutCancel(ctx), fn, d, err)
 	if err != nil {
-		ht.errors.Add(ctx, 1, attrs)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
