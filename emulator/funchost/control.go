@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -203,30 +202,16 @@ func (c *control) stopReplaced(ctx context.Context) error {
 
 // serveControl answers the control API; false if the path is not one of it.
 func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/admin/host/")
-	if !ok {
+	if !strings.HasPrefix(r.URL.Path, hostapi.Prefix) {
 		return false
 	}
-	parts := strings.Split(rest, "/")
-	var do func(ctx context.Context) error
+	call, err := hostapi.Call(r.URL.Path)
 	switch {
-	case len(parts) == 3 && parts[0] == "functions" && (parts[2] == "stop" || parts[2] == "start"):
-		name, stop := parts[1], parts[2] == "stop"
-		do = func(ctx context.Context) error {
-			if stop {
-				return f.host.StopFunction(ctx, name)
-			}
-			return f.host.StartFunction(ctx, name)
-		}
-	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "restart":
-		i, err := strconv.Atoi(parts[1])
-		if err != nil {
-			writeProblem(w, r, http.StatusBadRequest, "the instance must be a number")
-			return true
-		}
-		do = func(context.Context) error { return f.host.RestartInstance(i) }
-	default:
-		writeProblem(w, r, http.StatusNotFound, "no control endpoint "+r.URL.Path)
+	case errors.Is(err, hostapi.ErrBadInstance):
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+		return true
+	case err != nil:
+		writeProblem(w, r, http.StatusNotFound, err.Error())
 		return true
 	}
 	if !allowMethod(w, r, http.MethodPost) || !f.adminRequest(w, r) {
@@ -234,7 +219,7 @@ func (f *front) serveControl(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	err := do(ctx)
+	err = call(ctx, f.host)
 	switch {
 	case errors.Is(err, ErrConfig):
 		writeProblem(w, r, http.StatusNotFound, err.Error())

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -260,26 +258,13 @@ func (h *Host) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(st)
 		return
 	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, hostapi.Prefix), "/")
-	var do func(ctx context.Context) error
+	call, err := hostapi.Call(r.URL.Path)
 	switch {
-	case len(parts) == 3 && parts[0] == "functions" && (parts[2] == "stop" || parts[2] == "start"):
-		name, stop := parts[1], parts[2] == "stop"
-		do = func(ctx context.Context) error {
-			if stop {
-				return h.StopFunction(ctx, name)
-			}
-			return h.StartFunction(ctx, name)
-		}
-	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "restart":
-		i, err := strconv.Atoi(parts[1])
-		if err != nil {
-			adminError(w, http.StatusBadRequest, "the instance must be a number")
-			return
-		}
-		do = func(context.Context) error { return h.RestartInstance(i) }
-	default:
-		adminError(w, http.StatusNotFound, "no control endpoint "+r.URL.Path)
+	case errors.Is(err, hostapi.ErrBadInstance):
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		adminError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -296,7 +281,7 @@ func (h *Host) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	err := do(ctx)
+	err = call(ctx, h)
 	switch {
 	case errors.Is(err, ErrUnknownFunction) || errors.Is(err, ErrUnknownInstance):
 		adminError(w, http.StatusNotFound, err.Error())

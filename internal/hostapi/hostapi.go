@@ -6,8 +6,13 @@
 package hostapi
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -105,4 +110,40 @@ func (st HostStatus) Function(name string) FunctionStatus {
 		}
 	}
 	return FunctionStatus{}
+}
+
+// Controller is what a host does for the control API's POST calls.
+type Controller interface {
+	StopFunction(ctx context.Context, name string) error
+	StartFunction(ctx context.Context, name string) error
+	RestartInstance(i int) error
+}
+
+// ErrNoEndpoint means a path under Prefix names no control call.
+var ErrNoEndpoint = errors.New("no control endpoint")
+
+// ErrBadInstance means a restart path's instance is not a number.
+var ErrBadInstance = errors.New("the instance must be a number")
+
+// Call parses a POST control path (functions/{name}/stop|start or
+// instances/{i}/restart under Prefix) into the call it makes on a
+// Controller: ErrNoEndpoint for any other path, ErrBadInstance for a
+// restart of a non-numeric instance.
+func Call(path string) (func(context.Context, Controller) error, error) {
+	rest, ok := strings.CutPrefix(path, Prefix)
+	parts := strings.Split(rest, "/")
+	switch {
+	case !ok || len(parts) != 3:
+	case parts[0] == "functions" && parts[2] == "stop":
+		return func(ctx context.Context, c Controller) error { return c.StopFunction(ctx, parts[1]) }, nil
+	case parts[0] == "functions" && parts[2] == "start":
+		return func(ctx context.Context, c Controller) error { return c.StartFunction(ctx, parts[1]) }, nil
+	case parts[0] == "instances" && parts[2] == "restart":
+		i, err := strconv.Atoi(parts[1])
+		if err != nil {
+			return nil, ErrBadInstance
+		}
+		return func(_ context.Context, c Controller) error { return c.RestartInstance(i) }, nil
+	}
+	return nil, fmt.Errorf("%w %s", ErrNoEndpoint, path)
 }
