@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/emulator/servicebus/internal/broker"
@@ -49,19 +50,29 @@ func (s *Server) compactLoop() {
 
 // journal adapts the write-ahead log to the broker's Journal: records are
 // appended to the current group-commit batch, and whoever acknowledges
-// them to a client waits for durability with Server.durable.
+// them to a client waits for durability with Server.durable. Its logs are
+// set while the broker's timers may already run, hence atomics.
 type journal struct {
-	log  *wal.Log // nil until recovery is over (the broker journals nothing before)
+	// log takes appends: nil until recovery is over (the broker journals
+	// nothing before).
+	log atomic.Pointer[wal.Log]
+	// read is the log cold messages are read back from: set as soon as it
+	// is open, as recovery's end and the start's compaction read back the
+	// messages recovered cold. Appends wait for log: one made during the
+	// start's compaction (a timer's) would wait for the compaction, which
+	// waits for the entity lock the appender holds.
+	read atomic.Pointer[wal.Log]
 	fail func(error)
 }
 
 // Append is called with an entity's lock held: fail only starts the
 // fail-stop.
 func (j *journal) Append(rec []byte) error {
-	if j.log == nil {
+	l := j.log.Load()
+	if l == nil {
 		return fmt.Errorf("journal not open: %w", wal.ErrClosed)
 	}
-	_, err := j.log.Append(rec)
+	_, err := l.Append(rec)
 	if err != nil {
 		j.fail(fmt.Errorf("appending to the write-ahead log: %w", err))
 	}
@@ -70,10 +81,11 @@ func (j *journal) Append(rec []byte) error {
 
 // AppendAt is Append returning the record's position (broker.ColdLog).
 func (j *journal) AppendAt(rec []byte) (uint64, error) {
-	if j.log == nil {
+	l := j.log.Load()
+	if l == nil {
 		return 0, fmt.Errorf("journal not open: %w", wal.ErrClosed)
 	}
-	_, pos, err := j.log.AppendAt(rec)
+	_, pos, err := l.AppendAt(rec)
 	if err != nil {
 		j.fail(fmt.Errorf("appending to the write-ahead log: %w", err))
 	}
@@ -82,20 +94,22 @@ func (j *journal) AppendAt(rec []byte) (uint64, error) {
 
 // ReadableMark tells which positions the broker may evict (broker.ColdLog).
 func (j *journal) ReadableMark() func(uint64) bool {
-	if j.log == nil {
+	l := j.log.Load()
+	if l == nil {
 		return func(uint64) bool { return false }
 	}
-	readable := j.log.ReadableMark()
+	readable := l.ReadableMark()
 	return func(p uint64) bool { return readable(wal.Pos(p)) }
 }
 
 // ReadAt reads a cold message's record back (broker.ColdLog); a failure is
 // the log's: the server fails stop.
 func (j *journal) ReadAt(pos uint64) ([]byte, error) {
-	if j.log == nil {
+	l := j.read.Load()
+	if l == nil {
 		return nil, fmt.Errorf("journal not open: %w", wal.ErrClosed)
 	}
-	rec, err := j.log.ReadAt(wal.Pos(pos))
+	rec, err := l.ReadAt(wal.Pos(pos))
 	if err != nil {
 		j.fail(fmt.Errorf("reading back from the write-ahead log: %w", err))
 	}
@@ -104,8 +118,8 @@ func (j *journal) ReadAt(pos uint64) ([]byte, error) {
 
 // Fail is a record read back that is not the one expected (broker.ColdLog).
 func (j *journal) Fail(err error) {
-	if j.log != nil {
-		j.log.Fail(err)
+	if l := j.read.Load(); l != nil {
+		l.Fail(err)
 	}
 	j.fail(fmt.Errorf("reading back from the write-ahead log: %w", err))
 }
@@ -183,20 +197,32 @@ func (s *Server) failStop(err error) {
 
 // recover opens the log in dir, rebuilds the broker's messages from it and
 // replaces it with a snapshot of the rebuilt state, which is the log's
-// compaction: the log holds what changed since the last start.
-func (s *Server) recover(dir string, r *broker.Recovery) (*wal.Log, error) {
+// compaction: the log holds what changed since the last start. Messages
+// past Config.HotBytes are recovered cold (their log positions only), so
+// the memory recovery needs is about that of the server after it; jr reads
+// them back from the log as soon as it is open, for Finish and the
+// snapshot. A failed read-back fails the start (the log refuses the
+// compaction), leaving the log as it was.
+func (s *Server) recover(dir string, r *broker.Recovery, jr *journal) (*wal.Log, error) {
 	start := time.Now()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		r.Finish()
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	wl, err := wal.Open(filepath.Join(dir, walFile), r.Apply)
+	if s.cfg.HotBytes > 0 {
+		r.SetHotBytes(s.cfg.HotBytes)
+	}
+	wl, err := wal.OpenAt(filepath.Join(dir, walFile), func(rec []byte, p wal.Pos) error {
+		return r.ApplyAt(rec, uint64(p))
+	})
 	if err != nil {
 		r.Finish()
 		return nil, fmt.Errorf("recovering from %s: %w", dir, err)
 	}
+	jr.read.Store(wl)
 	st := r.Finish()
 	if err := wl.CompactAt(s.snapshotAt); err != nil {
+		_ = wl.Close() // the compaction's error is the one to report
 		return nil, fmt.Errorf("compacting the log in %s: %w", dir, err)
 	}
 	// Decoding the log made garbage about the size of the log; give it back

@@ -125,12 +125,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.DataDir != "" {
-		wl, err := s.recover(cfg.DataDir, rec)
+		wl, err := s.recover(cfg.DataDir, rec, jr)
 		if err != nil {
 			s.broker.Stop()
 			return nil, err
 		}
-		jr.log, s.wal = wl, wl
+		jr.log.Store(wl)
+		s.wal = wl
 		// A recovered backlog past the budget goes cold before serving.
 		if before, after := s.evict(); after < before {
 			debug.FreeOSMemory()

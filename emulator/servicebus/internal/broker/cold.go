@@ -34,13 +34,8 @@ func (b *Broker) stored(e *entry) ([]byte, error) {
 	if e.data != nil {
 		return e.data, nil
 	}
-	if b.cold == nil || e.pos == 0 {
-		return nil, fmt.Errorf("message %d has neither bytes nor a journal position: %w", e.seq, ErrInvalid)
-	}
-	rec, err := b.cold.ReadAt(e.pos)
+	rec, err := b.readBack(e)
 	if err != nil {
-		err = fmt.Errorf("reading back message %d: %w", e.seq, err)
-		b.cfg.Logger.Error("journal read failed", "err", err)
 		return nil, err
 	}
 	r, err := decodeRecord(rec)
@@ -56,6 +51,45 @@ func (b *Broker) stored(e *entry) ([]byte, error) {
 		return nil, err
 	}
 	return encodeStored(r.msg, nil)
+}
+
+// readBack returns the journal record at cold e's position, as stored does
+// (the caller checks that it is e's put record).
+func (b *Broker) readBack(e *entry) ([]byte, error) {
+	if b.cold == nil || e.pos == 0 {
+		return nil, fmt.Errorf("message %d has neither bytes nor a journal position: %w", e.seq, ErrInvalid)
+	}
+	rec, err := b.cold.ReadAt(e.pos)
+	if err != nil {
+		err = fmt.Errorf("reading back message %d: %w", e.seq, err)
+		b.cfg.Logger.Error("journal read failed", "err", err)
+		return nil, err
+	}
+	return rec, nil
+}
+
+// appendRecord appends e's put record at path to buf: from its stored form
+// when it is in memory, from its record read back when it is cold (the
+// client part copied as it is, not decoded: what a snapshot of a cold
+// backlog, the start's above all, costs per message). Called with e's
+// store's lock held, as stored.
+func (b *Broker) appendRecord(buf []byte, path string, e *entry) ([]byte, error) {
+	if e.data != nil {
+		return appendMessageRecord(buf, path, e, e.data)
+	}
+	rec, err := b.readBack(e)
+	if err != nil {
+		return buf, err
+	}
+	out, err := appendColdRecord(buf, path, e, rec)
+	if err != nil {
+		// As in stored: a checked record that is not this message's.
+		err = fmt.Errorf("reading back message %d at %d: %w", e.seq, e.pos, err)
+		b.cfg.Logger.Error("journal read gave the wrong record", "err", err)
+		b.cold.Fail(err)
+		return buf, err
+	}
+	return out, nil
 }
 
 // message is e.message with e's stored form from stored.

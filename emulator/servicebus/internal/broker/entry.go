@@ -174,6 +174,12 @@ func (e *entry) messageRaw(data []byte, raw *[3][]byte) *Message {
 		// data was written by appendStored and is never modified.
 		panic(fmt.Sprintf("broker: stored message %d unreadable: %v", e.seq, err))
 	}
+	e.brokerFields(m)
+	return m
+}
+
+// brokerFields sets m's broker-owned fields (and Size) from e's record.
+func (e *entry) brokerFields(m *Message) {
 	m.Size = e.size
 	m.forwardHops = e.forwardHops
 	m.SequenceNumber = e.seq
@@ -189,7 +195,6 @@ func (e *entry) messageRaw(data []byte, raw *[3][]byte) *Message {
 		}
 		m.DeadLetterSource = x.deadLetterSource
 	}
-	return m
 }
 
 // rewrite changes e's client-supplied part with edit (a settlement's
@@ -246,6 +251,15 @@ func newEntry(m *Message, data []byte) (*entry, error) {
 	e := &entry{data: data, availIdx: -1, timerIdx: -1}
 	e.setFields(m)
 	return e, nil
+}
+
+// coldEntry makes a cold entry for m, whose put record is at pos: no
+// stored form, only the broker-owned fields and the body's length, as an
+// evicted message has (Broker.stored reads it back). m is not kept.
+func coldEntry(m *Message, pos uint64) *entry {
+	e := &entry{pos: pos, coldBody: uint32(len(m.Body)), availIdx: -1, timerIdx: -1}
+	e.setFields(m)
+	return e
 }
 
 // mustEntry is newEntry for a message whose client part was stored

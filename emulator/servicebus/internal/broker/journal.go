@@ -57,7 +57,9 @@ func (b *Broker) journal(fields ...any) uint64 {
 // the one it has, whose record is readable and holds the same client part.
 func (s *store) journalPut(e *entry) {
 	b := s.ent.b
-	if b.cfg.Journal == nil {
+	if b.cfg.Journal == nil || b.replaying.Load() {
+		// Replaying, nothing is journaled: a recovered cold message
+		// need not be read back for a record that is not written.
 		return
 	}
 	m, err := b.message(e)
@@ -154,6 +156,68 @@ func appendMessageRecord(b []byte, path string, e *entry, data []byte) ([]byte, 
 			continue
 		}
 		var err error
+		if b, err = enc.Append(b, v); err != nil {
+			return b, err
+		}
+	}
+	return enc.EndList(b, start, len(fields)), nil
+}
+
+// Fields of a put record: 0 kind, 1 path, 2 sequence number, then the
+// client-supplied part (clientFirst to clientEnd-1: header, maps,
+// properties, body, scheduled time, partition key, what a stored form
+// holds), then the broker-owned fields.
+const (
+	clientFirst = 3
+	clientEnd   = 26
+)
+
+// appendColdRecord appends to b the put record of e at path, made from rec,
+// a put record of e read back from the journal: e's client part is the
+// one in rec (a cold message's position is always such a record's), copied
+// as it is; the other fields are e's now (its path, delivery count, state
+// and the rest may have changed since rec was written). It fails for a
+// record that is not a put of e.
+func appendColdRecord(b []byte, path string, e *entry, rec []byte) ([]byte, error) {
+	d := enc.NewDecoder(rec)
+	l, n, err := d.ListHeader()
+	if err != nil {
+		return b, fmt.Errorf("journal record: %w", err)
+	}
+	if n != messageFields {
+		return b, fmt.Errorf("journal record of %d fields for message %d: %w", n, e.seq, ErrInvalid)
+	}
+	kind, _ := l.Value()
+	_ = l.Skip() // its path: e's may differ (a dead-lettered message's)
+	seq, err := l.Value()
+	if err != nil || kind != recPut || seq != e.seq {
+		return b, fmt.Errorf("record of kind %v for message %v, want a put of %d: %w", kind, seq, e.seq, ErrInvalid)
+	}
+	rest := l.Rest()
+	for i := clientFirst; i < clientEnd; i++ {
+		// Checked as decodeRecord reads them, so that the snapshot never
+		// writes a record recovery would refuse.
+		if i == 6 || i == 7 || i == 22 {
+			_, err = l.KeyedMap()
+		} else {
+			err = l.Skip()
+		}
+		if err != nil {
+			return b, fmt.Errorf("journal record field %d: %w", i, err)
+		}
+	}
+	client := rest[:len(rest)-l.Len()]
+	var m Message
+	e.brokerFields(&m)
+	fields := messageRecord(path, &m)
+	b, start := enc.BeginComposite(b)
+	for i, v := range fields {
+		if i == clientFirst {
+			b = append(b, client...)
+		}
+		if i >= clientFirst && i < clientEnd {
+			continue
+		}
 		if b, err = enc.Append(b, v); err != nil {
 			return b, err
 		}

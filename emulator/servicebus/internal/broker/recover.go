@@ -15,10 +15,17 @@ import (
 
 // Recovery rebuilds the broker's messages from the records of its journal.
 // Usage, before the broker serves anything and with the entities created:
-// NewRecovery, Apply for each record in order, then Finish. The records
-// are folded into the last state of each message first and materialized
-// once at the end, so the time-driven transitions (expiry, scheduled
-// activation) are judged at the restart, not replayed.
+// NewRecovery, Apply (or ApplyAt) for each record in order, then Finish.
+// The records are folded into the last state of each message first and
+// materialized once at the end, so the time-driven transitions (expiry,
+// scheduled activation) are judged at the restart, not replayed.
+//
+// With a ColdLog, SetHotBytes and ApplyAt, the fold keeps the stored forms
+// of recovered messages in memory only up to a budget; past it a message
+// is recovered cold (its record's position only, as an evicted message),
+// so that recovering a backlog larger than the budget does not need the
+// backlog's memory. The ColdLog must read those positions back from Finish
+// on (a snapshot replaces them, as at run time).
 //
 // Recovery rules:
 //   - a message is in the state of its last put record, unless a later
@@ -43,13 +50,17 @@ type Recovery struct {
 	// store's would: consecutive messages of an entity share chunks, apart
 	// from the garbage of decoding the log (which then frees whole spans).
 	slabs map[string]*slab
+	// budget is the stored bytes the fold keeps in memory (negative: no
+	// bound, SetHotBytes); hot is what the messages it holds keep.
+	budget, hot int64
 }
 
 // recovered is a message's last state in the log. It is kept as the
 // stored record (entry) from the moment its record is read: the Message the
 // record decodes to is garbage at once, so the log's messages are held
 // pointer-free while the fold goes on (the collector does not scan them,
-// and the peak is the stored forms, not decoded messages plus them).
+// and the peak is the stored forms, not decoded messages plus them). Past
+// the budget the entry is cold: no stored form, the record's position.
 type recovered struct {
 	e      *entry
 	locked bool
@@ -67,11 +78,27 @@ func (b *Broker) NewRecovery() *Recovery {
 	b.replaying.Store(true)
 	return &Recovery{b: b, msgs: map[string]map[int64]*recovered{}, paths: map[string]string{},
 		seqs: map[string]int64{}, dedup: map[string][]dedupEntry{}, sessions: map[string]map[string][]byte{},
-		forwards: map[string]forwarding{}, slabs: map[string]*slab{}}
+		forwards: map[string]forwarding{}, slabs: map[string]*slab{}, budget: -1}
 }
 
+// SetHotBytes bounds the stored bytes (stored.go) of the messages the fold
+// keeps in memory: once the messages it holds keep budget bytes, a message
+// whose record ApplyAt got with a position is recovered cold, its bytes
+// read back from the ColdLog when needed (by Finish for what it must
+// change, by the snapshot that follows it, by deliveries). Without a
+// ColdLog, or with a negative budget (the default), every message is kept
+// in memory. The bound is on what the fold holds, which is what Evict
+// counts, so the first eviction after the start has little or nothing to
+// do; the fold may pass it by one message.
+func (r *Recovery) SetHotBytes(budget int64) { r.budget = budget }
+
 // Apply folds one journal record into the state being rebuilt.
-func (r *Recovery) Apply(rec []byte) error {
+func (r *Recovery) Apply(rec []byte) error { return r.ApplyAt(rec, 0) }
+
+// ApplyAt is Apply for a record at pos in the ColdLog (0: none), which the
+// ColdLog reads back (ReadAt) from Finish until the snapshot that follows
+// it replaced the recovered messages' positions.
+func (r *Recovery) ApplyAt(rec []byte, pos uint64) error {
 	x, err := decodeRecord(rec)
 	if err != nil {
 		return err
@@ -84,6 +111,16 @@ func (r *Recovery) Apply(rec []byte) error {
 		if byseq == nil {
 			byseq = map[int64]*recovered{}
 			r.msgs[key] = byseq
+		}
+		if old := byseq[x.seq]; old != nil {
+			r.hot -= int64(len(old.e.data))
+		}
+		if pos != 0 && r.b.cold != nil && r.budget >= 0 && r.hot >= r.budget {
+			// Past the budget: the record at pos is this message's
+			// state, as an evicted message's is (nothing decoded here
+			// is kept).
+			byseq[x.seq] = &recovered{e: coldEntry(x.msg, pos)}
+			break
 		}
 		sl := r.slabs[key]
 		if sl == nil {
@@ -99,8 +136,12 @@ func (r *Recovery) Apply(rec []byte) error {
 			return fmt.Errorf("journal record of message %d at %s: %w", x.seq, x.path, err)
 		}
 		byseq[x.seq] = &recovered{e: e}
+		r.hot += int64(len(data))
 	case recDel:
-		delete(r.msgs[key], x.seq)
+		if m := r.msgs[key][x.seq]; m != nil {
+			r.hot -= int64(len(m.e.data))
+			delete(r.msgs[key], x.seq)
+		}
 	case recLock:
 		if m := r.msgs[key][x.seq]; m != nil {
 			m.locked = true
@@ -128,8 +169,11 @@ func (r *Recovery) Apply(rec []byte) error {
 		}
 		// What the deleted entity held is gone, even if one of the same
 		// name is created later.
-		for k := range r.msgs {
+		for k, byseq := range r.msgs {
 			if k == key || strings.HasPrefix(k, key+"/") {
+				for _, m := range byseq {
+					r.hot -= int64(len(m.e.data))
+				}
 				delete(r.msgs, k)
 			}
 		}
@@ -169,8 +213,10 @@ func (r *Recovery) Finish() RecoveryStats {
 		list := slices.SortedFunc(maps.Values(byseq), func(a, b *recovered) int { return cmp.Compare(a.e.seq, b.e.seq) })
 		st.Messages += len(list)
 		if tg.top != nil {
-			tg.top.restoreScheduled(list, now)
-			r.bumpSeq(tg, list[len(list)-1].e.seq)
+			last := list[len(list)-1].e.seq
+			// A topic keeps its scheduled messages in memory.
+			tg.top.restoreScheduled(r.readBack(list), now)
+			r.bumpSeq(tg, last)
 			continue
 		}
 		tg.ent.mu.Lock()
@@ -216,6 +262,24 @@ func (r *Recovery) Finish() RecoveryStats {
 		}
 	}
 	return st
+}
+
+// readBack returns list with the stored forms of its cold messages read
+// back. One that cannot be read is left out: the ColdLog has failed then
+// (it refuses appends and compactions), and its owner fails stop.
+func (r *Recovery) readBack(list []*recovered) []*recovered {
+	kept := list[:0]
+	for _, rm := range list {
+		if rm.e.data == nil {
+			data, err := r.b.stored(rm.e)
+			if err != nil {
+				continue // reported by stored
+			}
+			rm.e.data, rm.e.pos = data, 0
+		}
+		kept = append(kept, rm)
+	}
+	return kept
 }
 
 // bumpSeq makes the numbering of tg's queue or topic continue after seq.
@@ -405,11 +469,7 @@ func (e *entity) snapshotTo(putAt func(fields ...any) (uint64, error), emit func
 	var rec []byte // each message's record, encoded into the same buffer (emit copies it)
 	for _, s := range []*store{e.main, e.dlq} {
 		s.all.ascend(0, func(en *entry) bool {
-			var data []byte
-			if data, err = e.b.stored(en); err != nil {
-				return false
-			}
-			if rec, err = appendMessageRecord(rec[:0], s.path, en, data); err != nil {
+			if rec, err = e.b.appendRecord(rec[:0], s.path, en); err != nil {
 				return false
 			}
 			var pos uint64

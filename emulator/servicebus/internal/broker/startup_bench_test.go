@@ -15,15 +15,24 @@ import (
 )
 
 // BenchmarkStartup times what a durable server does at start-up: the log's
-// recovery (wal.Open with Recovery.Apply, Finish), the start's compaction
-// (CompactAt with SnapshotAt) and the first eviction, over a log of
-// STARTUP_MESSAGES (default 200,000) 1 KiB messages in one queue. The log is
-// written once, outside the timing; each iteration recovers a copy of it.
+// recovery (wal.OpenAt with Recovery.ApplyAt, Finish), the start's
+// compaction (CompactAt with SnapshotAt) and the first eviction, over a log
+// of STARTUP_MESSAGES (default 200,000) 1 KiB messages in one queue, with
+// the server's default budget of stored bytes in memory (256 MiB: every
+// message hot) or STARTUP_HOT_BYTES (past which messages are recovered
+// cold and the compaction reads them back). The log is written once,
+// outside the timing; each iteration recovers a copy of it.
 func BenchmarkStartup(b *testing.B) {
-	n := 200_000
+	n, hot := 200_000, 256<<20
 	if s := os.Getenv("STARTUP_MESSAGES"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s := os.Getenv("STARTUP_HOT_BYTES"); s != "" {
+		var err error
+		if hot, err = strconv.Atoi(s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -71,14 +80,15 @@ func BenchmarkStartup(b *testing.B) {
 		j := &walJournal{}
 		br := New(Config{Journal: j}) // the queue comes back from its record
 		r := br.NewRecovery()
-		l, err := wal.Open(path, r.Apply)
+		r.SetHotBytes(int64(hot))
+		l, err := wal.OpenAt(path, func(rec []byte, p wal.Pos) error { return r.ApplyAt(rec, uint64(p)) })
 		if err != nil {
 			b.Fatal(err)
 		}
+		j.l = l // Finish and the snapshot read cold messages back
 		if st := r.Finish(); st.Messages != n {
 			b.Fatalf("recovered %d messages, want %d", st.Messages, n)
 		}
-		j.l = l
 		if err := l.CompactAt(func(emit func([]byte) (wal.Pos, error)) error {
 			return br.SnapshotAt(func(rec []byte) (uint64, error) {
 				p, err := emit(rec)
@@ -87,6 +97,7 @@ func BenchmarkStartup(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
+		br.Evict(int64(hot))
 		cpu += cpuTime(b) - cpu0
 		b.StopTimer()
 		br.Stop()

@@ -253,8 +253,17 @@ func (l *Log) readAt(p Pos) ([]byte, error) {
 	if gf == nil || gf.f == nil {
 		return nil, fmt.Errorf("record at %v: its file is no longer open: %w", p, ErrUnreadable)
 	}
-	var hdr [frameHeader]byte
-	if err := readFrom(gf, hdr[:], off); err != nil {
+	// One read for the header and, unless the record is large, the
+	// payload: a read is a system call, and a compaction of a cold backlog
+	// makes one per message.
+	ahead := readAheads.Get().(*[frameHeader + readAhead]byte)
+	defer readAheads.Put(ahead)
+	hdr := ahead[:frameHeader]
+	n, err := readSome(gf, ahead[:], off)
+	if err == nil && n < frameHeader {
+		err = fmt.Errorf("short read: %w", ErrUnreadable)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("record at %v: %w", p, err)
 	}
 	size := binary.LittleEndian.Uint32(hdr[0:4])
@@ -262,13 +271,36 @@ func (l *Log) readAt(p Pos) ([]byte, error) {
 		return nil, fmt.Errorf("record at %v: length %d: %w", p, size, ErrUnreadable)
 	}
 	buf := make([]byte, size)
-	if err := readFrom(gf, buf, off+frameHeader); err != nil {
-		return nil, fmt.Errorf("record at %v: %w", p, err)
+	got := copy(buf, ahead[frameHeader:n])
+	if got < len(buf) {
+		if err := readFrom(gf, buf[got:], off+frameHeader+int64(got)); err != nil {
+			return nil, fmt.Errorf("record at %v: %w", p, err)
+		}
 	}
 	if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
 		return nil, fmt.Errorf("record at %v: checksum mismatch: %w", p, ErrUnreadable)
 	}
 	return buf, nil
+}
+
+// readAhead is how much of a record's payload ReadAt reads with its header.
+const readAhead = 4 << 10
+
+var readAheads = sync.Pool{New: func() any { return new([frameHeader + readAhead]byte) }}
+
+// readSome reads what it can of b from gf at off: the file may end before
+// b does. From a snapshot being written, it reads the header only (so as
+// not to flush its buffer for bytes past the record).
+func readSome(gf *genFile, b []byte, off int64) (int, error) {
+	if gf.w != nil {
+		b = b[:frameHeader]
+		return len(b), readFrom(gf, b, off)
+	}
+	n, err := gf.f.ReadAt(b, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("reading the log: %w", err)
+	}
+	return n, nil
 }
 
 // readFrom fills b from gf at off, flushing a snapshot's buffer first when

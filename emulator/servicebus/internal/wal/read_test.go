@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -144,5 +145,111 @@ func TestFailedReadBackStopsAppends(t *testing.T) {
 	}
 	if err := l.Close(); err == nil {
 		t.Fatal("Close after a failed read-back reported nothing")
+	}
+}
+
+// TestOpenAtPositionsReadBackUntilCompacted: the positions OpenAt's replay
+// gives read back as the records they were given with, those of a torn
+// tail's log and of an unfinished compaction's side file (merged by Open)
+// included, and keep doing so while the log's first compaction writes its
+// snapshot (a caller's snapshot reads them); after it they are
+// ErrUnreadable, never other bytes. A failed read-back then stops the next
+// compaction, as a failed write does.
+func TestOpenAtPositionsReadBackUntilCompacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log")
+	writeRecords(t, path, "old-1", "old-2", "old-3")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{200, 0, 0, 0, 1, 2, 3}); err != nil { // a torn tail
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeRecords(t, path+".next", "next-1", "next-2")
+
+	got := map[wal.Pos]string{}
+	var order []wal.Pos
+	l, err := wal.OpenAt(path, func(rec []byte, p wal.Pos) error {
+		if _, dup := got[p]; dup || p == 0 {
+			t.Errorf("position %v given twice or zero", p)
+		}
+		got[p] = string(rec)
+		order = append(order, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() }) // reports the failed read-back below
+	if len(order) != 5 {
+		t.Fatalf("replayed %d records, want 5", len(order))
+	}
+	readAll := func(when string) {
+		for _, p := range order {
+			rec, err := l.ReadAt(p)
+			if err != nil || string(rec) != got[p] {
+				t.Fatalf("%s: ReadAt(%v) = %q, %v; want %q", when, p, rec, err, got[p])
+			}
+		}
+	}
+	readAll("after Open")
+	appendDurable(t, l, []byte("after"))
+	readAll("after an append")
+
+	if err := l.CompactAt(func(emit func([]byte) (wal.Pos, error)) error {
+		readAll("during the compaction")
+		for _, p := range order {
+			if _, err := emit([]byte(got[p])); err != nil {
+				return err
+			}
+		}
+		_, err := emit([]byte("after"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range order {
+		if rec, err := l.ReadAt(p); !errors.Is(err, wal.ErrUnreadable) {
+			t.Fatalf("ReadAt(%v) after the compaction = %q, %v; want ErrUnreadable", p, rec, err)
+		}
+	}
+	if err := l.Compact(func(func([]byte) error) error { return nil }); err == nil {
+		t.Fatal("a compaction after a failed read-back succeeded")
+	}
+}
+
+// TestOpenAtGivesEveryRecordOnceInOrder: OpenAt replays what Open replays,
+// and its positions are distinct and increasing.
+func TestOpenAtGivesEveryRecordOnceInOrder(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "log")
+	var want []string
+	for i := range 500 {
+		want = append(want, fmt.Sprintf("record %d %s", i, make([]byte, i%97)))
+	}
+	writeRecords(t, path, want...)
+	var got []string
+	var last wal.Pos
+	l, err := wal.OpenAt(path, func(rec []byte, p wal.Pos) error {
+		if p <= last {
+			t.Errorf("position %v after %v", p, last)
+		}
+		last = p
+		got = append(got, string(rec))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("OpenAt replayed %d records, not those written", len(got))
 	}
 }

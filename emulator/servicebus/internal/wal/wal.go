@@ -86,6 +86,21 @@ func newBatch() *Batch { return &Batch{done: make(chan struct{})} }
 // writer. replay may be nil. An error from replay stops Open and is
 // returned wrapped.
 func Open(path string, replay func(rec []byte) error) (*Log, error) {
+	if replay == nil {
+		return OpenAt(path, nil)
+	}
+	return OpenAt(path, func(rec []byte, _ Pos) error { return replay(rec) })
+}
+
+// OpenAt is Open whose replay also gets each record's position, for ReadAt
+// on the Log it returns, so that a caller can keep a position instead of a
+// record it may need again. The positions are those of the file opened
+// (records of an unfinished live compaction's side file are given the
+// positions they get once merged into it); they stay readable until the
+// Log's first compaction, which must replace them (as any position from
+// before a compaction). They cannot be read during the replay: the Log
+// does not exist yet.
+func OpenAt(path string, replay func(rec []byte, pos Pos) error) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening write-ahead log: %w", err)
@@ -103,12 +118,18 @@ func Open(path string, replay func(rec []byte) error) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("removing an unfinished compaction: %w", err)
 	}
-	end, err := Read(f, replay)
+	// An opened log is the first generation; positions are its offsets.
+	const gen = 1
+	var at func(rec []byte, off int64) error
+	if replay != nil {
+		at = func(rec []byte, off int64) error { return replay(rec, makePos(gen, off)) }
+	}
+	end, err := readFrames(f, 0, at)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("replaying %s: %w", path, err)
 	}
-	if end, err = mergeNext(f, end, path+nextSuffix, replay); err != nil {
+	if end, err = mergeNext(f, end, path+nextSuffix, at); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -121,7 +142,7 @@ func Open(path string, replay func(rec []byte) error) (*Log, error) {
 		return nil, fmt.Errorf("seeking in %s: %w", path, err)
 	}
 	l := &Log{f: f, path: path, cur: newBatch(), done: make(chan struct{}), written: end,
-		gen: 1, lastGen: 1, end: end, synced: end, files: map[uint32]*genFile{1: {f: f}}}
+		gen: gen, lastGen: gen, end: end, synced: end, files: map[uint32]*genFile{gen: {f: f}}}
 	l.cond = sync.NewCond(&l.mu)
 	l.idle = sync.NewCond(&l.mu)
 	go l.flusher()
@@ -139,8 +160,9 @@ const (
 // appends them to f at end, syncs f and removes next. A crash after the
 // append but before the removal replays them twice at the next start,
 // which the journal's records allow (each states a whole state, so
-// applying a sequence again ends in the same state).
-func mergeNext(f *os.File, end int64, next string, replay func(rec []byte) error) (int64, error) {
+// applying a sequence again ends in the same state). replay gets each
+// record's offset in f once merged.
+func mergeNext(f *os.File, end int64, next string, replay func(rec []byte, off int64) error) (int64, error) {
 	nf, err := os.Open(next)
 	if errors.Is(err, os.ErrNotExist) {
 		return end, nil
@@ -149,7 +171,7 @@ func mergeNext(f *os.File, end int64, next string, replay func(rec []byte) error
 		return end, fmt.Errorf("opening %s: %w", next, err)
 	}
 	defer nf.Close()
-	n, err := Read(nf, replay)
+	n, err := readFrames(nf, end, replay)
 	if err != nil {
 		return end, fmt.Errorf("replaying %s: %w", next, err)
 	}
@@ -180,6 +202,15 @@ func mergeNext(f *os.File, end int64, next string, replay func(rec []byte) error
 // log without error; a failing record with more data after it is
 // ErrCorrupt.
 func Read(r io.Reader, fn func(rec []byte) error) (int64, error) {
+	if fn == nil {
+		return readFrames(r, 0, nil)
+	}
+	return readFrames(r, 0, func(rec []byte, _ int64) error { return fn(rec) })
+}
+
+// readFrames is Read whose fn also gets each record's offset plus base
+// (where r's first byte is or will be in the log's file).
+func readFrames(r io.Reader, base int64, fn func(rec []byte, off int64) error) (int64, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var off int64
 	var hdr [frameHeader]byte
@@ -208,7 +239,7 @@ func Read(r io.Reader, fn func(rec []byte) error) (int64, error) {
 			return off, tornOrCorrupt(br, off, "checksum mismatch")
 		}
 		if fn != nil {
-			if err := fn(buf); err != nil {
+			if err := fn(buf, base+off); err != nil {
 				return off, fmt.Errorf("record at offset %d: %w", off, err)
 			}
 		}
@@ -487,6 +518,10 @@ func (l *Log) drain() error {
 	if l.closing || l.abandon {
 		return ErrClosed
 	}
+	// A log whose read-back failed is not compacted either: its owner's
+	// memory may miss what it could not read, which a snapshot would make
+	// the whole log.
+	l.takeReadErr()
 	if l.err != nil {
 		return l.err
 	}
