@@ -16,6 +16,8 @@ BROKER    ?= servicebus
 # The local dashboard (make run): its port, also its OTLP/HTTP endpoint, which the host, the emulator and the
 # handler export to with short intervals so the pages follow live.
 DASHBOARD_PORT ?= 18888
+# Its OTLP/gRPC receiver, for apps that export with OTEL_EXPORTER_OTLP_PROTOCOL=grpc.
+DASHBOARD_GRPC_PORT ?= 18889
 RUN_OTEL = OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$(DASHBOARD_PORT) OTEL_METRIC_EXPORT_INTERVAL=2000 \
 	OTEL_BSP_SCHEDULE_DELAY=500 OTEL_BLRP_SCHEDULE_DELAY=500
 CONSUMERS := ProcessOrder SendEmail
@@ -47,7 +49,7 @@ run: ## Run the app locally (TARGET=azure|lambda; BROKER=servicebus: embedded em
 run-azure: package tools
 	@test -f local.settings.json || { cp local.settings.example.json local.settings.json; echo "created local.settings.json from local.settings.example.json"; }
 	cp local.settings.json $(APP_DIR)/local.settings.json
-	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -host-url http://127.0.0.1:$(PORT) -broker $(BROKER) & dash=$$!; \
+	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -otlp-grpc 127.0.0.1:$(DASHBOARD_GRPC_PORT) -host-url http://127.0.0.1:$(PORT) -broker $(BROKER) & dash=$$!; \
 	trap 'kill $$dash 2>/dev/null' EXIT; \
 	$(RUN_OTEL) $(BIN_DIR)/funchost -app-dir $(APP_DIR) -port $(PORT) -instances $(INSTANCES) $(RUN_FLAGS)
 
@@ -65,7 +67,7 @@ run-lambda:
 	$(GO) build -o $(BIN_DIR)/lambdahost ./emulator/cmd/lambdahost
 	$(GO) build -o $(BIN_DIR)/dashboard ./functions/cmd/dashboard
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BIN_DIR)/lambda/bootstrap ./functions/cmd/lambda
-	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -host-url http://127.0.0.1:$(PORT) -broker rabbitmq & dash=$$!; \
+	@$(BIN_DIR)/dashboard -addr 127.0.0.1:$(DASHBOARD_PORT) -otlp-grpc 127.0.0.1:$(DASHBOARD_GRPC_PORT) -host-url http://127.0.0.1:$(PORT) -broker rabbitmq & dash=$$!; \
 	trap 'kill $$dash 2>/dev/null' EXIT; \
 	$(RUN_OTEL) $(BIN_DIR)/lambdahost -template infra/aws/template.yaml -bootstrap $(BIN_DIR)/lambda/bootstrap -settings local.settings.json \
 	  -port $(PORT) -schedule-every 10s -concurrency $(INSTANCES) $(LAMBDA_RUN_FLAGS)

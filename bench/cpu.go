@@ -24,7 +24,8 @@ import (
 type cpuGroup string
 
 const (
-	cpuBench      cpuGroup = "bench process (load client + host + emulator, one process)"
+	cpuBench      cpuGroup = "bench process (host + emulator + SMTP sink, one process)"
+	cpuLoad       cpuGroup = "load client (own process)"
 	cpuHandler    cpuGroup = "handler"
 	cpuPGBackends cpuGroup = "postgres backends of the benchmark's database"
 	cpuPGBack     cpuGroup = "postgres background processes (whole server, shared)"

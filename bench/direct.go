@@ -87,6 +87,7 @@ func (a *appRun) wirePass(ctx context.Context, cfg runConfig, bin string, n int)
 	}
 	defer d.stop()
 	c := newOrderClient(d.URL, cfg.clients)
+	defer c.close()
 	if _, _, err := c.closedLoop(ctx, cfg.clients, time.Minute, 100); err != nil {
 		return 0, 0, err
 	}

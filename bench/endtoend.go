@@ -56,19 +56,23 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 		return nil, err
 	}
 	defer a.stop()
-	c := newOrderClient(a.URL, cfg.clients)
+	c, err := startLoad(ctx, a.URL, cfg.clients, loadProfile(cfg, name))
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
 
 	log.Printf("  %s: saturation, %d orders from %d clients", broker, cfg.e2eOrders, cfg.clients)
 	var sat float64
 	var done time.Time
-	meter, err := startCPU(ctx, a.db, a.handlerPIDs(), nil)
+	meter, err := startCPU(ctx, a.db, a.handlerPIDs(), c.cpuGroup())
 	if err != nil {
 		return nil, err
 	}
 	polls0 := a.polls.Load()
 	err = profiled(cfg, name, a.handlerPIDs(), func() error {
 		start := time.Now()
-		orders, _, err := c.closedLoop(ctx, cfg.clients, 10*time.Minute, cfg.e2eOrders)
+		orders, _, err := c.closedLoop(cfg.clients, 10*time.Minute, cfg.e2eOrders)
 		if err != nil {
 			return err
 		}
@@ -92,7 +96,7 @@ func endToEndOn(ctx context.Context, cfg runConfig, broker stage.Broker, pg pgbe
 
 	rate := sat / 2
 	log.Printf("  %s: %.0f orders/s at saturation; latency at %.0f orders/s for %s", broker, sat, rate, cfg.e2eLoadTime)
-	orders, err := c.openLoop(ctx, rate, cfg.e2eLoadTime)
+	orders, err := c.openLoop(rate, cfg.e2eLoadTime)
 	if err != nil {
 		return nil, err
 	}

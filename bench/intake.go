@@ -120,13 +120,17 @@ func intakePass(ctx context.Context, cfg runConfig, a *appRun, url string, pids 
 		profPIDs = nil
 	}
 	var res intakeResult
-	c := newOrderClient(url, cfg.clients)
-	if _, _, err := c.closedLoop(ctx, cfg.clients, 2*time.Second, 0); err != nil {
+	c, err := startLoad(ctx, url, cfg.clients, loadProfile(cfg, name))
+	if err != nil {
+		return res, err
+	}
+	defer c.stop()
+	if _, _, err := c.closedLoop(cfg.clients, 2*time.Second, 0); err != nil {
 		return res, fmt.Errorf("%s warm-up: %w", name, err)
 	}
 	// Let the warm-up's transaction statistics reach pg_stat_database.
 	time.Sleep(statsSettle)
-	meter, err := startCPU(ctx, a.db, pids, nil)
+	meter, err := startCPU(ctx, a.db, pids, c.cpuGroup())
 	if err != nil {
 		return res, err
 	}
@@ -136,7 +140,7 @@ func intakePass(ctx context.Context, cfg runConfig, a *appRun, url string, pids 
 	)
 	err = profiled(cfg, name, profPIDs, func() error {
 		var err error
-		orders, elapsed, err = c.closedLoop(ctx, cfg.clients, cfg.intakeTime, 0)
+		orders, elapsed, err = c.closedLoop(cfg.clients, cfg.intakeTime, 0)
 		return err
 	})
 	if err != nil {

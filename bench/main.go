@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,13 @@ type benchmark struct {
 }
 
 func main() {
+	if url := os.Getenv(loadWorkerEnv); url != "" {
+		conns, _ := strconv.Atoi(os.Getenv("BENCH_LOAD_WORKER_CONNS"))
+		if err := loadWorker(url, max(conns, 1), os.Getenv("BENCH_LOAD_WORKER_PROFILE")); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	out := flag.String("out", "bench/results.json", "results file (JSON)")
 	md := flag.String("md", "BENCHMARKS.md", "human-readable table")
 	only := flag.String("only", "", "comma-separated benchmark names to run (default all)")
@@ -57,7 +65,7 @@ func main() {
 	flag.IntVar(&cfg.e2eOrders, "e2e-orders", 2000, "orders placed for the end-to-end saturation pass")
 	flag.DurationVar(&cfg.e2eLoadTime, "e2e-load-time", 10*time.Second, "duration of the end-to-end half-load latency pass")
 	flag.IntVar(&cfg.dispatchN, "dispatch-messages", 5000, "messages per host dispatch throughput pass")
-	flag.StringVar(&cfg.profileDir, "cpuprofile", "", "write CPU profiles of the handler and of this process (host, emulator, clients) into this directory")
+	flag.StringVar(&cfg.profileDir, "cpuprofile", "", "write CPU profiles of the handler, of this process (host, emulator) and of the load client into this directory")
 	flag.Parse()
 
 	root, err := stage.RepoRoot()

@@ -10,7 +10,7 @@ import (
 )
 
 // profiled runs fn under CPU profiling when cfg.profileDir is set: this
-// process (load generators, in-process host and emulator) into
+// process (in-process host, emulator and SMTP sink) into
 // <dir>/<name>-bench.pprof, and each handler process in pids (built with
 // bench/testdata/handlerprof) into <dir>/<name>-handler.<pid>.pprof.
 func profiled(cfg runConfig, name string, pids []int, fn func() error) error {
@@ -47,4 +47,13 @@ func profilePrefix(cfg runConfig, name string) string {
 		return ""
 	}
 	return filepath.Join(cfg.profileDir, name+"-handler")
+}
+
+// loadProfile is where the load worker of pass name writes its CPU
+// profile; "" without -cpuprofile.
+func loadProfile(cfg runConfig, name string) string {
+	if cfg.profileDir == "" {
+		return ""
+	}
+	return filepath.Join(cfg.profileDir, name+"-load.pprof")
 }

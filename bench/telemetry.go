@@ -68,6 +68,7 @@ func telemetryCost(ctx context.Context, cfg runConfig) ([]Result, error) {
 				d = 2 * time.Second // warm-up, not counted
 			}
 			orders, elapsed, err := c.closedLoop(ctx, cfg.clients, d, 0)
+			c.close()
 			if err != nil {
 				return nil, fmt.Errorf("intake with telemetry %v: %w", on, err)
 			}

@@ -1,9 +1,10 @@
 // Package dashboard is the local dashboard of the order system: an OTLP/HTTP
 // receiver (the handler, the host and the emulator export to it with the
-// standard exporter) and server-rendered pages: Resources (host, handler
-// instances, functions with stop/start, dependency checks), Logs (live),
-// Traces (list and waterfall), Metrics (charts over time) and Queues
-// (depths, dead letters, replay, purge through shared/deadletter).
+// standard exporter), optionally an OTLP/gRPC one, and server-rendered
+// pages: Resources (host, handler instances, functions with stop/start,
+// dependency checks), Logs (live), Traces (list and waterfall), Metrics
+// (charts over time) and Queues (depths, dead letters, replay, purge through
+// shared/deadletter).
 //
 // Everything it serves is embedded; telemetry is kept in bounded ring
 // buffers; it listens on loopback and refuses cross-site form posts.
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/orderflow/orderflow/internal/loopback"
 	"github.com/orderflow/orderflow/shared/deadletter"
@@ -54,6 +57,13 @@ type Config struct {
 	// Listener, when set, is used instead of listening on Addr (a test
 	// that must know the URL before the dashboard's other parts exist).
 	Listener net.Listener
+	// GRPCAddr, when set, also serves OTLP/gRPC there (the collector's
+	// Export services, as exporters send with
+	// OTEL_EXPORTER_OTLP_PROTOCOL=grpc). Default: "" (off); the dashboard
+	// command serves it on 127.0.0.1:18889.
+	GRPCAddr string
+	// GRPCListener, when set, is used instead of listening on GRPCAddr.
+	GRPCListener net.Listener
 	// HostURL is the local Functions host's or Lambda host's base URL (both
 	// serve the control API of internal/hostapi), for the Resources page
 	// and function stop/start. Default: "" (no host shown).
@@ -113,6 +123,9 @@ type Dashboard struct {
 	ln       net.Listener
 	srv      *http.Server
 	done     chan struct{}
+	grpcLn   net.Listener
+	grpcSrv  *grpc.Server
+	grpcDone chan struct{}
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -142,6 +155,22 @@ func (d *Dashboard) Start(context.Context) error {
 			return fmt.Errorf("dashboard listening on %s: %w", d.cfg.Addr, err)
 		}
 	}
+	gln, err := listenGRPC(d.cfg)
+	if err != nil {
+		if d.cfg.Listener == nil {
+			_ = ln.Close()
+		}
+		return fmt.Errorf("dashboard OTLP/gRPC listening on %s: %w", d.cfg.GRPCAddr, err)
+	}
+	if gln != nil {
+		d.grpcLn, d.grpcSrv, d.grpcDone = gln, d.newGRPCServer(), make(chan struct{})
+		go func() {
+			defer close(d.grpcDone)
+			if err := d.grpcSrv.Serve(gln); err != nil {
+				d.cfg.Logger.Error("dashboard OTLP/gRPC receiver stopped", "err", err)
+			}
+		}()
+	}
 	d.ln = ln
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
@@ -166,16 +195,38 @@ func (d *Dashboard) URL() string {
 	return "http://" + d.ln.Addr().String()
 }
 
+// GRPCAddr is the OTLP/gRPC receiver's address (host:port), or "" when it
+// is off.
+func (d *Dashboard) GRPCAddr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.grpcLn == nil {
+		return ""
+	}
+	return d.grpcLn.Addr().String()
+}
+
 // Stop shuts the server down, bounded by ctx; live log streams end. It is
 // idempotent.
 func (d *Dashboard) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
 		close(d.quit)
 		d.mu.Lock()
-		srv, done := d.srv, d.done
+		srv, done, gsrv, gdone := d.srv, d.done, d.grpcSrv, d.grpcDone
 		d.mu.Unlock()
 		if srv == nil {
 			return
+		}
+		if gsrv != nil {
+			stopped := make(chan struct{})
+			go func() { gsrv.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				gsrv.Stop()
+				<-stopped
+			}
+			<-gdone
 		}
 		if err := srv.Shutdown(ctx); err != nil {
 			_ = srv.Close()

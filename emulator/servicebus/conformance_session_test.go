@@ -603,6 +603,50 @@ func TestAbandonedAcceptNextLocksNothing(t *testing.T) {
 	}
 }
 
+// TestAbandonedAcceptNextDetachAnswered: go-amqp abandons a link whose attach its context gave up
+// on and detaches it right before the session's next attach, still unanswered; it frees the
+// link's handle only when the server's detach arrives. With a session of two handles, the third
+// link fits only if the server answered that detach (with the refusal attach first, or go-amqp
+// would not know the link's server handle). The session stays open throughout, unlike in
+// TestAbandonedAcceptNextLocksNothing, and the abandoned accept locks nothing.
+func TestAbandonedAcceptNextDetachAnswered(t *testing.T) {
+	t.Parallel()
+	b := setupSessions(t, servicebus.QueueConfig{})
+	conn := b.dialAMQP(t)
+	sess, err := conn.NewSession(b.ctx, &amqp.SessionOptions{MaxLinks: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextSession := func(ctx context.Context) (*amqp.Receiver, error) {
+		return sess.NewReceiver(ctx, b.queue, &amqp.ReceiverOptions{
+			SettlementMode: amqp.ReceiverSettleModeSecond.Ptr(),
+			Filters:        []amqp.LinkFilter{amqp.NewLinkFilter("com.microsoft:session-filter", 0x137000000C, nil)},
+			Properties:     map[string]any{"com.microsoft:timeout": uint32(20000)},
+		})
+	}
+	short, cancel := context.WithTimeout(b.ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := nextSession(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("accept-next on an empty queue within 100 ms: %v, want the client's deadline", err)
+	}
+	// This attach goes out right after go-amqp's detach of the abandoned link (handle 0), so it
+	// takes handle 1; its answer follows the server's answer to that detach.
+	plain, err := sess.NewReceiver(b.ctx, b.topic+"/Subscriptions/plain", nil)
+	if err != nil {
+		t.Fatalf("receiver after the abandoned accept-next: %v", err)
+	}
+	defer func() { _ = plain.Close(b.ctx) }()
+	b.send(t, b.queue, "wanted", "w1")
+	r, err := nextSession(b.ctx)
+	if err != nil {
+		t.Fatalf("accept-next on the abandoned link's handle: %v", err)
+	}
+	defer func() { _ = r.Close(b.ctx) }()
+	if got := r.LinkSourceFilterValue("com.microsoft:session-filter"); got != "wanted" {
+		t.Fatalf("accepted session %v", got)
+	}
+}
+
 // Closing a session receiver releases the session before the close returns, as on Service Bus:
 // accepting it again at once never finds it locked.
 func TestSessionReacceptRightAfterClose(t *testing.T) {

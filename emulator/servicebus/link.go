@@ -51,9 +51,13 @@ type link struct {
 	sndSettle   *uint8
 	replyTarget string // reply links: the target address (may be empty)
 	detachSent  bool   // guarded by s.mu
-	// attachPending: an accept-next-session attach not answered yet (guarded by s.mu); a
-	// detach then has nothing to answer on the wire (session_receiver.go).
-	attachPending bool
+	// pendingAttach is an accept-next-session attach not answered yet (guarded by s.mu). A
+	// detach may only follow our attach, so a detach while it waits first sends the refusal
+	// (session_receiver.go).
+	pendingAttach *frames.Attach
+	// acceptDone is closed when the accept-next goroutine returned (nil when none ran): a
+	// peer's detach waits for it, so a session it locked is released before the answer.
+	acceptDone chan struct{}
 
 	// Authorization expiry (auth.go); guarded by mu.
 	grantTimer   *time.Timer
@@ -812,7 +816,9 @@ func (l *link) detach(err *linkError) {
 	l.close()
 }
 
-// sendDetach sends our closing detach once.
+// sendDetach sends our closing detach once. An attach still unanswered (accept-next) is refused
+// first, in the same critical section: a detach must follow our attach (part 2, section 2.6), and
+// a client that gave up on the attach frees its handle only on our detach.
 func (l *link) sendDetach(e *frames.Error) {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
@@ -822,20 +828,36 @@ func (l *link) sendDetach(e *frames.Error) {
 	l.detachSent = true
 	l.closed = true
 	l.s.cond.Broadcast()
-	if !l.s.ended && !l.attachPending {
-		_ = l.s.c.send(l.s.channel, &frames.Detach{Handle: l.handle, Closed: true, Error: e}, nil)
+	if l.s.ended {
+		return
 	}
+	if a := l.pendingAttach; a != nil {
+		l.pendingAttach = nil
+		if err := l.s.c.send(l.s.channel, l.refusal(a), nil); err != nil {
+			return
+		}
+	}
+	_ = l.s.c.send(l.s.channel, &frames.Detach{Handle: l.handle, Closed: true, Error: e}, nil)
 }
 
 // peerDetached answers the peer's detach unless it answers ours. A session receiver gives its
 // session back first (the pump would only do so after the answer went out): a client whose close
-// returned may accept the session again at once, as on Service Bus.
+// returned may accept the session again at once, as on Service Bus. That holds for an accept-next
+// still waiting too: it is stopped, and a session it locked in the meantime is released, before
+// the answer goes out.
 func (l *link) peerDetached() {
-	l.s.mu.Lock() // an accept-next attach sets recv on its own goroutine, under this lock
+	// An accept-next attach sets recv on its own goroutine, under this lock; once closed is set
+	// it releases the session it locks instead of attaching.
+	l.s.mu.Lock()
+	l.closed = true
 	sr, _ := l.recv.(*broker.SessionReceiver)
 	l.s.mu.Unlock()
 	if sr != nil {
 		sr.Close()
+	}
+	if l.acceptDone != nil {
+		l.stopOnce.Do(func() { close(l.stop) })
+		<-l.acceptDone // prompt: the stop cancels the wait, and closed keeps it off the wire
 	}
 	l.sendDetach(nil)
 	l.close()

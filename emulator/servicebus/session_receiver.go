@@ -74,9 +74,14 @@ func (l *link) attachSession(a *frames.Attach, filter any) error {
 			return l.refuse(a, CondInvalidField, err.Error())
 		}
 		l.s.mu.Lock()
-		l.attachPending = true
+		l.pendingAttach = a
 		l.s.mu.Unlock()
-		go l.acceptNext(a, filter, addr.Path, mode, timeout)
+		done := make(chan struct{})
+		l.acceptDone = done
+		go func() {
+			defer close(done)
+			l.acceptNext(a, filter, addr.Path, mode, timeout)
+		}()
 		return nil
 	}
 	return l.refuse(a, CondInvalidField, fmt.Sprintf("%s value of type %T: want a session id string or null", sessionFilterKey, value))
@@ -104,7 +109,8 @@ func acceptTimeout(props enc.Map, def time.Duration) (time.Duration, error) {
 // with com.microsoft:timeout. The refusal goes out slightly early (10%, at most 1 s): the Go
 // SDK derives the timeout from its own context deadline, and a refusal arriving after that
 // deadline would reach a client that already gave up (and abandoned the link). It gives up
-// silently when the link or session goes away first.
+// silently when the link or session goes away first: the detach then answers the attach
+// (sendDetach), and a session locked meanwhile is released.
 func (l *link) acceptNext(a *frames.Attach, filter any, path string, mode broker.ReceiveMode, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout-min(timeout/10, time.Second))
 	defer cancel()
@@ -153,12 +159,12 @@ func (l *link) completeSessionAttach(a *frames.Attach, filter any, sr *broker.Se
 	reply := l.senderAttach(a, &src)
 	reply.Properties = enc.Map{{Key: enc.Symbol(propLockedUntil), Value: dotnetTicks(sr.LockedUntil())}}
 	l.s.mu.Lock()
-	l.attachPending = false
 	if l.s.ended || l.closed {
 		l.s.mu.Unlock()
 		sr.Close()
 		return nil
 	}
+	l.pendingAttach = nil
 	l.recv = sr
 	err := l.s.c.send(l.s.channel, reply, nil)
 	l.s.mu.Unlock()
@@ -173,15 +179,16 @@ func (l *link) completeSessionAttach(a *frames.Attach, filter any, sr *broker.Se
 }
 
 // refuseLate refuses an attach from a goroutine other than the serve goroutine: the null-terminus
-// attach then a closing detach, unless the link or session already ended.
+// attach then a closing detach, unless the link or session already ended (the link's detach
+// then sends the refusal).
 func (l *link) refuseLate(a *frames.Attach, cond Condition, desc string) {
 	reply := l.refusal(a) // a is a client receiver's: the refusal's role is sender
 	l.s.mu.Lock()
-	l.attachPending = false
 	if l.s.ended || l.closed {
 		l.s.mu.Unlock()
 		return
 	}
+	l.pendingAttach = nil
 	err := l.s.c.send(l.s.channel, reply, nil)
 	l.s.mu.Unlock()
 	if err == nil {

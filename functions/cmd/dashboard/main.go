@@ -1,8 +1,8 @@
 // Command dashboard serves the local dashboard (package dashboard) beside
 // `make run`: an OTLP/HTTP receiver for the handler, the host and the
-// emulator, and pages for resources, logs, traces, metrics and queues.
+// emulator, an OTLP/gRPC one for apps that export with gRPC, and pages for resources, logs, traces, metrics and queues.
 //
-//	dashboard [-addr 127.0.0.1:18888] [-host-url http://127.0.0.1:7071] [-broker servicebus|rabbitmq]
+//	dashboard [-addr 127.0.0.1:18888] [-otlp-grpc 127.0.0.1:18889] [-host-url http://127.0.0.1:7071] [-broker servicebus|rabbitmq]
 //
 // Settings (BROKER, DATABASE_URL, ServiceBusConnection, RabbitMQConnection,
 // FUNCHOST_MASTER_KEY) come from the environment, then from a
@@ -39,6 +39,7 @@ func run() error {
 		return err
 	}
 	addr := flag.String("addr", "127.0.0.1:18888", "listen address of the pages and the OTLP/HTTP receiver (loopback)")
+	grpcAddr := flag.String("otlp-grpc", "127.0.0.1:18889", "listen address of the OTLP/gRPC receiver (loopback; empty: off)")
 	hostURL := flag.String("host-url", "http://127.0.0.1:7071", "base URL of the local Functions host or Lambda host (their control API)")
 	broker := flag.String("broker", envOr("BROKER", "servicebus"), "servicebus or rabbitmq")
 	flag.Parse()
@@ -71,7 +72,7 @@ func run() error {
 			return err
 		}},
 	}
-	d, err := dashboard.New(dashboard.Config{Addr: *addr, HostURL: *hostURL, HostKey: os.Getenv("FUNCHOST_MASTER_KEY"),
+	d, err := dashboard.New(dashboard.Config{Addr: *addr, GRPCAddr: *grpcAddr, HostURL: *hostURL, HostKey: os.Getenv("FUNCHOST_MASTER_KEY"),
 		Broker: *broker, Queues: q, Consumers: consumers, Checks: checks, Logger: log})
 	if err != nil {
 		return err
@@ -80,6 +81,9 @@ func run() error {
 		return err
 	}
 	fmt.Printf("dashboard: %s  (OTLP/HTTP endpoint for OTEL_EXPORTER_OTLP_ENDPOINT: %s)\n", d.URL(), d.URL())
+	if g := d.GRPCAddr(); g != "" {
+		fmt.Printf("dashboard: OTLP/gRPC endpoint (OTEL_EXPORTER_OTLP_PROTOCOL=grpc): http://%s\n", g)
+	}
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
