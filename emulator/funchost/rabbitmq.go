@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/orderflow/orderflow/internal/jsonw"
 )
 
 // Settlement rules of the RabbitMQ extension 2.x (functions-protocol 5.2).
@@ -337,8 +340,10 @@ func rabbitPayload(b *Binding, dl amqp.Delivery) *Payload {
 	m.Set("Redelivered", BoolValue(dl.Redelivered))
 	m.Set("Exchange", StringValue(dl.Exchange))
 	m.Set("RoutingKey", StringValue(dl.RoutingKey))
-	m.Set("BasicProperties", ObjectValue(basicProperties(dl)))
-	m.Set("Body", ObjectValue(map[string]any{"IsEmpty": len(dl.Body) == 0, "Length": len(dl.Body)}))
+	m.Set("BasicProperties", basicProperties(dl))
+	body := strconv.AppendBool(append(make([]byte, 0, 40), `{"IsEmpty":`...), len(dl.Body) == 0)
+	body = strconv.AppendInt(append(body, `,"Length":`...), int64(len(dl.Body)), 10)
+	m.Set("Body", rawValue(append(body, '}')))
 	if !strings.EqualFold(b.DataType, "binary") {
 		m.SpillJSON(string(dl.Body))
 	}
@@ -346,29 +351,44 @@ func rabbitPayload(b *Binding, dl amqp.Delivery) *Payload {
 }
 
 // basicProperties mirrors the public properties of RabbitMQ.Client's
-// IBasicProperties as Json.NET serialises them (the real list is not established; functions-protocol 2.6).
-func basicProperties(dl amqp.Delivery) map[string]any {
-	str := func(s string) any {
+// IBasicProperties as Json.NET serialises them (the real list is not
+// established; functions-protocol 2.6): keys in the order json.Marshal gives
+// a map, absent strings null, the headers through amqpValue.
+func basicProperties(dl amqp.Delivery) Value {
+	b := make([]byte, 0, 320+len(dl.MessageId)+len(dl.Type)+len(dl.ContentType)+len(dl.CorrelationId))
+	str := func(b []byte, key, s string) []byte {
+		b = append(b, key...)
 		if s == "" {
-			return nil
+			return append(b, "null"...)
 		}
-		return s
+		return jsonw.AppendString(b, s, true)
 	}
-	var headers any
+	b = str(b, `{"AppId":`, dl.AppId)
+	b = append(b, `,"ClusterId":null`...)
+	b = str(b, `,"ContentEncoding":`, dl.ContentEncoding)
+	b = str(b, `,"ContentType":`, dl.ContentType)
+	b = str(b, `,"CorrelationId":`, dl.CorrelationId)
+	b = strconv.AppendUint(append(b, `,"DeliveryMode":`...), uint64(dl.DeliveryMode), 10)
+	b = str(b, `,"Expiration":`, dl.Expiration)
+	b = append(b, `,"Headers":`...)
 	if dl.Headers != nil {
-		headers = amqpValue(dl.Headers)
+		b = append(b, marshalJSON(amqpValue(dl.Headers))...)
+	} else {
+		b = append(b, "null"...)
 	}
+	b = str(b, `,"MessageId":`, dl.MessageId)
+	b = strconv.AppendBool(append(b, `,"Persistent":`...), dl.DeliveryMode == amqp.Persistent)
+	b = strconv.AppendUint(append(b, `,"Priority":`...), uint64(dl.Priority), 10)
+	b = str(b, `,"ReplyTo":`, dl.ReplyTo)
+	b = append(b, `,"ReplyToAddress":null,"Timestamp":{"UnixTime":`...)
 	var unix int64
 	if !dl.Timestamp.IsZero() {
 		unix = dl.Timestamp.Unix()
 	}
-	return map[string]any{
-		"AppId": str(dl.AppId), "ClusterId": nil, "ContentEncoding": str(dl.ContentEncoding), "ContentType": str(dl.ContentType),
-		"CorrelationId": str(dl.CorrelationId), "DeliveryMode": dl.DeliveryMode, "Expiration": str(dl.Expiration),
-		"Headers": headers, "MessageId": str(dl.MessageId), "Persistent": dl.DeliveryMode == amqp.Persistent,
-		"Priority": dl.Priority, "ReplyTo": str(dl.ReplyTo), "ReplyToAddress": nil,
-		"Timestamp": map[string]any{"UnixTime": unix}, "Type": str(dl.Type), "UserId": str(dl.UserId),
-	}
+	b = append(strconv.AppendInt(b, unix, 10), '}')
+	b = str(b, `,"Type":`, dl.Type)
+	b = str(b, `,"UserId":`, dl.UserId)
+	return rawValue(append(b, '}'))
 }
 
 // amqpValue converts an AMQP field value as the .NET client exposes it:

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/orderflow/orderflow/internal/jsonw"
 )
 
 // Result is the handler's answer to a payload-mode invocation (functions-protocol 4.1).
@@ -58,8 +60,12 @@ func parseResult(resp *http.Response) (*Result, error) {
 		return nil, &InvocationError{StatusCode: resp.StatusCode, Err: ErrBadResponse,
 			Reason: "empty or null response body: the real host would hang until functionTimeout; return at least {}"}
 	}
-	var w resultWire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	w, ok := scanResult(trimmed)
+	if !ok {
+		w = resultWire{}
+		err = json.Unmarshal(trimmed, &w)
+	}
+	if err != nil {
 		return nil, &InvocationError{StatusCode: resp.StatusCode, Err: ErrBadResponse,
 			Reason: fmt.Sprintf("invalid HttpResponseMessage: %v: %s", err, sanitize(body))}
 	}
@@ -67,6 +73,78 @@ func parseResult(resp *http.Response) (*Result, error) {
 		w.ReturnValue = nil
 	}
 	return &Result{Outputs: w.Outputs, Logs: w.Logs, ReturnValue: w.ReturnValue}, nil
+}
+
+// scanResult reads the answer as encoding/json would into resultWire,
+// without reflection, when it has the plain shape handlers send: the three
+// names spelled exactly, once each, Outputs an object (or null) with plain
+// names, Logs an array of strings (or null). The values alias body. Anything
+// else is left to encoding/json (false). payload_oracle_test.go holds the
+// two to each other.
+func scanResult(body []byte) (resultWire, bool) {
+	var w resultWire
+	if !json.Valid(body) {
+		return w, false
+	}
+	var outputs, logs, ret bool
+	ok := jsonw.Members(body, func(key, v []byte) bool {
+		switch string(key) {
+		case "Outputs":
+			if outputs {
+				return false
+			}
+			outputs = true
+			if string(v) == "null" {
+				return true
+			}
+			w.Outputs = map[string]json.RawMessage{}
+			return jsonw.Members(v, func(k, v []byte) bool {
+				if !asciiName(k) {
+					return false
+				}
+				w.Outputs[string(k)] = v
+				return true
+			})
+		case "Logs":
+			if logs {
+				return false
+			}
+			logs = true
+			if string(v) == "null" {
+				return true
+			}
+			w.Logs = []string{}
+			return jsonw.Elements(v, func(e []byte) bool {
+				if string(e) == "null" {
+					w.Logs = append(w.Logs, "")
+					return true
+				}
+				s, ok := jsonw.UnquoteASCII(e)
+				w.Logs = append(w.Logs, s)
+				return ok
+			})
+		case "ReturnValue":
+			if ret {
+				return false
+			}
+			ret = true
+			w.ReturnValue = v
+			return true
+		}
+		// Other spellings of the three names match case-insensitively.
+		return asciiName(key) && !strings.EqualFold(string(key), "Outputs") &&
+			!strings.EqualFold(string(key), "Logs") && !strings.EqualFold(string(key), "ReturnValue")
+	})
+	return w, ok
+}
+
+func asciiName(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func sanitize(b []byte) string {

@@ -1,6 +1,7 @@
 package funchost
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ func sbActions(md *Fields, sess *sbSession) {
 	actions := ObjectValue(map[string]any{})
 	if sess != nil {
 		f := newFields()
-		f.Set("SessionLockedUntil", rawValue(mustJSON(netJSONDateTimeOffset(sess.lockedUntil().UTC()))))
+		f.Set("SessionLockedUntil", jsonString(netJSONDateTimeOffset(sess.lockedUntil().UTC())))
 		actions = f.Value()
 	}
 	for _, k := range []string{"MessageReceiver", "MessageSession", "MessageActions", "SessionActions"} {
@@ -81,10 +82,10 @@ func sbActions(md *Fields, sess *sbSession) {
 // sbClientValue is the ServiceBusClient object as JObject.FromObject shows it.
 func sbClientValue(conn sbConn) Value {
 	client := newFields()
-	client.Set("FullyQualifiedNamespace", rawValue(mustJSON(conn.fqns)))
-	client.Set("IsClosed", rawValue(mustJSON(false)))
-	client.Set("TransportType", rawValue(mustJSON(0)))
-	client.Set("Identifier", rawValue(mustJSON(conn.identifier)))
+	client.Set("FullyQualifiedNamespace", jsonString(conn.fqns))
+	client.Set("IsClosed", rawValue(json.RawMessage("false")))
+	client.Set("TransportType", rawValue(json.RawMessage("0")))
+	client.Set("Identifier", jsonString(conn.identifier))
 	return client.Value()
 }
 

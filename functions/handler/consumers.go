@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -118,7 +119,7 @@ func (h *Handler) consumerName(function string) string {
 // orderCreated decodes the OrderCreated event of a queue invocation and
 // describes the delivery (message id, delivery count) for the logs.
 func orderCreated(inv Invocation) (order.OrderCreated, string, error) {
-	body, err := MessageBody(inv.Data[queueTriggerName])
+	body, err := MessageBody(inv.Data.Message)
 	if err != nil {
 		return order.OrderCreated{}, "", err
 	}
@@ -138,8 +139,17 @@ func MessageBody(raw json.RawMessage) ([]byte, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("invocation has no Data.%s", queueTriggerName)
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	// The usual case, a base64 string, is decoded in place; a base64
+	// string never holds escapes, so its JSON text is its value (base64
+	// decoding skips line breaks, which a JSON string cannot hold raw).
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && !bytes.ContainsAny(raw, "\r\n") {
+		b := make([]byte, base64.StdEncoding.DecodedLen(n-2))
+		if m, err := base64.StdEncoding.Decode(b, raw[1:n-1]); err == nil {
+			return b[:m], nil
+		}
+	}
+	s, ok := unmarshalString(raw)
+	if !ok {
 		// A JSON object or array: the body itself.
 		return raw, nil
 	}
@@ -156,26 +166,25 @@ func MessageBody(raw json.RawMessage) ([]byte, error) {
 // deliveryNote summarises the delivery metadata both queue triggers send
 // (Service Bus: MessageId, DeliveryCount; RabbitMQ: BasicProperties,
 // Redelivered), tolerating the host's string-encoded values.
-func deliveryNote(md map[string]json.RawMessage) string {
+func deliveryNote(md Metadata) string {
 	str := func(raw json.RawMessage) string {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := unmarshalString(raw)
+		if !ok {
 			return strings.Trim(string(raw), `"`)
 		}
-		var inner string
-		if json.Unmarshal([]byte(s), &inner) == nil {
+		if inner, ok := unmarshalString(s); ok {
 			return inner
 		}
 		return s
 	}
 	var parts []string
-	if v, ok := md["MessageId"]; ok {
+	if v := md.MessageID; v != nil {
 		parts = append(parts, "message "+str(v))
 	}
-	if v, ok := md["DeliveryCount"]; ok {
+	if v := md.DeliveryCount; v != nil {
 		parts = append(parts, "delivery "+str(v))
 	}
-	if v, ok := md["BasicProperties"]; ok {
+	if v := md.BasicProperties; v != nil {
 		var p struct {
 			MessageID string         `json:"MessageId"`
 			Headers   map[string]any `json:"Headers"`
@@ -184,7 +193,7 @@ func deliveryNote(md map[string]json.RawMessage) string {
 			parts = append(parts, "message "+p.MessageID)
 		}
 	}
-	if v, ok := md["Redelivered"]; ok {
+	if v := md.Redelivered; v != nil {
 		parts = append(parts, "redelivered "+str(v))
 	}
 	if len(parts) == 0 {

@@ -13,10 +13,11 @@ import (
 )
 
 // Invocation is the body the Functions host POSTs to /<FunctionName> for
-// non-HTTP triggers and for HTTP triggers in the default payload mode.
+// non-HTTP triggers and for HTTP triggers in the default payload mode
+// ({"Data":{…},"Metadata":{…}}), reduced to the members the functions read.
 type Invocation struct {
-	Data     map[string]json.RawMessage `json:"Data"`
-	Metadata map[string]json.RawMessage `json:"Metadata"`
+	Data     InvocationData
+	Metadata Metadata
 }
 
 // InvocationResult is what the host expects back, always as
@@ -61,7 +62,7 @@ func (h *Handler) httpPayload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d HTTPRequestData
-	if err := json.Unmarshal(inv.Data[httpTriggerName], &d); err != nil || d.Method == "" || d.URL == "" {
+	if err := json.Unmarshal(inv.Data.Req, &d); err != nil || d.Method == "" || d.URL == "" {
 		h.invocationFailed(w, r, fmt.Errorf("the invocation's Data.%s is not an HTTP request: %v", httpTriggerName, err))
 		return
 	}
@@ -128,7 +129,7 @@ func (h *Handler) invocation(fn func(ctx context.Context, inv Invocation) ([]str
 		if logs == nil {
 			logs = []string{}
 		}
-		writeJSON(w, http.StatusOK, "application/json", InvocationResult{Outputs: map[string]any{}, Logs: logs})
+		writeInvocationResult(w, http.StatusOK, logs)
 	}
 }
 
@@ -141,7 +142,7 @@ func (h *Handler) readInvocation(w http.ResponseWriter, r *http.Request) (Invoca
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<20))
 	if err == nil && len(bytes.TrimSpace(b)) > 0 {
-		err = json.Unmarshal(b, &inv)
+		inv, err = decodeInvocation(b)
 	}
 	if err != nil {
 		h.invocationFailed(w, r, fmt.Errorf("decoding invocation payload: %w", err))
@@ -155,6 +156,5 @@ func (h *Handler) readInvocation(w http.ResponseWriter, r *http.Request) (Invoca
 func (h *Handler) invocationFailed(w http.ResponseWriter, r *http.Request, err error) {
 	fn := strings.TrimPrefix(r.URL.Path, "/")
 	h.cfg.Logger.ErrorContext(r.Context(), "invocation failed", "function", fn, "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"), "err", err)
-	writeJSON(w, http.StatusInternalServerError, "application/json",
-		InvocationResult{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s failed: %v", fn, err)}})
+	writeInvocationResult(w, http.StatusInternalServerError, []string{fmt.Sprintf("%s failed: %v", fn, err)})
 }

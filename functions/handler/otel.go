@@ -17,6 +17,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/orderflow/orderflow/internal/jsonw"
 	"github.com/orderflow/orderflow/shared/bus"
 	"github.com/orderflow/orderflow/shared/store"
 	"github.com/orderflow/orderflow/telemetry"
@@ -283,9 +284,9 @@ type deliveryInfo struct {
 // Bus ApplicationProperties, or RabbitMQ BasicProperties.Headers (the
 // Functions RabbitMQ extension serialises header values, .NET byte[], as
 // base64; plain strings are accepted too).
-func delivery(md map[string]json.RawMessage) deliveryInfo {
+func delivery(md Metadata) deliveryInfo {
 	d := deliveryInfo{props: map[string]any{}}
-	if raw, ok := md["BasicProperties"]; ok {
+	if raw := md.BasicProperties; raw != nil {
 		d.rabbit = true
 		var bp struct {
 			MessageID *string                    `json:"MessageId"`
@@ -300,31 +301,54 @@ func delivery(md map[string]json.RawMessage) deliveryInfo {
 				d.props[k] = headerText(s)
 			}
 		}
-		d.exchange, _ = jsonString(md["Exchange"])
-		d.routingKey, _ = jsonString(md["RoutingKey"])
+		d.exchange, _ = jsonString(md.Exchange)
+		d.routingKey, _ = jsonString(md.RoutingKey)
 		return d
 	}
-	var props map[string]json.RawMessage
-	_ = json.Unmarshal(unwrapJSON(md["ApplicationProperties"]), &props)
-	for k, v := range props {
-		if s, ok := jsonString(v); ok {
-			d.props[k] = s
-		}
-	}
-	d.messageID, _ = jsonString(md["MessageId"])
-	if s, ok := jsonString(md["DeliveryCount"]); ok {
+	stringProps(unwrapJSON(md.ApplicationProperties), d.props)
+	d.messageID, _ = jsonString(md.MessageID)
+	if s, ok := jsonString(md.DeliveryCount); ok {
 		d.deliveryCount, _ = strconv.Atoi(s)
 	} else {
-		_ = json.Unmarshal(md["DeliveryCount"], &d.deliveryCount)
+		_ = json.Unmarshal(md.DeliveryCount, &d.deliveryCount)
 	}
 	return d
+}
+
+// stringProps copies the members of the JSON object raw that jsonString
+// reads as strings into the empty map props, as decoding raw into a
+// map[string]json.RawMessage and reading each value did.
+func stringProps(raw json.RawMessage, props map[string]any) {
+	if json.Valid(raw) {
+		ok := jsonw.Members(raw, func(key, v []byte) bool {
+			if !ascii(key) {
+				return false // encoding/json replaces invalid UTF-8 in names
+			}
+			if str, ok := jsonString(v); ok {
+				props[string(key)] = str
+			} else {
+				delete(props, string(key)) // a later member replaces an earlier one
+			}
+			return true
+		})
+		if ok {
+			return
+		}
+		clear(props)
+	}
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	for k, v := range m {
+		if s, ok := jsonString(v); ok {
+			props[k] = s
+		}
+	}
 }
 
 // unwrapJSON returns the JSON text inside a JSON string (hosts send some
 // binding data as strings holding JSON), else raw.
 func unwrapJSON(raw json.RawMessage) json.RawMessage {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := unmarshalString(raw); ok {
 		return json.RawMessage(s)
 	}
 	return raw
@@ -332,13 +356,17 @@ func unwrapJSON(raw json.RawMessage) json.RawMessage {
 
 // jsonString decodes a JSON string, unwrapping a second level of quoting.
 func jsonString(raw json.RawMessage) (string, bool) {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 {
 		return "", false
 	}
-	var inner string
-	if len(s) > 1 && s[0] == '"' && json.Unmarshal([]byte(s), &inner) == nil {
-		return inner, true
+	s, ok := unmarshalString(raw)
+	if !ok {
+		return "", false
+	}
+	if len(s) > 1 && s[0] == '"' {
+		if inner, ok := unmarshalString(s); ok {
+			return inner, true
+		}
 	}
 	return s, true
 }

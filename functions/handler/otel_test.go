@@ -31,7 +31,7 @@ func tracedHandler(t *testing.T, broker string) (*Handler, *tracetest.SpanRecord
 	return h, rec
 }
 
-func metadata(t *testing.T, v map[string]any) map[string]json.RawMessage {
+func metadata(t *testing.T, v map[string]any) Metadata {
 	t.Helper()
 	md := map[string]json.RawMessage{}
 	for k, x := range v {
@@ -41,7 +41,16 @@ func metadata(t *testing.T, v map[string]any) map[string]json.RawMessage {
 		}
 		md[k] = b
 	}
-	return md
+	return metadataOf(md)
+}
+
+// metadataOf is the Metadata the envelope decoder gives for these members.
+func metadataOf(md map[string]json.RawMessage) Metadata {
+	var m Metadata
+	for k, v := range md {
+		m.set([]byte(k), v)
+	}
+	return m
 }
 
 // TestConsumerSpanContinuesMessageTrace covers the Azure host, which sends
@@ -161,7 +170,7 @@ func FuzzDelivery(f *testing.F) {
 		if json.Unmarshal(raw, &md) != nil {
 			return
 		}
-		d := delivery(md)
+		d := delivery(metadataOf(md))
 		for k, v := range d.props {
 			if _, ok := v.(string); !ok {
 				t.Fatalf("property %q is %T", k, v)
