@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	wire "github.com/orderflow/orderflow/functions/handler/internal/wire"
 	"github.com/orderflow/orderflow/internal/jsonw"
 )
 
@@ -67,18 +66,25 @@ func decodeInvocation(b []byte) (Invocation, error) {
 	if inv, ok := scanInvocation(b); ok {
 		return inv, nil
 	}
-	var wire wire.Invocation
-	if err := json.Unmarshal(b, &wire); err != nil {
+	var generic genericInvocation
+	if err := json.Unmarshal(b, &generic); err != nil {
 		return Invocation{}, err
 	}
 	var inv Invocation
-	for k, v := range wire.Data {
+	for k, v := range generic.Data {
 		inv.Data.set([]byte(k), v)
 	}
-	for k, v := range wire.Metadata {
+	for k, v := range generic.Metadata {
 		inv.Metadata.set([]byte(k), v)
 	}
 	return inv, nil
+}
+
+// genericInvocation is the envelope as encoding/json decodes it, for the
+// slow path.
+type genericInvocation struct {
+	Data     map[string]json.RawMessage `json:"Data"`
+	Metadata map[string]json.RawMessage `json:"Metadata"`
 }
 
 // scanInvocation is the fast path of decodeInvocation; false means "ask

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	wire "github.com/orderflow/orderflow/functions/handler/internal/wire"
 )
 
 // The envelope decoding as it was before the typed decoder: the body into
@@ -22,7 +20,7 @@ import (
 // same values, and the same event bytes, delivery note and delivery facts.
 func checkEnvelope(t *testing.T, body []byte) {
 	t.Helper()
-	var old wire.Invocation // the former Invocation
+	var old genericInvocation // the former Invocation's shape
 	oerr := json.Unmarshal(body, &old)
 	inv, err := decodeInvocation(body)
 	if (err == nil) != (oerr == nil) || (err != nil && err.Error() != oerr.Error()) {
