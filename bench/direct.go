@@ -60,12 +60,17 @@ func (d *directHandler) pid() int { return d.cmd.Process.Pid }
 
 func (d *directHandler) stop() {
 	_ = d.cmd.Process.Signal(os.Interrupt)
+	waitOrKill(d.cmd)
+}
+
+// waitOrKill waits for cmd, which was asked to end, and kills it after 10 s.
+func waitOrKill(cmd *exec.Cmd) {
 	done := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-done
 	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,28 +64,7 @@ func durableStartup(ctx context.Context, cfg runConfig) ([]Result, error) {
 	defer os.RemoveAll(dir)
 	data := filepath.Join(dir, "data")
 	run := func(extra ...string) (*exec.Cmd, string, time.Duration, error) {
-		port, err := freePort()
-		if err != nil {
-			return nil, "", 0, err
-		}
-		args := append([]string{"-config", config, "-data-dir", data, "-amqp-port", strconv.Itoa(port), "-http-port", "0",
-			"-amqps-port", "-1", "-https-port", "-1"}, extra...) // TLS off: no fixed ports, no certificate in $HOME
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			return nil, "", 0, err
-		}
-		for !amqpHandshake(addr) {
-			if time.Since(start) > 5*time.Minute {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				return nil, "", 0, fmt.Errorf("emulator did not accept an AMQP connection within 5 min")
-			}
-			time.Sleep(time.Millisecond)
-		}
-		return cmd, addr, time.Since(start), nil
+		return startEmulatorProc(ctx, bin, config, 5*time.Minute, append([]string{"-data-dir", data}, extra...)...)
 	}
 	// The filling run keeps little in memory (fillHotBytes), for the
 	// RSS per stored message with cold bodies; the measured start has the

@@ -77,14 +77,7 @@ func (p *loadProc) pid() int { return p.cmd.Process.Pid }
 // stop ends the worker (it exits when its stdin closes).
 func (p *loadProc) stop() {
 	_ = p.in.Close()
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
+	waitOrKill(p.cmd)
 }
 
 func (p *loadProc) run(c loadCommand) ([]placed, time.Duration, error) {

@@ -111,17 +111,7 @@ func TestEvictKeepsCountsAndBodies(t *testing.T) {
 	mustNil(t, err)
 	for k, m := range got {
 		check(m)
-		switch k / 10 {
-		case 0:
-			err = b.Abandon("q", m.LockToken, map[string]any{"abandoned": true})
-		case 1:
-			err = b.Defer("q", m.LockToken, map[string]any{"deferred": true})
-		case 2:
-			err = b.DeadLetter("q", m.LockToken, "why", "because", nil)
-		case 3:
-			err = b.Complete("q", m.LockToken)
-		}
-		mustNil(t, err)
+		mustNil(t, settleByTens(b, k, m))
 	}
 	if checkHot(t, b) == 0 {
 		t.Fatal("no rewritten message is in memory: the test proved nothing")
@@ -267,17 +257,7 @@ func TestRecoveryPastTheBudgetIsAHotRecovery(t *testing.T) {
 	got, err = r.TryReceive(50)
 	mustNil(t, err)
 	for k, m := range got {
-		switch k / 10 {
-		case 0:
-			err = b.Abandon("q", m.LockToken, map[string]any{"abandoned": true})
-		case 1:
-			err = b.Defer("q", m.LockToken, map[string]any{"deferred": true})
-		case 2:
-			err = b.DeadLetter("q", m.LockToken, "why", "because", nil)
-		case 3:
-			err = b.Complete("q", m.LockToken)
-		}
-		mustNil(t, err) // the last ten stay locked: their delivery counts
+		mustNil(t, settleByTens(b, k, m)) // the last ten stay locked: their delivery counts
 	}
 	r.Close()
 	mustNil(t, l.Sync(context.Background()))
@@ -377,4 +357,21 @@ func TestRecoveryReadBackFailureStopsTheStart(t *testing.T) {
 	if string(after) != string(before) {
 		t.Fatal("the log changed after a failed start")
 	}
+}
+
+// settleByTens settles the k-th message of q received in a batch by its
+// tens: abandoned (with a property), deferred (with a property),
+// dead-lettered, completed; from the fortieth on it stays locked.
+func settleByTens(b *Broker, k int, m *Message) error {
+	switch k / 10 {
+	case 0:
+		return b.Abandon("q", m.LockToken, map[string]any{"abandoned": true})
+	case 1:
+		return b.Defer("q", m.LockToken, map[string]any{"deferred": true})
+	case 2:
+		return b.DeadLetter("q", m.LockToken, "why", "because", nil)
+	case 3:
+		return b.Complete("q", m.LockToken)
+	}
+	return nil
 }

@@ -69,20 +69,7 @@ func TestSnapshotRecordFromStoredForm(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		if string(got[:7]) != "garbage" {
-			t.Fatalf("case %d: appendMessageRecord overwrote what it appends to", i)
-		}
-		wr, err := decodeRecord(want)
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
-		}
-		gr, err := decodeRecord(got[7:])
-		if err != nil {
-			t.Fatalf("case %d: record from the stored form: %v", i, err)
-		}
-		if !reflect.DeepEqual(gr, wr) {
-			t.Fatalf("case %d: record from the stored form\n got %+v\nwant %+v", i, gr.msg, wr.msg)
-		}
+		sameRecord(t, i, "appendMessageRecord", "stored form", want, got)
 		if len(m.ApplicationProperties) < 2 && len(m.Annotations) < 2 && len(m.DeliveryAnnotations) < 2 && string(got[7:]) != string(want) {
 			t.Fatalf("case %d: records differ (no map order to explain it)", i)
 		}
@@ -255,20 +242,7 @@ func TestSnapshotRecordOfAColdMessage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		if string(got[:7]) != "garbage" {
-			t.Fatalf("case %d: appendColdRecord overwrote what it appends to", i)
-		}
-		wr, err := decodeRecord(want)
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
-		}
-		gr, err := decodeRecord(got[7:])
-		if err != nil {
-			t.Fatalf("case %d: record from the cold record: %v", i, err)
-		}
-		if !reflect.DeepEqual(gr, wr) {
-			t.Fatalf("case %d: record from the cold record\n got %+v\nwant %+v", i, gr.msg, wr.msg)
-		}
+		sameRecord(t, i, "appendColdRecord", "cold record", want, got)
 	}
 	e, err := newEntry(&Message{SequenceNumber: 7, Body: []byte("x")}, nil)
 	if err != nil {
@@ -289,5 +263,26 @@ func TestSnapshotRecordOfAColdMessage(t *testing.T) {
 	}
 	if _, err := appendColdRecord(nil, "q", e, []byte{0xc0, 5}); err == nil {
 		t.Error("a truncated record read back was taken")
+	}
+}
+
+// sameRecord checks that got, which fn appended after the 7 bytes
+// "garbage", decodes to the same record as want (made from the decoded
+// message); from names what fn made it from.
+func sameRecord(t *testing.T, i int, fn, from string, want, got []byte) {
+	t.Helper()
+	if string(got[:7]) != "garbage" {
+		t.Fatalf("case %d: %s overwrote what it appends to", i, fn)
+	}
+	wr, err := decodeRecord(want)
+	if err != nil {
+		t.Fatalf("case %d: %v", i, err)
+	}
+	gr, err := decodeRecord(got[7:])
+	if err != nil {
+		t.Fatalf("case %d: record from the %s: %v", i, from, err)
+	}
+	if !reflect.DeepEqual(gr, wr) {
+		t.Fatalf("case %d: record from the %s\n got %+v\nwant %+v", i, from, gr.msg, wr.msg)
 	}
 }
